@@ -1,0 +1,30 @@
+# The two commands of the README. Each sets up everything it needs in ./.venv first.
+#   make demo   install, then build the bundled Online Retail data into ./recsql.duckdb
+#   make test   install, then lint and run every test
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test install lint clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(BIN)/recsql demo
+
+lint: install
+	$(BIN)/ruff check recsql tests benchmarks models
+	$(BIN)/ruff format --check recsql tests benchmarks models
+	$(BIN)/sqlfluff lint models tests/dbt
+
+test: lint
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) target logs recsql.duckdb recsql.duckdb.build

@@ -1,0 +1,3 @@
+{% macro parse_date(column) -%}
+    try_cast(nullif(trim({{ column }}), '') as date)
+{%- endmacro %}

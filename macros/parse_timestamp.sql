@@ -1,0 +1,3 @@
+{% macro parse_timestamp(column) -%}
+    timezone('UTC', try_cast(nullif(trim({{ column }}), '') as timestamptz))
+{%- endmacro %}

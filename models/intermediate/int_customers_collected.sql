@@ -1,0 +1,30 @@
+{#- One row per tenant and customer known from the customers input or from interactions
+    (guest events create no customer), with the customer's attributes where known. -#}
+with
+
+customers as (
+    select * from {{ ref('stg_customers') }}
+),
+
+interacting as (
+    select distinct tenant_id, customer_id
+    from {{ ref('stg_interactions') }}
+    where customer_id is not null
+),
+
+final as (
+    select
+        coalesce(customers.tenant_id, interacting.tenant_id) as tenant_id,
+        coalesce(customers.customer_id, interacting.customer_id) as customer_id,
+        customers.country,
+        customers.birth_date,
+        customers.created_at,
+        customers.customer_id is not null as is_in_customers_input,
+        interacting.customer_id is not null as has_interactions
+    from customers
+    full outer join interacting
+        on customers.tenant_id = interacting.tenant_id
+            and customers.customer_id = interacting.customer_id
+)
+
+select * from final

@@ -1,0 +1,41 @@
+{#- One row per tenant, country (NULL = the whole tenant) and rank: the most popular active
+    items, as many as the tenant's longest list needs. -#}
+with
+
+popularity as (
+    select * from {{ ref('item_popularity') }}
+),
+
+items as (
+    select tenant_id, item_id from {{ ref('stg_items') }}
+    where is_active
+),
+
+settings as (
+    select tenant_id, k from {{ ref('tenant_settings') }}
+    where mode <> 'off'
+),
+
+active as (
+    select
+        popularity.tenant_id,
+        popularity.country,
+        popularity.item_id,
+        popularity.score,
+        row_number() over (
+            partition by popularity.tenant_id, popularity.country
+            order by popularity.popularity_rank
+        ) as rank
+    from popularity
+    semi join items
+        on popularity.tenant_id = items.tenant_id and popularity.item_id = items.item_id
+),
+
+final as (
+    select active.tenant_id, active.country, active.rank, active.item_id, active.score
+    from active
+    inner join settings on active.tenant_id = settings.tenant_id
+    where active.rank <= settings.k
+)
+
+select * from final

@@ -1,0 +1,38 @@
+{#- Every row of the customer_flags input, with the reason it is rejected (NULL = accepted).
+    Flags are lower-cased, so rules can test list_contains(flags, 'no_alcohol'). -#}
+with
+
+source as (
+    select * from {{ source('inputs', 'customer_flags') }}
+),
+
+typed as (
+    select
+        _source_row,
+        _load_error,
+        _row_json as row_json,
+        {{ clean_text('tenant_id') }} as tenant_id,
+        {{ clean_text('customer_id') }} as customer_id,
+        lower({{ clean_text('flag') }}) as flag
+    from source
+),
+
+checked as (
+    select
+        *,
+        case
+            {{ common_rejection_checks() }}
+            when customer_id is null then 'empty customer_id'
+            when flag is null then 'empty flag'
+        end as row_reason
+    from typed
+),
+
+final as (
+    select
+        * exclude (row_reason),
+        {{ duplicate_row_reason('row_reason') }} as rejection_reason
+    from checked
+)
+
+select * from final

@@ -1,0 +1,284 @@
+"""The ``recsql`` command: build, demo, generate, convert-online-retail."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+from recsql.build import BuildFailed, BuildResult, ProjectNotFound, build, project_dir
+from recsql.inputs import ContractError
+
+DEMO_DATA = Path("data") / "demo"
+
+
+def _print(line: str = "") -> None:
+    print(line, flush=True)
+
+
+def _example_customer(db_path: Path) -> tuple[str, str] | None:
+    import duckdb
+
+    con = duckdb.connect(str(db_path), read_only=True)
+    try:
+        rows = con.execute(
+            "select tenant_id, customer_id from recommendations "
+            "order by tenant_id, customer_id limit 1"
+        ).fetchall()
+        return rows[0] if rows else None
+    finally:
+        con.close()
+
+
+def _sql_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def print_summary(result: BuildResult) -> None:
+    _print()
+    _print(f"Built {result.db_path} in {result.seconds:.1f}s ({result.tenants} tenant(s)).")
+    _print()
+    _print(f"  {'input':<20}{'read':>12}{'accepted':>12}{'quarantined':>13}")
+    for c in result.counts:
+        _print(
+            f"  {c.source_table:<20}{c.rows_read:>12,}{c.rows_accepted:>12,}"
+            f"{c.rows_quarantined:>13,}"
+        )
+    _print(
+        f"  {'total':<20}{result.rows_read:>12,}{result.rows_accepted:>12,}"
+        f"{result.rows_quarantined:>13,}"
+    )
+    if result.reasons:
+        _print()
+        _print("  Quarantined, by reason (rows and reasons: select * from quarantined_rows):")
+        for table, reason, rows in result.reasons:
+            _print(f"    {table:<20}{reason:<36}{rows:>10,}")
+    example = _example_customer(result.db_path)
+    _print()
+    _print("Query it from any DuckDB client (1.4 or later), for example:")
+    if example:
+        tenant, customer = example
+        query = f"select * from recommend({_sql_literal(tenant)}, {_sql_literal(customer)}, 10)"
+    else:
+        query = "select * from popular_items limit 10"
+    _print(f'  duckdb -readonly {result.db_path} -c "{query}"')
+
+
+def _progress(line: str) -> None:
+    _print(line)
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    _print(f"recsql build: {args.data} -> {args.db}")
+    result = build(args.data, args.db, as_of=args.as_of, progress=_progress)
+    print_summary(result)
+    return 0
+
+
+def _demo_customers(build_db: Path) -> list[tuple[str, str, str]]:
+    """The first customer of a few countries (from the build database: the served file holds
+    lists, not customer records)."""
+    import duckdb
+
+    con = duckdb.connect(str(build_db), read_only=True)
+    try:
+        return con.execute(
+            """
+            select tenant_id, min(customer_id), country
+            from intermediate.int_customers_collected
+            where has_interactions and country in ('United Kingdom', 'Germany', 'France')
+            group by tenant_id, country
+            order by country
+            """
+        ).fetchall()
+    finally:
+        con.close()
+
+
+def _print_demo_lists(result: BuildResult) -> None:
+    import duckdb
+
+    customers = _demo_customers(result.build_db)
+    con = duckdb.connect(str(result.db_path), read_only=True)
+    try:
+        for tenant, customer, country in customers:
+            _print()
+            _print(f"Customer {customer} ({country}):")
+            rows = con.execute(
+                "select r.rank, r.item_id, i.name, r.reason "
+                "from recommend(?, ?, 5) as r "
+                "left join items as i on i.tenant_id = r.tenant_id and i.item_id = r.item_id "
+                "order by r.rank",
+                [tenant, customer],
+            ).fetchall()
+            for rank, item, name, reason in rows:
+                _print(f"  {rank:>2}. {item:<8} {name or '':<40} {reason}")
+    finally:
+        con.close()
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    data = project_dir() / DEMO_DATA
+    _print(f"recsql demo: building the bundled Online Retail data ({data}) into {args.db}")
+    _print("Data: UCI Online Retail (Chen, Sain & Guo 2012), CC BY 4.0 — see NOTICE.")
+    result = build(data, args.db, progress=_progress)
+    print_summary(result)
+    _print_demo_lists(result)
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from recsql.generator import generate
+
+    report = generate(
+        args.out,
+        tenants=args.tenants,
+        customers=args.customers,
+        items=args.items,
+        interactions=args.interactions,
+        seed=args.seed,
+        bad_share=args.bad_share,
+        fmt=args.format,
+        tenant_id_column=not args.no_tenant_id,
+        end_date=args.end_date,
+        days=args.days,
+    )
+    _print(f"Wrote {report.out_dir}:")
+    for table, rows in report.rows.items():
+        _print(f"  {table:<20}{rows:>12,} rows")
+    planted = sum(report.planted.values())
+    if planted:
+        _print(f"  {planted:,} bad rows planted (by reason: {report.out_dir / '_generation.json'})")
+    return 0
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from recsql.online_retail import DEFAULT_SOURCE, convert
+
+    report = convert(args.source or DEFAULT_SOURCE, args.out)
+    _print(report.summary())
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), not {value}")
+    return value
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="recsql",
+        description="An embeddable, SQL-native recommender that lives in a DuckDB file.",
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="log more detail")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    b = sub.add_parser(
+        "build",
+        help="build input files into a served database",
+        description="Read <table>.parquet or <table>.csv from DIR (docs/contract.md), validate "
+        "them, build every model and publish the result to PATH atomically.",
+    )
+    b.add_argument("--data", required=True, type=Path, metavar="DIR", help="input directory")
+    b.add_argument(
+        "--db",
+        default=Path("recsql.duckdb"),
+        type=Path,
+        metavar="PATH",
+        help="the served database (default: ./recsql.duckdb)",
+    )
+    b.add_argument(
+        "--as-of",
+        metavar="TIMESTAMP",
+        help="treat this as the build time (default: now), e.g. 2011-12-10",
+    )
+    b.set_defaults(func=cmd_build)
+
+    d = sub.add_parser(
+        "demo",
+        help="build the bundled Online Retail data and show some recommendations",
+        description="Build the bundled UCI Online Retail data into PATH and print a few "
+        "customers' recommendations.",
+    )
+    d.add_argument(
+        "--db",
+        default=Path("recsql.duckdb"),
+        type=Path,
+        metavar="PATH",
+        help="the served database (default: ./recsql.duckdb)",
+    )
+    d.set_defaults(func=cmd_demo)
+
+    g = sub.add_parser(
+        "generate",
+        help="write synthetic input files with planted structure and bad rows",
+        description="Write contract-conforming synthetic inputs to DIR. Sizes are per tenant. "
+        "Deterministic for a seed.",
+    )
+    g.add_argument("--tenants", type=_positive_int, default=1)
+    g.add_argument("--customers", type=_positive_int, default=1000, help="per tenant")
+    g.add_argument("--items", type=_positive_int, default=500, help="per tenant")
+    g.add_argument("--interactions", type=_positive_int, default=20000, help="per tenant")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument(
+        "--bad-share",
+        type=_share,
+        default=0.0,
+        help="share of bad rows of every kind, e.g. 0.02 (default 0)",
+    )
+    g.add_argument("--format", choices=("parquet", "csv"), default="parquet")
+    g.add_argument(
+        "--no-tenant-id",
+        action="store_true",
+        help="single tenant, files without a tenant_id column",
+    )
+    g.add_argument("--end-date", type=date.fromisoformat, default=date(2025, 12, 31))
+    g.add_argument("--days", type=_positive_int, default=365, help="days of history")
+    g.add_argument("--out", required=True, type=Path, metavar="DIR")
+    g.set_defaults(func=cmd_generate)
+
+    c = sub.add_parser(
+        "convert-online-retail",
+        help="convert the UCI Online Retail data to the input contract",
+        description="Map the UCI Online Retail file to interactions, items and customers "
+        "(see recsql/online_retail.py for the mapping).",
+    )
+    c.add_argument("--source", type=Path, help="online_retail.parquet (default: the bundled copy)")
+    c.add_argument("--out", required=True, type=Path, metavar="DIR")
+    c.set_defaults(func=cmd_convert)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="recsql: %(levelname)s: %(message)s",
+    )
+    try:
+        return args.func(args)
+    except ContractError as error:
+        print(f"recsql: input error: {error}", file=sys.stderr)
+        return 2
+    except BuildFailed as error:
+        print(f"recsql: {error}", file=sys.stderr)
+        return 1
+    except ProjectNotFound as error:
+        print(f"recsql: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,31 @@
+"""dbt-duckdb plugin: loads the input files of the contract as the dbt sources.
+
+Configured in ``profiles.yml``; every source in ``models/staging/_staging__sources.yml`` has
+``plugin: recsql``. All the logic is in :mod:`recsql.inputs`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+from dbt.adapters.duckdb.plugins import BasePlugin
+from dbt.adapters.duckdb.utils import SourceConfig
+
+from recsql import inputs
+
+
+class Plugin(BasePlugin):
+    def initialize(self, plugin_config: dict[str, Any]) -> None:
+        self.data_dir = plugin_config["data_dir"]
+        self._checked = False
+
+    def configure_connection(self, conn: Any) -> None:
+        # Check the whole input directory when the build opens its database, so a missing
+        # file or column stops the build before any model runs.
+        if not self._checked:
+            inputs.locate_all(self.data_dir)
+            self._checked = True
+
+    def load(self, source_config: SourceConfig) -> pa.Table:
+        return inputs.read_table(self.data_dir, source_config.identifier)

@@ -1,0 +1,120 @@
+"""Publishing: write the served database as a new file, then swap it in atomically.
+
+The build's own database is a scratch file. Publishing copies the tables that clients need
+into a *new* file written in a storage format every DuckDB client from 1.4 on can read,
+creates the views and table macros of ``recsql/sql/serving.sql`` in it, checks that every view
+can be read from a fresh read-only connection, and only then renames it over the served file.
+Readers that already have the old file open keep reading it; new readers get the new one; a
+build that fails or is killed before the rename leaves the served file as it was.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from importlib.resources import files
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+log = logging.getLogger(__name__)
+
+#: Oldest DuckDB storage format we write, so 1.4 and 1.5 clients (CLI, Node) can open the file.
+STORAGE_VERSION = "v1.4.0"
+DATA_SCHEMA = "recsql_data"
+_CATALOG = "recsql_publish"
+
+
+def serving_sql() -> str:
+    return files("recsql").joinpath("sql/serving.sql").read_text()
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _remove(path: Path) -> None:
+    for stale in (path, path.with_name(path.name + ".wal")):
+        if stale.exists():
+            stale.unlink()
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_database(
+    con: duckdb.DuckDBPyConnection, tables: Mapping[str, duckdb.DuckDBPyRelation], path: Path
+) -> None:
+    """Write ``tables`` and the serving objects into a new database file at ``path``."""
+    _remove(path)
+    [current] = con.execute("select current_database(), current_schema()").fetchall()
+    con.execute(f"attach {_literal(str(path))} as {_CATALOG} (storage_version '{STORAGE_VERSION}')")
+    try:
+        con.execute(f"create schema {_CATALOG}.{DATA_SCHEMA}")
+        for name, relation in tables.items():
+            relation.create(f"{_CATALOG}.{DATA_SCHEMA}.{name}")
+        con.execute(f"use {_CATALOG}.main")
+        try:
+            con.execute(serving_sql())
+        finally:
+            con.execute(f'use "{current[0]}"."{current[1]}"')
+    finally:
+        con.execute(f"detach {_CATALOG}")
+
+
+def verify_database(path: Path) -> dict[str, int]:
+    """Open ``path`` read-only in a new connection and count the rows of every view."""
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        views = [
+            row[0]
+            for row in con.sql(
+                "select view_name from duckdb_views() "
+                "where not internal and database_name = current_database() order by view_name"
+            ).fetchall()
+        ]
+        return {
+            view: con.execute(f'select count(*) from "{view}"').fetchall()[0][0] for view in views
+        }
+    finally:
+        con.close()
+
+
+def publish(
+    con: duckdb.DuckDBPyConnection,
+    tables: Mapping[str, duckdb.DuckDBPyRelation],
+    path: str | os.PathLike[str],
+) -> pa.Table:
+    """Publish ``tables`` to ``path`` atomically; return one row per view with its row count."""
+    target = Path(path).resolve()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staged = target.with_name(target.name + ".next")
+    write_database(con, tables, staged)
+    counts = verify_database(staged)
+    _fsync(staged)
+    # A write-ahead log left by a client that opened the served file for writing belongs to
+    # the old file; replayed against the new one it would corrupt it.
+    stale_wal = target.with_name(target.name + ".wal")
+    if stale_wal.exists():
+        log.warning("Removing %s, a write-ahead log of the previous file.", stale_wal)
+        stale_wal.unlink()
+    os.replace(staged, target)
+    _fsync(target.parent)
+    published_at = datetime.now(UTC).replace(tzinfo=None)
+    log.info("Published %s", target)
+    return pa.table(
+        {
+            "path": [str(target)] * len(counts),
+            "view_name": list(counts),
+            "row_count": list(counts.values()),
+            "published_at": [published_at] * len(counts),
+        }
+    )

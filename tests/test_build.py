@@ -1,0 +1,157 @@
+"""Whole builds: generated multi-tenant data with bad rows of every kind, a minimal
+single-tenant CSV input, and the published file as other processes see it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from recsql.build import BuildResult
+from recsql.generator import GenerationReport, generate
+from tests.conftest import query, write_inputs
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> GenerationReport:
+    return generate(
+        tmp_path_factory.mktemp("generated"),
+        tenants=50,
+        customers=60,
+        items=40,
+        interactions=400,
+        seed=7,
+        bad_share=0.05,
+    )
+
+
+@pytest.fixture(scope="module")
+def built(generated: GenerationReport, tmp_path_factory, build_inputs) -> BuildResult:
+    return build_inputs(generated.out_dir, tmp_path_factory.mktemp("db") / "recsql.duckdb")
+
+
+def test_every_planted_bad_row_is_quarantined_with_its_reason(
+    generated: GenerationReport, built: BuildResult
+) -> None:
+    served = Counter(
+        {
+            (table, reason): rows
+            for table, reason, rows in query(
+                built.db_path,
+                "select source_table, reason, count(*) from quarantined_rows group by all",
+            )
+        }
+    )
+    assert served == Counter(generated.planted)
+    assert len({reason for _, reason in generated.planted}) >= 10  # every kind of bad row
+
+
+def test_rows_read_are_the_rows_written_and_add_up(
+    generated: GenerationReport, built: BuildResult
+) -> None:
+    read = {c.source_table: c for c in built.counts}
+    for table, rows in generated.rows.items():
+        assert read[table].rows_read == rows, table
+        assert read[table].rows_read == read[table].rows_accepted + read[table].rows_quarantined
+    assert built.rows_read == sum(generated.rows.values())
+
+
+def test_all_fifty_tenants_are_served(built: BuildResult) -> None:
+    assert built.tenants == 50
+    [(tenants_with_lists,)] = query(
+        built.db_path, "select count(distinct tenant_id) from recommendations"
+    )
+    assert tenants_with_lists == 50
+
+
+def test_no_served_row_mixes_tenants(built: BuildResult) -> None:
+    """Ids overlap across generated tenants: every served item must be the tenant's own."""
+    for view in ("recommendations", "popular_items"):
+        [(foreign,)] = query(
+            built.db_path,
+            f"select count(*) from {view} as v anti join items as i "
+            "on i.tenant_id = v.tenant_id and i.item_id = v.item_id",
+        )
+        assert foreign == 0, view
+
+
+def test_the_published_file_opens_read_only_in_a_fresh_process(built: BuildResult) -> None:
+    script = """
+import json, sys, duckdb
+con = duckdb.connect(sys.argv[1], read_only=True)
+views = [r[0] for r in con.execute(
+    "select view_name from duckdb_views() where not internal and schema_name = 'main'"
+).fetchall()]
+counts = {v: con.execute(f'select count(*) from "{v}"').fetchall()[0][0] for v in views}
+[(tenant, customer)] = con.execute(
+    "select tenant_id, customer_id from recommendations limit 1").fetchall()
+counts["recommend()"] = len(
+    con.execute("select * from recommend(?, ?, 5)", [tenant, customer]).fetchall())
+counts["popular()"] = len(con.execute("select * from popular(?, null, 5)", [tenant]).fetchall())
+[(storage,)] = con.execute(
+    "select tags['storage_version'] from duckdb_databases() "
+    "where database_name = current_database()").fetchall()
+print(json.dumps({"counts": counts, "storage": storage}))
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(built.db_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    report = json.loads(result.stdout)
+    counts = report["counts"]
+    assert {
+        "recommendations",
+        "popular_items",
+        "quarantined_rows",
+        "items",
+        "input_row_counts",
+        "tenant_settings",
+    } <= set(counts)
+    assert all(n > 0 for n in counts.values()), counts
+    assert counts["recommend()"] == 5 and counts["popular()"] == 5
+    assert report["storage"].startswith("v1.4")  # readable by DuckDB 1.4 and 1.5 clients
+
+
+def test_a_published_file_uses_no_python_functions(built: BuildResult) -> None:
+    con = duckdb.connect(str(built.db_path), read_only=True)
+    try:
+        python_functions = con.execute(
+            "select function_name from duckdb_functions() "
+            "where function_type not in ('macro', 'table_macro') and not internal"
+        ).fetchall()
+    finally:
+        con.close()
+    assert python_functions == []
+
+
+def test_interactions_and_items_csv_without_tenant_id(tmp_path: Path, build_inputs) -> None:
+    data = write_inputs(
+        tmp_path / "in",
+        {
+            "interactions.csv": "customer_id,item_id,occurred_at\n"
+            + "".join(
+                f"c{c},i{(c * 7 + k) % 12},2025-0{1 + k % 9}-1{k % 10} 10:00:00\n"
+                for c in range(30)
+                for k in range(6)
+            ),
+            "items.csv": "item_id,name\n" + "".join(f"i{i},Item {i}\n" for i in range(12)),
+        },
+    )
+    result = build_inputs(data, tmp_path / "recsql.duckdb")
+    assert result.tenants == 1
+    assert {c.source_table for c in result.counts} == {"interactions", "items"}
+    [(tenants, customers)] = query(
+        result.db_path,
+        "select count(distinct tenant_id), count(distinct customer_id) from recommendations",
+    )
+    assert (tenants, customers) == (1, 30)
+    assert query(result.db_path, "select distinct tenant_id from tenant_settings") == [("default",)]

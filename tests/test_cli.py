@@ -1,0 +1,147 @@
+"""The recsql command, run in a new process as a user runs it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from recsql.online_retail import DEFAULT_SOURCE
+from tests.conftest import AS_OF, query, run_recsql, write_inputs
+
+SMALL = {
+    "interactions.csv": "customer_id,item_id,occurred_at,event_type\n"
+    "c1,i1,2025-01-01,purchase\nc2,i2,2025-01-02,purchase\nc2,i1,2025-01-03,view\n"
+    "c3,i9,2025-01-03,purchase\n",
+    "items.csv": "item_id,name\ni1,One\ni2,Two\ni3,Three\n",
+}
+
+
+@pytest.mark.parametrize(
+    ("command", "words"),
+    [
+        ([], ["build", "demo", "generate", "convert-online-retail"]),
+        (["build"], ["--data", "--db", "--as-of"]),
+        (["demo"], ["--db"]),
+        (
+            ["generate"],
+            [
+                "--tenants",
+                "--customers",
+                "--items",
+                "--interactions",
+                "--seed",
+                "--bad-share",
+                "--out",
+            ],
+        ),
+        (["convert-online-retail"], ["--source", "--out"]),
+    ],
+)
+def test_every_command_has_help(command: list[str], words: list[str]) -> None:
+    result = run_recsql(*command, "--help")
+    assert result.returncode == 0
+    for word in words:
+        assert word in result.stdout
+
+
+@pytest.mark.slow
+def test_build_prints_the_accounting_and_an_example_query(tmp_path: Path) -> None:
+    data = write_inputs(tmp_path / "in", SMALL)
+    db = tmp_path / "out" / "recsql.duckdb"
+    result = run_recsql("build", "--data", str(data), "--db", str(db), "--as-of", AS_OF)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "publication" in out  # progress, one line per model
+    assert f"Built {db}" in out
+    counts = dict(re.findall(r"^  (\w+) +([\d,]+ +[\d,]+ +[\d,]+)$", out, re.M))
+    assert counts["interactions"].split() == ["4", "3", "1"]  # read, accepted, quarantined
+    assert counts["items"].split() == ["3", "3", "0"]
+    assert "item not in items" in out
+    assert f"duckdb -readonly {db}" in out and "recommend('default', 'c1', 10)" in out
+    assert query(db, "select count(*) from quarantined_rows") == [(1,)]
+
+
+@pytest.mark.parametrize(
+    ("files", "words"),
+    [
+        (
+            {"interactions.csv": "customer_id,occurred_at\nc1,2025-01-01\n"},
+            ["interactions.csv", "'item_id'"],
+        ),
+        ({"items.csv": None}, ["items.parquet", "required"]),
+    ],
+)
+def test_a_contract_error_stops_the_build_with_a_clear_message(
+    tmp_path: Path, files: dict[str, str | None], words: list[str]
+) -> None:
+    data = write_inputs(tmp_path / "in", SMALL)
+    for name, text in files.items():
+        if text is None:
+            (data / name).unlink()
+        else:
+            (data / name).write_text(text)
+    db = tmp_path / "recsql.duckdb"
+    result = run_recsql("build", "--data", str(data), "--db", str(db))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    for word in words:
+        assert word in result.stderr
+    assert not db.exists()
+
+
+@pytest.mark.slow
+def test_a_failed_build_exits_non_zero_and_keeps_the_served_file(tmp_path: Path) -> None:
+    data = write_inputs(
+        tmp_path / "in",
+        {**SMALL, "rules.csv": "rule_id,action,reason\nr1,exclud,a typo\n"},
+    )
+    db = tmp_path / "recsql.duckdb"
+    db.write_bytes(b"served")
+    result = run_recsql("build", "--data", str(data), "--db", str(db))
+    assert result.returncode == 1
+    assert "unknown action" in result.stderr and "not changed" in result.stderr
+    assert db.read_bytes() == b"served"
+
+
+def test_generate_writes_the_inputs(tmp_path: Path) -> None:
+    out = tmp_path / "gen"
+    result = run_recsql(
+        "generate",
+        "--tenants",
+        "2",
+        "--customers",
+        "20",
+        "--items",
+        "10",
+        "--interactions",
+        "100",
+        "--seed",
+        "3",
+        "--bad-share",
+        "0.1",
+        "--out",
+        str(out),
+    )
+    assert result.returncode == 0, result.stderr
+    assert (out / "interactions.parquet").is_file() and (out / "items.parquet").is_file()
+    assert "bad rows planted" in result.stdout
+
+
+def test_generate_rejects_a_bad_share(tmp_path: Path) -> None:
+    result = run_recsql("generate", "--bad-share", "1.5", "--out", str(tmp_path))
+    assert result.returncode == 2 and "bad-share" in result.stderr
+
+
+def test_convert_online_retail(tmp_path: Path) -> None:
+    sample = tmp_path / "sample.parquet"
+    pq.write_table(pq.read_table(DEFAULT_SOURCE).slice(0, 2_000), sample)
+    result = run_recsql(
+        "convert-online-retail", "--source", str(sample), "--out", str(tmp_path / "out")
+    )
+    assert result.returncode == 0, result.stderr
+    assert "2,000 source lines read" in result.stdout
+    for table in ("interactions", "items", "customers"):
+        assert (tmp_path / "out" / f"{table}.parquet").is_file()

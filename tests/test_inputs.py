@@ -1,0 +1,188 @@
+"""The file loader: contract errors stop the build with a message naming the file and column;
+everything else arrives as raw rows, none lost."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from recsql import inputs
+from recsql.contract import TABLES, TABLES_BY_NAME
+from recsql.inputs import ContractError
+
+INTERACTIONS_CSV = "customer_id,item_id,occurred_at\nc1,i1,2011-01-01 10:00:00\n"
+ITEMS_CSV = "item_id,name\ni1,One\n"
+
+
+def write(directory: Path, name: str, text: str) -> Path:
+    path = directory / name
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture
+def minimal(tmp_path: Path) -> Path:
+    write(tmp_path, "interactions.csv", INTERACTIONS_CSV)
+    write(tmp_path, "items.csv", ITEMS_CSV)
+    return tmp_path
+
+
+# (files to write on top of / instead of the minimal ones, words the error must contain)
+CONTRACT_ERRORS = [
+    ({"interactions.csv": None}, ["interactions.parquet", "interactions.csv", "required"]),
+    ({"items.csv": None}, ["items.parquet", "required"]),
+    (
+        {"interactions.csv": "customer_id,item_id\nc1,i1\n"},
+        ["interactions.csv", "'occurred_at'"],
+    ),
+    (
+        {"interactions.csv": "customer_id,occurred_at\nc1,2011-01-01\n"},
+        ["interactions.csv", "'item_id'"],
+    ),
+    ({"items.csv": "name\nOne\n"}, ["items.csv", "'item_id'"]),
+    ({"customers.csv": "country\nUK\n"}, ["customers.csv", "'customer_id'"]),
+    ({"consents.csv": "customer_id,marketing\nc1,true\n"}, ["consents.csv", "'personalization'"]),
+    ({"customer_flags.csv": "customer_id\nc1\n"}, ["customer_flags.csv", "'flag'"]),
+    ({"erasure_requests.csv": "customer_id\nc1\n"}, ["erasure_requests.csv", "'requested_at'"]),
+    ({"rules.csv": "rule_id,action\nr1,exclude\n"}, ["rules.csv", "'reason'"]),
+    (
+        {"item_restrictions.csv": "country,allowed\nDE,false\n"},
+        ["item_restrictions.csv", "item_id", "category"],
+    ),
+    ({"tenants.csv": "tenant_id,half_life\nt1,7\n"}, ["tenants.csv", "'half_life'"]),
+    ({"tenants.csv": "mode\non\n"}, ["tenants.csv", "'tenant_id'"]),
+    ({"items.csv": ""}, ["items.csv", "empty"]),
+    ({"items.csv": "item_id,Item_ID\ni1,i1\n"}, ["items.csv", "twice"]),
+    ({"items.parquet": ITEMS_CSV}, ["items.csv", "items.parquet", "one file"]),
+]
+
+
+@pytest.mark.parametrize(("files", "words"), CONTRACT_ERRORS)
+def test_contract_errors_name_the_file_and_the_column(
+    minimal: Path, files: dict[str, str | None], words: list[str]
+) -> None:
+    for name, text in files.items():
+        if text is None:
+            (minimal / name).unlink()
+        elif name.endswith(".parquet"):
+            pq.write_table(pa.table({"item_id": ["i1"]}), minimal / name)
+        else:
+            write(minimal, name, text)
+    with pytest.raises(ContractError) as raised:
+        inputs.locate_all(minimal)
+    for word in words:
+        assert word in str(raised.value)
+
+
+def test_missing_directory(tmp_path: Path) -> None:
+    with pytest.raises(ContractError, match="does not exist"):
+        inputs.locate_all(tmp_path / "nowhere")
+
+
+def test_absent_optional_tables_are_empty_with_every_contract_column(minimal: Path) -> None:
+    specs = inputs.locate_all(minimal)
+    for table in TABLES:
+        if table.required:
+            continue
+        raw = inputs.read(specs[table.name])
+        assert raw.num_rows == 0
+        assert raw.column_names == [*table.column_names, *inputs.BOOKKEEPING_COLUMNS]
+
+
+def test_rows_arrive_as_text_with_defaults_and_row_numbers(minimal: Path) -> None:
+    write(
+        minimal,
+        "interactions.csv",
+        "Customer_ID,item_id,occurred_at,quantity\n"
+        "c1,i1,2011-01-01 10:00:00,2\n"
+        "c2,i1,not a date,x\n",
+    )
+    raw = inputs.read_table(minimal, "interactions")
+    assert raw.column_names == [
+        *TABLES_BY_NAME["interactions"].column_names,
+        *inputs.BOOKKEEPING_COLUMNS,
+    ]
+    rows = raw.to_pylist()
+    assert [r["tenant_id"] for r in rows] == ["default", "default"]  # no tenant_id column
+    assert [r["customer_id"] for r in rows] == ["c1", "c2"]  # header matched case-insensitively
+    assert [r["occurred_at"] for r in rows] == ["2011-01-01 10:00:00", "not a date"]
+    assert [r["event_type"] for r in rows] == [None, None]  # optional, absent: NULL
+    assert [r["_source_row"] for r in rows] == [1, 2]
+    # The JSON holds the values as the file held them (names in lower case, no added defaults).
+    assert json.loads(rows[1]["_row_json"]) == {
+        "customer_id": "c2",
+        "item_id": "i1",
+        "occurred_at": "not a date",
+        "quantity": "x",
+    }
+
+
+def test_typed_parquet_columns_arrive_as_text(minimal: Path) -> None:
+    (minimal / "interactions.csv").unlink()
+    pq.write_table(
+        pa.table(
+            {
+                "tenant_id": ["t1"],
+                "customer_id": ["c1"],
+                "item_id": ["i1"],
+                "occurred_at": pa.array([datetime(2011, 1, 2, 3, 4, 5)], pa.timestamp("us")),
+                "quantity": pa.array([2.5], pa.float64()),
+            }
+        ),
+        minimal / "interactions.parquet",
+    )
+    [row] = inputs.read_table(minimal, "interactions").to_pylist()
+    assert row["tenant_id"] == "t1"
+    assert row["occurred_at"] == "2011-01-02 03:04:05"
+    assert row["quantity"] == "2.5"
+
+
+def test_unparseable_csv_lines_become_rows_with_the_error(minimal: Path) -> None:
+    write(
+        minimal,
+        "interactions.csv",
+        "customer_id,item_id,occurred_at\n"
+        "c1,i1,2011-01-01\n"
+        "c2,i2\n"
+        "c3,i3,2011-01-02,extra\n"
+        "c4,i4,2011-01-03\n",
+    )
+    rows = inputs.read_table(minimal, "interactions").to_pylist()
+    assert len(rows) == 4  # nothing lost
+    good = [r for r in rows if r["_load_error"] is None]
+    bad = [r for r in rows if r["_load_error"] is not None]
+    assert [r["customer_id"] for r in good] == ["c1", "c4"]
+    assert [json.loads(r["_row_json"])["text"] for r in bad] == ["c2,i2", "c3,i3,2011-01-02,extra"]
+    assert [r["_load_error"].split(":")[0] for r in bad] == ["line 3", "line 4"]
+    assert all(r["tenant_id"] == "default" for r in bad)
+
+
+def test_extra_columns_are_attributes_for_customers_and_ignored_elsewhere(
+    minimal: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    write(minimal, "customers.csv", "customer_id,loyalty_points,segment\nc1,120,gold\nc2,7,\n")
+    write(
+        minimal,
+        "interactions.csv",
+        "customer_id,item_id,occurred_at,channel\nc1,i1,2011-01-01,web\n",
+    )
+    with caplog.at_level(logging.WARNING):
+        specs = inputs.locate_all(minimal)
+    assert "channel" in caplog.text and "customers" not in caplog.text
+    customers = inputs.read(specs["customers"])
+    assert customers.column("loyalty_points").to_pylist() == [120, 7]  # typed, not text
+    assert customers.column("segment").to_pylist() == ["gold", None]
+    assert "channel" not in inputs.read(specs["interactions"]).column_names
+
+
+def test_unknown_files_are_reported(minimal: Path, caplog: pytest.LogCaptureFixture) -> None:
+    write(minimal, "interaction.csv", INTERACTIONS_CSV)  # a typo
+    with caplog.at_level(logging.WARNING):
+        inputs.locate_all(minimal)
+    assert "interaction.csv" in caplog.text

@@ -123,7 +123,7 @@ def _failing_rows(build_db: Path, relation: str, limit: int = 5) -> list[str]:
     """The first rows a failed data test stored (``store_failures``), one line each."""
     con = duckdb.connect(str(build_db), read_only=True)
     try:
-        cursor = con.execute(f"select * from {relation} limit {limit}")
+        cursor = con.execute(f"select * from {relation} order by all limit {limit}")
         names = [d[0] for d in cursor.description]
         return [
             ", ".join(f"{n}={v!r}" for n, v in zip(names, row, strict=True))

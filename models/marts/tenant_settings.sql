@@ -1,6 +1,13 @@
 {#- One row per tenant: its settings, each taken from the tenants input or, where that is empty,
     from seeds/tenant_defaults.csv. Without a tenants input, every tenant that has items or
     interactions is a tenant with default settings. -#}
+{%- set settings = [
+    'mode', 'k', 'algorithm', 'half_life_days', 'holdout_days', 'candidates_n', 'history_cap',
+    'similarity', 'min_support', 'similar_items_n', 'trending_days', 'trending_baseline_days',
+    'als_factors', 'als_regularization', 'als_alpha', 'als_iterations', 'ease_lambda',
+    'ease_max_items',
+] -%}
+
 with
 
 defaults as (
@@ -27,10 +34,10 @@ tenants as (
 final as (
     select
         tenants.tenant_id,
-        coalesce(listed.mode, defaults.mode) as mode,
-        coalesce(listed.k, defaults.k) as k,
-        coalesce(listed.algorithm, defaults.algorithm) as algorithm,
-        coalesce(listed.half_life_days, defaults.half_life_days) as half_life_days
+        {% for setting in settings %}
+            coalesce(listed.{{ setting }}, defaults.{{ setting }}) as {{ setting }}
+            {%- if not loop.last %},{% endif %}
+        {% endfor %}
     from tenants
     left join listed on tenants.tenant_id = listed.tenant_id
     cross join defaults

@@ -100,37 +100,75 @@ class Setting:
 SIMILARITIES = ("jaccard", "lift", "cosine", "count")
 
 TENANT_SETTINGS: tuple[Setting, ...] = (
-    Setting("mode", ColumnType.STRING, "on", "on: build and serve; freeze: keep serving the "
-            "last lists; off: serve nothing.", TENANT_MODES),
+    Setting(
+        "mode",
+        ColumnType.STRING,
+        "on",
+        "on: build and serve; freeze: keep serving the last lists; off: serve nothing.",
+        TENANT_MODES,
+    ),
     Setting("k", ColumnType.INTEGER, "10", "Length of each served list (1..1000)."),
-    Setting("algorithm", ColumnType.STRING, "auto", "auto: the champion of the offline "
-            "evaluation; or force one algorithm.", ALGORITHMS),
-    Setting("half_life_days", ColumnType.NUMBER, "30", "Half-life of the time decay of "
-            "interactions, in days (> 0)."),
-    Setting("holdout_days", ColumnType.NUMBER, "30", "Offline evaluation: train on what came "
-            "before the tenant's last this many days, test on those days (> 0)."),
-    Setting("candidates_n", ColumnType.INTEGER, "50", "Candidates per customer and algorithm, "
-            "before rules (>= k, at most 1000)."),
-    Setting("history_cap", ColumnType.INTEGER, "50", "Co-occurrence reads each customer's "
-            "most recent this many distinct items (1..1000)."),
-    Setting("similarity", ColumnType.STRING, "jaccard", "Co-occurrence similarity.",
-            SIMILARITIES),
-    Setting("min_support", ColumnType.INTEGER, "2", "Co-occurrence: minimum number of "
-            "customers who bought both items (>= 1)."),
-    Setting("similar_items_n", ColumnType.INTEGER, "50", "Similar items kept per item "
-            "(1..1000)."),
-    Setting("trending_days", ColumnType.INTEGER, "7", "Trending: the recent window, in days "
-            "(>= 1)."),
-    Setting("trending_baseline_days", ColumnType.INTEGER, "56", "Trending: the baseline "
-            "window before the recent one, in days (>= 1)."),
+    Setting(
+        "algorithm",
+        ColumnType.STRING,
+        "auto",
+        "auto: the champion of the offline evaluation; or force one algorithm.",
+        ALGORITHMS,
+    ),
+    Setting(
+        "half_life_days",
+        ColumnType.NUMBER,
+        "30",
+        "Half-life of the time decay of interactions, in days (> 0).",
+    ),
+    Setting(
+        "holdout_days",
+        ColumnType.NUMBER,
+        "30",
+        "Offline evaluation: train on what came "
+        "before the tenant's last this many days, test on those days (> 0).",
+    ),
+    Setting(
+        "candidates_n",
+        ColumnType.INTEGER,
+        "50",
+        "Candidates per customer and algorithm, before rules (>= k, at most 1000).",
+    ),
+    Setting(
+        "history_cap",
+        ColumnType.INTEGER,
+        "50",
+        "Co-occurrence reads each customer's most recent this many distinct items (1..1000).",
+    ),
+    Setting("similarity", ColumnType.STRING, "jaccard", "Co-occurrence similarity.", SIMILARITIES),
+    Setting(
+        "min_support",
+        ColumnType.INTEGER,
+        "2",
+        "Co-occurrence: minimum number of customers who bought both items (>= 1).",
+    ),
+    Setting("similar_items_n", ColumnType.INTEGER, "50", "Similar items kept per item (1..1000)."),
+    Setting(
+        "trending_days", ColumnType.INTEGER, "7", "Trending: the recent window, in days (>= 1)."
+    ),
+    Setting(
+        "trending_baseline_days",
+        ColumnType.INTEGER,
+        "56",
+        "Trending: the baseline window before the recent one, in days (>= 1).",
+    ),
     Setting("als_factors", ColumnType.INTEGER, "64", "ALS: latent factors (1..1024)."),
     Setting("als_regularization", ColumnType.NUMBER, "0.05", "ALS: L2 regularization (>= 0)."),
-    Setting("als_alpha", ColumnType.NUMBER, "10", "ALS: confidence = 1 + alpha x affinity "
-            "(> 0)."),
+    Setting("als_alpha", ColumnType.NUMBER, "10", "ALS: confidence = 1 + alpha x affinity (> 0)."),
     Setting("als_iterations", ColumnType.INTEGER, "15", "ALS: iterations (1..100)."),
     Setting("ease_lambda", ColumnType.NUMBER, "500", "EASE: L2 regularization (> 0)."),
-    Setting("ease_max_items", ColumnType.INTEGER, "20000", "EASE runs only for tenants with at "
-            "most this many items (its memory grows with the square)."),
+    Setting(
+        "ease_max_items",
+        ColumnType.INTEGER,
+        "20000",
+        "EASE runs only for tenants with at "
+        "most this many items (its memory grows with the square).",
+    ),
 )
 
 TENANTS = Table(

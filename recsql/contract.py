@@ -159,7 +159,12 @@ TENANT_SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("als_factors", ColumnType.INTEGER, "64", "ALS: latent factors (1..1024)."),
     Setting("als_regularization", ColumnType.NUMBER, "0.05", "ALS: L2 regularization (>= 0)."),
-    Setting("als_alpha", ColumnType.NUMBER, "10", "ALS: confidence = 1 + alpha x affinity (> 0)."),
+    Setting(
+        "als_alpha",
+        ColumnType.NUMBER,
+        "10",
+        "ALS: the confidence of an interaction is alpha x affinity (> 0).",
+    ),
     Setting("als_iterations", ColumnType.INTEGER, "15", "ALS: iterations (1..100)."),
     Setting("ease_lambda", ColumnType.NUMBER, "500", "EASE: L2 regularization (> 0)."),
     Setting(

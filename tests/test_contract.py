@@ -61,10 +61,7 @@ def _reasons_in_sql() -> set[str]:
         for p in [*REPO.glob("models/staging/validated/*.sql"), *REPO.glob("macros/*.sql")]
     )
     # A reason built in a Jinja loop over settings ('invalid {{ name }}') reads as documented.
-    return {
-        re.sub(r"\{\{ *name *\}\}", "<setting>", r)
-        for r in re.findall(r"then '([^']+)'", sql)
-    }
+    return {re.sub(r"\{\{ *name *\}\}", "<setting>", r) for r in re.findall(r"then '([^']+)'", sql)}
 
 
 def test_every_reason_the_sql_gives_is_documented() -> None:

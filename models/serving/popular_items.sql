@@ -1,9 +1,10 @@
 {#- One row per tenant, country (NULL = the whole tenant) and rank: the most popular active
-    items, as many as the tenant's longest list needs. -#}
+    items (time-decayed distinct buyers), `candidates_n` of them per country. -#}
 with
 
 popularity as (
     select * from {{ ref('item_popularity') }}
+    where fold = 'full'
 ),
 
 items as (
@@ -12,7 +13,7 @@ items as (
 ),
 
 settings as (
-    select tenant_id, k from {{ ref('tenant_settings') }}
+    select tenant_id, candidates_n from {{ ref('tenant_settings') }}
     where mode <> 'off'
 ),
 
@@ -35,7 +36,7 @@ final as (
     select active.tenant_id, active.country, active.rank, active.item_id, active.score
     from active
     inner join settings on active.tenant_id = settings.tenant_id
-    where active.rank <= settings.k
+    where active.rank <= settings.candidates_n
 )
 
 select * from final

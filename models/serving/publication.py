@@ -11,8 +11,13 @@ def model(dbt, session):
     dbt.config(materialized="table")
     tables = {
         "recommendations": dbt.ref("recommendations"),
+        "buy_again": dbt.ref("buy_again"),
+        "similar_items": dbt.ref("similar_items"),
         "popular_items": dbt.ref("popular_items"),
+        "trending_items": dbt.ref("trending_items"),
         "items": dbt.ref("stg_items"),
+        "model_evaluations": dbt.ref("model_evaluations"),
+        "tenant_champions": dbt.ref("tenant_champions"),
         "quarantined_rows": dbt.ref("quarantined_rows"),
         "input_row_counts": dbt.ref("input_row_counts"),
         "tenant_settings": dbt.ref("tenant_settings"),

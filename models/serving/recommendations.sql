@@ -1,5 +1,8 @@
-{#- One row per tenant, customer and rank: the "discover" list, items the customer has not
-    bought. For now: the most popular items in the customer's country, then in the tenant. -#}
+{#- One row per tenant, customer and rank (k per customer): the "discover" list, items the
+    customer has not bought. Filled in this order: the tenant champion's candidates (best
+    first), then items popular in the customer's country, then trending items, then items
+    popular in the whole tenant, skipping inactive and already bought items. Every row says
+    why: "because you bought <item>", "popular in <country>", "trending" or "popular". -#}
 with
 
 customers as (
@@ -11,66 +14,162 @@ settings as (
     where mode <> 'off'
 ),
 
-popular as (
-    select * from {{ ref('popular_items') }}
+champions as (
+    select tenant_id, champion from {{ ref('tenant_champions') }}
+),
+
+items as (
+    select tenant_id, item_id, name, is_active from {{ ref('stg_items') }}
 ),
 
 bought as (
-    select distinct tenant_id, customer_id, item_id
-    from {{ ref('stg_interactions') }}
-    where event_type = 'purchase' and customer_id is not null
+    select tenant_id, customer_id, item_id from {{ ref('int_interactions_weighted') }}
+    where fold = 'full' and purchase_occasions > 0
+),
+
+bought_counts as (
+    select tenant_id, customer_id, count(*) as items_bought
+    from bought
+    group by tenant_id, customer_id
+),
+
+popularity as (
+    select * from {{ ref('item_popularity') }}
+    where fold = 'full'
+),
+
+trending as (
+    select * from {{ ref('item_trends') }}
+    where fold = 'full'
+),
+
+algorithm_candidates as (
+    select tenant_id, customer_id, item_id, score, because_item_id, algorithm, rank
+    from {{ ref('customer_candidates') }}
+    union all
+    select
+        candidates.tenant_id,
+        candidates.customer_id,
+        candidates.item_id,
+        candidates.score,
+        candidates.because_item_id,
+        'cooccurrence' as algorithm,
+        candidates.rank
+    from {{ ref('int_cooccurrence_candidates_scored') }} as candidates
+    inner join champions
+        on candidates.tenant_id = champions.tenant_id
+            and champions.champion = 'cooccurrence'
+    where candidates.fold = 'full'
+),
+
+served_customers as (
+    select
+        customers.*,
+        settings.k,
+        coalesce(bought_counts.items_bought, 0) as items_bought
+    from customers
+    inner join settings on customers.tenant_id = settings.tenant_id
+    left join bought_counts
+        on customers.tenant_id = bought_counts.tenant_id
+            and customers.customer_id = bought_counts.customer_id
+),
+
+fill_candidates as (
+    select
+        served_customers.tenant_id,
+        served_customers.customer_id,
+        popularity.item_id,
+        popularity.score,
+        cast(null as varchar) as because_item_id,
+        'popularity' as algorithm,
+        case when popularity.country is null then 4 else 2 end as source_order,
+        popularity.popularity_rank as rank,
+        case
+            when popularity.country is null then 'popular'
+            else 'popular in ' || popularity.country
+        end as reason
+    from served_customers
+    inner join popularity
+        on served_customers.tenant_id = popularity.tenant_id
+            and (served_customers.country = popularity.country or popularity.country is null)
+            and popularity.popularity_rank <= served_customers.k + served_customers.items_bought
+    union all
+    select
+        served_customers.tenant_id,
+        served_customers.customer_id,
+        trending.item_id,
+        trending.score,
+        null as because_item_id,
+        'trending' as algorithm,
+        3 as source_order,
+        trending.trending_rank as rank,
+        'trending' as reason
+    from served_customers
+    inner join trending
+        on served_customers.tenant_id = trending.tenant_id
+            and trending.trending_rank <= served_customers.k + served_customers.items_bought
 ),
 
 candidates as (
     select
-        customers.tenant_id,
-        customers.customer_id,
-        popular.item_id,
-        popular.score,
-        popular.country is not null as is_from_country,
-        'popular in ' || popular.country as country_reason,
-        popular.rank as popularity_rank
-    from customers
-    inner join popular
-        on customers.tenant_id = popular.tenant_id
-            and (customers.country = popular.country or popular.country is null)
+        algorithm_candidates.tenant_id,
+        algorithm_candidates.customer_id,
+        algorithm_candidates.item_id,
+        algorithm_candidates.score,
+        algorithm_candidates.because_item_id,
+        algorithm_candidates.algorithm,
+        1 as source_order,
+        algorithm_candidates.rank,
+        'because you bought ' || coalesce(because.name, because.item_id) as reason
+    from algorithm_candidates
+    left join items as because
+        on algorithm_candidates.tenant_id = because.tenant_id
+            and algorithm_candidates.because_item_id = because.item_id
+    union all
+    select * from fill_candidates
 ),
 
-unbought as (
-    select * from candidates
+eligible as (
+    select candidates.*
+    from candidates
+    inner join items
+        on candidates.tenant_id = items.tenant_id
+            and candidates.item_id = items.item_id
+            and items.is_active
     anti join bought
         on candidates.tenant_id = bought.tenant_id
             and candidates.customer_id = bought.customer_id
             and candidates.item_id = bought.item_id
+    qualify row_number() over (
+            partition by candidates.tenant_id, candidates.customer_id, candidates.item_id
+            order by candidates.source_order, candidates.rank
+        ) = 1
 ),
 
 ranked as (
     select
-        *,
+        eligible.*,
         row_number() over (
-            partition by tenant_id, customer_id, item_id
-            order by is_from_country desc
-        ) as item_occurrence,
-    from unbought
+            partition by eligible.tenant_id, eligible.customer_id
+            order by eligible.source_order, eligible.rank, eligible.item_id
+        ) as list_rank
+    from eligible
 ),
 
 final as (
     select
         ranked.tenant_id,
         ranked.customer_id,
-        row_number() over (
-            partition by ranked.tenant_id, ranked.customer_id
-            order by ranked.is_from_country desc, ranked.popularity_rank asc
-        ) as rank,
+        ranked.list_rank as rank,
         ranked.item_id,
         ranked.score,
-        'popularity' as algorithm,
-        coalesce(ranked.country_reason, 'popular') as reason,
+        ranked.algorithm,
+        coalesce(ranked.reason, 'recommended for you') as reason,
         {{ model_version() }} as model_version,
         {{ build_time() }} as generated_at
     from ranked
-    where ranked.item_occurrence = 1
-    qualify rank <= (select k from settings where settings.tenant_id = ranked.tenant_id)
+    inner join settings on ranked.tenant_id = settings.tenant_id
+    where ranked.list_rank <= settings.k
 )
 
 select * from final

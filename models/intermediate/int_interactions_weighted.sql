@@ -1,0 +1,64 @@
+{#- One row per tenant, fold, customer and item the customer interacted with before the fold's
+    training cutoff: the affinity and the purchase history behind it. Guest events (no
+    customer) are left out; they count in popularity only.
+
+    affinity = sum over events of
+        weight(event_type) x log2(1 + quantity) x 0.5 ^ (age in days / half_life_days)
+    with the weights of seeds/event_types.csv (a return's weight is negative), the age taken
+    from the fold's reference time. It can be zero or negative (everything returned). -#}
+with
+
+interactions as (
+    select * from {{ ref('stg_interactions') }}
+    where customer_id is not null
+),
+
+folds as (
+    select * from {{ ref('int_folds_defined') }}
+),
+
+event_types as (
+    select * from {{ ref('event_types') }}
+),
+
+weighted as (
+    select
+        interactions.tenant_id,
+        folds.fold,
+        interactions.customer_id,
+        interactions.item_id,
+        interactions.event_type,
+        interactions.occurred_at,
+        coalesce(interactions.session_id, strftime(interactions.occurred_at, '%Y-%m-%d'))
+            as occasion,
+        event_types.weight
+        * log2(1 + interactions.quantity)
+        * pow(
+            0.5,
+            greatest(date_diff('second', interactions.occurred_at, folds.reference_at), 0)
+            / 86400.0 / folds.half_life_days
+        ) as contribution
+    from interactions
+    inner join folds
+        on interactions.tenant_id = folds.tenant_id
+            and interactions.occurred_at < folds.trained_before
+    inner join event_types on interactions.event_type = event_types.event_type
+),
+
+final as (
+    select
+        tenant_id,
+        fold,
+        customer_id,
+        item_id,
+        sum(contribution) as affinity,
+        count(distinct occasion) filter (where event_type = 'purchase') as purchase_occasions,
+        count(*) filter (where event_type = 'return') as returns,
+        min(occurred_at) filter (where event_type = 'purchase') as first_purchased_at,
+        max(occurred_at) filter (where event_type = 'purchase') as last_purchased_at,
+        max(occurred_at) as last_interacted_at
+    from weighted
+    group by tenant_id, fold, customer_id, item_id
+)
+
+select * from final

@@ -1,0 +1,30 @@
+"""One row per tenant, customer and rank: the top `candidates_n` items the tenant's champion
+recommends, for tenants whose champion is a matrix algorithm (ALS or EASE), fitted on the
+full history. Co-occurrence candidates are SQL (int_cooccurrence_candidates_scored).
+All the logic is in recsql/candidates.py."""
+
+from recsql import candidates
+
+MATRIX_ALGORITHMS = ("als", "ease")
+
+
+def model(dbt, session):
+    dbt.config(materialized="table")
+    interactions = (
+        dbt.ref("int_interactions_weighted")
+        .filter("fold = 'full'")
+        .project("tenant_id, customer_id, item_id, affinity, purchase_occasions")
+        .order("tenant_id")
+        .to_arrow_table()
+    )
+    champions = {
+        row["tenant_id"]: row["champion"]
+        for row in dbt.ref("tenant_champions").to_arrow_table().to_pylist()
+    }
+    settings = dbt.ref("tenant_settings").to_arrow_table().to_pylist()
+    jobs = [
+        candidates.Job(row["tenant_id"], champions[row["tenant_id"]], row["candidates_n"], row)
+        for row in settings
+        if champions.get(row["tenant_id"]) in MATRIX_ALGORITHMS
+    ]
+    return candidates.recommend(interactions, jobs)

@@ -1,0 +1,31 @@
+"""One row per tenant, matrix algorithm (ALS, EASE), evaluated customer and rank: the top k
+items the algorithm recommends from the holdout fold, for offline evaluation.
+All the logic is in recsql/candidates.py."""
+
+from recsql import candidates
+
+ALGORITHMS = ("als", "ease")
+
+
+def model(dbt, session):
+    dbt.config(materialized="table")
+    interactions = (
+        dbt.ref("int_interactions_weighted")
+        .filter("fold = 'holdout'")
+        .project("tenant_id, customer_id, item_id, affinity, purchase_occasions")
+        .order("tenant_id")
+        .to_arrow_table()
+    )
+    evaluated = (
+        dbt.ref("int_holdout_purchases_collected")
+        .project("tenant_id, customer_id")
+        .distinct()
+        .to_arrow_table()
+    )
+    settings = dbt.ref("tenant_settings").to_arrow_table().to_pylist()
+    jobs = [
+        candidates.Job(row["tenant_id"], algorithm, row["k"], row)
+        for row in settings
+        for algorithm in ALGORITHMS
+    ]
+    return candidates.recommend(interactions, jobs, candidates.targets_from(evaluated))

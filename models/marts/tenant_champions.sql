@@ -1,0 +1,69 @@
+{#- One row per tenant: the algorithm that serves its "discover" list and why. The champion is
+    the algorithm with the best NDCG@k on the discover shelf of the offline evaluation, if it
+    beats popularity (the floor); else popularity. A tenant setting other than 'auto' forces an
+    algorithm (EASE falls back to popularity where the catalogue is over ease_max_items). -#}
+with
+
+settings as (
+    select tenant_id, algorithm, ease_max_items from {{ ref('tenant_settings') }}
+),
+
+ndcg as (
+    select tenant_id, algorithm, value, customers
+    from {{ ref('model_evaluations') }}
+    where shelf = 'discover' and metric = 'ndcg'
+),
+
+items as (
+    select tenant_id, count(*) as items from {{ ref('stg_items') }} group by tenant_id
+),
+
+best as (
+    select
+        tenant_id,
+        -- ties go to the cheaper algorithm
+        arg_max(
+            algorithm,
+            [
+                value,
+                -list_position(['popularity', 'cooccurrence', 'ease', 'als'], algorithm)
+            ]
+        ) as algorithm,
+        max(value) as ndcg,
+        max(customers) as customers
+    from ndcg
+    group by tenant_id
+),
+
+popularity as (
+    select tenant_id, value as ndcg from ndcg where algorithm = 'popularity'
+),
+
+final as (
+    select
+        settings.tenant_id,
+        case
+            when settings.algorithm = 'ease' and coalesce(items.items, 0) > settings.ease_max_items
+                then 'popularity'
+            when settings.algorithm <> 'auto' then settings.algorithm
+            when best.ndcg > coalesce(popularity.ndcg, 0) then best.algorithm
+            else 'popularity'
+        end as champion,
+        case
+            when settings.algorithm = 'ease' and coalesce(items.items, 0) > settings.ease_max_items
+                then 'EASE forced, but the catalogue is over ease_max_items'
+            when settings.algorithm <> 'auto' then 'forced by the tenant setting'
+            when best.ndcg is null then 'no holdout data to evaluate: popularity'
+            when best.ndcg > coalesce(popularity.ndcg, 0) then 'best discover NDCG@k'
+            else 'nothing beat popularity'
+        end as champion_reason,
+        best.ndcg as best_ndcg,
+        popularity.ndcg as popularity_ndcg,
+        coalesce(best.customers, 0) as customers_evaluated
+    from settings
+    left join best on settings.tenant_id = best.tenant_id
+    left join popularity on settings.tenant_id = popularity.tenant_id
+    left join items on settings.tenant_id = items.tenant_id
+)
+
+select * from final

@@ -1,0 +1,37 @@
+{#- One row per tenant, item and rank: the active items most often bought by the same customers
+    (item_similarities on the full history, the tenant's similarity measure). -#}
+with
+
+similarities as (
+    select * from {{ ref('item_similarities') }}
+    where fold = 'full'
+),
+
+items as (
+    select tenant_id, item_id from {{ ref('stg_items') }}
+    where is_active
+),
+
+settings as (
+    select tenant_id from {{ ref('tenant_settings') }}
+    where mode <> 'off'
+),
+
+final as (
+    select
+        similarities.tenant_id,
+        similarities.item_id,
+        row_number() over (
+            partition by similarities.tenant_id, similarities.item_id
+            order by similarities.rank
+        ) as rank,
+        similarities.similar_item_id,
+        similarities.score
+    from similarities
+    semi join settings on similarities.tenant_id = settings.tenant_id
+    semi join items
+        on similarities.tenant_id = items.tenant_id
+            and similarities.similar_item_id = items.item_id
+)
+
+select * from final

@@ -1,0 +1,39 @@
+{#- One row per tenant and rank: active items whose buyers grew lately (trending_items). -#}
+with
+
+trending as (
+    select * from {{ ref('item_trends') }}
+    where fold = 'full'
+),
+
+items as (
+    select tenant_id, item_id from {{ ref('stg_items') }}
+    where is_active
+),
+
+settings as (
+    select tenant_id, candidates_n from {{ ref('tenant_settings') }}
+    where mode <> 'off'
+),
+
+active as (
+    select
+        trending.tenant_id,
+        trending.item_id,
+        trending.score,
+        row_number() over (
+            partition by trending.tenant_id order by trending.trending_rank
+        ) as rank
+    from trending
+    semi join items
+        on trending.tenant_id = items.tenant_id and trending.item_id = items.item_id
+),
+
+final as (
+    select active.tenant_id, active.rank, active.item_id, active.score
+    from active
+    inner join settings on active.tenant_id = settings.tenant_id
+    where active.rank <= settings.candidates_n
+)
+
+select * from final

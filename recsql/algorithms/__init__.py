@@ -1,0 +1,33 @@
+"""Recommendation algorithms: pure numerical functions over numpy/scipy arrays.
+
+Every algorithm implements :class:`Recommender` (``fit``, ``recommend``, ``similar_items``)
+on a customers x items ``scipy.sparse.csr_matrix`` of non-negative affinities; dbt Python
+models call them once per tenant. No DuckDB and no dbt here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from recsql.algorithms.als import ALS
+from recsql.algorithms.base import Recommender, as_user_items
+from recsql.algorithms.ease import EASE
+from recsql.algorithms.topn import PAD_ITEM, PAD_SCORE, segment_argmax, topn
+
+__all__ = [
+    "ALGORITHMS",
+    "ALS",
+    "EASE",
+    "PAD_ITEM",
+    "PAD_SCORE",
+    "Recommender",
+    "as_user_items",
+    "segment_argmax",
+    "topn",
+]
+
+#: Algorithm classes by their ``name`` (the value of a tenant's ``algorithm`` setting).
+ALGORITHMS: Mapping[str, type[Recommender]] = MappingProxyType(
+    {algorithm.name: algorithm for algorithm in (ALS, EASE)}
+)

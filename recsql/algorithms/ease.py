@@ -1,0 +1,179 @@
+"""EASE: the closed-form item-item linear model of Steck (2019).
+
+``G = X^T X + lambda I``, ``P = G^-1``, ``B = -P / diag(P)`` (column ``j`` divided by
+``P_jj``) and ``diag(B) = 0``. A customer's score for item ``j`` is ``X_u . B[:, j]``, so
+``B[i, j]`` is the weight that having item ``i`` in the history gives to item ``j``.
+
+The fit is dense in the number of items: its peak memory is about ``12 n_items^2`` bytes (a
+float64 Gram matrix inverted in place, plus the float32 weights), so it suits catalogues up to
+a few ten thousand items. :meth:`EASE.fits_in_memory` lets a caller skip a tenant whose
+catalogue is too large before trying.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import ClassVar, Self
+
+import numpy as np
+import scipy.linalg
+import scipy.sparse as sp
+
+from recsql.algorithms.base import Recommender, training_matrix
+
+__all__ = ["EASE"]
+
+logger = logging.getLogger(__name__)
+
+#: Items (columns or rows) per block when building the Gram matrix and the weights.
+_BLOCK = 256
+
+
+@dataclass(eq=False, kw_only=True)
+class EASE(Recommender):
+    """Embarrassingly Shallow Autoencoder (Steck 2019), solved in closed form.
+
+    Parameters
+    ----------
+    regularization
+        ``lambda`` added to the diagonal of ``X^T X`` (> 0). Steck uses a few hundred for
+        binary data; 500 is the middle of the range that works on retail baskets.
+    binary
+        Fit and score on ``X > 0`` (default), ignoring the affinity values. With ``False``
+        the values themselves are used, so heavy buyers dominate the Gram matrix.
+
+    Attributes
+    ----------
+    item_weights_ : ndarray of float32, shape (n_items, n_items)
+        ``B``: ``item_weights_[i, j]`` is the weight of history item ``i`` for item ``j``;
+        the diagonal is zero. Not symmetric in general.
+
+    Notes
+    -----
+    - Score of item ``j`` for customer ``u``: ``X_u . B[:, j]``, with ``X_u`` binarised
+      unless ``binary=False``.
+    - Explanation: ``argmax_i X_ui * B[i, j]`` over the customer's history items ``i``
+      (never ``j`` itself; ``-1`` if no contribution is positive).
+    - ``similar_items(i)``: row ``i`` of ``B``, ``B[i, j]`` for every ``j`` -- how much having
+      ``i`` raises ``j``; exactly the scores for a customer whose only history is ``i`` (what
+      "customers who bought i" and real-time "looking at i" requests need).
+    """
+
+    name: ClassVar[str] = "ease"
+
+    regularization: float = 500.0
+    binary: bool = True
+
+    item_weights_: np.ndarray = field(init=False, repr=False)
+    n_items_: int = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.regularization > 0:
+            raise ValueError(f"regularization must be > 0, got {self.regularization}")
+
+    @staticmethod
+    def peak_memory_bytes(n_items: int) -> int:
+        """Estimated peak memory of :meth:`fit` for ``n_items`` items, in bytes.
+
+        A float64 ``n_items^2`` Gram matrix (inverted in place), the float32 weights, and a
+        few float64 ``block x n_items`` temporaries. The input matrix is not counted.
+        """
+        block = min(n_items, _BLOCK)
+        return 12 * n_items * n_items + 48 * block * n_items
+
+    @classmethod
+    def fits_in_memory(cls, n_items: int, budget_bytes: int) -> bool:
+        """Whether fitting ``n_items`` items stays within ``budget_bytes``; logs why not."""
+        needed = cls.peak_memory_bytes(n_items)
+        if needed > budget_bytes:
+            logger.info(
+                "EASE skipped: %d items need about %.1f MiB, over the budget of %.1f MiB",
+                n_items,
+                needed / 2**20,
+                budget_bytes / 2**20,
+            )
+            return False
+        return True
+
+    def fit(self, user_items: sp.csr_matrix) -> Self:
+        """Compute ``B`` from ``user_items`` (customers x items, non-negative affinities)."""
+        matrix = self._prepare(training_matrix(user_items))
+        n_items = matrix.shape[1]
+        started = time.perf_counter()
+        gram = _gram(matrix)
+        gram[np.diag_indices(n_items)] += self.regularization
+        self.item_weights_ = _weights_from_gram(gram)
+        self.n_items_ = n_items
+        logger.debug(
+            "EASE fitted %d users x %d items (%d non-zeros) in %.3f s",
+            matrix.shape[0],
+            n_items,
+            matrix.nnz,
+            time.perf_counter() - started,
+        )
+        return self
+
+    def _prepare(self, matrix: sp.csr_matrix) -> sp.csr_matrix:
+        """The matrix the model sees: binarised unless ``binary=False``."""
+        if not self.binary:
+            return matrix
+        return sp.csr_matrix(
+            (np.ones_like(matrix.data), matrix.indices, matrix.indptr), shape=matrix.shape
+        )
+
+    def _user_scores(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
+        return np.asarray(self._prepare(history) @ self.item_weights_, dtype=np.float32)
+
+    def _contributions(self, history: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
+        """``X_ui * B[i, j]`` for each history entry ``(u, i)`` and recommended item ``j``."""
+        values = self._prepare(history).data
+        entry_rows = np.repeat(np.arange(history.shape[0]), np.diff(history.indptr))
+        weights = self.item_weights_[history.indices[:, None], items[entry_rows]]
+        return weights * values[:, None]
+
+    def _item_scores(self, items: np.ndarray) -> np.ndarray:
+        """Row ``i`` of ``B``: the scores EASE gives every item for a history of just ``i``."""
+        return self.item_weights_[items]
+
+
+def _gram(matrix: sp.csr_matrix) -> np.ndarray:
+    """Dense float64 ``X^T X``, built a block of columns at a time (bounded sparse temps)."""
+    n_items = matrix.shape[1]
+    columns = matrix.astype(np.float64).tocsc()
+    transposed = columns.T.tocsr()
+    gram = np.empty((n_items, n_items), dtype=np.float64)
+    for start in range(0, n_items, _BLOCK):
+        stop = min(start + _BLOCK, n_items)
+        gram[:, start:stop] = (transposed @ columns[:, start:stop]).toarray()
+    return gram
+
+
+def _weights_from_gram(gram: np.ndarray) -> np.ndarray:
+    """``B = -P / diag(P)`` with ``diag(B) = 0``, ``P = gram^-1``, as float32.
+
+    Inverts through a Cholesky factorisation in place (``gram`` is overwritten): LAPACK
+    ``potrf`` then ``potri`` on the Fortran view of the symmetric matrix, which leaves ``P``
+    in its upper triangle. ``B`` is then written a block of rows at a time.
+    """
+    n_items = gram.shape[0]
+    lapack_view = gram.T  # Fortran-contiguous, same memory, same values (symmetric)
+    factor, info = scipy.linalg.lapack.dpotrf(lapack_view, lower=False, overwrite_a=True)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"Cholesky factorisation failed (info={info})")
+    inverse, info = scipy.linalg.lapack.dpotri(factor, lower=False, overwrite_c=True)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"inversion failed (info={info})")
+    # inverse[i, j] is valid for i <= j.
+    diagonal = inverse.diagonal().copy()
+    weights = np.empty((n_items, n_items), dtype=np.float32)
+    columns = np.arange(n_items)
+    for start in range(0, n_items, _BLOCK):
+        stop = min(start + _BLOCK, n_items)
+        rows = np.arange(start, stop)[:, None]
+        block = np.where(columns >= rows, inverse[start:stop], inverse[:, start:stop].T)
+        block /= -diagonal
+        block[rows - start, rows] = 0.0
+        weights[start:stop] = block
+    return weights

@@ -14,7 +14,7 @@ def model(dbt, session):
         dbt.ref("int_interactions_weighted")
         .filter("fold = 'full'")
         .project("tenant_id, customer_id, item_id, affinity, purchase_occasions")
-        .order("tenant_id")
+        .order("tenant_id, customer_id, item_id")
         .to_arrow_table()
     )
     champions = {

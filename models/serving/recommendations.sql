@@ -2,7 +2,8 @@
     customer has not bought. Filled in this order: the tenant champion's candidates (best
     first), then items popular in the customer's country, then trending items, then items
     popular in the whole tenant, skipping inactive and already bought items. Every row says
-    why: "because you bought <item>", "popular in <country>", "trending" or "popular". -#}
+    why: "because you bought <item>" (or "viewed", for an item the customer interacted with
+    without buying it), "popular in <country>", "trending" or "popular". -#}
 with
 
 customers as (
@@ -22,9 +23,15 @@ items as (
     select tenant_id, item_id, name, is_active from {{ ref('stg_items') }}
 ),
 
+histories as (
+    select tenant_id, customer_id, item_id, purchase_occasions > 0 as is_bought
+    from {{ ref('int_interactions_weighted') }}
+    where fold = 'full'
+),
+
 bought as (
-    select tenant_id, customer_id, item_id from {{ ref('int_interactions_weighted') }}
-    where fold = 'full' and purchase_occasions > 0
+    select tenant_id, customer_id, item_id from histories
+    where is_bought
 ),
 
 bought_counts as (
@@ -120,11 +127,19 @@ candidates as (
         algorithm_candidates.algorithm,
         1 as source_order,
         algorithm_candidates.rank,
-        'because you bought ' || coalesce(because.name, because.item_id) as reason
+        case
+            when because_history.is_bought then 'because you bought '
+            else 'because you viewed '
+        end
+        || coalesce(because.name, because.item_id) as reason
     from algorithm_candidates
     left join items as because
         on algorithm_candidates.tenant_id = because.tenant_id
             and algorithm_candidates.because_item_id = because.item_id
+    left join histories as because_history
+        on algorithm_candidates.tenant_id = because_history.tenant_id
+            and algorithm_candidates.customer_id = because_history.customer_id
+            and algorithm_candidates.because_item_id = because_history.item_id
     union all
     select * from fill_candidates
 ),

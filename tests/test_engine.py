@@ -1,0 +1,231 @@
+"""The engine end to end on generated data: tenant isolation, what the served shelves may
+contain, explanations, the champion, and the planted structure being found."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from recsql.build import BuildResult
+from recsql.generator import generate
+from tests.conftest import query
+
+pytestmark = pytest.mark.slow
+
+TENANTS = ("t0001", "t0002", "t0003")
+FORCED = {"t0003": "als"}
+INPUT_TABLES = (
+    "interactions",
+    "items",
+    "customers",
+    "customer_flags",
+    "item_restrictions",
+    "consents",
+    "erasure_requests",
+    "tenants",
+)
+
+
+def _copy_tenants(source: Path, target: Path, tenants: tuple[str, ...]) -> Path:
+    """The generated inputs restricted to ``tenants``, with FORCED algorithms set."""
+    target.mkdir(parents=True)
+    con = duckdb.connect()
+    try:
+        for table in INPUT_TABLES:
+            select = f"select * from read_parquet('{source / f'{table}.parquet'}')"
+            if table == "tenants":
+                forced = " ".join(f"when '{t}' then '{a}'" for t, a in FORCED.items())
+                select = (
+                    f"select * replace (case tenant_id {forced} else algorithm end "
+                    f"as algorithm) from ({select})"
+                )
+            con.execute(
+                f"copy (select * from ({select}) where tenant_id in {tenants!r}) "
+                f"to '{target / f'{table}.parquet'}'"
+            )
+    finally:
+        con.close()
+    return target
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("generated")
+    generate(out, tenants=len(TENANTS), customers=300, items=120, interactions=6000, seed=11)
+    return out
+
+
+@pytest.fixture(scope="module")
+def all_tenants(generated: Path, tmp_path_factory, build_inputs) -> BuildResult:
+    root = tmp_path_factory.mktemp("all")
+    data = _copy_tenants(generated, root / "data", TENANTS)
+    return build_inputs(data, root / "recsql.duckdb")
+
+
+@pytest.fixture(scope="module")
+def first_tenant_alone(generated: Path, tmp_path_factory, build_inputs) -> BuildResult:
+    root = tmp_path_factory.mktemp("alone")
+    data = _copy_tenants(generated, root / "data", TENANTS[:1])
+    return build_inputs(data, root / "recsql.duckdb")
+
+
+SERVED = {
+    "recommendations": "customer_id, rank, item_id, round(score, 5), algorithm, reason",
+    "buy_again": "customer_id, rank, item_id, round(score, 5), reason",
+    "similar_items": "item_id, rank, similar_item_id, round(score, 5)",
+    "popular_items": "country, rank, item_id, round(score, 5)",
+    "trending_items": "rank, item_id, round(score, 5)",
+    "model_evaluations": "algorithm, shelf, metric, round(value, 6), customers",
+    "tenant_champions": "champion, champion_reason",
+}
+
+
+@pytest.mark.parametrize("view", list(SERVED))
+def test_a_tenants_results_do_not_depend_on_other_tenants(
+    all_tenants: BuildResult, first_tenant_alone: BuildResult, view: str
+) -> None:
+    """Built with two more tenants (whose ids overlap) or alone: the same answers."""
+    sql = f"select {SERVED[view]} from {view} where tenant_id = ? order by all"
+    together = query(all_tenants.db_path, sql, [TENANTS[0]])
+    alone = query(first_tenant_alone.db_path, sql, [TENANTS[0]])
+    assert together, view
+    assert together == alone
+
+
+def test_discover_lists_hold_only_active_items_the_customer_has_not_bought(
+    all_tenants: BuildResult,
+) -> None:
+    db = all_tenants.build_db
+    [(bought,)] = query(
+        db,
+        "select count(*) from serving.recommendations as r "
+        "semi join intermediate.int_interactions_weighted as w on w.fold = 'full' "
+        "and w.purchase_occasions > 0 and w.tenant_id = r.tenant_id "
+        "and w.customer_id = r.customer_id and w.item_id = r.item_id",
+    )
+    [(inactive,)] = query(
+        db,
+        "select count(*) from serving.recommendations as r join staging.stg_items as i "
+        "using (tenant_id, item_id) where not i.is_active",
+    )
+    assert (bought, inactive) == (0, 0)
+
+
+def test_every_customer_gets_k_discover_items(all_tenants: BuildResult) -> None:
+    rows = query(
+        all_tenants.build_db,
+        "select c.tenant_id, c.customer_id, count(r.item_id), any_value(s.k) "
+        "from intermediate.int_customers_collected as c "
+        "join marts.tenant_settings as s using (tenant_id) "
+        "left join serving.recommendations as r using (tenant_id, customer_id) "
+        "group by all",
+    )
+    assert rows and all(n == k for _, _, n, k in rows)
+
+
+def test_buy_again_holds_only_items_the_customer_bought(all_tenants: BuildResult) -> None:
+    [(foreign, total)] = query(
+        all_tenants.build_db,
+        "select count(*) filter (where w.item_id is null), count(*) "
+        "from serving.buy_again as b left join intermediate.int_interactions_weighted as w "
+        "on w.fold = 'full' and w.purchase_occasions > 0 and w.tenant_id = b.tenant_id "
+        "and w.customer_id = b.customer_id and w.item_id = b.item_id",
+    )
+    assert total > 0 and foreign == 0
+
+
+def test_every_served_row_explains_itself(all_tenants: BuildResult) -> None:
+    db = all_tenants.build_db
+    reasons = query(
+        db,
+        "select distinct algorithm, split_part(reason, ' ', 1) "
+        "from serving.recommendations order by all",
+    )
+    assert all(reason for _, reason in reasons)
+    # "because you bought X": X is in the customer's history.
+    [(unexplained,)] = query(
+        db,
+        "select count(*) from serving.recommendations as r "
+        "where r.reason like 'because you bought %' and not exists ("
+        "  select 1 from intermediate.int_interactions_weighted as w"
+        "  join staging.stg_items as i using (tenant_id, item_id)"
+        "  where w.fold = 'full' and w.purchase_occasions > 0 and w.tenant_id = r.tenant_id"
+        "  and w.customer_id = r.customer_id"
+        "  and r.reason = 'because you bought ' || coalesce(i.name, i.item_id))",
+    )
+    assert unexplained == 0
+    assert query(db, "select count(*) from serving.buy_again where reason is null") == [(0,)]
+
+
+def test_the_champion_is_the_best_evaluated_algorithm_or_the_forced_one(
+    all_tenants: BuildResult,
+) -> None:
+    champions = dict(query(all_tenants.db_path, "select tenant_id, champion from tenant_champions"))
+    assert champions[TENANTS[2]] == FORCED[TENANTS[2]]
+    for tenant in TENANTS[:2]:
+        ndcg = dict(
+            query(
+                all_tenants.db_path,
+                "select algorithm, value from model_evaluations "
+                "where tenant_id = ? and shelf = 'discover' and metric = 'ndcg'",
+                [tenant],
+            )
+        )
+        assert set(ndcg) == {"popularity", "cooccurrence", "als", "ease"}
+        best = max(ndcg.values())
+        assert ndcg[champions[tenant]] == best
+        assert best > ndcg["popularity"]  # the planted structure beats popularity
+    served = query(
+        all_tenants.db_path,
+        "select distinct algorithm from recommendations where tenant_id = ? and rank = 1",
+        [TENANTS[2]],
+    )
+    assert ("als",) in served
+
+
+def test_metrics_are_fractions_for_every_algorithm_and_shelf(all_tenants: BuildResult) -> None:
+    rows = query(
+        all_tenants.db_path,
+        "select shelf, algorithm, count(distinct metric), min(value), max(value) "
+        "from model_evaluations group by all order by all",
+    )
+    assert [(s, a) for s, a, *_ in rows] == [
+        ("buy_again", "frequency"),
+        ("buy_again", "repurchase"),
+        ("discover", "als"),
+        ("discover", "cooccurrence"),
+        ("discover", "ease"),
+        ("discover", "popularity"),
+    ]
+    assert all(n == 6 and 0 <= low <= high <= 1 for _, _, n, low, high in rows)
+
+
+def test_recommendations_follow_the_planted_segments(
+    all_tenants: BuildResult, generated: Path
+) -> None:
+    """Customers of a segment mostly buy its preferred categories; the champion's picks
+    should land there far more often than the catalogue's share of those categories."""
+    [(in_segment, catalogue_share)] = query(
+        all_tenants.build_db,
+        f"""
+        with planted as (
+            select tenant_id, customer_id, string_split(preferred_categories, '|') as preferred
+            from read_parquet('{generated / "_planted_customers.parquet"}')
+        ),
+        picks as (
+            select r.tenant_id, list_contains(p.preferred, i.category) as hit
+            from serving.recommendations as r
+            join planted as p using (tenant_id, customer_id)
+            join staging.stg_items as i using (tenant_id, item_id)
+            where r.reason like 'because you bought %'
+        ),
+        share as (
+            select avg(list_contains(p.preferred, i.category)::int) as share
+            from planted as p join staging.stg_items as i using (tenant_id)
+        )
+        select avg(hit::int), any_value(share) from picks, share
+        """,
+    )
+    assert in_segment > catalogue_share + 0.25

@@ -255,8 +255,8 @@ class TestKnownAnswers:
             similar, _ = model.fit(user_items).similar_items(np.arange(24), 5)
             assert np.all(similar // 6 == (np.arange(24) // 6)[:, None])
 
-    @pytest.mark.parametrize("binary", [True, False])
-    def test_ease_matches_a_hand_computed_solution(self, binary: bool):
+    @pytest.mark.parametrize("values", ["binary", "linear", "sqrt"])
+    def test_ease_matches_a_hand_computed_solution(self, values: str):
         dense = np.array(
             [
                 [1.0, 2.0, 0.0, 0.0],
@@ -266,13 +266,13 @@ class TestKnownAnswers:
                 [4.0, 1.0, 0.0, 0.0],
             ]
         )
-        x = (dense > 0).astype(float) if binary else dense
+        x = {"binary": (dense > 0).astype(float), "linear": dense, "sqrt": np.sqrt(dense)}[values]
         regularization = 2.0
         p = np.linalg.inv(x.T @ x + regularization * np.eye(4))
         expected = -p / np.diag(p)
         np.fill_diagonal(expected, 0.0)
 
-        model = EASE(regularization=regularization, binary=binary).fit(sp.csr_matrix(dense))
+        model = EASE(regularization=regularization, values=values).fit(sp.csr_matrix(dense))
         np.testing.assert_allclose(model.item_weights_, expected, rtol=1e-5, atol=1e-7)
         assert model.item_weights_.dtype == np.float32
 

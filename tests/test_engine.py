@@ -168,8 +168,9 @@ def test_the_champion_is_the_best_evaluated_algorithm_or_the_forced_one(
         ndcg = dict(
             query(
                 all_tenants.db_path,
-                "select algorithm, value from model_evaluations "
-                "where tenant_id = ? and shelf = 'discover' and metric = 'ndcg'",
+                "select algorithm, max(value) from model_evaluations "
+                "where tenant_id = ? and shelf = 'discover' and metric = 'ndcg' "
+                "group by algorithm",
                 [tenant],
             )
         )
@@ -188,15 +189,16 @@ def test_the_champion_is_the_best_evaluated_algorithm_or_the_forced_one(
 def test_metrics_are_fractions_for_every_algorithm_and_shelf(all_tenants: BuildResult) -> None:
     rows = query(
         all_tenants.db_path,
-        "select shelf, algorithm, count(distinct metric), min(value), max(value) "
-        "from model_evaluations group by all order by all",
+        "select shelf, algorithm || coalesce(':' || variant, ''), count(distinct metric), "
+        "min(value), max(value) from model_evaluations group by all order by all",
     )
     assert [(s, a) for s, a, *_ in rows] == [
         ("buy_again", "frequency"),
         ("buy_again", "repurchase"),
         ("discover", "als"),
         ("discover", "cooccurrence"),
-        ("discover", "ease"),
+        ("discover", "ease:binary"),
+        ("discover", "ease:sqrt"),
         ("discover", "popularity"),
     ]
     assert all(n == 6 and 0 <= low <= high <= 1 for _, _, n, low, high in rows)

@@ -1,8 +1,9 @@
 {#- One row per tenant, shelf, algorithm, evaluated customer and rank (<= k): the lists each
     algorithm makes from the holdout fold, to be scored against what came after.
     discover shelf (items not bought before): popularity (the customer's country first, then
-    the tenant), co-occurrence, ALS and EASE. buy_again shelf (items bought before): the
-    learned repurchase model and, as its baseline, purchase frequency. -#}
+    the tenant), co-occurrence, ALS and EASE (each of its variants). buy_again shelf (items
+    bought before): the learned repurchase model and, as its baseline, purchase frequency.
+    `variant` is NULL for algorithms that have only one. -#}
 with
 
 settings as (
@@ -110,20 +111,48 @@ repurchase_lists as (
 ),
 
 lists as (
-    select tenant_id, 'discover' as shelf, 'popularity' as algorithm, customer_id, rank, item_id
+    select
+        tenant_id,
+        'discover' as shelf,
+        'popularity' as algorithm,
+        cast(null as varchar) as variant,
+        customer_id,
+        rank,
+        item_id
     from popular_lists
     union all
-    select tenant_id, 'discover' as shelf, 'cooccurrence' as algorithm, customer_id, rank, item_id
+    select
+        tenant_id,
+        'discover' as shelf,
+        'cooccurrence' as algorithm,
+        null as variant,
+        customer_id,
+        rank,
+        item_id
     from {{ ref('int_cooccurrence_candidates_scored') }}
     where fold = 'holdout'
     union all
-    select tenant_id, 'discover' as shelf, algorithm, customer_id, rank, item_id
+    select tenant_id, 'discover' as shelf, algorithm, variant, customer_id, rank, item_id
     from {{ ref('holdout_candidates') }}
     union all
-    select tenant_id, 'buy_again' as shelf, 'frequency' as algorithm, customer_id, rank, item_id
+    select
+        tenant_id,
+        'buy_again' as shelf,
+        'frequency' as algorithm,
+        null as variant,
+        customer_id,
+        rank,
+        item_id
     from frequency_lists
     union all
-    select tenant_id, 'buy_again' as shelf, 'repurchase' as algorithm, customer_id, rank, item_id
+    select
+        tenant_id,
+        'buy_again' as shelf,
+        'repurchase' as algorithm,
+        null as variant,
+        customer_id,
+        rank,
+        item_id
     from repurchase_lists
 ),
 

@@ -1,6 +1,6 @@
 """One row per tenant, customer and rank: the top `candidates_n` items the tenant's champion
-recommends, for tenants whose champion is a matrix algorithm (ALS or EASE), fitted on the
-full history. Co-occurrence candidates are SQL (int_cooccurrence_candidates_scored).
+(algorithm and variant) recommends, for tenants whose champion is a matrix algorithm (ALS or
+EASE), fitted on the full history. Co-occurrence candidates are SQL (int_cooccurrence_candidates_scored).
 All the logic is in recsql/candidates.py."""
 
 from recsql import candidates
@@ -18,13 +18,18 @@ def model(dbt, session):
         .to_arrow_table()
     )
     champions = {
-        row["tenant_id"]: row["champion"]
-        for row in dbt.ref("tenant_champions").to_arrow_table().to_pylist()
+        row["tenant_id"]: row for row in dbt.ref("tenant_champions").to_arrow_table().to_pylist()
     }
     settings = dbt.ref("tenant_settings").to_arrow_table().to_pylist()
     jobs = [
-        candidates.Job(row["tenant_id"], champions[row["tenant_id"]], row["candidates_n"], row)
+        candidates.Job(
+            row["tenant_id"],
+            champions[row["tenant_id"]]["champion"],
+            row["candidates_n"],
+            row,
+            champions[row["tenant_id"]]["champion_variant"],
+        )
         for row in settings
-        if champions.get(row["tenant_id"]) in MATRIX_ALGORITHMS
+        if champions[row["tenant_id"]]["champion"] in MATRIX_ALGORITHMS
     ]
     return candidates.recommend(interactions, jobs)

@@ -1,10 +1,8 @@
-"""One row per tenant, matrix algorithm (ALS, EASE), evaluated customer and rank: the top k
-items the algorithm recommends from the holdout fold, for offline evaluation.
-All the logic is in recsql/candidates.py."""
+"""One row per tenant, matrix algorithm (ALS, EASE) and variant, evaluated customer and rank:
+the top k items the algorithm recommends from the holdout fold, for offline evaluation.
+All the logic is in recsql/candidates.py (candidates.VARIANTS lists the variants)."""
 
 from recsql import candidates
-
-ALGORITHMS = ("als", "ease")
 
 
 def model(dbt, session):
@@ -24,8 +22,9 @@ def model(dbt, session):
     )
     settings = dbt.ref("tenant_settings").to_arrow_table().to_pylist()
     jobs = [
-        candidates.Job(row["tenant_id"], algorithm, row["k"], row)
+        candidates.Job(row["tenant_id"], algorithm, row["k"], row, variant)
         for row in settings
-        for algorithm in ALGORITHMS
+        for algorithm, variants in candidates.VARIANTS.items()
+        for variant in variants
     ]
     return candidates.recommend(interactions, jobs, candidates.targets_from(evaluated))

@@ -1,4 +1,4 @@
-{#- One row per tenant, algorithm, shelf and metric: how well the algorithm's holdout lists
+{#- One row per tenant, algorithm, variant, shelf and metric: how well the holdout lists
     (int_holdout_lists_unioned) predicted what evaluated customers bought in the holdout window.
     Metrics at k (the tenant's list length), averaged over the customers with something to
     find on the shelf (discover: items new to them; buy_again: every item they bought):
@@ -56,11 +56,11 @@ relevant as (
 ),
 
 shelf_algorithms as (
-    select distinct tenant_id, shelf, algorithm from lists
+    select distinct tenant_id, shelf, algorithm, variant from lists
 ),
 
 evaluated as (
-    select relevant.*, shelf_algorithms.algorithm, settings.k
+    select relevant.*, shelf_algorithms.algorithm, shelf_algorithms.variant, settings.k
     from relevant
     inner join shelf_algorithms
         on relevant.tenant_id = shelf_algorithms.tenant_id
@@ -73,10 +73,12 @@ hits as (
         lists.tenant_id,
         lists.shelf,
         lists.algorithm,
+        lists.variant,
         lists.customer_id,
         lists.rank,
         row_number() over (
-            partition by lists.tenant_id, lists.shelf, lists.algorithm, lists.customer_id
+            partition by
+                lists.tenant_id, lists.shelf, lists.algorithm, lists.variant, lists.customer_id
             order by lists.rank
         ) as hits_so_far
     from lists
@@ -92,6 +94,7 @@ per_customer as (
         evaluated.tenant_id,
         evaluated.shelf,
         evaluated.algorithm,
+        evaluated.variant,
         evaluated.customer_id,
         any_value(evaluated.k) as k,
         any_value(evaluated.relevant) as relevant,
@@ -103,14 +106,21 @@ per_customer as (
         on evaluated.tenant_id = hits.tenant_id
             and evaluated.shelf = hits.shelf
             and evaluated.algorithm = hits.algorithm
+            and evaluated.variant is not distinct from hits.variant
             and evaluated.customer_id = hits.customer_id
-    group by evaluated.tenant_id, evaluated.shelf, evaluated.algorithm, evaluated.customer_id
+    group by
+        evaluated.tenant_id,
+        evaluated.shelf,
+        evaluated.algorithm,
+        evaluated.variant,
+        evaluated.customer_id
 ),
 
 averaged as (
     select
         per_customer.tenant_id,
         per_customer.algorithm,
+        per_customer.variant,
         per_customer.shelf,
         count(*) as customers,
         avg(per_customer.hits / per_customer.k) as precision,
@@ -121,27 +131,29 @@ averaged as (
     from per_customer
     inner join discounts
         on least(per_customer.relevant, per_customer.k) = discounts.position
-    group by per_customer.tenant_id, per_customer.algorithm, per_customer.shelf
+    group by
+        per_customer.tenant_id, per_customer.algorithm, per_customer.variant, per_customer.shelf
 ),
 
 coverage as (
     select
         lists.tenant_id,
         lists.algorithm,
+        lists.variant,
         lists.shelf,
         0 as customers,
         count(distinct lists.item_id) / any_value(active_items.items) as value
     from lists
     inner join active_items on lists.tenant_id = active_items.tenant_id
-    group by lists.tenant_id, lists.algorithm, lists.shelf
+    group by lists.tenant_id, lists.algorithm, lists.variant, lists.shelf
 ),
 
 final as (
-    select tenant_id, algorithm, shelf, metric, value, customers
+    select tenant_id, algorithm, variant, shelf, metric, value, customers
     from averaged
     unpivot (value for metric in (precision, recall, hit_rate, ndcg, map))
     union all
-    select tenant_id, algorithm, shelf, 'coverage' as metric, value, customers
+    select tenant_id, algorithm, variant, shelf, 'coverage' as metric, value, customers
     from coverage
 )
 

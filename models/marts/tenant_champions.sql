@@ -1,7 +1,8 @@
-{#- One row per tenant: the algorithm that serves its "discover" list and why. The champion is
-    the algorithm with the best NDCG@k on the discover shelf of the offline evaluation, if it
-    beats popularity (the floor); else popularity. A tenant setting other than 'auto' forces an
-    algorithm (EASE falls back to popularity where the catalogue is over ease_max_items). -#}
+{#- One row per tenant: the algorithm (and variant) that serves its "discover" list and why.
+    The champion is the algorithm and variant with the best NDCG@k on the discover shelf of the
+    offline evaluation, if it beats popularity (the floor); else popularity. A tenant setting
+    other than 'auto' forces an algorithm (its best evaluated variant serves), and EASE falls
+    back to popularity where the catalogue is over ease_max_items. -#}
 with
 
 settings as (
@@ -9,7 +10,7 @@ settings as (
 ),
 
 ndcg as (
-    select tenant_id, algorithm, value, customers
+    select tenant_id, algorithm, variant, value, customers
     from {{ ref('model_evaluations') }}
     where shelf = 'discover' and metric = 'ndcg'
 ),
@@ -23,30 +24,36 @@ best as (
         tenant_id,
         -- ties go to the cheaper algorithm
         arg_max(
-            algorithm,
+            { 'algorithm': algorithm, 'variant': variant },
             [
                 value,
                 -list_position(['popularity', 'cooccurrence', 'ease', 'als'], algorithm)
             ]
-        ) as algorithm,
+        ) as pick,
         max(value) as ndcg,
         max(customers) as customers
     from ndcg
     group by tenant_id
 ),
 
+best_variants as (
+    select tenant_id, algorithm, arg_max(variant, value) as variant
+    from ndcg
+    group by tenant_id, algorithm
+),
+
 popularity as (
     select tenant_id, value as ndcg from ndcg where algorithm = 'popularity'
 ),
 
-final as (
+chosen as (
     select
         settings.tenant_id,
         case
             when settings.algorithm = 'ease' and coalesce(items.items, 0) > settings.ease_max_items
                 then 'popularity'
             when settings.algorithm <> 'auto' then settings.algorithm
-            when best.ndcg > coalesce(popularity.ndcg, 0) then best.algorithm
+            when best.ndcg > coalesce(popularity.ndcg, 0) then best.pick.algorithm
             else 'popularity'
         end as champion,
         case
@@ -64,6 +71,21 @@ final as (
     left join best on settings.tenant_id = best.tenant_id
     left join popularity on settings.tenant_id = popularity.tenant_id
     left join items on settings.tenant_id = items.tenant_id
+),
+
+final as (
+    select
+        chosen.tenant_id,
+        chosen.champion,
+        best_variants.variant as champion_variant,
+        chosen.champion_reason,
+        chosen.best_ndcg,
+        chosen.popularity_ndcg,
+        chosen.customers_evaluated
+    from chosen
+    left join best_variants
+        on chosen.tenant_id = best_variants.tenant_id
+            and chosen.champion = best_variants.algorithm
 )
 
 select * from final

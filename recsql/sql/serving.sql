@@ -32,7 +32,7 @@ select i.tenant_id, i.item_id, i.name, i.category, i.brand, i.price, i.is_active
 from recsql_data.items as i;
 
 create or replace view model_evaluations as
-select e.tenant_id, e.algorithm, e.shelf, e.metric, e.value, e.customers
+select e.tenant_id, e.algorithm, e.variant, e.shelf, e.metric, e.value, e.customers
 from recsql_data.model_evaluations as e;
 
 create or replace view tenant_champions as

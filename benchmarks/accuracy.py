@@ -1,0 +1,592 @@
+"""Accuracy of the served lists on the Online Retail demo, ALS training time, demo build time.
+
+Usage: ``.venv/bin/python benchmarks/accuracy.py [--quick] [--repeats 5] [--work-dir DIR]``
+
+Reproduces the protocol of the engine issue (#3) end to end:
+
+1. The demo data restricted to interactions before the cutoff (2011-11-09; items and
+   customers unchanged) is written to a temporary input directory.
+2. It is built with ``recsql.build.build(..., as_of=cutoff)`` once with ``algorithm`` auto
+   (the champion) and once per forced algorithm (``tenants.csv``: ``default,<algorithm>``;
+   ``--quick`` skips these four builds). Each build runs in a fresh process.
+3. The *published* views ``recommendations`` and ``buy_again`` are scored against what the
+   evaluated customers (>= 1 purchase before and >= 1 on or after the cutoff) bought on or
+   after the cutoff (distinct items, from the full demo data). "discover": items the customer
+   bought before the cutoff are removed from the list and from the truth (customers left with
+   an empty truth are skipped); "all items": the list as served against the whole truth.
+   Metrics @10: NDCG (binary relevance, ideal DCG over min(|truth|, 10) positions), precision,
+   recall (hits / |truth|), MAP (sum of precision at each hit / min(|truth|, 10)) and hit rate;
+   a customer with no served list counts as 0.
+4. ALS training time: the matrix the build trains ALS on (``int_interactions_weighted``,
+   fold 'full', affinity > 0, read from the auto build's scratch database with
+   ``recsql.candidates.tenant_matrices``) fitted by the build's own path
+   (``recsql.candidates.make_model(...).fit``) and by ``implicit.cpu.als.AlternatingLeastSquares``
+   called directly with BLAS limited to one thread, interleaved in this process; medians.
+5. The whole build of the full demo data (not truncated), timed in a fresh process, with the
+   slowest dbt nodes from ``run_results.json``.
+
+Writes ``docs/benchmarks/accuracy.md`` and prints it. Everything but the timings is
+deterministic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+from _common import (
+    DOCS,
+    ROOT,
+    TimedBuild,
+    command_line,
+    dbt_threads,
+    machine,
+    megabytes,
+    node_count,
+    now,
+    slowest_nodes,
+    table,
+    timed_build,
+    write_report,
+)
+
+DEMO = ROOT / "data" / "demo"
+CUTOFF = "2011-11-09 00:00:00"
+K = 10
+TENANT = "default"
+FORCED = ("popularity", "cooccurrence", "als", "ease")
+
+#: The issue's reference values: (discover NDCG@10, all-items NDCG@10).
+REFERENCE: dict[str, tuple[float | None, float]] = {
+    "popularity": (0.034, 0.081),
+    "cooccurrence": (0.079, 0.185),
+    "als": (0.082, 0.237),
+    "ease": (0.100, 0.263),
+    "buy_again": (None, 0.348),
+}
+REFERENCE_LABEL = {
+    "popularity": "popularity",
+    "cooccurrence": "co-occurrence (jaccard)",
+    "als": "implicit ALS (64 factors, alpha 10, 15 its)",
+    "ease": "EASE (lambda 500)",
+    "buy_again": "personal top-frequency (buy again)",
+}
+TARGET_DISCOVER_NDCG = 0.10
+TARGET_BUY_AGAIN_NDCG = 0.35
+TARGET_ALS_RATIO = 1.1
+TARGET_BUILD_SECONDS = 60.0
+
+METRICS = ("ndcg", "precision", "recall", "map", "hit_rate")
+
+# --------------------------------------------------------------------------------------------
+# Ground truth and metrics
+
+
+@dataclass(frozen=True)
+class Truth:
+    #: Items each evaluated customer purchased before the cutoff.
+    before: dict[str, frozenset[str]]
+    #: Distinct items each evaluated customer purchased on or after the cutoff.
+    after: dict[str, frozenset[str]]
+
+
+def read_truth() -> Truth:
+    """Purchases of the customers with >= 1 purchase before and >= 1 on/after the cutoff."""
+    con = duckdb.connect()
+    rows = con.execute(
+        f"""
+        select customer_id, item_id, bool_or(occurred_at < timestamp '{CUTOFF}') as before,
+            bool_or(occurred_at >= timestamp '{CUTOFF}') as after
+        from read_parquet('{DEMO / "interactions.parquet"}')
+        where event_type = 'purchase' and customer_id is not null
+        group by customer_id, item_id
+        order by customer_id, item_id
+        """
+    ).fetchall()
+    before: dict[str, set[str]] = {}
+    after: dict[str, set[str]] = {}
+    for customer, item, was_before, was_after in rows:
+        if was_before:
+            before.setdefault(customer, set()).add(item)
+        if was_after:
+            after.setdefault(customer, set()).add(item)
+    evaluated = sorted(before.keys() & after.keys())
+    return Truth(
+        before={c: frozenset(before[c]) for c in evaluated},
+        after={c: frozenset(after[c]) for c in evaluated},
+    )
+
+
+def list_metrics(ranked: list[str], relevant: frozenset[str], k: int = K) -> dict[str, float]:
+    """Metrics @k of one list (best first) against a non-empty set of relevant items."""
+    hits = dcg = average_precision = 0.0
+    hit_count = 0
+    for position, item in enumerate(ranked[:k], start=1):
+        if item in relevant:
+            hit_count += 1
+            dcg += 1.0 / math.log2(position + 1)
+            average_precision += hit_count / position
+    hits = float(hit_count)
+    ideal = sum(1.0 / math.log2(p + 1) for p in range(1, min(len(relevant), k) + 1))
+    return {
+        "ndcg": dcg / ideal,
+        "precision": hits / k,
+        "recall": hits / len(relevant),
+        "map": average_precision / min(len(relevant), k),
+        "hit_rate": 1.0 if hit_count else 0.0,
+    }
+
+
+@dataclass(frozen=True)
+class Score:
+    """Mean metrics over the evaluated customers of one shelf."""
+
+    customers: int
+    #: Evaluated customers who had a served list.
+    with_list: int
+    values: dict[str, float]
+
+
+def score(lists: dict[str, list[str]], truth: Truth, *, discover: bool) -> Score:
+    totals = dict.fromkeys(METRICS, 0.0)
+    customers = with_list = 0
+    for customer in sorted(truth.after):
+        relevant = truth.after[customer]
+        ranked = lists.get(customer, [])
+        if discover:
+            relevant = relevant - truth.before[customer]
+            if not relevant:
+                continue
+            ranked = [item for item in ranked if item not in truth.before[customer]]
+        customers += 1
+        with_list += bool(ranked)
+        for name, value in list_metrics(ranked, relevant).items():
+            totals[name] += value
+    return Score(customers, with_list, {name: totals[name] / customers for name in METRICS})
+
+
+def served_lists(db_path: Path, view: str) -> dict[str, list[str]]:
+    """Each customer's served list (first K by rank) from a published view."""
+    con = duckdb.connect(str(db_path), read_only=True)
+    try:
+        rows = con.execute(
+            f"select customer_id, item_id from {view} "  # view is one of two constants
+            "where tenant_id = ? and rank <= ? order by customer_id, rank, item_id",
+            [TENANT, K],
+        ).fetchall()
+    finally:
+        con.close()
+    lists: dict[str, list[str]] = {}
+    for customer, item in rows:
+        lists.setdefault(customer, []).append(item)
+    return lists
+
+
+# --------------------------------------------------------------------------------------------
+# Builds
+
+
+def write_inputs(directory: Path, algorithm: str) -> Path:
+    """The demo data before the cutoff, plus ``tenants.csv`` forcing ``algorithm``."""
+    directory.mkdir(parents=True)
+    con = duckdb.connect()
+    con.execute(
+        f"copy (select * from read_parquet('{DEMO / 'interactions.parquet'}') "
+        f"where occurred_at < timestamp '{CUTOFF}') "
+        f"to '{directory / 'interactions.parquet'}' (format parquet)"
+    )
+    con.close()
+    for name in ("items.parquet", "customers.parquet"):
+        shutil.copyfile(DEMO / name, directory / name)
+    (directory / "tenants.csv").write_text(f"tenant_id,algorithm\n{TENANT},{algorithm}\n")
+    return directory
+
+
+def published(db_path: Path, sql: str) -> list[tuple]:
+    con = duckdb.connect(str(db_path), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+# --------------------------------------------------------------------------------------------
+# ALS training time
+
+
+@dataclass(frozen=True)
+class AlsTiming:
+    shape: tuple[int, int]
+    nnz: int
+    params: dict[str, float]
+    #: num_threads -> (recsql seconds, implicit seconds), one per repeat
+    times: dict[int, tuple[list[float], list[float]]]
+    build_threads: int
+
+
+def time_als(build_db: Path, repeats: int) -> AlsTiming:
+    import threadpoolctl
+    from implicit.cpu.als import AlternatingLeastSquares
+
+    from recsql import candidates
+
+    con = duckdb.connect(str(build_db), read_only=True)
+    try:
+        interactions = con.sql(
+            "select tenant_id, customer_id, item_id, affinity, purchase_occasions "
+            "from intermediate.int_interactions_weighted "
+            f"where fold = 'full' and tenant_id = '{TENANT}' "
+            "order by tenant_id, customer_id, item_id"
+        ).to_arrow_table()
+        cursor = con.execute("select * from marts.tenant_settings where tenant_id = ?", [TENANT])
+        names = [d[0] for d in cursor.description]
+        settings = dict(zip(names, cursor.fetchone(), strict=True))
+    finally:
+        con.close()
+    matrix = candidates.tenant_matrices(interactions)[TENANT].affinities
+    job = candidates.Job(TENANT, "als", int(settings["candidates_n"]), settings)
+    # The build fits a tenant this large alone with every core (num_threads 0), smaller ones
+    # single-threaded side by side (recsql.candidates.recommend).
+    build_threads = 0 if matrix.nnz >= candidates.LARGE_TENANT_NNZ else 1
+    probe = candidates.make_model(job, 1)
+    params = dict(
+        factors=probe.factors, regularization=probe.regularization, alpha=probe.alpha,
+        iterations=probe.iterations, random_state=probe.random_state,
+    )  # fmt: skip
+
+    def seconds(run: Callable[[], object]) -> float:
+        started = time.perf_counter()
+        run()
+        return time.perf_counter() - started
+
+    times: dict[int, tuple[list[float], list[float]]] = {}
+    for threads in dict.fromkeys((build_threads, 1)):
+
+        def recsql_fit(threads: int = threads) -> object:
+            return candidates.make_model(job, threads).fit(matrix)
+
+        def implicit_fit(threads: int = threads) -> object:
+            with threadpoolctl.threadpool_limits(1, "blas"):
+                return AlternatingLeastSquares(**params, num_threads=threads).fit(
+                    matrix, show_progress=False
+                )
+
+        recsql_fit(), implicit_fit()  # warm up
+        ours: list[float] = []
+        theirs: list[float] = []
+        for repeat in range(repeats):
+            # Alternate the order so that drift on a shared machine hits both alike.
+            if repeat % 2 == 0:
+                ours.append(seconds(recsql_fit))
+                theirs.append(seconds(implicit_fit))
+            else:
+                theirs.append(seconds(implicit_fit))
+                ours.append(seconds(recsql_fit))
+        times[threads] = (ours, theirs)
+    return AlsTiming(matrix.shape, matrix.nnz, params, times, build_threads)
+
+
+# --------------------------------------------------------------------------------------------
+# Report
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def fmt(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
+
+def seconds_list(values: Iterable[float]) -> str:
+    return ", ".join(f"{v:.2f}" for v in values)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--quick", action="store_true", help="skip the four forced-algorithm builds"
+    )
+    parser.add_argument("--repeats", type=int, default=5, help="ALS timing repeats")
+    parser.add_argument(
+        "--work-dir", type=Path, help="keep inputs and builds here (default: a temporary dir)"
+    )
+    parser.add_argument("--out", type=Path, default=DOCS / "accuracy.md")
+    args = parser.parse_args()
+
+    if args.work_dir:
+        args.work_dir.mkdir(parents=True, exist_ok=False)
+        work = args.work_dir.resolve()
+        cleanup = None
+    else:
+        cleanup = tempfile.TemporaryDirectory(prefix="recsql-accuracy-")
+        work = Path(cleanup.name)
+    try:
+        report = run(args, work)
+    finally:
+        if cleanup is not None:
+            cleanup.cleanup()
+    write_report(args.out, report)
+
+
+def run(args: argparse.Namespace, work: Path) -> str:
+    started = time.perf_counter()
+    truth = read_truth()
+    variants = ["auto"] if args.quick else ["auto", *FORCED]
+    builds: dict[str, TimedBuild] = {}
+    discover: dict[str, Score] = {}
+    all_items: dict[str, Score] = {}
+    served_algorithms: dict[str, str] = {}
+    buy_again_discover_lists: dict[str, Score] = {}
+    for variant in variants:
+        print(f"building the truncated demo with algorithm {variant} ...", flush=True)
+        inputs = write_inputs(work / f"inputs-{variant}", variant)
+        build = timed_build(inputs, work / f"{variant}.duckdb", as_of=CUTOFF)
+        builds[variant] = build
+        print(f"  {build.seconds:.1f} s", flush=True)
+        lists = served_lists(build.db_path, "recommendations")
+        discover[variant] = score(lists, truth, discover=True)
+        all_items[variant] = score(lists, truth, discover=False)
+        served_algorithms[variant] = ", ".join(
+            f"{algorithm} {rows:,}"
+            for algorithm, rows in published(
+                build.db_path,
+                "select algorithm, count(*) from recommendations group by 1 order by 2 desc, 1",
+            )
+        )
+        again = served_lists(build.db_path, "buy_again")
+        buy_again_discover_lists[variant] = score(again, truth, discover=False)
+
+    auto = builds["auto"]
+    champion_rows = published(
+        auto.db_path,
+        "select champion || coalesce(' (' || champion_variant || ')', ''), champion_reason, "
+        "best_ndcg, popularity_ndcg, customers_evaluated "
+        f"from tenant_champions where tenant_id = '{TENANT}'",
+    )
+    evaluation_rows = published(
+        auto.db_path,
+        "select algorithm || coalesce(' (' || variant || ')', ''), shelf, metric, value, "
+        f"customers from model_evaluations where tenant_id = '{TENANT}' "
+        "order by shelf desc, 1, metric",
+    )
+    print("timing ALS ...", flush=True)
+    als = time_als(auto.build_db, args.repeats)
+    print("building the full demo data ...", flush=True)
+    full = timed_build(DEMO, work / "full.duckdb")
+    print(f"  {full.seconds:.1f} s", flush=True)
+
+    return render(
+        args, truth, builds, discover, all_items, served_algorithms, buy_again_discover_lists,
+        champion_rows, evaluation_rows, als, full, time.perf_counter() - started,
+    )  # fmt: skip
+
+
+def render(
+    args: argparse.Namespace,
+    truth: Truth,
+    builds: dict[str, TimedBuild],
+    discover: dict[str, Score],
+    all_items: dict[str, Score],
+    served_algorithms: dict[str, str],
+    buy_again: dict[str, Score],
+    champion_rows: list[tuple],
+    evaluation_rows: list[tuple],
+    als: AlsTiming,
+    full: TimedBuild,
+    total_seconds: float,
+) -> str:
+    [(champion, champion_reason, best_ndcg, popularity_ndcg, champion_customers)] = champion_rows
+    variants = list(builds)
+    label = {v: (f"champion (auto: {champion})" if v == "auto" else v) for v in variants}
+    out: list[str] = []
+    add = out.append
+
+    add("# Benchmark: accuracy of the served lists, ALS training time, demo build time\n")
+    add(f"Command: `{command_line()}`  ")
+    add(f"Date: {now()}  ")
+    add(f"Machine: {machine()}  ")
+    add(f"Benchmark wall time: {total_seconds:.0f} s\n")
+    add(
+        "Protocol (engine issue #3): the bundled Online Retail demo, cutoff "
+        f"{CUTOFF[:10]}. Each build reads only the interactions before the cutoff (items and "
+        f"customers unchanged, `as_of` = cutoff) and its *published* views are scored against "
+        "the distinct items each evaluated customer purchased on or after the cutoff. "
+        f"Evaluated customers: {len(truth.after):,} (>= 1 purchase before and >= 1 on/after "
+        "the cutoff). *discover*: items bought before the cutoff are removed from the list and "
+        f"from the truth; customers left with an empty truth are skipped "
+        f"({discover['auto'].customers:,} remain). *all items*: the list as served against the "
+        "whole truth. Metrics @10; NDCG with binary relevance and ideal DCG over "
+        "min(|truth|, 10) positions; recall = hits / |truth|; MAP divides by min(|truth|, 10); "
+        "a customer with no served list counts as 0. Forced algorithms: `tenants.csv` with "
+        "`default,<algorithm>`.\n"
+    )
+
+    # --- headline table
+    add("## Served lists against the issue's reference\n")
+    rows = []
+    for variant in variants:
+        reference = REFERENCE.get(
+            champion.split()[0] if variant == "auto" else variant, (None, None)
+        )
+        rows.append([
+            f"`recommendations`, {label[variant]}",
+            fmt(discover[variant].values["ndcg"]), fmt(reference[0]),
+            fmt(all_items[variant].values["ndcg"]), fmt(reference[1]),
+        ])  # fmt: skip
+    rows.append([
+        "`buy_again`", "—", "—", fmt(buy_again["auto"].values["ndcg"]),
+        fmt(REFERENCE["buy_again"][1]),
+    ])  # fmt: skip
+    add(table(
+        ["served list", "discover NDCG@10", "reference", "all-items NDCG@10", "reference"],
+        rows, "lrrrr",
+    ))  # fmt: skip
+    add(
+        "\nReference: the issue's table, measured with the same protocol on the raw algorithms "
+        "(" + "; ".join(f"{k}: {v}" for k, v in REFERENCE_LABEL.items()) + "). The served "
+        "lists are the champion's candidates after the business rules, filled up with "
+        "popularity/trending where short; the champion row shows the reference of the "
+        "algorithm it chose. The served `recommendations` never contain an item the customer "
+        "bought (it is the discover shelf), so its all-items NDCG earns no hit on a "
+        "repurchase, which the reference's all-items column (lists over every item, bought "
+        "ones included, as its values suggest) does; repurchases are `buy_again`'s job.\n"
+    )
+
+    # --- targets
+    build_threads = als.build_threads
+    ours, theirs = als.times[build_threads]
+    ratio = statistics.median(ours) / statistics.median(theirs)
+    targets = [
+        ["served `recommendations` discover NDCG@10 (champion)",
+         fmt(discover["auto"].values["ndcg"]), f">= {TARGET_DISCOVER_NDCG:.2f}",
+         verdict(discover["auto"].values["ndcg"] >= TARGET_DISCOVER_NDCG)],
+        ["served `buy_again` all-items NDCG@10",
+         fmt(buy_again["auto"].values["ndcg"]), f">= {TARGET_BUY_AGAIN_NDCG:.2f}",
+         verdict(buy_again["auto"].values["ndcg"] >= TARGET_BUY_AGAIN_NDCG)],
+        [f"ALS training time / implicit direct (num_threads {build_threads}, medians)",
+         f"{ratio:.3f}", f"<= {TARGET_ALS_RATIO}", verdict(ratio <= TARGET_ALS_RATIO)],
+        ["whole build of the full demo data (fresh process)",
+         f"{full.seconds:.1f} s", f"< {TARGET_BUILD_SECONDS:.0f} s",
+         verdict(full.seconds < TARGET_BUILD_SECONDS)],
+    ]  # fmt: skip
+    add("## Targets\n")
+    add(table(["target", "measured", "threshold", "result"], targets, "lrrl"))
+    add("")
+
+    # --- detailed metrics
+    add("## All metrics of the served lists\n")
+    headers = ["served list", "shelf", "customers", "with a list", *[f"{m}@10" for m in METRICS]]
+    rows = []
+    for variant in variants:
+        for shelf, scores in (("discover", discover), ("all items", all_items)):
+            s = scores[variant]
+            rows.append([f"`recommendations`, {label[variant]}", shelf, s.customers,
+                         s.with_list, *(s.values[m] for m in METRICS)])  # fmt: skip
+    s = buy_again["auto"]
+    rows.append(["`buy_again`", "all items", s.customers, s.with_list,
+                 *(s.values[m] for m in METRICS)])  # fmt: skip
+    add(table(headers, rows, "llrrrrrrr"))
+    other = {v: buy_again[v].values["ndcg"] for v in variants if v != "auto"}
+    if other:
+        same = all(abs(v - buy_again["auto"].values["ndcg"]) < 1e-12 for v in other.values())
+        add(
+            f"\n`buy_again` does not depend on the algorithm setting: its NDCG@10 in the "
+            f"forced builds is {'the same' if same else 'DIFFERENT: ' + str(other)}."
+        )
+    add("\nServed rows by `algorithm` column of `recommendations` (all customers):\n")
+    add(table(["build", "rows by algorithm"],
+              [[label[v], served_algorithms[v]] for v in variants], "ll"))  # fmt: skip
+    add("")
+
+    # --- the auto build's own evaluation
+    add("## What the auto build chose (its own offline evaluation)\n")
+    add(
+        f"`tenant_champions`: **{champion}** ({champion_reason}; best discover NDCG@k "
+        f"{fmt(best_ndcg)}, popularity {fmt(popularity_ndcg)}, {champion_customers:,} "
+        "customers evaluated). `model_evaluations` of the auto build (its temporal holdout: "
+        "the last `holdout_days` of the training data, k = 10):\n"
+    )
+    pivot: dict[tuple[str, str], dict[str, float]] = {}
+    customers: dict[tuple[str, str], int] = {}
+    for algorithm, shelf, metric, value, n in evaluation_rows:
+        pivot.setdefault((algorithm, shelf), {})[metric] = value
+        if metric != "coverage":
+            customers[(algorithm, shelf)] = n
+    metric_names = [*METRICS, "coverage"]
+    add(table(
+        ["algorithm", "shelf", "customers", *metric_names],
+        [[a, s, customers.get((a, s), 0), *(pivot[(a, s)].get(m) for m in metric_names)]
+         for (a, s) in pivot],
+        "llr" + "r" * len(metric_names),
+    ))  # fmt: skip
+    add("")
+
+    # --- ALS timing
+    add("## ALS training time\n")
+    add(
+        f"Matrix: `intermediate.int_interactions_weighted` of the auto build, fold 'full', "
+        f"affinity > 0, built by `recsql.candidates.tenant_matrices`: {als.shape[0]:,} "
+        f"customers x {als.shape[1]:,} items, {als.nnz:,} non-zeros. Parameters (from the "
+        f"tenant's settings): "
+        + ", ".join(f"{k} {v}" for k, v in als.params.items())
+        + f". The build fits this tenant with num_threads {build_threads} "
+        "(0 = every core). recsql: `recsql.candidates.make_model(job, num_threads).fit(X)`; "
+        "implicit: `implicit.cpu.als.AlternatingLeastSquares(...).fit(X)` inside "
+        "`threadpoolctl.threadpool_limits(1, 'blas')`. Same process, one warm-up each, then "
+        f"{args.repeats} interleaved repeats.\n"
+    )
+    rows = []
+    for threads, (ours, theirs) in als.times.items():
+        rows.append([
+            threads, statistics.median(ours), statistics.median(theirs),
+            statistics.median(ours) / statistics.median(theirs), min(ours) / min(theirs),
+            seconds_list(ours), seconds_list(theirs),
+        ])  # fmt: skip
+    add(table(
+        ["num_threads", "recsql median s", "implicit median s", "ratio (medians)",
+         "ratio (minima)", "recsql runs", "implicit runs"],
+        rows, "rrrrrll",
+    ))  # fmt: skip
+    add("")
+
+    # --- build times
+    add("## Build time of the full demo data\n")
+    rows_read = sum(c[1] for c in full.counts)
+    nodes = node_count(full.run_results)
+    add(
+        f"`recsql.build.build(data/demo, ...)` in a fresh process: **{full.seconds:.1f} s** "
+        f"wall (dbt's own elapsed time {full.dbt_seconds:.1f} s), peak RSS "
+        f"{megabytes(full.peak_rss)}, {rows_read:,} input rows, "
+        + ", ".join(f"{n} {kind}s" for kind, n in nodes.items())
+        + f"; dbt worker threads: {dbt_threads(full.run_results)} (node times overlap when "
+        "more than one).\n"
+    )
+    add("The 10 slowest nodes (`run_results.json`, execution time):\n")
+    add(table(
+        ["node", "type", "status", "seconds"],
+        [[name, kind, status, f"{secs:.2f}"]
+         for kind, name, status, secs in slowest_nodes(full.run_results, 10)],
+        "lllr",
+    ))  # fmt: skip
+    add("\nThe truncated builds above (fresh process each):\n")
+    add(table(
+        ["build", "wall s", "dbt s", "peak RSS"],
+        [[label[v], f"{b.seconds:.1f}", f"{b.dbt_seconds:.1f}", megabytes(b.peak_rss)]
+         for v, b in builds.items()],
+        "lrrr",
+    ))  # fmt: skip
+    add("")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,193 @@
+"""Build time of many small tenants: a generated input of 1,000 tenants x ~5,000 interactions.
+
+Usage: ``.venv/bin/python benchmarks/many_tenants.py [--tenants 1000] [--interactions 5000]
+[--customers 300] [--items 150] [--seed 1] [--work-dir DIR]``
+
+Generates the input with :func:`recsql.generator.generate` (what ``recsql generate`` runs; the
+sizes are per tenant, each tenant scaled by its own factor in [0.5, 1.5]) into a temporary
+directory, then times :func:`recsql.build.build` on it in a fresh process (target of the engine
+issue: under 3 minutes on 2 cores for 1,000 tenants). The default customers and items keep the
+generator's own density (its defaults are 1,000 customers and 500 items for 20,000
+interactions: 20 interactions per customer, 40 per item; 300 and 150 give about 17 and 33).
+
+Reports input rows, tenants, the build's wall time and peak RSS, the 15 slowest dbt nodes
+(``run_results.json``), the champions per algorithm (``tenant_champions``) and the mean of
+each algorithm's offline evaluation over the tenants. Writes ``docs/benchmarks/many_tenants.md``
+and prints it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+from _common import (
+    DOCS,
+    command_line,
+    dbt_threads,
+    machine,
+    megabytes,
+    node_count,
+    now,
+    slowest_nodes,
+    table,
+    timed_build,
+    write_report,
+)
+
+#: The engine issue's target, for 1,000 tenants of about 5,000 interactions.
+TARGET_TENANTS, TARGET_SECONDS = 1000, 180.0
+
+
+def published(db_path: Path, sql: str) -> list[tuple]:
+    con = duckdb.connect(str(db_path), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tenants", type=int, default=1000)
+    parser.add_argument("--interactions", type=int, default=5000, help="per tenant")
+    parser.add_argument("--customers", type=int, default=300, help="per tenant")
+    parser.add_argument("--items", type=int, default=150, help="per tenant")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--work-dir", type=Path, help="keep the input and the build here (default: a temp dir)"
+    )
+    parser.add_argument("--out", type=Path, default=DOCS / "many_tenants.md")
+    args = parser.parse_args()
+
+    if args.work_dir:
+        args.work_dir.mkdir(parents=True, exist_ok=False)
+        report = run(args, args.work_dir.resolve())
+    else:
+        with tempfile.TemporaryDirectory(prefix="recsql-many-tenants-") as work:
+            report = run(args, Path(work))
+    write_report(args.out, report)
+
+
+def run(args: argparse.Namespace, work: Path) -> str:
+    from recsql.generator import generate
+
+    data = work / "input"
+    generate_command = shlex.join([
+        ".venv/bin/recsql", "generate", "--tenants", str(args.tenants),
+        "--customers", str(args.customers), "--items", str(args.items),
+        "--interactions", str(args.interactions), "--seed", str(args.seed), "--out", "DIR",
+    ])  # fmt: skip
+    print(f"generating: {generate_command} ...", flush=True)
+    started = time.perf_counter()
+    generated = generate(
+        data,
+        tenants=args.tenants,
+        customers=args.customers,
+        items=args.items,
+        interactions=args.interactions,
+        seed=args.seed,
+    )
+    generate_seconds = time.perf_counter() - started
+    print(f"  {generate_seconds:.1f} s; building ...", flush=True)
+    build = timed_build(data, work / "many_tenants.duckdb")
+    print(f"  {build.seconds:.1f} s", flush=True)
+
+    per_tenant = published(
+        build.db_path,
+        "select min(rows_accepted), median(rows_accepted), max(rows_accepted) from ("
+        "  select tenant_id, sum(rows_accepted) as rows_accepted from input_row_counts"
+        "  where source_table = 'interactions' group by tenant_id)",
+    )[0]
+    champions = published(
+        build.db_path,
+        "select champion, champion_reason, count(*) from tenant_champions "
+        "group by all order by 3 desc, 1, 2",
+    )
+    evaluations = published(
+        build.db_path,
+        "select algorithm, shelf, count(distinct tenant_id), "
+        "avg(value) filter (where metric = 'ndcg'), "
+        "avg(value) filter (where metric = 'hit_rate'), "
+        "avg(value) filter (where metric = 'coverage') from model_evaluations "
+        "where metric in ('ndcg', 'hit_rate', 'coverage') "
+        "group by all order by shelf desc, algorithm",
+    )
+    served = published(
+        build.db_path,
+        "select (select count(*) from recommendations), "
+        "(select count(distinct tenant_id || '/' || customer_id) from recommendations), "
+        "(select count(*) from buy_again)",
+    )[0]
+
+    out: list[str] = []
+    add = out.append
+    add("# Benchmark: many small tenants\n")
+    add(f"Command: `{command_line()}`  ")
+    add(f"Input: `{generate_command}` (generated in {generate_seconds:.1f} s)  ")
+    add(f"Date: {now()}  ")
+    add(f"Machine: {machine()}\n")
+
+    add("## Result\n")
+    if args.tenants >= TARGET_TENANTS:
+        verdict = "PASS" if build.seconds < TARGET_SECONDS else "FAIL"
+    else:
+        verdict = f"— (the target is for {TARGET_TENANTS:,} tenants)"
+    add(table(
+        ["measure", "value"],
+        [
+            ["tenants built", f"{build.tenants:,}"],
+            ["accepted interactions per tenant (min / median / max)",
+             f"{per_tenant[0]:,} / {per_tenant[1]:,.0f} / {per_tenant[2]:,}"],
+            ["build wall time (`recsql.build.build`, fresh process)", f"{build.seconds:.1f} s"],
+            ["dbt elapsed time (run_results.json)", f"{build.dbt_seconds:.1f} s"],
+            [f"target: {TARGET_TENANTS:,} tenants in under {TARGET_SECONDS:.0f} s on 2 cores",
+             verdict],
+            ["peak RSS of the build process", megabytes(build.peak_rss)],
+            ["recommendations rows / customers served", f"{served[0]:,} / {served[1]:,}"],
+            ["buy_again rows", f"{served[2]:,}"],
+            ["dbt nodes", ", ".join(f"{n} {kind}s" for kind, n in
+                                    node_count(build.run_results).items())],
+            ["dbt worker threads", str(dbt_threads(build.run_results))],
+        ],
+        "ll",
+    ))  # fmt: skip
+    add("")
+
+    add("## Input rows\n")
+    add(table(
+        ["table", "generated", "read", "accepted", "quarantined"],
+        [[name, generated.rows.get(name), read, accepted, quarantined]
+         for name, read, accepted, quarantined in build.counts],
+        "lrrrr",
+    ))  # fmt: skip
+    add("")
+
+    add("## The 15 slowest dbt nodes\n")
+    add(table(
+        ["node", "type", "status", "seconds", "share of dbt time"],
+        [[name, kind, status, f"{secs:.2f}", f"{secs / build.dbt_seconds:.1%}"]
+         for kind, name, status, secs in slowest_nodes(build.run_results, 15)],
+        "lllrr",
+    ))  # fmt: skip
+    add("")
+
+    add("## Champions (`tenant_champions`)\n")
+    add(table(["champion", "reason", "tenants"], [list(row) for row in champions], "llr"))
+    add("")
+    add("## Offline evaluation, mean over tenants (`model_evaluations`, k = each tenant's)\n")
+    add(table(
+        ["algorithm", "shelf", "tenants", "mean ndcg", "mean hit_rate", "mean coverage"],
+        [[a, s, n, nd, hr, cov] for a, s, n, nd, hr, cov in evaluations],
+        "llrrrr",
+    ))  # fmt: skip
+    add("")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    main()

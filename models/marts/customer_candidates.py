@@ -1,7 +1,7 @@
 """One row per tenant, customer and rank: the top `candidates_n` items the tenant's champion
 (algorithm and variant) recommends, for tenants whose champion is a matrix algorithm (ALS or
-EASE), fitted on the full history. Co-occurrence candidates are SQL (int_cooccurrence_candidates_scored).
-All the logic is in recsql/candidates.py."""
+EASE), fitted on the full history. Co-occurrence candidates are SQL
+(int_cooccurrence_candidates_scored). All the logic is in recsql/candidates.py."""
 
 from recsql import candidates
 

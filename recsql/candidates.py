@@ -147,18 +147,22 @@ def _run(
         return None
     if matrix.affinities.nnz == 0:
         return None
-    users = np.arange(len(matrix.customer_ids))
+    # A customer with no positive affinity (e.g. everything returned) has an empty row: every
+    # model would score every item 0 for them. They get no candidates, hence popularity.
+    users = np.flatnonzero(np.diff(matrix.affinities.indptr) > 0)
     if targets is not None:
-        users = users[np.isin(matrix.customer_ids, targets)]
+        users = users[np.isin(matrix.customer_ids[users], targets)]
     if len(users) == 0:
         return None
     model = make_model(job, num_threads).fit(matrix.affinities)
     depth = min(job.depth, matrix.affinities.shape[1])
     items, scores, because = model.recommend(matrix.affinities, users, depth, exclude=matrix.bought)
-    keep = items >= 0
+    # A candidate no history item speaks for (no positive contribution) is dropped: the list
+    # is filled with popular items instead, and every kept candidate has its explanation.
+    keep = (items >= 0) & (because >= 0)
     n_per_user = keep.sum(axis=1)
-    ranks = np.broadcast_to(np.arange(1, depth + 1, dtype=np.int32), items.shape)[keep]
-    because_ids = np.where(because[keep] >= 0, matrix.item_ids[np.maximum(because[keep], 0)], None)
+    ranks = np.cumsum(keep, axis=1, dtype=np.int32)[keep]
+    because_ids = matrix.item_ids[because[keep]]
     n = int(keep.sum())
     return pa.table(
         {

@@ -155,8 +155,12 @@ def test_each_customer_gets_the_missing_item_of_their_group_first(algorithm: str
     for customer, item in firsts.items():
         group, user = customer[1], int(customer.split("u")[1])
         assert item == f"g{group}i{user % 4}"
+    for r in result:  # every candidate is explained by an item of the customer's own group
+        assert r["because_item_id"][1] == r["customer_id"][1]
+    ranks: dict[str, list[int]] = {}
     for r in result:
-        assert r["because_item_id"] is None or r["because_item_id"][1] == r["customer_id"][1]
+        ranks.setdefault(r["customer_id"], []).append(r["rank"])
+    assert all(sorted(v) == list(range(1, len(v) + 1)) for v in ranks.values())
 
 
 def test_tenants_are_fitted_apart_even_with_the_same_ids() -> None:
@@ -193,3 +197,15 @@ def test_ease_is_skipped_over_ease_max_items() -> None:
         _interactions(_blocks("t")), [candidates.Job("t", "ease", 3, settings)]
     )
     assert result.num_rows == 0
+
+
+@pytest.mark.parametrize("algorithm", ["als", "ease"])
+def test_a_customer_without_positive_history_gets_no_candidates(algorithm: str) -> None:
+    """Bought and returned everything: no model can say anything, so no candidates (the
+    served list falls back to popularity) instead of items in index order."""
+    rows = [*_blocks("t"), ("t", "returner", "g0i0", -0.5, 1)]
+    result = candidates.recommend(
+        _interactions(rows), [candidates.Job("t", algorithm, 3, SETTINGS, "binary")]
+    ).to_pylist()
+    assert "returner" not in {r["customer_id"] for r in result}
+    assert len({r["customer_id"] for r in result}) == 18

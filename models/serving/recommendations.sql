@@ -179,7 +179,7 @@ final as (
         ranked.item_id,
         ranked.score,
         ranked.algorithm,
-        coalesce(ranked.reason, 'recommended for you') as reason,
+        ranked.reason,
         {{ model_version() }} as model_version,
         {{ build_time() }} as generated_at
     from ranked

@@ -144,7 +144,10 @@ def _failures(result: Any, build_db: Path) -> list[str]:
         if status not in ("error", "fail", "runtime error"):
             continue
         node = node_result.node
-        failures.append(f"{node.resource_type} {node.name}: {node_result.message}")
+        message = str(node_result.message)
+        if "Traceback" in message:  # a Python model: its exception says what is wrong
+            message = [line for line in message.splitlines() if line.strip()][-1].strip()
+        failures.append(f"{node.resource_type} {node.name}: {message}")
         relation = getattr(node, "relation_name", None)
         if node.resource_type == "test" and relation and build_db.exists():
             failures += [f"    {row}" for row in _failing_rows(build_db, relation)]

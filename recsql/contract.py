@@ -48,6 +48,8 @@ class Table:
     rejects_extra_columns: bool = False
     #: At least one of these columns must be present in the file.
     one_of: tuple[str, ...] = field(default_factory=tuple)
+    #: Names an extra column may not have: recsql derives columns of these names.
+    reserved: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -98,6 +100,8 @@ class Setting:
 
 
 SIMILARITIES = ("jaccard", "lift", "cosine", "count")
+
+NO_CONSENT_LISTS = ("popular", "nothing")
 
 TENANT_SETTINGS: tuple[Setting, ...] = (
     Setting(
@@ -173,6 +177,28 @@ TENANT_SETTINGS: tuple[Setting, ...] = (
         "20000",
         "EASE runs only for tenants with at "
         "most this many items (its memory grows with the square).",
+    ),
+    Setting(
+        "no_consent_list",
+        ColumnType.STRING,
+        "popular",
+        "What a customer without personalization consent gets: popular allowed items in their "
+        "country, or nothing.",
+        NO_CONSENT_LISTS,
+    ),
+    Setting(
+        "sustainability_nudge",
+        ColumnType.NUMBER,
+        "0",
+        "Raise the score of items greener than what the customer usually buys by this share "
+        "(0.2 = +20%; 0 = off; >= 0).",
+    ),
+    Setting(
+        "nothing_threshold",
+        ColumnType.NUMBER,
+        "",
+        "Recommend nothing rather than a weak list: a customer whose best personalized "
+        "candidate scores below this gets no discover list (empty = off).",
     ),
 )
 
@@ -263,6 +289,7 @@ TABLES: tuple[Table, ...] = (
             Column("created_at", ColumnType.TIMESTAMP, False, "When the customer signed up."),
         ),
         keeps_extra_columns=True,
+        reserved=("age", "flags", "has_personalization_consent", "has_marketing_consent"),
     ),
     Table(
         name="customer_flags",

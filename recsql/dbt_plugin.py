@@ -1,7 +1,8 @@
-"""dbt-duckdb plugin: loads the input files of the contract as the dbt sources.
+"""dbt-duckdb plugin: loads the input files of the contract as the dbt sources, and defines
+the business-rule macros of ``recsql/sql/rules.sql`` in the build database.
 
 Configured in ``profiles.yml``; every source in ``models/staging/_staging__sources.yml`` has
-``plugin: recsql``. All the logic is in :mod:`recsql.inputs`.
+``plugin: recsql``. All the logic is in :mod:`recsql.inputs` and the SQL file.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dbt.adapters.duckdb.plugins import BasePlugin
 from dbt.adapters.duckdb.utils import SourceConfig
 
 from recsql import inputs
+from recsql.publish import rules_sql
 
 
 class Plugin(BasePlugin):
@@ -26,6 +28,7 @@ class Plugin(BasePlugin):
         if not self._checked:
             inputs.locate_all(self.data_dir)
             self._checked = True
+        conn.execute(rules_sql())
 
     def load(self, source_config: SourceConfig) -> pa.Table:
         return inputs.read_table(self.data_dir, source_config.identifier)

@@ -152,6 +152,12 @@ def locate(data_dir: Path, table: Table) -> InputFile:
     if table.one_of and not any(c in file_columns for c in table.one_of):
         raise ContractError(f"{path} needs at least one of the columns {', '.join(table.one_of)}.")
     extras = [c for c in file_columns if c not in table.column_names]
+    clashing = [c for c in extras if c in table.reserved]
+    if clashing:
+        raise ContractError(
+            f"{path} has the column(s) {', '.join(map(repr, clashing))}, which recsql derives "
+            "itself (rules test them); rename them."
+        )
     if extras and table.rejects_extra_columns:
         raise ContractError(
             f"{path} has unknown column(s) {', '.join(map(repr, extras))}; known columns: "

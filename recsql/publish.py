@@ -29,7 +29,13 @@ _CATALOG = "recsql_publish"
 
 
 def serving_sql() -> str:
+    """The views and table macros of a published database."""
     return files("recsql").joinpath("sql/serving.sql").read_text()
+
+
+def rules_sql() -> str:
+    """The business-rule macros, defined in the build and in every published database."""
+    return files("recsql").joinpath("sql/rules.sql").read_text()
 
 
 def _literal(value: str) -> str:
@@ -63,6 +69,7 @@ def write_database(
             relation.create(f"{_CATALOG}.{DATA_SCHEMA}.{name}")
         con.execute(f"use {_CATALOG}.main")
         try:
+            con.execute(rules_sql())
             con.execute(serving_sql())
         finally:
             con.execute(f'use "{current[0]}"."{current[1]}"')

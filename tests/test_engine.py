@@ -113,16 +113,21 @@ def test_discover_lists_hold_only_active_items_the_customer_has_not_bought(
     assert (bought, inactive) == (0, 0)
 
 
-def test_every_customer_gets_k_discover_items(all_tenants: BuildResult) -> None:
+def test_every_served_customer_gets_k_discover_items_and_withheld_ones_none(
+    all_tenants: BuildResult,
+) -> None:
     rows = query(
         all_tenants.build_db,
-        "select c.tenant_id, c.customer_id, count(r.item_id), any_value(s.k) "
-        "from intermediate.int_customers_collected as c "
+        "select d.withheld_by is null, count(r.item_id), any_value(s.k) "
+        "from intermediate.int_shelf_customers_decided as d "
         "join marts.tenant_settings as s using (tenant_id) "
         "left join serving.recommendations as r using (tenant_id, customer_id) "
-        "group by all",
+        "where d.shelf = 'discover' group by d.tenant_id, d.customer_id, d.withheld_by",
     )
-    assert rows and all(n == k for _, _, n, k in rows)
+    served = [(n, k) for is_served, n, k in rows if is_served]
+    withheld = [n for is_served, n, _ in rows if not is_served]
+    assert served and all(n == k for n, k in served)
+    assert withheld and all(n == 0 for n in withheld)  # e.g. no marketing consent
 
 
 def test_buy_again_holds_only_items_the_customer_bought(all_tenants: BuildResult) -> None:

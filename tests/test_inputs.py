@@ -60,6 +60,7 @@ CONTRACT_ERRORS = [
     ({"items.csv": ""}, ["items.csv", "empty"]),
     ({"items.csv": "item_id,Item_ID\ni1,i1\n"}, ["items.csv", "twice"]),
     ({"items.parquet": ITEMS_CSV}, ["items.csv", "items.parquet", "one file"]),
+    ({"customers.csv": "customer_id,age\nc1,40\n"}, ["customers.csv", "'age'", "derives"]),
 ]
 
 

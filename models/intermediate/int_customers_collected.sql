@@ -1,5 +1,6 @@
 {#- One row per tenant and customer known from the customers input or from interactions
-    (guest events create no customer), with the customer's attributes where known. -#}
+    (guest events create no customer), with the customer's attributes where known. Customers
+    who asked to be forgotten are not here. -#}
 with
 
 customers as (
@@ -8,11 +9,15 @@ customers as (
 
 interacting as (
     select distinct tenant_id, customer_id
-    from {{ ref('stg_interactions') }}
+    from {{ ref('int_interactions_retained') }}
     where customer_id is not null
 ),
 
-final as (
+erasures as (
+    select distinct tenant_id, customer_id from {{ ref('stg_erasure_requests') }}
+),
+
+collected as (
     select
         coalesce(customers.tenant_id, interacting.tenant_id) as tenant_id,
         coalesce(customers.customer_id, interacting.customer_id) as customer_id,
@@ -25,6 +30,14 @@ final as (
     full outer join interacting
         on customers.tenant_id = interacting.tenant_id
             and customers.customer_id = interacting.customer_id
+),
+
+final as (
+    select collected.*
+    from collected
+    anti join erasures
+        on collected.tenant_id = erasures.tenant_id
+            and collected.customer_id = erasures.customer_id
 )
 
 select * from final

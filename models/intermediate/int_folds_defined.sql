@@ -12,7 +12,7 @@ settings as (
 
 latest as (
     select tenant_id, max(occurred_at) as last_event_at
-    from {{ ref('stg_interactions') }}
+    from {{ ref('int_interactions_retained') }}
     group by tenant_id
 ),
 

@@ -10,7 +10,7 @@ folds as (
 ),
 
 purchases as (
-    select * from {{ ref('stg_interactions') }}
+    select * from {{ ref('int_interactions_retained') }}
     where event_type = 'purchase' and customer_id is not null
 ),
 

@@ -9,7 +9,7 @@
 with
 
 interactions as (
-    select * from {{ ref('stg_interactions') }}
+    select * from {{ ref('int_interactions_retained') }}
     where customer_id is not null
 ),
 

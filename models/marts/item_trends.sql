@@ -8,7 +8,7 @@
 with
 
 purchases as (
-    select * from {{ ref('stg_interactions') }}
+    select * from {{ ref('int_interactions_retained') }}
     where event_type = 'purchase'
 ),
 

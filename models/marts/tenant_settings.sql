@@ -5,7 +5,7 @@
     'mode', 'k', 'algorithm', 'half_life_days', 'holdout_days', 'candidates_n', 'history_cap',
     'similarity', 'min_support', 'similar_items_n', 'trending_days', 'trending_baseline_days',
     'als_factors', 'als_regularization', 'als_alpha', 'als_iterations', 'ease_lambda',
-    'ease_max_items',
+    'ease_max_items', 'no_consent_list', 'sustainability_nudge', 'nothing_threshold',
 ] -%}
 
 with

@@ -1,5 +1,6 @@
 {#- One row per tenant, country (NULL = the whole tenant) and rank: the most popular active
-    items (time-decayed distinct buyers), `candidates_n` of them per country. -#}
+    items (time-decayed distinct buyers), `candidates_n` of them per country; a country's list
+    leaves out the items restricted there (item_rule_states). -#}
 with
 
 popularity as (
@@ -8,7 +9,7 @@ popularity as (
 ),
 
 items as (
-    select tenant_id, item_id from {{ ref('stg_items') }}
+    select tenant_id, item_id, blocked_countries from {{ ref('item_rule_states') }}
     where is_active
 ),
 
@@ -28,8 +29,9 @@ active as (
             order by popularity.popularity_rank
         ) as rank
     from popularity
-    semi join items
+    inner join items
         on popularity.tenant_id = items.tenant_id and popularity.item_id = items.item_id
+    where not coalesce(list_contains(items.blocked_countries, popularity.country), false)
 ),
 
 final as (

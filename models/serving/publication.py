@@ -18,6 +18,7 @@ def model(dbt, session):
         "items": dbt.ref("stg_items"),
         "model_evaluations": dbt.ref("model_evaluations"),
         "tenant_champions": dbt.ref("tenant_champions"),
+        "rule_decisions": dbt.ref("rule_decisions"),
         "quarantined_rows": dbt.ref("quarantined_rows"),
         "input_row_counts": dbt.ref("input_row_counts"),
         "tenant_settings": dbt.ref("tenant_settings"),

@@ -38,6 +38,10 @@ from recsql_data.model_evaluations as e;
 create or replace view tenant_champions as
 select c.* from recsql_data.tenant_champions as c;
 
+create or replace view rule_decisions as
+select d.tenant_id, d.shelf, d.rule, d.action, d.candidates, d.customers
+from recsql_data.rule_decisions as d;
+
 create or replace view quarantined_rows as
 select q.source_table, q.tenant_id, q.reason, q.row_json
 from recsql_data.quarantined_rows as q;

@@ -10,16 +10,19 @@
 {%- set positive_number_settings = [
     'half_life_days', 'holdout_days', 'als_alpha', 'ease_lambda',
 ] -%}
-{%- set non_negative_number_settings = ['als_regularization'] -%}
+{%- set non_negative_number_settings = ['als_regularization', 'sustainability_nudge'] -%}
+{#- Any number, or empty: -#}
+{%- set number_settings = ['nothing_threshold'] -%}
 {%- set text_columns = [] -%}
 {%- for name in integer_settings.keys() | list + positive_number_settings
-    + non_negative_number_settings -%}
+    + non_negative_number_settings + number_settings -%}
     {%- do text_columns.append(name ~ '_text') -%}
 {%- endfor -%}
 {%- set choice_settings = {
     'mode': ['on', 'freeze', 'off'],
     'algorithm': ['auto', 'popularity', 'cooccurrence', 'als', 'ease'],
     'similarity': ['jaccard', 'lift', 'cosine', 'count'],
+    'no_consent_list': ['popular', 'nothing'],
 } -%}
 
 with
@@ -41,7 +44,8 @@ typed as (
             {{ clean_text(name) }} as {{ name }}_text,
             {{ parse_integer(name) }} as {{ name }},
         {% endfor %}
-        {% for name in positive_number_settings + non_negative_number_settings %}
+        {% for name in positive_number_settings + non_negative_number_settings
+            + number_settings %}
             {{ clean_text(name) }} as {{ name }}_text,
             {{ parse_number(name) }} as {{ name }}{% if not loop.last %},{% endif %}
         {% endfor %}
@@ -68,6 +72,10 @@ checked as (
             {% endfor %}
             {% for name in non_negative_number_settings %}
                 when {{ name }}_text is not null and not coalesce({{ name }} >= 0, false)
+                    then 'invalid {{ name }}'
+            {% endfor %}
+            {% for name in number_settings %}
+                when {{ name }}_text is not null and {{ name }} is null
                     then 'invalid {{ name }}'
             {% endfor %}
             when candidates_n < k then 'invalid candidates_n'

@@ -1,0 +1,96 @@
+{#- One row per tenant and customer (not erased): what the business rules need to know about
+    them: country, age and consents (customer_profiles), the rules whose customer_condition
+    matches them by action (rule keys '<scope>:<rule_id>'; boosts with their factor, caps with
+    their size), and the spend-weighted average sustainability score of what they bought (the
+    sustainability nudge compares items with it). -#}
+with
+
+profiles as (
+    select * from {{ ref('customer_profiles') }}
+),
+
+rules as (
+    select
+        tenant_id || ':' || rule_id as rule_key,
+        action,
+        value
+    from {{ ref('stg_rules') }}
+    where is_enabled
+),
+
+matches as (
+    select matches.tenant_id, matches.customer_id, rules.*
+    from {{ ref('rule_customer_matches') }} as matches
+    inner join rules on matches.rule_key = rules.rule_key
+),
+
+rule_lists as (
+    select
+        tenant_id,
+        customer_id,
+        coalesce(
+            list(rule_key order by rule_key) filter (where action = 'exclude'), []
+        ) as exclude_rules,
+        coalesce(
+            list(rule_key order by rule_key) filter (where action = 'include_only'), []
+        ) as include_only_rules,
+        coalesce(
+            list({ 'rule_key': rule_key, 'factor': value } order by rule_key)
+            filter (where action = 'boost'),
+            []
+        ) as boosts,
+        coalesce(
+            list({ 'rule_key': rule_key, 'cap': cast(value as integer) } order by rule_key)
+            filter (where action = 'cap'),
+            []
+        ) as caps,
+        min(rule_key) filter (where action = 'nothing') as nothing_rule
+    from matches
+    group by tenant_id, customer_id
+),
+
+spending as (
+    select
+        purchases.tenant_id,
+        purchases.customer_id,
+        sum(
+            coalesce(purchases.value, purchases.quantity * items.price, purchases.quantity)
+            * items.sustainability_score
+        )
+        / nullif(
+            sum(coalesce(purchases.value, purchases.quantity * items.price, purchases.quantity))
+            filter (where items.sustainability_score is not null),
+            0
+        ) as sustainability_average
+    from {{ ref('int_interactions_retained') }} as purchases
+    inner join {{ ref('stg_items') }} as items
+        on purchases.tenant_id = items.tenant_id
+            and purchases.item_id = items.item_id
+    where purchases.event_type = 'purchase' and purchases.customer_id is not null
+    group by purchases.tenant_id, purchases.customer_id
+),
+
+final as (
+    select
+        profiles.tenant_id,
+        profiles.customer_id,
+        profiles.country,
+        profiles.age,
+        profiles.has_personalization_consent,
+        profiles.has_marketing_consent,
+        coalesce(rule_lists.exclude_rules, []) as exclude_rules,
+        coalesce(rule_lists.include_only_rules, []) as include_only_rules,
+        coalesce(rule_lists.boosts, []) as boosts,
+        coalesce(rule_lists.caps, []) as caps,
+        rule_lists.nothing_rule,
+        spending.sustainability_average
+    from profiles
+    left join rule_lists
+        on profiles.tenant_id = rule_lists.tenant_id
+            and profiles.customer_id = rule_lists.customer_id
+    left join spending
+        on profiles.tenant_id = spending.tenant_id
+            and profiles.customer_id = spending.customer_id
+)
+
+select * from final

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -179,6 +179,24 @@ def _run(
     )
 
 
+def _each_tenant(
+    matrices: Mapping[str, TenantMatrix],
+    jobs: list[Job],
+    work: Callable[[Job, TenantMatrix, int], pa.Table | None],
+    workers: int | None = None,
+) -> list[pa.Table]:
+    """Run ``work(job, matrix, num_threads)`` for every job whose tenant has a matrix: large
+    tenants one after the other with every core, small ones side by side, one thread each."""
+    runnable = [job for job in jobs if job.tenant_id in matrices]
+    runnable.sort(key=lambda job: -matrices[job.tenant_id].affinities.nnz)
+    large = [j for j in runnable if matrices[j.tenant_id].affinities.nnz >= LARGE_TENANT_NNZ]
+    small = [j for j in runnable if matrices[j.tenant_id].affinities.nnz < LARGE_TENANT_NNZ]
+    results = [work(job, matrices[job.tenant_id], 0) for job in large]
+    with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
+        results += list(pool.map(lambda job: work(job, matrices[job.tenant_id], 1), small))
+    return [t for t in results if t is not None and t.num_rows]
+
+
 def recommend(
     interactions: pa.Table,
     jobs: list[Job],
@@ -192,27 +210,72 @@ def recommend(
     """
     started = time.perf_counter()
     matrices = tenant_matrices(interactions)
-    runnable = [job for job in jobs if job.tenant_id in matrices]
-    runnable.sort(key=lambda job: -matrices[job.tenant_id].affinities.nnz)
-    large = [j for j in runnable if matrices[j.tenant_id].affinities.nnz >= LARGE_TENANT_NNZ]
-    small = [j for j in runnable if matrices[j.tenant_id].affinities.nnz < LARGE_TENANT_NNZ]
 
-    def run(job: Job, num_threads: int) -> pa.Table | None:
+    def work(job: Job, matrix: TenantMatrix, num_threads: int) -> pa.Table | None:
         tenant_targets = None if targets is None else targets.get(job.tenant_id, np.array([]))
-        return _run(job, matrices[job.tenant_id], tenant_targets, num_threads)
+        return _run(job, matrix, tenant_targets, num_threads)
 
-    results = [run(job, 0) for job in large]
-    workers = workers or os.cpu_count() or 1
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        results += list(pool.map(lambda job: run(job, 1), small))
-    tables = [t for t in results if t is not None and t.num_rows]
+    tables = _each_tenant(matrices, jobs, work, workers)
     log.info(
         "%d model(s) fitted for %d tenant(s) in %.1f s",
-        len(runnable),
+        len(jobs),
         len(matrices),
         time.perf_counter() - started,
     )
     return pa.concat_tables(tables) if tables else OUTPUT_SCHEMA.empty_table()
+
+
+def factors_schema(width: int) -> pa.Schema:
+    return pa.schema(
+        [
+            pa.field("tenant_id", pa.string()),
+            pa.field("entity", pa.string()),
+            pa.field("entity_id", pa.string()),
+            pa.field("factors", pa.list_(pa.float32(), width)),
+        ]
+    )
+
+
+def factorize(interactions: pa.Table, jobs: list[Job], workers: int | None = None) -> pa.Table:
+    """ALS fitted per tenant (``jobs`` of algorithm 'als'): one row per tenant, entity
+    ('customer' or 'item') and id, with its factors as a fixed-size float array.
+
+    Tenants may ask for different numbers of factors: the arrays have the largest width, and a
+    tenant's factors are padded with zeros, which changes no dot product.
+    """
+    width = max((int(job.settings["als_factors"]) for job in jobs), default=1)
+    schema = factors_schema(width)
+
+    def work(job: Job, matrix: TenantMatrix, num_threads: int) -> pa.Table | None:
+        if matrix.affinities.nnz == 0:
+            return None
+        model = make_model(job, num_threads).fit(matrix.affinities)
+        blocks = []
+        for entity, ids, factors in (
+            ("customer", matrix.customer_ids, model.user_factors_),
+            ("item", matrix.item_ids, model.item_factors_),
+        ):
+            padded = np.zeros((len(ids), width), dtype=np.float32)
+            padded[:, : factors.shape[1]] = factors
+            blocks.append(
+                pa.table(
+                    {
+                        "tenant_id": pa.array([job.tenant_id] * len(ids), pa.string()),
+                        "entity": pa.array([entity] * len(ids), pa.string()),
+                        "entity_id": pa.array(ids, pa.string()),
+                        "factors": pa.FixedSizeListArray.from_arrays(
+                            pa.array(padded.ravel(), pa.float32()), width
+                        ),
+                    },
+                    schema=schema,
+                )
+            )
+        return pa.concat_tables(blocks)
+
+    started = time.perf_counter()
+    tables = _each_tenant(tenant_matrices(interactions), jobs, work, workers)
+    log.info("ALS factors for %d tenant(s) in %.1f s", len(tables), time.perf_counter() - started)
+    return pa.concat_tables(tables) if tables else schema.empty_table()
 
 
 def targets_from(customers: pa.Table) -> dict[str, np.ndarray]:

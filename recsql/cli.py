@@ -120,12 +120,34 @@ def _print_demo_lists(result: BuildResult) -> None:
         con.close()
 
 
+def _print_rule_decisions(db_path: Path) -> None:
+    import duckdb
+
+    con = duckdb.connect(str(db_path), read_only=True)
+    try:
+        rows = con.execute(
+            "select action, rule, sum(candidates), sum(customers) from rule_decisions "
+            "where shelf = 'discover' group by all order by 1, 3 desc, 4 desc"
+        ).fetchall()
+    finally:
+        con.close()
+    if not rows:
+        return
+    _print()
+    _print("What the business rules did to the discover lists (select * from rule_decisions):")
+    for action, rule, candidates, customers in rows:
+        counted = f"{candidates:>9,} candidates" if candidates else " " * 20
+        _print(f"  {action:<9}{rule:<34}{counted}  {customers:>6,} customers")
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     data = project_dir() / DEMO_DATA
     _print(f"recsql demo: building the bundled Online Retail data ({data}) into {args.db}")
     _print("Data: UCI Online Retail (Chen, Sain & Guo 2012), CC BY 4.0 — see NOTICE.")
     result = build(data, args.db, progress=_progress)
     print_summary(result)
+    _print_rule_decisions(result.db_path)
+    _print("(The demo's rules are illustrative: data/demo/README.md.)")
     _print_demo_lists(result)
     return 0
 

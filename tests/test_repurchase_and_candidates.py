@@ -209,3 +209,25 @@ def test_a_customer_without_positive_history_gets_no_candidates(algorithm: str) 
     ).to_pylist()
     assert "returner" not in {r["customer_id"] for r in result}
     assert len({r["customer_id"] for r in result}) == 18
+
+
+def test_als_factors_are_stored_as_fixed_size_arrays_padded_per_tenant() -> None:
+    """Two tenants asking for 8 and 4 factors: every row has 8 floats, the second tenant's
+    last 4 are zero, and customer . item of the stored factors ranks as the model does."""
+    rows = _blocks("t") + [("u", c, i, a, p) for _, c, i, a, p in _blocks("x")]
+    jobs = [
+        candidates.Job("t", "als", 0, SETTINGS),
+        candidates.Job("u", "als", 0, dict(SETTINGS, als_factors=4)),
+    ]
+    table = candidates.factorize(_interactions(rows), jobs)
+    assert table.schema.field("factors").type == pa.list_(pa.float32(), 8)
+    assert table.num_rows == 2 * (18 + 12)  # customers and items of each tenant
+    factors = {
+        (r["tenant_id"], r["entity"], r["entity_id"]): np.array(r["factors"])
+        for r in table.to_pylist()
+    }
+    assert all(not v[4:].any() for (t, _, _), v in factors.items() if t == "u")
+    user = factors[("t", "customer", "g1u2")]
+    lacked = user @ factors[("t", "item", "g1i2")]  # the group item this customer lacks
+    others = [user @ factors[("t", "item", f"g{g}i{i}")] for g in (0, 2) for i in range(4)]
+    assert lacked > max(others)

@@ -1,8 +1,8 @@
-{#- One row per tenant, customer and refill item, for customers whose discover list is still
-    short of k after rules and caps: every other item of the tenant, most popular first, judged
-    by the same rules (blocked, already bought, include_only) and caps (counting what the list
-    already holds). With these, every served customer gets k items whenever k allowed items
-    exist. -#}
+{#- For each customer whose discover list is still short of k after rules and caps: the items
+    the list already holds (`is_held`), then every other item of the tenant, most popular
+    first, judged by the same rules (blocked, already bought, include_only); in list order, for
+    int_discover_refill_capped to apply the caps. With these, every served customer gets k
+    items whenever k allowed items exist that a fill in this order can take. -#}
 with
 
 lists as (
@@ -59,17 +59,36 @@ short as materialized (
     where coalesce(kept.items_kept, 0) < settings.k
 ),
 
+held as (
+    select
+        lists.tenant_id,
+        lists.customer_id,
+        lists.item_id,
+        lists.category,
+        lists.caps,
+        lists.adjusted_score,
+        true as is_held,
+        0 as stage,
+        lists.list_position as position
+    from lists
+    semi join short
+        on lists.tenant_id = short.tenant_id
+            and lists.customer_id = short.customer_id
+    where lists.capped_by is null
+),
+
 candidates as (
     select
         short.tenant_id,
         short.customer_id,
         i.item_id,
         i.category,
-        coalesce(popularity.score, 0) as score,
-        recsql_boost(c, i) * recsql_nudge(c, i, settings.sustainability_nudge) as adjustment,
         list_filter(
             c.caps, lambda cap: list_contains(i.rule_keys, cap.rule_key)  -- noqa: RF01
         ) as caps,
+        coalesce(popularity.score, 0)
+        * recsql_boost(c, i)
+        * recsql_nudge(c, i, settings.sustainability_nudge) as adjusted_score,
         coalesce(
             recsql_blocked_by(c, i),
             case when bought.item_id is not null then 'already bought' end,
@@ -94,71 +113,35 @@ candidates as (
             and i.item_id = considered.item_id
 ),
 
-allowed as (
+refill as (
     select
-        *,
+        tenant_id,
+        customer_id,
+        item_id,
+        category,
+        caps,
+        adjusted_score,
+        false as is_held,
+        1 as stage,
         row_number() over (
-            partition by tenant_id, customer_id
-            order by score * adjustment desc, item_id asc
-        ) as refill_position
+            partition by tenant_id, customer_id order by adjusted_score desc, item_id asc
+        ) as position
     from candidates
     where blocked_by is null
 ),
 
-already_counted as (
-    select
-        lists.tenant_id,
-        lists.customer_id,
-        counted.cap.rule_key,
-        lists.category,
-        count(*) as items
-    from lists
-    cross join unnest(lists.caps) as counted (cap)
-    where lists.capped_by is null and lists.category is not null
-    group by all
-),
-
-cap_positions as (
-    select
-        allowed.tenant_id,
-        allowed.customer_id,
-        allowed.item_id,
-        counted.cap.rule_key,
-        counted.cap.cap,
-        coalesce(already_counted.items, 0)
-        + row_number() over (
-            partition by
-                allowed.tenant_id, allowed.customer_id, counted.cap.rule_key, allowed.category
-            order by allowed.refill_position
-        ) as category_position
-    from allowed
-    cross join unnest(allowed.caps) as counted (cap)
-    left join already_counted
-        on allowed.tenant_id = already_counted.tenant_id
-            and allowed.customer_id = already_counted.customer_id
-            and counted.cap.rule_key = already_counted.rule_key
-            and allowed.category = already_counted.category
-    where allowed.category is not null
-),
-
-capped as (
-    select tenant_id, customer_id, item_id
-    from cap_positions
-    where category_position > cap
-),
-
 final as (
     select
-        allowed.tenant_id,
-        allowed.customer_id,
-        allowed.item_id,
-        allowed.score * allowed.adjustment as adjusted_score,
-        allowed.refill_position
-    from allowed
-    anti join capped
-        on allowed.tenant_id = capped.tenant_id
-            and allowed.customer_id = capped.customer_id
-            and allowed.item_id = capped.item_id
+        *,
+        dense_rank() over (order by tenant_id, customer_id) as list_id,
+        row_number() over (
+            partition by tenant_id, customer_id order by stage, position
+        ) as list_position
+    from (
+        select * from held
+        union all
+        select * from refill
+    ) as combined
 )
 
 select * from final

@@ -1,9 +1,9 @@
 {#- One row per tenant and customer (not erased): what business rules can test about them.
     `age` in full years at the build time (NULL without a birth date), `flags` the customer's
     flags (an empty list without any), the latest consents (a customer without a consents row
-    has given both: the contract reads a missing table as "no restrictions"; where two rows
-    share the latest time, the more restrictive wins), and every extra column of the customers
-    input as it was given. -#}
+    has given both: the contract reads a missing table as "no restrictions"; where rows share
+    the latest time, each consent takes its more restrictive value), and every extra column of
+    the customers input as it was given. -#}
 with
 
 customers as (
@@ -24,16 +24,18 @@ latest_consents as (
     select
         tenant_id,
         customer_id,
-        has_personalization_consent,
-        has_marketing_consent
-    from {{ ref('stg_consents') }}
-    qualify row_number() over (
-            partition by tenant_id, customer_id
-            order by
-                updated_at desc nulls last,
-                has_personalization_consent asc,
-                has_marketing_consent asc
-        ) = 1
+        bool_and(has_personalization_consent) as has_personalization_consent,
+        bool_and(has_marketing_consent) as has_marketing_consent
+    from (
+        select
+            *,
+            rank() over (
+                partition by tenant_id, customer_id order by updated_at desc nulls last
+            ) as recency
+        from {{ ref('stg_consents') }}
+    ) as ranked
+    where recency = 1
+    group by tenant_id, customer_id
 ),
 
 final as (

@@ -1,7 +1,7 @@
 {#- One row per tenant, customer and rank (k per customer, or none): the "discover" list, a
     push list of items the customer has not bought, after every business rule
     (docs/rules.md): the allowed candidates in list order (int_lists_capped), then, if still
-    short, the refill of allowed popular items (int_discover_refill_judged). Customers withheld
+    short, the refill of allowed popular items (int_discover_refill_capped). Customers withheld
     by consent or `nothing` rules have no rows (int_shelf_customers_decided), nor those under
     the tenant's nothing_threshold. `score` is the producing algorithm's score after boosts. -#}
 with
@@ -17,7 +17,7 @@ below_threshold as (
 ),
 
 refill as (
-    select * from {{ ref('int_discover_refill_judged') }}
+    select * from {{ ref('int_discover_refill_capped') }}
 ),
 
 settings as (
@@ -44,7 +44,7 @@ combined as (
         'popularity' as algorithm,
         'popular' as reason,
         2 as stage,
-        refill_position as position
+        position
     from refill
 ),
 

@@ -36,7 +36,7 @@ from implicit.cpu.als import AlternatingLeastSquares
 
 from recsql.algorithms.base import Recommender, training_matrix
 
-__all__ = ["ALS"]
+__all__ = ["ALS", "fold_in"]
 
 logger = logging.getLogger(__name__)
 
@@ -161,46 +161,17 @@ class ALS(Recommender):
     def fold_in(self, item_indices: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
         """Factor vector of a customer not seen in ``fit``, from the items they interacted with.
 
-        One exact regularised least-squares solve against the fitted item factors, the same
-        user update implicit performs: ``(Y^T C Y + regularization I) x = Y^T C p`` with
-        confidence ``alpha * weight`` on the given items (repeated items add up) and 1 elsewhere.
-
-        Parameters
-        ----------
-        item_indices
-            Items of the customer (column indices of the fitted matrix).
-        weights
-            Affinity of each item, like the values of ``user_items``; default 1.
-
-        Returns
-        -------
-        ndarray of float32, shape (factors,)
-            Zero when there are no items (as implicit does for empty users). Score items with
-            ``item_factors_ @ factor``.
+        See :func:`fold_in`; this uses the fitted item factors and the model's parameters.
         """
         self._check_fitted()
-        items = np.asarray(item_indices, dtype=np.int64).ravel()
-        if weights is None:
-            weights = np.ones(items.size)
-        weights = np.asarray(weights, dtype=np.float64).ravel()
-        if weights.size != items.size:
-            raise ValueError(f"{weights.size} weights for {items.size} items")
-        if items.size and (items.min() < 0 or items.max() >= self.n_items_):
-            raise IndexError(f"item_indices must be in [0, {self.n_items_})")
-        if not (np.all(np.isfinite(weights)) and np.all(weights >= 0)):
-            raise ValueError("weights must be finite and non-negative")
-        items, position = np.unique(items, return_inverse=True)
-        confidence = self.alpha * np.bincount(position, weights=weights, minlength=items.size)
-        observed = confidence > 0
-        items, confidence = items[observed], confidence[observed]
-        if items.size == 0:
-            return np.zeros(self.factors, dtype=np.float32)
-        factors = self._item_factors[items]
-        lhs = self._item_gram + (factors.T * (confidence - 1)) @ factors
-        lhs[np.diag_indices_from(lhs)] += self.regularization
-        rhs = factors.T @ confidence
-        solution = scipy.linalg.solve(lhs, rhs, assume_a="pos", check_finite=False)
-        return solution.astype(np.float32)
+        return fold_in(
+            self._item_factors,
+            item_indices,
+            weights,
+            alpha=self.alpha,
+            regularization=self.regularization,
+            item_gram=self._item_gram,
+        )
 
     def _check_users(self, users: np.ndarray, n_rows: int) -> None:
         super()._check_users(users, min(n_rows, self.user_factors_.shape[0]))
@@ -236,3 +207,64 @@ class ALS(Recommender):
     def _item_scores(self, items: np.ndarray) -> np.ndarray:
         """Cosine similarities, in float64 rounded to float32 like ``_user_scores``."""
         return (self._item_directions[items] @ self._item_directions.T).astype(np.float32)
+
+
+def fold_in(
+    item_factors: np.ndarray,
+    item_indices: np.ndarray,
+    weights: np.ndarray | None = None,
+    *,
+    alpha: float,
+    regularization: float,
+    item_gram: np.ndarray | None = None,
+) -> np.ndarray:
+    """Factor vector of a customer not seen in ``fit``, from the items they interacted with.
+
+    One exact regularised least-squares solve against fitted item factors ``Y``, the same user
+    update implicit performs: ``(Y^T C Y + regularization I) x = Y^T C p`` with confidence
+    ``alpha * weight`` on the given items (repeated items add up) and 1 elsewhere. Needs only
+    the item factors and the two parameters, so a served database can fold customers in.
+
+    Parameters
+    ----------
+    item_factors
+        ``Y``, shape (n_items, factors).
+    item_indices
+        Items of the customer (row indices of ``item_factors``).
+    weights
+        Affinity of each item, like the values of ``user_items``; default 1.
+    item_gram
+        ``Y^T Y`` in float64, if the caller keeps it (it does not depend on the customer).
+
+    Returns
+    -------
+    ndarray of float32, shape (factors,)
+        Zero when there are no items (as implicit does for empty users). Score items with
+        ``item_factors @ factor``.
+    """
+    factors_all = np.asarray(item_factors, dtype=np.float64)
+    n_items, n_factors = factors_all.shape
+    items = np.asarray(item_indices, dtype=np.int64).ravel()
+    if weights is None:
+        weights = np.ones(items.size)
+    weights = np.asarray(weights, dtype=np.float64).ravel()
+    if weights.size != items.size:
+        raise ValueError(f"{weights.size} weights for {items.size} items")
+    if items.size and (items.min() < 0 or items.max() >= n_items):
+        raise IndexError(f"item_indices must be in [0, {n_items})")
+    if not (np.all(np.isfinite(weights)) and np.all(weights >= 0)):
+        raise ValueError("weights must be finite and non-negative")
+    items, position = np.unique(items, return_inverse=True)
+    confidence = alpha * np.bincount(position, weights=weights, minlength=items.size)
+    observed = confidence > 0
+    items, confidence = items[observed], confidence[observed]
+    if items.size == 0:
+        return np.zeros(n_factors, dtype=np.float32)
+    if item_gram is None:
+        item_gram = factors_all.T @ factors_all
+    factors = factors_all[items]
+    lhs = item_gram + (factors.T * (confidence - 1)) @ factors
+    lhs[np.diag_indices_from(lhs)] += regularization
+    rhs = factors.T @ confidence
+    solution = scipy.linalg.solve(lhs, rhs, assume_a="pos", check_finite=False)
+    return solution.astype(np.float32)

@@ -36,6 +36,10 @@ checked as (
                 then 'unknown action'
             when reason is null then 'empty reason'
             when value_text is not null and value is null then 'unparseable value'
+            when action = 'cap' and not coalesce(value >= 1 and value = floor(value), false)
+                then 'invalid value for cap'
+            when action = 'boost' and not coalesce(value > 0, false)
+                then 'invalid value for boost'
             when enabled_text is not null and {{ parse_boolean('enabled_text') }} is null
                 then 'unparseable enabled'
         end as row_reason

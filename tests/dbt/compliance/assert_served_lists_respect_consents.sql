@@ -1,19 +1,23 @@
-{#- Compliance: the latest consent of each customer (consents input; on a tie the more
-    restrictive) is obeyed: without marketing consent, no discover (push) list; without
+{#- Compliance: the latest consent of each customer (consents input; where rows share the
+    latest time, each consent its more restrictive value) is obeyed: without marketing consent, no discover (push) list; without
     personalization consent, no buy-again list and no personalized discover row (only
     popularity, or nothing where the tenant's no_consent_list says so). -#}
 with
 
 latest as (
-    select tenant_id, customer_id, has_personalization_consent, has_marketing_consent
-    from {{ ref('stg_consents') }}
-    qualify row_number() over (
-            partition by tenant_id, customer_id
-            order by
-                updated_at desc nulls last,
-                has_personalization_consent asc,
-                has_marketing_consent asc
-        ) = 1
+    select
+        tenant_id,
+        customer_id,
+        bool_and(has_personalization_consent) as has_personalization_consent,
+        bool_and(has_marketing_consent) as has_marketing_consent
+    from {{ ref('stg_consents') }} as consents
+    where
+        updated_at is not distinct from (
+            select max(later.updated_at) from {{ ref('stg_consents') }} as later
+            where later.tenant_id = consents.tenant_id
+                and later.customer_id = consents.customer_id
+        )
+    group by tenant_id, customer_id
 ),
 
 settings as (

@@ -1,0 +1,14 @@
+"""One row per tenant, customer short of k discover items and refill item kept after caps, in
+refill order: the caps count the items the list already holds first (recsql/caps.py)."""
+
+import pyarrow.compute as pc
+
+from recsql import caps
+
+
+def model(dbt, session):
+    dbt.config(materialized="table")
+    lists = dbt.ref("int_discover_refill_judged").order("list_id, list_position")
+    capped = caps.apply(lists.to_arrow_table(), already="is_held")
+    refilled = pc.and_(pc.is_null(capped.column("capped_by")), pc.invert(capped.column("is_held")))
+    return capped.filter(refilled)

@@ -1,0 +1,42 @@
+{#- One row per tenant, shelf, customer and allowed candidate (not blocked), in list order:
+    source first (the champion's candidates, then popular in the country, trending, popular),
+    then the score adjusted by boosts and the nudge. `is_below_threshold`: the customer's best
+    personalized candidate scores under the tenant's nothing_threshold (discover only). Caps
+    are applied next, in int_lists_capped. -#}
+with
+
+judged as (
+    select * from {{ ref('int_candidates_judged') }}
+    where blocked_by is null
+),
+
+settings as (
+    select tenant_id, nothing_threshold from {{ ref('tenant_settings') }}
+),
+
+ordered as (
+    select
+        *,
+        row_number() over (
+            partition by tenant_id, shelf, customer_id
+            order by source_order asc, adjusted_score desc, source_rank asc, item_id asc
+        ) as list_position,
+        dense_rank() over (order by tenant_id, shelf, customer_id) as list_id
+    from judged
+),
+
+final as (
+    select
+        ordered.*,
+        ordered.shelf = 'discover'
+        and coalesce(
+            max(ordered.adjusted_score) filter (where ordered.source_order = 1) over (
+                partition by ordered.tenant_id, ordered.shelf, ordered.customer_id
+            ) < settings.nothing_threshold,
+            false
+        ) as is_below_threshold
+    from ordered
+    inner join settings on ordered.tenant_id = settings.tenant_id
+)
+
+select * from final

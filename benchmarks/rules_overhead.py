@@ -41,7 +41,8 @@ RULE_INPUTS = ("rules.csv", "item_restrictions.csv", "customer_flags.csv")
 RULE_NODES = (
     "customer_profiles", "rules_guarded", "rule_customer_matches", "rule_item_matches",
     "customer_rule_states", "item_rule_states", "int_shelf_customers_decided",
-    "int_candidates_judged", "int_lists_capped", "int_discover_refill_judged", "rule_decisions",
+    "int_candidates_judged", "int_lists_ordered", "int_cap_removals", "int_lists_capped",
+    "int_discover_refill_judged", "int_discover_refill_capped", "rule_decisions",
     "int_interactions_retained",
 )  # fmt: skip
 

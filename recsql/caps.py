@@ -12,6 +12,7 @@ not with the number of lists.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -32,7 +33,8 @@ def keep(
         Integer id of each row's list (a tenant, shelf and customer), rows sorted by list and,
         within a list, in list order.
     categories
-        Each row's category (rows without a category are never capped).
+        Each row's category (rows without a category are never capped): an Arrow string array
+        or anything ``pyarrow.array`` takes.
     caps
         Each row's applicable caps: a list of structs ``{rule_key, cap}``.
     already
@@ -53,7 +55,11 @@ def keep(
     already = np.zeros(n, dtype=bool) if already is None else already
 
     # One (row, cap) pair per cap that counts the row; its counter is (list, rule, category).
-    category_codes = pc.dictionary_encode(pa.array(categories, pa.string())).indices
+    if isinstance(categories, pa.ChunkedArray):
+        categories = categories.combine_chunks()
+    elif not isinstance(categories, pa.Array):
+        categories = pa.array(categories, pa.string())
+    category_codes = pc.dictionary_encode(categories).indices
     has_category = category_codes.is_valid().to_numpy(zero_copy_only=False)
     category_codes = category_codes.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
     caps_per_row = pc.list_value_length(caps).fill_null(0).to_numpy(zero_copy_only=False)
@@ -104,14 +110,28 @@ def keep(
     return kept, capped_by
 
 
-def apply(lists: pa.Table, already: str | None = None) -> pa.Table:
-    """``lists`` (columns list_id, category, caps; sorted by list_id and list order) with a
-    ``capped_by`` column: NULL for rows kept, else the cap rule that removed the row. Rows
-    where the boolean column ``already`` is true are kept and count."""
+def list_ids(lists: pa.Table, key: Sequence[str]) -> np.ndarray:
+    """An integer id per row, one per run of equal ``key`` values (``lists`` sorted by key)."""
+    n = lists.num_rows
+    starts = np.zeros(n, dtype=bool)
+    if n == 0:
+        return starts.astype(np.int64)
+    starts[0] = True
+    for name in key:
+        column = lists.column(name).combine_chunks()
+        differs = pc.not_equal(column.slice(1), column.slice(0, n - 1)).fill_null(True)
+        starts[1:] |= differs.to_numpy(zero_copy_only=False)
+    return np.cumsum(starts) - 1
+
+
+def apply(lists: pa.Table, key: Sequence[str], already: str | None = None) -> pa.Table:
+    """``lists`` (columns ``key``, category, caps; sorted by ``key`` and, within a list, in list
+    order) with a ``capped_by`` column: NULL for rows kept, else the cap rule that removed the
+    row. Rows where the boolean column ``already`` is true are kept and count."""
     _kept, capped_by = keep(
-        lists.column("list_id").to_numpy(zero_copy_only=False),
-        np.asarray(lists.column("category").to_pylist(), dtype=object),
+        list_ids(lists, key),
+        lists.column("category"),
         lists.column("caps").combine_chunks(),
         None if already is None else lists.column(already).to_numpy(zero_copy_only=False),
     )
-    return lists.append_column("capped_by", pa.array(capped_by.tolist(), pa.string()))
+    return lists.append_column("capped_by", pa.array(capped_by, pa.string()))

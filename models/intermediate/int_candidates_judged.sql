@@ -1,8 +1,9 @@
 {#- One row per tenant, shelf, served customer and candidate item, with the business rules'
     verdict on it (docs/rules.md has the order):
     - discover: the champion's candidates (personalized customers only), then items popular in
-      the customer's country, trending, popular in the tenant (enough to fill k after the
-      customer's bought items); buy_again: the items the customer bought, by repurchase score;
+      the customer's country, trending, popular in the tenant (k deep when the champion gave k
+      candidates or more, else deep enough to fill k after the customer's bought items);
+      buy_again: the items the customer bought, by repurchase score;
     - `blocked_by`: the first rule that forbids it (geo, age, exclude rules, inactive, already
       bought on discover, include_only rules) or NULL;
     - `boost` (the product of the boost rules in `boosted_by`) and `nudge` (sustainability),
@@ -67,24 +68,6 @@ repurchase as (
     where scores.fold = 'full'
 ),
 
-discover_customers as (
-    select
-        shelf_customers.tenant_id,
-        shelf_customers.customer_id,
-        shelf_customers.is_personalized,
-        customers.country,
-        settings.k + coalesce(bought_counts.items_bought, 0) as fill_depth
-    from shelf_customers
-    inner join customers
-        on shelf_customers.tenant_id = customers.tenant_id
-            and shelf_customers.customer_id = customers.customer_id
-    inner join settings on shelf_customers.tenant_id = settings.tenant_id
-    left join bought_counts
-        on shelf_customers.tenant_id = bought_counts.tenant_id
-            and shelf_customers.customer_id = bought_counts.customer_id
-    where shelf_customers.shelf = 'discover'
-),
-
 algorithm_candidates as (
     select tenant_id, customer_id, item_id, score, because_item_id, algorithm, rank
     from {{ ref('customer_candidates') }}
@@ -102,6 +85,40 @@ algorithm_candidates as (
         on candidates.tenant_id = champions.tenant_id
             and champions.champion = 'cooccurrence'
     where candidates.fold = 'full'
+),
+
+algorithm_counts as (
+    select tenant_id, customer_id, count(*) as candidates
+    from algorithm_candidates
+    group by tenant_id, customer_id
+),
+
+discover_customers as (
+    select
+        shelf_customers.tenant_id,
+        shelf_customers.customer_id,
+        shelf_customers.is_personalized,
+        customers.country,
+        -- how deep the popular lists go: k, plus what the customer bought (already-bought
+        -- items are taken out) unless the champion gave k candidates or more: then popular
+        -- items rarely reach the list, and int_discover_refill_judged fills a list still short
+        settings.k + case
+            when shelf_customers.is_personalized and algorithm_counts.candidates >= settings.k
+                then 0
+            else coalesce(bought_counts.items_bought, 0)
+        end as fill_depth
+    from shelf_customers
+    inner join customers
+        on shelf_customers.tenant_id = customers.tenant_id
+            and shelf_customers.customer_id = customers.customer_id
+    inner join settings on shelf_customers.tenant_id = settings.tenant_id
+    left join bought_counts
+        on shelf_customers.tenant_id = bought_counts.tenant_id
+            and shelf_customers.customer_id = bought_counts.customer_id
+    left join algorithm_counts
+        on shelf_customers.tenant_id = algorithm_counts.tenant_id
+            and shelf_customers.customer_id = algorithm_counts.customer_id
+    where shelf_customers.shelf = 'discover'
 ),
 
 discover_candidates as (

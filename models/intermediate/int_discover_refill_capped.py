@@ -8,7 +8,7 @@ from recsql import caps
 
 def model(dbt, session):
     dbt.config(materialized="table")
-    lists = dbt.ref("int_discover_refill_judged").order("list_id, list_position")
-    capped = caps.apply(lists.to_arrow_table(), already="is_held")
+    lists = dbt.ref("int_discover_refill_judged").order("tenant_id, customer_id, list_position")
+    capped = caps.apply(lists.to_arrow_table(), ("tenant_id", "customer_id"), already="is_held")
     refilled = pc.and_(pc.is_null(capped.column("capped_by")), pc.invert(capped.column("is_held")))
     return capped.filter(refilled)

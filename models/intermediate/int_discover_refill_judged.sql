@@ -133,7 +133,6 @@ refill as (
 final as (
     select
         *,
-        dense_rank() over (order by tenant_id, customer_id) as list_id,
         row_number() over (
             partition by tenant_id, customer_id order by stage, position
         ) as list_position

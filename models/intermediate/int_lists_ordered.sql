@@ -20,8 +20,7 @@ ordered as (
         row_number() over (
             partition by tenant_id, shelf, customer_id
             order by source_order asc, adjusted_score desc, source_rank asc, item_id asc
-        ) as list_position,
-        dense_rank() over (order by tenant_id, shelf, customer_id) as list_id
+        ) as list_position
     from judged
 ),
 

@@ -1,0 +1,23 @@
+"""One row per tenant, shelf, customer and candidate a category cap removes, with the cap rule
+that removed it (`capped_by`): walking each list in order, an item is kept when every cap
+counting it still has room among the items kept before it (recsql/caps.py). Only candidates a
+cap counts are walked: the others cannot be removed and do not count."""
+
+import pyarrow.compute as pc
+
+from recsql import caps
+
+KEY = ("tenant_id", "shelf", "customer_id")
+
+
+def model(dbt, session):
+    dbt.config(materialized="table")
+    counted = (
+        dbt.ref("int_lists_ordered")
+        .filter("category is not null and len(caps) > 0")
+        .project("tenant_id, shelf, customer_id, item_id, list_position, category, caps")
+        .order("tenant_id, shelf, customer_id, list_position")
+    )
+    walked = caps.apply(counted.to_arrow_table(), KEY)
+    removed = walked.filter(pc.is_valid(walked.column("capped_by")))
+    return removed.select([*KEY, "item_id", "list_position", "capped_by"])

@@ -1,3 +1,24 @@
-"""recsql: an embeddable, SQL-native recommender that lives in a DuckDB file."""
+"""recsql: an embeddable, SQL-native recommender that lives in a DuckDB file.
+
+``recsql.open(path)`` opens a published database for recommendations at query time
+(recsql/serving.py); the build is ``recsql build`` (recsql/cli.py) or ``dbt build``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from recsql.serving import Recommender
 
 __version__ = "0.1.0"
+
+
+def open(path: str) -> Recommender:
+    """Open a published recsql database read-only: see :class:`recsql.serving.Recommender`."""
+    from recsql.serving import Recommender  # imported on use: the build does not need it
+
+    return Recommender(path)
+
+
+__all__ = ["__version__", "open"]

@@ -117,12 +117,18 @@ def from_table(table: pa.Table) -> list[GuardedRule]:
     ]
 
 
-def match(relation: duckdb.DuckDBPyRelation, rules: list[GuardedRule], side: Side) -> pa.Table:
+def match(
+    relation: duckdb.DuckDBPyRelation,
+    rules: list[GuardedRule],
+    side: Side,
+    carry: tuple[str, ...] = (),
+) -> pa.Table:
     """One row per rule and customer (or item) of ``relation`` its condition matches.
 
-    Returns tenant_id, rule_key, <side>_id.
+    Returns tenant_id, <side>_id, the ``carry`` columns of ``relation``, rule_key.
     """
     key = f"{side}_id"
+    columns = ", ".join(["tenant_id", key, *carry])
     groups: dict[tuple[str, str | None], list[GuardedRule]] = defaultdict(list)
     for rule in rules:
         condition = rule.customer_condition if side == "customer" else rule.item_condition
@@ -141,7 +147,7 @@ def match(relation: duckdb.DuckDBPyRelation, rules: list[GuardedRule], side: Sid
                 if kind != "BOOLEAN":
                     raise duckdb.Error(f"it is {kind}, not a boolean condition")
                 rows = rows.filter(condition)
-            matched = rows.project(f"tenant_id, {key}").to_arrow_table()
+            matched = rows.project(columns).to_arrow_table()
         except duckdb.Error as error:  # allowed syntax, but not a boolean, or failing
             rule = group[0]
             raise RuleError(
@@ -158,7 +164,8 @@ def match(relation: duckdb.DuckDBPyRelation, rules: list[GuardedRule], side: Sid
                     "rule_key", pa.array([rule.key] * matched.num_rows, pa.string())
                 )
             )
-    schema = pa.schema([("tenant_id", pa.string()), (key, pa.string()), ("rule_key", pa.string())])
+    schema = relation.project(columns).limit(0).to_arrow_table().schema
+    schema = schema.append(pa.field("rule_key", pa.string()))
     if not tables:
         return schema.empty_table()
     result = pa.concat_tables([t.select(schema.names).cast(schema) for t in tables])

@@ -1,6 +1,8 @@
 """Property-based tests of the business rules: on randomly generated tenants — items, customers,
 interactions, flags, geo restrictions, consents, erasures and rules — no served row breaks a
 rule, and every customer who gets a discover list gets k items whenever k allowed items exist.
+The lists the Python API makes at query time (recsql.open: context items, unknown visitors)
+break no rule either.
 
 The checker restates the rules (issue 4, docs/rules.md) in plain Python over the generated
 inputs and reads only the published views: it shares no SQL with the pipeline, so a mistake in
@@ -33,6 +35,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+import recsql
 from recsql.build import BuildFailed, work_dir_for
 from tests.conftest import AS_OF, query
 
@@ -186,7 +189,9 @@ def customer_atom(chooser: Chooser) -> Condition:
         return Condition("age between 16 and 30", _compare("age", lambda v: 16 <= v <= 30))
     if kind == "ids":
         ids = _ids(chooser, "c", 8)
-        return Condition(f"customer_id in ({_in_list(ids)})", lambda c: c["customer_id"] in ids)
+        return Condition(
+            f"customer_id in ({_in_list(ids)})", _compare("customer_id", lambda v: v in ids)
+        )
     if kind == "coalesce":
         return Condition(
             "coalesce(age, 0) < 18", lambda c: (c["age"] if c["age"] is not None else 0) < 18
@@ -901,6 +906,57 @@ def problems_in(world: World, db: Path, schema: str = "") -> list[Problem]:
     return problems
 
 
+def api_problems(world: World, db: Path, per_tenant: int = 3) -> list[Problem]:
+    """Every row of a real-time list (recsql.open) that breaks a rule: for a few customers of
+    each tenant and one visitor, with random items of the tenant in view."""
+    expected = {t.tenant_id: Expected.of(t, world.global_rules) for t in world.tenants}
+    problems: list[Problem] = []
+    with recsql.open(db) as api:
+        for tenant_id, e in expected.items():
+            rng = random.Random(f"{world.seed}:{tenant_id}")
+            item_ids = sorted(e.items)
+            people = sorted(e.people)
+            countries = sorted({p.country for p in e.people.values() if p.country is not None})
+            country = rng.choice([*countries, "XX", None])
+            visitor = Person(
+                customer_id=None,  # type: ignore[arg-type]  # a visitor: nothing known
+                country=country if country in countries else None,
+                age=None,
+                flags=frozenset(),
+                loyalty_points=None,
+                personalization=True,
+                marketing=True,
+            )
+            asked = [(e.people[c], c) for c in rng.sample(people, min(per_tenant, len(people)))]
+            asked += [(visitor, None), (visitor, f"new-{tenant_id}")]
+            asked += [(visitor, c) for c in sorted(e.erased)[:1]]  # an erased id: a visitor
+            for person, customer_id in asked:
+                context = rng.sample(item_ids, min(len(item_ids), rng.randint(1, 3)))
+                rows = api.recommend(
+                    tenant_id, customer_id, k=e.tenant.k, context_items=context, country=country
+                )
+                shelf = "real-time"
+                if rows and person is not visitor and e.withheld_by(person, "discover"):
+                    problems.append(
+                        Problem("served though withheld", tenant_id, shelf, customer_id)
+                    )
+                listed = [r.item_id for r in rows]
+                if len(set(listed)) != len(listed) or len(listed) > e.tenant.k:
+                    problems.append(
+                        Problem("bad list", tenant_id, shelf, customer_id, None, str(listed))
+                    )
+                for item_id in listed:
+                    if item_id in context and person.personalization:
+                        problems.append(
+                            Problem("context item", tenant_id, shelf, customer_id, item_id)
+                        )
+                    if reason := e.blocked(person, e.items[item_id], "discover"):
+                        problems.append(Problem(reason, tenant_id, shelf, customer_id, item_id))
+                if cap := e.over_cap(person, listed):
+                    problems.append(Problem(cap, tenant_id, shelf, customer_id, detail=str(listed)))
+    return problems
+
+
 def describe(world: World, tenant_id: str) -> str:
     """One tenant's inputs (and the rules for every tenant), as the rows written."""
     tenant = next(t for t in world.tenants if t.tenant_id == tenant_id)
@@ -959,7 +1015,7 @@ def check_world(world: World, root: Path, build_inputs: Callable[..., Any]) -> l
             return [failed]
     quarantined = query(db, "select source_table, reason, row_json from quarantined_rows")
     assert quarantined == [], f"the generator wrote rows the contract rejects: {quarantined}"
-    return problems_in(world, db)
+    return problems_in(world, db) + api_problems(world, db)
 
 
 def test_no_served_row_breaks_a_rule_and_full_lists_where_k_allowed_items_exist(

@@ -9,6 +9,7 @@ with
 
 customers as (
     select * from {{ ref('customer_rule_states') }}
+    where not is_visitor
 ),
 
 settings as (

@@ -1,5 +1,6 @@
-{#- One row per tenant and customer (not erased): what the business rules need to know about
-    them: country, age and consents (customer_profiles), the rules whose customer_condition
+{#- One row per tenant and customer (not erased), and one visitor per tenant and country
+    (`is_visitor`, customer_id NULL: anyone the build does not know, visitor_profiles): what
+    the business rules need to know about them: country, age and consents (customer_profiles), the rules whose customer_condition
     matches them by action (rule keys '<scope>:<rule_id>'; boosts with their factor, caps with
     their size), and the spend-weighted average sustainability score of what they bought (the
     sustainability nudge compares items with it). -#}
@@ -7,6 +8,8 @@ with
 
 profiles as (
     select * from {{ ref('customer_profiles') }}
+    union all by name
+    select * from {{ ref('visitor_profiles') }}
 ),
 
 rules as (
@@ -19,7 +22,7 @@ rules as (
 ),
 
 matches as (
-    select matches.tenant_id, matches.customer_id, rules.*
+    select matches.tenant_id, matches.customer_id, matches.country, rules.*
     from {{ ref('rule_customer_matches') }} as matches
     inner join rules on matches.rule_key = rules.rule_key
 ),
@@ -28,6 +31,7 @@ rule_lists as (
     select
         tenant_id,
         customer_id,
+        case when customer_id is null then country end as visitor_country,
         coalesce(
             list(rule_key order by rule_key) filter (where action = 'exclude'), []
         ) as exclude_rules,
@@ -46,7 +50,7 @@ rule_lists as (
         ) as caps,
         min(rule_key) filter (where action = 'nothing') as nothing_rule
     from matches
-    group by tenant_id, customer_id
+    group by tenant_id, customer_id, visitor_country
 ),
 
 spending as (
@@ -74,6 +78,7 @@ final as (
     select
         profiles.tenant_id,
         profiles.customer_id,
+        profiles.customer_id is null as is_visitor,
         profiles.country,
         profiles.age,
         profiles.has_personalization_consent,
@@ -87,7 +92,11 @@ final as (
     from profiles
     left join rule_lists
         on profiles.tenant_id = rule_lists.tenant_id
-            and profiles.customer_id = rule_lists.customer_id
+            and profiles.customer_id is not distinct from rule_lists.customer_id
+            and (
+                profiles.customer_id is not null
+                or profiles.country is not distinct from rule_lists.visitor_country
+            )
     left join spending
         on profiles.tenant_id = spending.tenant_id
             and profiles.customer_id = spending.customer_id

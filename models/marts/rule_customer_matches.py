@@ -1,6 +1,7 @@
 """One row per enabled business rule and customer its customer_condition matches (every customer
 of the rule's tenant, or of every tenant for tenant_id '*', when the condition is empty),
-running the conditions the guard re-rendered (rules_guarded). Logic: recsql/rule_matches.py."""
+running the conditions the guard re-rendered (rules_guarded). Visitors (visitor_profiles) have
+customer_id NULL and are told apart by `country`. Logic: recsql/rule_matches.py."""
 
 from recsql import rule_matches
 
@@ -8,4 +9,5 @@ from recsql import rule_matches
 def model(dbt, session):
     dbt.config(materialized="table")
     rules = rule_matches.from_table(dbt.ref("rules_guarded").to_arrow_table())
-    return rule_matches.match(dbt.ref("customer_profiles"), rules, "customer")
+    people = dbt.ref("customer_profiles").union(dbt.ref("visitor_profiles"))
+    return rule_matches.match(people, rules, "customer", carry=("country",))

@@ -74,39 +74,120 @@ from similar_items as s
 where s.tenant_id = tenant_id and s.item_id = item_id and s.rank <= k
 order by s.rank;
 
+-- visitor_list(tenant_id, country, candidates, k): the k best of `candidates` (a list of
+-- structs {item_id, score, source_order, reason}) that a visitor from `country` (NULL =
+-- unknown) may be shown, after the business rules as the build applied them to its visitor
+-- state (recsql_data.customer_rule_states; docs/rules.md): blocked and not-included items go,
+-- boosts and the nudge scale the score, a `nothing` rule leaves the list empty. Category caps
+-- count every allowed candidate before an item (not only those kept), which may remove more
+-- than the build's walk does, never less. A country with no visitor state of its own is
+-- judged as unknown.
+create or replace macro visitor_list(tenant_id, country, candidates, k) as table
+with visitor as (
+    select v.*
+    from recsql_data.customer_rule_states as v
+    where v.tenant_id = tenant_id and v.is_visitor
+        and v.country is not distinct from (
+            select any_value(known.country)
+            from recsql_data.customer_rule_states as known
+            where known.tenant_id = tenant_id and known.is_visitor and known.country = country
+        )
+),
+nudge as (
+    select s.sustainability_nudge as value
+    from recsql_data.tenant_settings as s
+    where s.tenant_id = tenant_id
+),
+offered as (
+    select u.c.item_id, u.c.score, u.c.source_order, u.c.reason
+    from (select unnest(candidates) as c) as u
+    qualify row_number() over (
+        partition by u.c.item_id order by u.c.source_order, u.c.score desc
+    ) = 1
+),
+judged as (
+    select
+        o.item_id,
+        o.source_order,
+        o.reason,
+        i.category,
+        o.score * recsql_boost(v, i) * recsql_nudge(v, i, n.value) as score,
+        list_filter(v.caps, lambda cap: list_contains(i.rule_keys, cap.rule_key)) as caps
+    from offered as o
+    inner join recsql_data.item_rule_states as i
+        on i.tenant_id = tenant_id and i.item_id = o.item_id
+    cross join visitor as v
+    cross join nudge as n
+    where v.nothing_rule is null
+        and recsql_blocked_by(v, i) is null
+        and recsql_not_included_by(v, i) is null
+),
+ordered as (
+    select
+        j.*,
+        row_number() over (order by j.source_order, j.score desc, j.item_id) as position
+    from judged as j
+),
+counted as (
+    select o.item_id, o.category, o.position, unnest(o.caps) as cap
+    from ordered as o
+    where o.category is not null
+),
+over_cap as (
+    select c.item_id
+    from counted as c
+    qualify row_number() over (
+        partition by c.cap.rule_key, c.category order by c.position
+    ) > c.cap.cap
+)
+select
+    tenant_id as tenant_id,
+    row_number() over (order by o.position) as rank,
+    o.item_id,
+    o.score,
+    o.reason
+from ordered as o
+where o.item_id not in (select x.item_id from over_cap as x)
+order by rank
+limit k;
+
 -- recommend_for_items(tenant_id, item_ids, k): for a cart or a session with no known customer:
--- the items most similar to the given ones (summed over them), then popular items, never one
--- of the given items.
+-- the items most often bought with the given ones (similarity summed over them), then popular
+-- items, never one of the given items; judged by the rules as for a visitor of unknown
+-- country (visitor_list).
 create or replace macro recommend_for_items(tenant_id, item_ids, k := 10) as table
 with neighbours as (
-    select s.similar_item_id as item_id, sum(s.score) as score, 1 as source_order
+    select s.similar_item_id as item_id, sum(s.score) as score
     from similar_items as s
     where s.tenant_id = tenant_id and list_contains(item_ids, s.item_id)
     group by s.similar_item_id
 ),
-fill as (
-    select p.item_id, p.score, 2 as source_order
+candidates as (
+    select {
+        'item_id': n.item_id, 'score': n.score, 'source_order': 1,
+        'reason': 'bought with your items'
+    } as c
+    from neighbours as n
+    union all
+    select {'item_id': p.item_id, 'score': p.score, 'source_order': 2, 'reason': 'popular'}
     from popular_items as p
     where p.tenant_id = tenant_id and p.country is null
-),
-candidates as (
-    select c.*
-    from (select * from neighbours union all select * from fill) as c
-    where not list_contains(item_ids, c.item_id)
-    qualify row_number() over (partition by c.item_id order by c.source_order) = 1
 )
-select
-    tenant_id as tenant_id,
-    row_number() over (order by c.source_order, c.score desc, c.item_id) as rank,
-    c.item_id,
-    c.score,
-    case c.source_order when 1 then 'bought with your items' else 'popular' end as reason
-from candidates as c
-order by rank
-limit k;
+select l.*
+from visitor_list(
+    tenant_id,
+    null,
+    (
+        select coalesce(list(c.c), [])
+        from candidates as c
+        where not list_contains(item_ids, c.c.item_id)
+    ),
+    k
+) as l;
 
--- popular(tenant_id, country, k): the most popular items in a country; with country NULL or a
--- country that has no list of its own, the tenant's overall list.
+-- popular(tenant_id, country, k): the most popular items in a country that a visitor from
+-- there may be shown (the rules as in visitor_list); with country NULL or a country that has
+-- no list of its own, the tenant's overall list.
 create or replace macro popular(tenant_id, country := null, k := 10) as table
 with lists as (
     select
@@ -114,8 +195,20 @@ with lists as (
         dense_rank() over (order by (p.country is not distinct from country) desc) as preference
     from popular_items as p
     where p.tenant_id = tenant_id and (p.country = country or p.country is null)
+),
+candidates as (
+    select coalesce(
+        list(
+            {
+                'item_id': l.item_id, 'score': l.score, 'source_order': 1,
+                'reason': case when l.country is null then 'popular'
+                    else 'popular in ' || l.country end
+            }
+        ),
+        []
+    ) as c
+    from lists as l
+    where l.preference = 1
 )
-select l.tenant_id, l.country, l.rank, l.item_id, l.score
-from lists as l
-where l.preference = 1 and l.rank <= k
-order by l.rank;
+select l.tenant_id, country as country, l.rank, l.item_id, l.score, l.reason
+from visitor_list(tenant_id, country, (select c.c from candidates as c), k) as l;

@@ -30,14 +30,15 @@ Usage: ``.venv/bin/python benchmarks/serving_latency.py [--interactions 2000000]
    judged on p99 (the CLI prints whole milliseconds). Then one call of each macro is profiled
    (DuckDB's JSON profile, in another session), and an experiment: the same session on a copy
    of the database whose tables are sorted by their lookup keys, interleaved with the
-   published file (what sorting at publish time would change).
+   published file (what sorting at publish time would change; skipped when every table is in
+   key order already).
 
 The machine is shared: before each measuring phase the script waits (at most ``--max-wait``
 seconds) for the 1-minute load average to drop to ``--max-load``, and reports the load it got.
-Writes ``docs/benchmarks/serving_latency.md`` and prints it (~10 minutes on 2 cores, half of it
-the build). ``--work-dir DIR`` keeps the input, the build and the CLI scripts in DIR; with
-``--reuse``, a build an earlier run left there is measured again instead of rebuilt (the report
-then shows that run's build timings).
+Writes ``docs/benchmarks/serving_latency.md`` and prints it: ~3 minutes on 2 quiet cores, most
+of it the build, up to ~11 with the waits on a busy machine. ``--work-dir DIR`` keeps the input,
+the build and the CLI scripts in DIR; with ``--reuse``, a build an earlier run left there is
+measured again instead of rebuilt (the report then shows that run's build timings).
 """
 
 from __future__ import annotations
@@ -467,13 +468,30 @@ def profile_statement(
     return summarize_profile(json.loads(output.read_text()))
 
 
-def sorted_copy(db: Path, copy: Path) -> None:
-    """A copy of the published database with the tables of SORT_KEYS sorted (an experiment:
+def unsorted_tables(db: Path) -> list[str]:
+    """The tables of SORT_KEYS whose rows are not stored in that order."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return [
+            name
+            for name, keys in SORT_KEYS.items()
+            if con.execute(
+                f"select count(*) from (select rowid, row_number() over (order by {keys}, "
+                f"rowid) - 1 as position from recsql_data.{name}) where rowid <> position"
+            ).fetchone()[0]
+        ]
+    finally:
+        con.close()
+
+
+def sorted_copy(db: Path, copy: Path, tables: list[str]) -> None:
+    """A copy of the published database with ``tables`` sorted by SORT_KEYS (an experiment:
     the served file itself is never written)."""
     shutil.copyfile(db, copy)
     con = duckdb.connect(str(copy))
     try:
-        for name, keys in SORT_KEYS.items():
+        for name in tables:
+            keys = SORT_KEYS[name]
             con.execute(
                 f"create or replace table recsql_data.{name} as "
                 f"select * from recsql_data.{name} order by {keys}"
@@ -541,7 +559,9 @@ class Results:
     api: dict[str, Any]
     macros: dict[str, list[float]]
     macro_profiles: dict[str, dict[str, Any]]
-    #: the experiment: two sessions on the published file, two on the sorted copy
+    #: the experiment: the tables sorted in the copy (none: no experiment), two sessions on
+    #: the published file, two on the sorted copy
+    unsorted: list[str]
     published_macros: dict[str, list[float]]
     sorted_macros: dict[str, list[float]]
     load: dict[str, float]
@@ -648,20 +668,22 @@ def run(args: argparse.Namespace, work: Path) -> Results:
     macros = run_macros(build.db_path, work / "macros.sql", calls)
     print("macro profiles; macros on a sorted copy ...", flush=True)
     macro_profiles = profile_macros(build.db_path, work, calls)
-    sorted_db = work / "sorted-copy.duckdb"
-    sorted_copy(build.db_path, sorted_db)
-    load["macros on the sorted copy"] = settle(args)
-    # interleaved (sorted, published, sorted) so that drift on a shared machine hits both
-    # alike; the published side pools the main session with the one in between
+    unsorted = unsorted_tables(build.db_path)
     sorted_macros: dict[str, list[float]] = {name: [] for name in calls}
     published_again = {name: list(seconds) for name, seconds in macros.items()}
-    for db, pooled in ((sorted_db, sorted_macros), (build.db_path, published_again),
-                       (sorted_db, sorted_macros)):  # fmt: skip
-        for name, seconds in run_macros(db, work / "macros_experiment.sql", calls).items():
-            pooled[name] += seconds
-    sorted_db.unlink()
+    if unsorted:
+        sorted_db = work / "sorted-copy.duckdb"
+        sorted_copy(build.db_path, sorted_db, unsorted)
+        load["macros on the sorted copy"] = settle(args)
+        # interleaved (sorted, published, sorted) so that drift on a shared machine hits both
+        # alike; the published side pools the main session with the one in between
+        for db, pooled in ((sorted_db, sorted_macros), (build.db_path, published_again),
+                           (sorted_db, sorted_macros)):  # fmt: skip
+            for name, seconds in run_macros(db, work / "macros_experiment.sql", calls).items():
+                pooled[name] += seconds
+        sorted_db.unlink()
     return Results(args, build, generate_command, tenants_csv, generate_seconds, requests, api,
-                   macros, macro_profiles, published_again, sorted_macros, load,
+                   macros, macro_profiles, unsorted, published_again, sorted_macros, load,
                    time.perf_counter() - started)  # fmt: skip
 
 
@@ -771,8 +793,8 @@ def render_api(res: Results) -> str:
         "with a buy-again list; `similar` from the items with similar items; context items: "
         "1-3 per call, drawn from the purchases (an item comes up as often as it was bought); "
         "fold-in: a customer id the build never saw, with the same context items and a visitor "
-        "country drawn from the tenant's countries or None. `popular` runs the `popular` macro "
-        "through the API's connection.\n"
+        "country drawn from the tenant's countries or None; `popular`: a country drawn the "
+        "same way.\n"
     )
     rows = []
     for name, measured in api["calls"].items():
@@ -861,14 +883,25 @@ def render_macros(res: Results) -> str:
     )
     add(profile_rows(res.macro_profiles, lambda name: f"`{name}`"))
     add("")
+    if not res.unsorted:
+        add(
+            "The published tables are already stored in the order of their lookup keys ("
+            + ", ".join(f"`{t}` by ({k})" for t, k in SORT_KEYS.items())
+            + "), so DuckDB can skip the row groups and segments whose min/max cannot match.\n"
+        )
+        return "\n".join(out)
+    already = (
+        " (the other tables are in key order already)" if len(res.unsorted) < len(SORT_KEYS) else ""
+    )
     add(
         "**Experiment: the published tables sorted by their lookup keys.** The same session on "
         "a copy of the database in which "
-        + ", ".join(f"`{t}` is sorted by ({k})" for t, k in SORT_KEYS.items())
-        + " (DuckDB then skips the row groups and segments whose min/max "
-        "cannot match a key). The served file is not touched. Sessions interleaved: the "
-        "main one above on the published file, then sorted copy, published file, sorted "
-        "copy; each side pools its two sessions.\n"
+        + ", ".join(f"`{t}` is sorted by ({SORT_KEYS[t]})" for t in res.unsorted)
+        + already
+        + ". DuckDB skips the row groups and segments whose min/max cannot match a key. The "
+        "served file is not touched. Sessions interleaved: the main one above on the published "
+        "file, then sorted copy, published file, sorted copy; each side pools its two "
+        "sessions.\n"
     )
     rows = []
     for name, seconds in res.published_macros.items():
@@ -1016,6 +1049,120 @@ def profile_rows(profiles: dict[str, dict[str, Any]], label: Callable[[str], str
                   "slowest table scans"], rows, "lrrrrl")  # fmt: skip
 
 
+def per_request(res: Results, name: str) -> dict[str, float]:
+    """Cumulative ms per request of each profiled function, by its bare name (``_judge``,
+    ``submit``...), summed over files."""
+    times: dict[str, float] = {}
+    for function, _, ms in res.api["profiles"][name]:
+        bare = function.rsplit(":", 1)[-1]
+        times[bare] = times.get(bare, 0.0) + ms
+    return times
+
+
+def api_suggestion(res: Results, name: str, rule_state_counts: tuple[int, int, int]) -> str:
+    """What the profile of a failing API call type points at, and what would help."""
+    times = per_request(res, name)
+    total = times.get("recommend", 0.0) or 1e-9
+    sql = sum(times.get(f, 0.0) for f in ("submit", "bind", "prepare_script_parsed"))
+    statements = next((c for f, c, _ in res.api["profiles"][name] if f.endswith(":submit")), 0)
+    parts = []
+    if sql > 0.25 * total:
+        customers, states, visitors = rule_state_counts
+        text = (
+            f"{statements:.1f} SQL statements per request take {sql:.1f} of {total:.1f} ms "
+            "(parsing, binding, planning and running: a fixed cost of several ms each, and a "
+            "wait for DuckDB's worker threads that a busy machine stretches)."
+        )
+        if "_fill" in times:
+            text += (
+                " `popular_items` is a few hundred rows per tenant: loaded with the tenant, "
+                "`_fill` would need no statement."
+            )
+        if "_judge" in times:
+            text += (
+                f" Judging per rule state rather than per request (this tenant's {customers:,} "
+                f"customers have {states:,} distinct rule states, and there are {visitors} "
+                "visitor states), once per state with the same SQL macros and cached, would "
+                "leave a request with lookups."
+            )
+        parts.append(text)
+    blas = res.api.get("blas")
+    folded = times.get("_folded_in", 0.0)
+    if folded > 0.25 * total and blas:
+        product, whole = blas["product_ms"], blas["folded_in_ms"]
+        if product[0] > 2 * product[1]:
+            parts.append(
+                f"`_folded_in` takes {folded:.1f} of {total:.1f} ms, and its scoring "
+                f"(`item factors @ vector`) {product[0]:.2f} ms with the default BLAS threads "
+                f"against {product[1]:.2f} ms with one ({whole[0]:.1f} against {whole[1]:.1f} ms "
+                "for the whole `_folded_in`): waking OpenBLAS's other thread costs far more "
+                "than the product (a few MFLOP), the more so on a busy machine. Score with one "
+                "BLAS thread: `threadpoolctl.threadpool_limits(1, 'blas')` around the fold-in, "
+                "or a `ThreadpoolController` limit taken once when the recommender opens. "
+                "`fold_in` also converts the whole item-factor matrix to float64 on every call; "
+                "the recommender could keep that copy next to the Gram matrix it keeps."
+            )
+        else:
+            parts.append(
+                f"`_folded_in` takes {folded:.1f} of {total:.1f} ms (BLAS threads make no "
+                f"difference in this run: {product[0]:.2f} against {product[1]:.2f} ms)."
+            )
+    if not parts:
+        own = sorted(
+            ((ms, f) for f, ms in times.items() if f not in ("recommend", "_blend")), reverse=True
+        )
+        parts.append(
+            "no single cause stands out; the slowest functions per request: "
+            + ", ".join(f"`{f}` {ms:.1f} ms" for ms, f in own[:3])
+            + f" of {total:.1f} ms (profile above)."
+        )
+    p50, p99, worst = percentiles([ns / 1e6 for ns in res.api["calls"][name]["ns"]])
+    return f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {worst:.0f} ms. The profile: " + " ".join(
+        parts
+    )
+
+
+def macro_suggestion(res: Results, name: str, visitors: int) -> str:
+    """What the profile of a failing macro points at, and what would help."""
+    p = res.macro_profiles[name]
+    planning = p["binding"] + p["optimizers"]
+    text = (
+        f"one profiled call took {p['latency']:.1f} ms: {planning:.1f} ms binding and "
+        f"optimizing the macro-expanded SQL, {p['cpu']:.1f} ms of execution (all threads)"
+    )
+    wasteful = [scan for scan in p["scans"] if scan[1] >= 10_000 and scan[1] >= 10 * scan[2]]
+    if wasteful:
+        text += "; it reads " + "; ".join(
+            f"{read:,} rows of `{table_name}` to pass on {kept:,} ({ms:.1f} ms)"
+            for table_name, read, kept, ms in wasteful
+        )
+    text += "."
+    if name in ("popular", "recommend_for_items"):
+        text += (
+            " It goes through `visitor_list`, which evaluates the rule macros over a visitor's "
+            f"state and every candidate in the statement, and finds the visitor's state among "
+            f"all of `customer_rule_states` ({visitors} visitor rows). A tenant has a handful of "
+            "visitor states: the build could publish the rule verdicts per (visitor state, "
+            "item), allowed, boost and caps, computed by the same macros, and `visitor_list` "
+            "would join that small table instead of expanding the rules and scanning the "
+            "customers at every call."
+        )
+        if name == "popular":
+            text += (
+                " `popular`'s judged list depends only on the tenant and the country: the "
+                "build could publish it whole, leaving a lookup."
+            )
+    if res.unsorted and res.sorted_macros.get(name):
+        before = statistics.median(res.published_macros[name]) * 1e3
+        after = statistics.median(res.sorted_macros[name]) * 1e3
+        if after < 0.8 * before:
+            text += (
+                f" Sorting {', '.join(f'`{t}`' for t in res.unsorted)} at publish time (the "
+                f"experiment above) takes its median from {before:.0f} to {after:.0f} ms."
+            )
+    return text
+
+
 def render_findings(res: Results) -> str:
     """Where the failing calls spend their time (cProfile, DuckDB profiles) and what would
     help. Only the failing targets are discussed."""
@@ -1064,83 +1211,11 @@ def render_findings(res: Results) -> str:
             f"{', '.join(blas['libraries'])}.\n"
         )
     customers, states, visitors = rule_states(res.build.db_path)
-    add("Suggestions (none of them is applied here):\n")
-    if failing_api:
-        add(
-            "- **Context and fold-in requests run two SQL statements on every call**, "
-            "`_judge` (the candidates against the rule states, through the rule macros) and "
-            "`_fill` (popular items), and that is nearly all of their time. Each statement pays "
-            "a fixed cost before any work (parsing and binding in the Python package, binding "
-            "the macro-expanded rule expressions, optimizing: several ms, see the profile "
-            "above) and waits for DuckDB's worker threads, which on a busy machine makes the "
-            "tail. (1) `popular_items` is a few hundred rows per tenant: load it with the "
-            "tenant, as the other prebaked lists are, and `_fill` needs no statement. (2) "
-            "Judge per *rule state*, not per request: this tenant's "
-            f"{customers:,} customers have {states:,} distinct rule "
-            f"states (country, age, rule matches, caps) and there are {visitors} visitor "
-            "states; judging every item for a state with the same SQL macros the first time "
-            "the state is met (one statement, cached in memory like the lists) leaves a "
-            "request with dictionary lookups and the `bought_items` exclusion (also loadable "
-            "with the tenant). The judgement stays the build's SQL; only its reuse changes."
-        )
-    if FOLD_IN in failing_api and blas and blas["product_ms"][0] > 2 * blas["product_ms"][1]:
-        add(
-            "- **Fold-in: score with one BLAS thread** (`threadpoolctl.threadpool_limits(1, "
-            "'blas')` around `_folded_in`, or a `ThreadpoolController` limit set once when the "
-            "recommender opens): the product is a few MFLOP, and waking OpenBLAS's other "
-            "thread costs more than the product itself (numbers above). `fold_in` also "
-            "converts the whole item-factor matrix to float64 on every call; the recommender "
-            "could keep that copy next to the Gram matrix it already keeps."
-        )
-
-    def median_ms(timings: dict[str, list[float]], name: str) -> float:
-        return statistics.median(timings[name]) * 1e3
-
-    # judged on medians: the tails of a shared machine are too noisy to compare
-    helped = [
-        name for name in failing_macros
-        if median_ms(res.sorted_macros, name) < 0.8 * median_ms(res.published_macros, name)
-    ]  # fmt: skip
-    if helped:
-        changes = ", ".join(
-            f"`{name}` p50 {median_ms(res.published_macros, name):.0f} → "
-            f"{median_ms(res.sorted_macros, name):.0f} ms and p99 "
-            f"{macro_p99(res.published_macros, name):.0f} → "
-            f"{macro_p99(res.sorted_macros, name):.0f} ms" for name in helped
-        )  # fmt: skip
-        reads = "; ".join(
-            f"`{name}` reads {read:,} rows of `{scanned}` to pass on {kept:,}"
-            for name in helped
-            for scanned, read, kept, _ in res.macro_profiles[name]["scans"][:1]
-        )
-        add(
-            "- **Publish the tables sorted by their lookup keys** (`recsql/publish.py`, the "
-            "`.order(...)` that `bought_items` gets; keys as in the experiment above): in the "
-            f"experiment, {changes}. In the profile of the published file, {reads}: "
-            "DuckDB skips row groups and segments by their min/max, which only helps when the "
-            "rows of a key are stored together."
-        )
-    planning = {
-        name: res.macro_profiles[name] for name in failing_macros
-        if res.macro_profiles[name]["binding"] + res.macro_profiles[name]["optimizers"]
-        > 0.25 * res.macro_profiles[name]["latency"]
-    }  # fmt: skip
-    if planning:
-        shares = "; ".join(
-            f"`{name}` {p['binding'] + p['optimizers']:.1f} of {p['latency']:.1f} ms"
-            for name, p in planning.items()
-        )
-        add(
-            f"- **{', '.join(f'`{name}`' for name in planning)}: binding and optimizing the "
-            f"macro-expanded SQL is a large part of a call** ({shares}, profile above): "
-            "`visitor_list` evaluates the rule macros over a visitor's state and every "
-            "candidate item in the statement. A tenant has a handful of visitor states "
-            f"({visitors} here): the build could publish the rule verdicts per (visitor state, "
-            "item), allowed, boost and caps, computed by the same macros, and the macro "
-            "would join that table instead of expanding the rules at every call; `popular`'s "
-            "judged list per country could even be published whole (it depends only on the "
-            "tenant and the country), leaving a lookup."
-        )
+    add("Suggestions, from the profiles of this run (none of them is applied here):\n")
+    for name in failing_api:
+        add(f"- **API `{name}`**: " + api_suggestion(res, name, (customers, states, visitors)))
+    for name in failing_macros:
+        add(f"- **macro `{name}`**: " + macro_suggestion(res, name, visitors))
     add("")
     return "\n".join(out)
 

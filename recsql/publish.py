@@ -38,7 +38,8 @@ def rules_sql() -> str:
     return files("recsql").joinpath("sql/rules.sql").read_text()
 
 
-def _literal(value: str) -> str:
+def sql_literal(value: str) -> str:
+    """``value`` as a SQL string literal."""
     return "'" + value.replace("'", "''") + "'"
 
 
@@ -62,7 +63,9 @@ def write_database(
     """Write ``tables`` and the serving objects into a new database file at ``path``."""
     _remove(path)
     [current] = con.execute("select current_database(), current_schema()").fetchall()
-    con.execute(f"attach {_literal(str(path))} as {_CATALOG} (storage_version '{STORAGE_VERSION}')")
+    con.execute(
+        f"attach {sql_literal(str(path))} as {_CATALOG} (storage_version '{STORAGE_VERSION}')"
+    )
     try:
         con.execute(f"create schema {_CATALOG}.{DATA_SCHEMA}")
         for name, relation in tables.items():

@@ -35,6 +35,7 @@ import pyarrow as pa
 from recsql import caps
 from recsql import rule_verdicts as verdicts
 from recsql.algorithms.als import fold_in
+from recsql.publish import sql_literal
 
 #: Reciprocal rank fusion constant: a candidate at rank r of a source adds 1 / (RRF_K + r).
 RRF_K = 60
@@ -84,24 +85,6 @@ class Recommendations(list[Recommendation]):
 
 
 @dataclass(slots=True)
-class _Lists:
-    """One tenant's prebaked lists of a shelf: rows sorted by customer and rank."""
-
-    offsets: dict[str, tuple[int, int]]
-    table: pa.Table
-
-    def get(self, customer_id: str, k: int) -> Recommendations:
-        span = self.offsets.get(customer_id)
-        if span is None:
-            return Recommendations()
-        start, stop = span
-        rows = self.table.slice(start, min(stop - start, k)).to_pydict()
-        return Recommendations(
-            Recommendation(*values) for values in zip(*rows.values(), strict=True)
-        )
-
-
-@dataclass(slots=True)
 class _Rows:
     """Rows of a table sorted by a key, found by key."""
 
@@ -112,9 +95,17 @@ class _Rows:
     def by(cls, table: pa.Table, key: str) -> _Rows:
         return cls(_first_rows(table, key), table)
 
-    def rows(self, key: str) -> list[dict[str, Any]]:
+    def rows(self, key: str, limit: int | None = None) -> list[dict[str, Any]]:
         start, stop = self.offsets.get(key, (0, 0))
-        return self.table.slice(start, stop - start).to_pylist()
+        n = stop - start if limit is None else min(stop - start, limit)
+        return self.table.slice(start, n).to_pylist()
+
+    def recommendations(self, key: str, k: int) -> Recommendations:
+        """The first k rows of a prebaked list."""
+        return Recommendations(
+            Recommendation(r["rank"], r["item_id"], r["score"], r["reason"], r["algorithm"])
+            for r in self.rows(key, k)
+        )
 
 
 @dataclass(slots=True)
@@ -123,7 +114,8 @@ class _Factors:
 
     item_ids: np.ndarray
     index: dict[str, int]
-    matrix: np.ndarray  # float32 (items, factors)
+    matrix: np.ndarray  # float32 (items, factors), for scoring
+    matrix64: np.ndarray  # the same in float64, what fold_in solves with
     gram: np.ndarray  # float64 Y^T Y
     alpha: float
     regularization: float
@@ -137,12 +129,12 @@ class _Tenant:
     customers: dict[str, tuple[bool, str | None]]  # discover: (is_personalized, withheld_by)
     people: _Rows  # customer_rule_states of the customers, by customer_id
     visitors: dict[str | None, verdicts.PersonState]  # by country (None: unknown)
-    items: dict[str, verdicts.ItemState]
+    items: dict[str, verdicts.ItemState]  # in item_id order
     names: dict[str, str]
     bought: _Rows  # bought_items, by customer_id
     popular: dict[str | None, list[tuple[str, float]]]  # by country (None: the tenant's)
     similar: dict[str, tuple[list[str], list[float]]]
-    lists: dict[str, _Lists]
+    lists: dict[str, _Rows]  # prebaked lists by shelf, by customer_id
     factors: _Factors | None
 
     def person(self, customer_id: str) -> verdicts.PersonState:
@@ -201,7 +193,7 @@ class Recommender:
         stat = os.stat(self.path)
         con = duckdb.connect()
         try:
-            con.execute(f"attach {_literal(str(self.path))} as served (read_only)")
+            con.execute(f"attach {sql_literal(str(self.path))} as served (read_only)")
             con.execute("use served")
             con.execute("select 1 from recsql_data.customer_rule_states limit 0")
         except duckdb.Error as error:
@@ -278,7 +270,8 @@ class Recommender:
         visitors = states.filter(states.column("is_visitor"))
         people = states.filter(pa.compute.invert(states.column("is_visitor")))
         items = self._query(
-            "select * from recsql_data.item_rule_states where tenant_id = ?", [tenant_id]
+            "select * from recsql_data.item_rule_states where tenant_id = ? order by item_id",
+            [tenant_id],
         ).to_pylist()
         bought = self._query(
             "select customer_id, item_id from recsql_data.bought_items where tenant_id = ? "
@@ -306,7 +299,7 @@ class Recommender:
                 f"from recsql_data.{shelf} where tenant_id = ? order by customer_id, rank",
                 [tenant_id],
             )
-            lists[shelf] = _Lists(_first_rows(table, "customer_id"), table.drop(["customer_id"]))
+            lists[shelf] = _Rows.by(table, "customer_id")
         return _Tenant(
             settings=settings[0],
             customers=customers,
@@ -336,11 +329,13 @@ class Recommender:
         flat = table.column("factors").combine_chunks().flatten().to_numpy()
         matrix = np.ascontiguousarray(flat.reshape(table.num_rows, -1)[:, :width])
         item_ids = np.asarray(table.column("item_id").to_pylist(), dtype=object)
+        matrix64 = matrix.astype(np.float64)
         return _Factors(
             item_ids=item_ids,
             index={item: i for i, item in enumerate(item_ids)},
             matrix=matrix,
-            gram=matrix.T.astype(np.float64) @ matrix.astype(np.float64),
+            matrix64=matrix64,
+            gram=matrix64.T @ matrix64,
             alpha=float(settings["als_alpha"]),
             regularization=float(settings["als_regularization"]),
         )
@@ -375,7 +370,7 @@ class Recommender:
             tenant = self._tenant(tenant_id)
             known = customer_id is not None and customer_id in tenant.customers
             prebaked = (
-                tenant.lists["recommendations"].get(customer_id, k)
+                tenant.lists["recommendations"].recommendations(customer_id, k)
                 if customer_id is not None
                 else Recommendations()
             )
@@ -386,7 +381,9 @@ class Recommender:
                     return Recommendations()
                 if not context or not personalized:
                     return prebaked
-                own = tenant.lists["recommendations"].get(customer_id, tenant.settings["k"])
+                own = tenant.lists["recommendations"].recommendations(
+                    customer_id, tenant.settings["k"]
+                )
                 bought = {row["item_id"] for row in tenant.bought.rows(customer_id)}
                 person = tenant.person(customer_id)
                 return self._blend(tenant, person, bought, own, context, k, fold_in=False)
@@ -396,7 +393,7 @@ class Recommender:
         """Items the customer bought, most likely to be bought again soon first (prebaked)."""
         _check_k(k)
         with self._lock:
-            return self._tenant(tenant_id).lists["buy_again"].get(customer_id, k)
+            return self._tenant(tenant_id).lists["buy_again"].recommendations(customer_id, k)
 
     def similar(self, tenant_id: str, item_id: str, k: int = 10) -> Recommendations:
         """The active items most often bought with ``item_id`` (the similar_items view)."""
@@ -489,7 +486,7 @@ class Recommender:
             return Recommendations()
         rows = self._capped(self._judged(tenant, person, left_out, candidates), k)
         if len(rows) < k and fill_with_any:
-            rest = [(i, 0.0, 3, "popular", "popularity") for i in sorted(tenant.items)]
+            rest = [(i, 0.0, 3, "popular", "popularity") for i in tenant.items]  # in id order
             rows = self._capped(self._judged(tenant, person, left_out, candidates + rest), k)
         return Recommendations(
             Recommendation(rank, r["item_id"], r["score"], r["reason"], r["algorithm"])
@@ -570,7 +567,7 @@ class Recommender:
         if seen.size == 0:
             return [], []
         vector = fold_in(
-            factors.matrix,
+            factors.matrix64,
             seen,
             alpha=factors.alpha,
             regularization=factors.regularization,
@@ -588,10 +585,6 @@ class Recommender:
             factors.item_ids[top].tolist(),
             [self._looking_at(tenant, factors.item_ids[i]) for i in closest],
         )
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _check_k(k: int) -> None:

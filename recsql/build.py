@@ -156,13 +156,29 @@ def _failures(result: Any, build_db: Path) -> list[str]:
 
 def _release_dbt_database() -> None:
     """Close the database dbt-duckdb keeps open in this process after a run, so the build
-    database can be read (or built again) from here."""
+    database can be read (or built again) from here.
+
+    Without a checkpoint: the build database is scratch, every table in it is already in the
+    file, and its write-ahead log replays in an instant when it is opened again (a checkpoint
+    at close cost 10 s of a 1,000-tenant build). The next build starts from a new file
+    (:func:`_fresh_build_database`), so the log never accumulates.
+    """
     from dbt.adapters.duckdb.connections import DuckDBConnectionManager
 
     # env() raises if no environment was created (dbt stopped before connecting).
     with contextlib.suppress(Exception):
-        DuckDBConnectionManager.env().close()
+        environment = DuckDBConnectionManager.env()
+        if environment.conn is not None:
+            environment.conn.execute("pragma disable_checkpoint_on_shutdown")
+        environment.close()
     DuckDBConnectionManager.close_all_connections()
+
+
+def _fresh_build_database(build_db: Path) -> None:
+    """Remove the previous build's scratch database: dbt rebuilds every table of it, and a
+    new file needs no replay of the old one's write-ahead log."""
+    for path in (build_db, build_db.with_name(build_db.name + ".wal")):
+        path.unlink(missing_ok=True)
 
 
 def read_counts(db_path: Path) -> tuple[list[TableCounts], list[tuple[str, str, int]], int]:
@@ -213,6 +229,7 @@ def build(
     work = work_dir_for(db_path)
     work.mkdir(parents=True, exist_ok=True)
     build_db = work / "build.duckdb"
+    _fresh_build_database(build_db)
     variables: dict[str, Any] = {
         "data_dir": str(data_dir),
         "publish_path": str(db_path),

@@ -6,23 +6,32 @@ to run for which tenant, how deep, with which settings, for which customers — 
 row per customer and rank. Each tenant gets its own matrix, its own model and its own
 candidates: no tenant's rows ever reach another tenant's model.
 
-Small tenants are fitted side by side on a thread pool (implicit and numpy release the GIL),
-each single-threaded; a large tenant is fitted alone with every core.
+A large tenant is fitted alone with every core. Small tenants are fitted side by side, each
+single-threaded: many of them (thousands of small shops) on a pool of worker processes, one
+per core — their fits release the GIL, but the numpy and arrow work around a fit on a small
+matrix does not, and threads would wait for each other — a few on threads.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import logging
+import multiprocessing
 import os
+import sys
 import time
-from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+import types
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import scipy.sparse as sp
+import threadpoolctl
 
 from recsql.algorithms import ALS, EASE, Recommender
 from recsql.tenancy import tenant_slices
@@ -31,6 +40,9 @@ log = logging.getLogger(__name__)
 
 #: A tenant with at least this many non-zeros is fitted alone, with every core.
 LARGE_TENANT_NNZ = 100_000
+#: From this many small-tenant jobs on, they run on worker processes (starting the pool costs
+#: a second or two, once per Python process); fewer run on threads.
+PROCESS_POOL_MIN_JOBS = 64
 
 OUTPUT_SCHEMA = pa.schema(
     [
@@ -51,8 +63,8 @@ class TenantMatrix:
     """One tenant's fold as matrices, with the ids behind the row and column indices."""
 
     tenant_id: str
-    customer_ids: np.ndarray
-    item_ids: np.ndarray
+    customer_ids: pa.StringArray
+    item_ids: pa.StringArray
     #: Customers x items, positive affinities only (what models are fitted on).
     affinities: sp.csr_matrix
     #: Customers x items, the items each customer bought (never recommended on "discover").
@@ -102,8 +114,8 @@ def tenant_matrices(interactions: pa.Table) -> dict[str, TenantMatrix]:
         positive = values > 0
         matrices[tenant_id] = TenantMatrix(
             tenant_id=tenant_id,
-            customer_ids=np.asarray(customers.dictionary.to_pylist(), dtype=object),
-            item_ids=np.asarray(items.dictionary.to_pylist(), dtype=object),
+            customer_ids=customers.dictionary,
+            item_ids=items.dictionary,
             affinities=sp.csr_matrix(
                 (values[positive], (row[positive], column[positive])), shape=shape
             ),
@@ -133,10 +145,8 @@ def make_model(job: Job, num_threads: int) -> Recommender:
     raise ValueError(f"{job.algorithm!r} is not a matrix algorithm")
 
 
-def _run(
-    job: Job, matrix: TenantMatrix, targets: np.ndarray | None, num_threads: int
-) -> pa.Table | None:
-    """Fit one algorithm on one tenant and return the candidates of the target customers."""
+def _is_skipped(job: Job, matrix: TenantMatrix) -> bool:
+    """Whether the tenant is too large for the job's algorithm (logged: the reason is shown)."""
     if job.algorithm == "ease" and matrix.affinities.shape[1] > job.settings["ease_max_items"]:
         log.info(
             "EASE skipped for tenant %s: %d items, more than ease_max_items = %d",
@@ -144,17 +154,41 @@ def _run(
             matrix.affinities.shape[1],
             job.settings["ease_max_items"],
         )
-        return None
+        return True
+    return False
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What one candidates job needs besides its matrix."""
+
+    #: The customers to recommend for (None: every customer with interactions).
+    targets: np.ndarray | None = None
+    #: ALS factors fitted earlier on the same matrix (users, items): used instead of a fit.
+    factors: tuple[np.ndarray, np.ndarray] | None = None
+
+
+def _candidates(job: Job, matrix: TenantMatrix, num_threads: int, plan: _Plan) -> pa.Table | None:
+    """Fit one algorithm on one tenant (or take its stored factors) and return the candidates
+    of the target customers."""
+    targets = plan.targets
     if matrix.affinities.nnz == 0:
         return None
     # A customer with no positive affinity (e.g. everything returned) has an empty row: every
     # model would score every item 0 for them. They get no candidates, hence popularity.
     users = np.flatnonzero(np.diff(matrix.affinities.indptr) > 0)
     if targets is not None:
-        users = users[np.isin(matrix.customer_ids[users], targets)]
+        wanted = pa.array(targets, pa.string())
+        is_target = pc.is_in(matrix.customer_ids.take(users), value_set=wanted)
+        users = users[is_target.to_numpy(zero_copy_only=False)]
     if len(users) == 0:
         return None
-    model = make_model(job, num_threads).fit(matrix.affinities)
+    model = make_model(job, num_threads)
+    if plan.factors is not None and isinstance(model, ALS):
+        # stored zero-padded to the widest tenant's factors
+        model.with_factors(*(f[:, : model.factors] for f in plan.factors))
+    else:
+        model.fit(matrix.affinities)
     depth = min(job.depth, matrix.affinities.shape[1])
     items, scores, because = model.recommend(matrix.affinities, users, depth, exclude=matrix.bought)
     # A candidate no history item speaks for (no positive contribution) is dropped: the list
@@ -162,39 +196,102 @@ def _run(
     keep = (items >= 0) & (because >= 0)
     n_per_user = keep.sum(axis=1)
     ranks = np.cumsum(keep, axis=1, dtype=np.int32)[keep]
-    because_ids = matrix.item_ids[because[keep]]
     n = int(keep.sum())
     return pa.table(
         {
-            "tenant_id": pa.array(np.full(n, job.tenant_id, dtype=object), pa.string()),
-            "algorithm": pa.array(np.full(n, job.algorithm, dtype=object), pa.string()),
-            "variant": pa.array(np.full(n, job.variant, dtype=object), pa.string()),
-            "customer_id": pa.array(np.repeat(matrix.customer_ids[users], n_per_user), pa.string()),
+            "tenant_id": _repeated(job.tenant_id, n),
+            "algorithm": _repeated(job.algorithm, n),
+            "variant": _repeated(job.variant, n),
+            "customer_id": matrix.customer_ids.take(np.repeat(users, n_per_user)),
             "rank": pa.array(ranks, pa.int32()),
-            "item_id": pa.array(matrix.item_ids[items[keep]], pa.string()),
+            "item_id": matrix.item_ids.take(items[keep]),
             "score": pa.array(scores[keep], pa.float32()),
-            "because_item_id": pa.array(because_ids, pa.string()),
+            "because_item_id": matrix.item_ids.take(because[keep]),
         },
         schema=OUTPUT_SCHEMA,
     )
 
 
+def _repeated(value: str | None, n: int) -> pa.StringArray:
+    """``value`` n times, as arrow strings (built in C: thousands of tenants' rows)."""
+    return pa.array([value], pa.string()).take(np.zeros(n, dtype=np.int32))
+
+
 def _each_tenant(
     matrices: Mapping[str, TenantMatrix],
-    jobs: list[Job],
-    work: Callable[[Job, TenantMatrix, int], pa.Table | None],
+    tasks: list[tuple[Job, Any]],
+    work: Callable[[Job, TenantMatrix, int, Any], pa.Table | None],
     workers: int | None = None,
 ) -> list[pa.Table]:
-    """Run ``work(job, matrix, num_threads)`` for every job whose tenant has a matrix: large
-    tenants one after the other with every core, small ones side by side, one thread each."""
-    runnable = [job for job in jobs if job.tenant_id in matrices]
-    runnable.sort(key=lambda job: -matrices[job.tenant_id].affinities.nnz)
-    large = [j for j in runnable if matrices[j.tenant_id].affinities.nnz >= LARGE_TENANT_NNZ]
-    small = [j for j in runnable if matrices[j.tenant_id].affinities.nnz < LARGE_TENANT_NNZ]
-    results = [work(job, matrices[job.tenant_id], 0) for job in large]
-    with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
-        results += list(pool.map(lambda job: work(job, matrices[job.tenant_id], 1), small))
+    """Run ``work(job, matrix, num_threads, extra)`` for every task ``(job, extra)`` whose
+    tenant has a matrix: large tenants one after the other with every core, small ones side by
+    side, one thread each. ``work`` must be a module-level function (it may run in a worker
+    process)."""
+    runnable = [(job, extra) for job, extra in tasks if job.tenant_id in matrices]
+    runnable.sort(key=lambda task: -matrices[task[0].tenant_id].affinities.nnz)
+    large = [t for t in runnable if matrices[t[0].tenant_id].affinities.nnz >= LARGE_TENANT_NNZ]
+    small = [
+        (work, job, matrices[job.tenant_id], extra)
+        for job, extra in runnable
+        if matrices[job.tenant_id].affinities.nnz < LARGE_TENANT_NNZ
+    ]
+    results = [work(job, matrices[job.tenant_id], 0, extra) for job, extra in large]
+    workers = workers or os.cpu_count() or 1
+    if workers > 1 and len(small) >= PROCESS_POOL_MIN_JOBS:
+        pool = _process_pool(workers)
+        results += list(pool.map(_call, small, chunksize=max(1, len(small) // (8 * workers))))
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as threads:
+            results += list(threads.map(_call, small))
     return [t for t in results if t is not None and t.num_rows]
+
+
+def _call(task: tuple[Callable[..., pa.Table | None], Job, TenantMatrix, Any]) -> pa.Table | None:
+    work, job, matrix, extra = task
+    return work(job, matrix, 1, extra)
+
+
+_pools: dict[int, Executor] = {}
+
+
+def _process_pool(workers: int) -> Executor:
+    """The worker processes of this Python process (started once, stopped at exit).
+
+    Started with "spawn": the build runs inside dbt, whose threads a fork would copy mid-step.
+    Each worker limits BLAS and OpenMP to one thread for its lifetime.
+    """
+    if workers not in _pools:
+        pool = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_single_threaded,
+        )
+        with _main_script_hidden():
+            list(pool.map(int, range(workers)))  # each submit starts a worker, now
+        atexit.register(pool.shutdown)
+        _pools[workers] = pool
+    return _pools[workers]
+
+
+@contextlib.contextmanager
+def _main_script_hidden() -> Iterator[None]:
+    """A spawned worker runs the parent's ``__main__`` script again, as ``__mp_main__``:
+    harmless behind ``if __name__ == "__main__":``, but a script without that guard (one that
+    calls recsql.build.build at its top level) would build again in every worker. Workers need
+    nothing from it, so they start while a bare module stands in for it."""
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
+
+
+_limits: list[threadpoolctl.threadpool_limits] = []
+
+
+def _single_threaded() -> None:
+    _limits.append(threadpoolctl.threadpool_limits(limits=1))
 
 
 def recommend(
@@ -202,20 +299,30 @@ def recommend(
     jobs: list[Job],
     targets: Mapping[str, np.ndarray] | None = None,
     workers: int | None = None,
+    als_factors: pa.Table | None = None,
 ) -> pa.Table:
     """Run every job and return all candidates (``OUTPUT_SCHEMA``).
 
     ``targets`` maps a tenant to the customers to recommend for (default: every customer of
-    the tenant with interactions).
+    the tenant with interactions). ``als_factors``: factors :func:`factorize` fitted on the
+    same interactions, for some tenants (sorted by tenant_id): their ALS jobs use them instead
+    of fitting again.
     """
     started = time.perf_counter()
     matrices = tenant_matrices(interactions)
-
-    def work(job: Job, matrix: TenantMatrix, num_threads: int) -> pa.Table | None:
-        tenant_targets = None if targets is None else targets.get(job.tenant_id, np.array([]))
-        return _run(job, matrix, tenant_targets, num_threads)
-
-    tables = _each_tenant(matrices, jobs, work, workers)
+    stored = _stored_factors(als_factors, matrices) if als_factors is not None else {}
+    tasks = [
+        (
+            job,
+            _Plan(
+                targets=None if targets is None else targets.get(job.tenant_id, np.array([])),
+                factors=stored.get(job.tenant_id) if job.algorithm == "als" else None,
+            ),
+        )
+        for job in jobs
+        if job.tenant_id in matrices and not _is_skipped(job, matrices[job.tenant_id])
+    ]
+    tables = _each_tenant(matrices, tasks, _candidates, workers)
     log.info(
         "%d model(s) fitted for %d tenant(s) in %.1f s",
         len(jobs),
@@ -236,46 +343,88 @@ def factors_schema(width: int) -> pa.Schema:
     )
 
 
-def factorize(interactions: pa.Table, jobs: list[Job], workers: int | None = None) -> pa.Table:
+def factors_width(settings: list[Mapping[str, Any]]) -> int:
+    """The width of stored ALS factors: the largest ``als_factors`` setting of the tenants."""
+    return max((int(s["als_factors"]) for s in settings), default=1)
+
+
+def factorize(
+    interactions: pa.Table,
+    jobs: list[Job],
+    workers: int | None = None,
+    width: int | None = None,
+) -> pa.Table:
     """ALS fitted per tenant (``jobs`` of algorithm 'als'): one row per tenant, entity
     ('customer' or 'item') and id, with its factors as a fixed-size float array.
 
-    Tenants may ask for different numbers of factors: the arrays have the largest width, and a
-    tenant's factors are padded with zeros, which changes no dot product.
+    Tenants may ask for different numbers of factors: the arrays are ``width`` wide (default:
+    the largest of the jobs), and a tenant's factors are padded with zeros, which changes no
+    dot product.
     """
-    width = max((int(job.settings["als_factors"]) for job in jobs), default=1)
-    schema = factors_schema(width)
-
-    def work(job: Job, matrix: TenantMatrix, num_threads: int) -> pa.Table | None:
-        if matrix.affinities.nnz == 0:
-            return None
-        model = make_model(job, num_threads).fit(matrix.affinities)
-        blocks = []
-        for entity, ids, factors in (
-            ("customer", matrix.customer_ids, model.user_factors_),
-            ("item", matrix.item_ids, model.item_factors_),
-        ):
-            padded = np.zeros((len(ids), width), dtype=np.float32)
-            padded[:, : factors.shape[1]] = factors
-            blocks.append(
-                pa.table(
-                    {
-                        "tenant_id": pa.array([job.tenant_id] * len(ids), pa.string()),
-                        "entity": pa.array([entity] * len(ids), pa.string()),
-                        "entity_id": pa.array(ids, pa.string()),
-                        "factors": pa.FixedSizeListArray.from_arrays(
-                            pa.array(padded.ravel(), pa.float32()), width
-                        ),
-                    },
-                    schema=schema,
-                )
-            )
-        return pa.concat_tables(blocks)
-
+    width = width or factors_width([job.settings for job in jobs])
     started = time.perf_counter()
-    tables = _each_tenant(tenant_matrices(interactions), jobs, work, workers)
+    tasks = [(job, width) for job in jobs]
+    tables = _each_tenant(tenant_matrices(interactions), tasks, _factors, workers)
     log.info("ALS factors for %d tenant(s) in %.1f s", len(tables), time.perf_counter() - started)
-    return pa.concat_tables(tables) if tables else schema.empty_table()
+    return pa.concat_tables(tables) if tables else factors_schema(width).empty_table()
+
+
+def _factors(job: Job, matrix: TenantMatrix, num_threads: int, width: int) -> pa.Table | None:
+    """One tenant's ALS factors, customers then items, padded to ``width``."""
+    if matrix.affinities.nnz == 0:
+        return None
+    model = make_model(job, num_threads).fit(matrix.affinities)
+    blocks = []
+    for entity, ids, factors in (
+        ("customer", matrix.customer_ids, model.user_factors_),
+        ("item", matrix.item_ids, model.item_factors_),
+    ):
+        padded = np.zeros((len(ids), width), dtype=np.float32)
+        padded[:, : factors.shape[1]] = factors
+        blocks.append(
+            pa.table(
+                {
+                    "tenant_id": _repeated(job.tenant_id, len(ids)),
+                    "entity": _repeated(entity, len(ids)),
+                    "entity_id": ids,
+                    "factors": pa.FixedSizeListArray.from_arrays(
+                        pa.array(padded.ravel(), pa.float32()), width
+                    ),
+                },
+                schema=factors_schema(width),
+            )
+        )
+    return pa.concat_tables(blocks)
+
+
+def _stored_factors(
+    factors: pa.Table, matrices: Mapping[str, TenantMatrix]
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per tenant, the (user, item) factors of ``factors`` (:func:`factorize`'s table, sorted by
+    tenant_id) in the row and column order of the tenant's matrix; a tenant whose factors do
+    not cover its matrix is left out (fitted again)."""
+    out = {}
+    tenants = factors.column("tenant_id").to_numpy(zero_copy_only=False)
+    width = factors.schema.field("factors").type.list_size
+    for tenant_id, rows in tenant_slices(tenants):
+        matrix = matrices.get(tenant_id)
+        if matrix is None:
+            continue
+        block = factors.slice(rows.start, rows.stop - rows.start)
+        values = block.column("factors").combine_chunks().values.to_numpy()
+        values = values.reshape(-1, width)
+        entity = block.column("entity").to_numpy(zero_copy_only=False)
+        ids = block.column("entity_id")
+        found = []
+        for name, wanted in (("customer", matrix.customer_ids), ("item", matrix.item_ids)):
+            (rows_of,) = np.nonzero(entity == name)
+            position = pc.index_in(wanted, value_set=ids.take(rows_of))
+            if position.null_count:
+                break
+            found.append(values[rows_of[position.to_numpy()]])
+        else:
+            out[tenant_id] = (found[0], found[1])
+    return out
 
 
 def targets_from(customers: pa.Table) -> dict[str, np.ndarray]:

@@ -573,7 +573,9 @@ class Recommender:
             regularization=factors.regularization,
             item_gram=factors.gram,
         )
-        scores = factors.matrix @ vector
+        # numpy's own loop, not BLAS: a multi-threaded BLAS gemv over every item waits for a
+        # free core on a busy server (12 ms instead of 0.1 under load); this is single-threaded
+        scores = np.einsum("ij,j->i", factors.matrix, vector)
         scores[seen] = -np.inf
         n = min(FOLD_IN_CANDIDATES, len(scores) - seen.size)
         if n <= 0:

@@ -231,3 +231,35 @@ def test_als_factors_are_stored_as_fixed_size_arrays_padded_per_tenant() -> None
     lacked = user @ factors[("t", "item", "g1i2")]  # the group item this customer lacks
     others = [user @ factors[("t", "item", f"g{g}i{i}")] for g in (0, 2) for i in range(4)]
     assert lacked > max(others)
+
+
+def test_als_candidates_from_stored_factors_are_those_of_a_fit() -> None:
+    """customer_candidates takes an ALS champion's factors from als_factors instead of fitting
+    again: the candidates are the same, padded factors (4 of 8) included; a tenant the stored
+    factors do not cover is fitted."""
+    rows = _blocks("t") + [("u", c, i, a, p) for _, c, i, a, p in _blocks("x")]
+    rows += [("v", c, i, a, p) for _, c, i, a, p in _blocks("y")]
+    interactions = _interactions(rows)
+    settings = {"t": SETTINGS, "u": dict(SETTINGS, als_factors=4), "v": SETTINGS}
+    jobs = [candidates.Job(t, "als", 3, s) for t, s in settings.items()]
+    stored = candidates.factorize(interactions, jobs[:2]).sort_by("tenant_id")
+    fitted = candidates.recommend(interactions, jobs)
+    reused = candidates.recommend(interactions, jobs, als_factors=stored)
+    assert reused.num_rows == fitted.num_rows == 3 * 18 * 3
+    assert reused.to_pylist() == fitted.to_pylist()
+
+
+def test_many_small_tenants_on_worker_processes_give_the_threads_answers(monkeypatch) -> None:
+    """From PROCESS_POOL_MIN_JOBS jobs on, small tenants run on worker processes: the same
+    candidates (and factors) as on threads, in the same order."""
+    rows = [(f"t{n}", c, i, a, p) for n in range(6) for _, c, i, a, p in _blocks("x")]
+    jobs = [
+        candidates.Job(f"t{n}", a, 3, SETTINGS, "sqrt") for n in range(6) for a in ("als", "ease")
+    ]
+    interactions = _interactions(rows)
+    monkeypatch.setattr(candidates, "PROCESS_POOL_MIN_JOBS", 1000)
+    on_threads = candidates.recommend(interactions, jobs, workers=2)
+    factors_on_threads = candidates.factorize(interactions, jobs[::2], workers=2)
+    monkeypatch.setattr(candidates, "PROCESS_POOL_MIN_JOBS", 1)
+    assert candidates.recommend(interactions, jobs, workers=2).equals(on_threads)
+    assert candidates.factorize(interactions, jobs[::2], workers=2).equals(factors_on_threads)

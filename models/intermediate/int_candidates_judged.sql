@@ -8,7 +8,13 @@
       bought on discover, include_only rules) or NULL;
     - `boost` (the product of the boost rules in `boosted_by`) and `nudge` (sustainability),
       and `adjusted_score` = score x both;
-    - `caps`: the customer's cap rules that count this item (applied in int_lists_capped). -#}
+    - `caps`: the customer's cap rules that count this item (applied in int_lists_capped).
+    Judged in two passes, which give the same lists as judging every candidate: first the
+    champion's top 2k candidates of every customer; a customer whose list those cannot settle
+    (fewer than k allowed, or rules that reorder or cap: boosts, caps, the nudge) then has all
+    the candidates above judged. A customer settled by the first pass has k allowed candidates
+    in score order, which no later candidate can overtake. -#}
+
 with
 
 shelf_customers as (
@@ -87,10 +93,13 @@ algorithm_candidates as (
     where candidates.fold = 'full'
 ),
 
-algorithm_counts as (
-    select tenant_id, customer_id, count(*) as candidates
+deep_enough as (
+    -- customers the champion gave k candidates or more (ranks run 1, 2, ... per customer)
+    select algorithm_candidates.tenant_id, algorithm_candidates.customer_id
     from algorithm_candidates
-    group by tenant_id, customer_id
+    inner join settings
+        on algorithm_candidates.tenant_id = settings.tenant_id
+            and algorithm_candidates.rank = settings.k
 ),
 
 discover_customers as (
@@ -99,11 +108,15 @@ discover_customers as (
         shelf_customers.customer_id,
         shelf_customers.is_personalized,
         customers.country,
+        settings.k,
+        -- rules that reorder or cap a list: the first pass cannot settle it
+        len(customers.boosts) > 0 or len(customers.caps) > 0
+        or settings.sustainability_nudge > 0 as is_reordered,
         -- how deep the popular lists go: k, plus what the customer bought (already-bought
         -- items are taken out) unless the champion gave k candidates or more: then popular
         -- items rarely reach the list, and int_discover_refill_judged fills a list still short
         settings.k + case
-            when shelf_customers.is_personalized and algorithm_counts.candidates >= settings.k
+            when shelf_customers.is_personalized and deep_enough.customer_id is not null
                 then 0
             else coalesce(bought_counts.items_bought, 0)
         end as fill_depth
@@ -115,44 +128,75 @@ discover_customers as (
     left join bought_counts
         on shelf_customers.tenant_id = bought_counts.tenant_id
             and shelf_customers.customer_id = bought_counts.customer_id
-    left join algorithm_counts
-        on shelf_customers.tenant_id = algorithm_counts.tenant_id
-            and shelf_customers.customer_id = algorithm_counts.customer_id
+    left join deep_enough
+        on shelf_customers.tenant_id = deep_enough.tenant_id
+            and shelf_customers.customer_id = deep_enough.customer_id
     where shelf_customers.shelf = 'discover'
 ),
 
-discover_candidates as (
+champion_candidates as (
     select
-        algorithm_candidates.tenant_id,
-        algorithm_candidates.customer_id,
-        algorithm_candidates.item_id,
-        algorithm_candidates.score,
-        algorithm_candidates.algorithm,
+        tenant_id,
+        'discover' as shelf,
+        customer_id,
+        item_id,
+        score,
+        algorithm,
         1 as source_order,
-        algorithm_candidates.rank as source_rank,
-        case
-            when because_history.is_bought then 'because you bought '
-            else 'because you viewed '
-        end
-        || coalesce(because.name, because.item_id) as reason
+        rank as source_rank,
+        cast(null as varchar) as reason,
+        because_item_id
     from algorithm_candidates
+),
+
+first_rows as (
+    select champion_candidates.*
+    from champion_candidates
+    inner join settings
+        on champion_candidates.tenant_id = settings.tenant_id
+            and champion_candidates.source_rank <= 2 * settings.k
     semi join discover_customers
-        on algorithm_candidates.tenant_id = discover_customers.tenant_id
-            and algorithm_candidates.customer_id = discover_customers.customer_id
+        on champion_candidates.tenant_id = discover_customers.tenant_id
+            and champion_candidates.customer_id = discover_customers.customer_id
             and discover_customers.is_personalized
-    left join items as because
-        on algorithm_candidates.tenant_id = because.tenant_id
-            and algorithm_candidates.because_item_id = because.item_id
-    left join histories as because_history
-        on algorithm_candidates.tenant_id = because_history.tenant_id
-            and algorithm_candidates.customer_id = because_history.customer_id
-            and algorithm_candidates.because_item_id = because_history.item_id
+),
+
+first_pass as materialized (
+    {{ judge_candidates('first_rows') }}
+),
+
+settled as (
+    -- customers the first pass settles: k allowed candidates and no rule that reorders or caps
+    select first_pass.tenant_id, first_pass.customer_id
+    from first_pass
+    inner join discover_customers
+        on first_pass.tenant_id = discover_customers.tenant_id
+            and first_pass.customer_id = discover_customers.customer_id
+    where not discover_customers.is_reordered
+    group by first_pass.tenant_id, first_pass.customer_id, discover_customers.k
+    having count(*) filter (where first_pass.blocked_by is null) >= discover_customers.k
+),
+
+unsettled as (
+    select * from discover_customers
+    anti join settled
+        on discover_customers.tenant_id = settled.tenant_id
+            and discover_customers.customer_id = settled.customer_id
+),
+
+second_rows as (
+    select * from champion_candidates
+    semi join unsettled
+        on champion_candidates.tenant_id = unsettled.tenant_id
+            and champion_candidates.customer_id = unsettled.customer_id
+            and unsettled.is_personalized
 
     union all
 
     select
-        discover_customers.tenant_id,
-        discover_customers.customer_id,
+        unsettled.tenant_id,
+        'discover' as shelf,
+        unsettled.customer_id,
         popularity.item_id,
         popularity.score,
         'popularity' as algorithm,
@@ -161,33 +205,45 @@ discover_candidates as (
         case
             when popularity.country is null then 'popular'
             else 'popular in ' || popularity.country
-        end as reason
-    from discover_customers
+        end as reason,
+        cast(null as varchar) as because_item_id
+    from unsettled
     inner join popularity
-        on discover_customers.tenant_id = popularity.tenant_id
-            and (discover_customers.country = popularity.country or popularity.country is null)
-            and discover_customers.fill_depth >= popularity.popularity_rank
+        on unsettled.tenant_id = popularity.tenant_id
+            and (unsettled.country = popularity.country or popularity.country is null)
+            and unsettled.fill_depth >= popularity.popularity_rank
 
     union all
 
     select
-        discover_customers.tenant_id,
-        discover_customers.customer_id,
+        unsettled.tenant_id,
+        'discover' as shelf,
+        unsettled.customer_id,
         trending.item_id,
         trending.score,
         'trending' as algorithm,
         3 as source_order,
         trending.trending_rank as source_rank,
-        'trending' as reason
-    from discover_customers
+        'trending' as reason,
+        cast(null as varchar) as because_item_id
+    from unsettled
     inner join trending
-        on discover_customers.tenant_id = trending.tenant_id
-            and discover_customers.fill_depth >= trending.trending_rank
+        on unsettled.tenant_id = trending.tenant_id
+            and unsettled.fill_depth >= trending.trending_rank
 ),
 
-buy_again_candidates as (
+second_deduplicated as (
+    -- an item offered by several sources counts once, from the first source
+    select * from second_rows
+    qualify row_number() over (
+            partition by tenant_id, customer_id, item_id order by source_order, source_rank
+        ) = 1
+),
+
+buy_again_rows as (
     select
         repurchase.tenant_id,
+        'buy_again' as shelf,
         repurchase.customer_id,
         repurchase.item_id,
         repurchase.score,
@@ -212,7 +268,8 @@ buy_again_candidates as (
             when repurchase.purchase_occasions >= 2
                 then 'you bought this ' || repurchase.purchase_occasions || ' times'
             else 'you bought this before'
-        end as reason
+        end as reason,
+        cast(null as varchar) as because_item_id
     from repurchase
     semi join shelf_customers
         on repurchase.tenant_id = shelf_customers.tenant_id
@@ -220,57 +277,41 @@ buy_again_candidates as (
             and shelf_customers.shelf = 'buy_again'
 ),
 
-candidates as (
-    select 'discover' as shelf, * from discover_candidates
-    qualify row_number() over (
-            partition by tenant_id, customer_id, item_id order by source_order, source_rank
-        ) = 1
+later_rows as (
+    select * from second_deduplicated
     union all
-    select 'buy_again' as shelf, * from buy_again_candidates
+    select * from buy_again_rows
+),
+
+judged as (
+    select * from first_pass
+    semi join settled
+        on first_pass.tenant_id = settled.tenant_id
+            and first_pass.customer_id = settled.customer_id
+    union all
+    {{ judge_candidates('later_rows') }}
 ),
 
 final as (
+    -- the explanation of a champion's candidate: the history item that speaks for it
     select
-        candidates.tenant_id,
-        candidates.shelf,
-        candidates.customer_id,
-        candidates.item_id,
-        candidates.algorithm,
-        candidates.source_order,
-        candidates.source_rank,
-        candidates.reason,
-        candidates.score,
-        i.category,
+        judged.* exclude (reason, because_item_id),
         coalesce(
-            recsql_blocked_by(c, i),
+            judged.reason,
             case
-                when candidates.shelf = 'discover' and bought.is_bought then 'already bought'
-            end,
-            recsql_not_included_by(c, i)
-        ) as blocked_by,
-        recsql_boost(c, i) as boost,
-        list_transform(
-            list_filter(c.boosts, lambda b: list_contains(i.rule_keys, b.rule_key)),  -- noqa: RF01
-            lambda b: b.rule_key  -- noqa: RF01
-        ) as boosted_by,
-        recsql_nudge(c, i, settings.sustainability_nudge) as nudge,
-        candidates.score * recsql_boost(c, i) * recsql_nudge(c, i, settings.sustainability_nudge)
-            as adjusted_score,
-        list_filter(
-            c.caps, lambda cap: list_contains(i.rule_keys, cap.rule_key)  -- noqa: RF01
-        ) as caps
-    from candidates
-    inner join customers as c
-        on candidates.tenant_id = c.tenant_id
-            and candidates.customer_id = c.customer_id
-    inner join items as i
-        on candidates.tenant_id = i.tenant_id
-            and candidates.item_id = i.item_id
-    inner join settings on candidates.tenant_id = settings.tenant_id
-    left join histories as bought
-        on candidates.tenant_id = bought.tenant_id
-            and candidates.customer_id = bought.customer_id
-            and candidates.item_id = bought.item_id
+                when because_history.is_bought then 'because you bought '
+                else 'because you viewed '
+            end
+            || coalesce(because.name, because.item_id)
+        ) as reason
+    from judged
+    left join items as because
+        on judged.tenant_id = because.tenant_id
+            and judged.because_item_id = because.item_id
+    left join histories as because_history
+        on judged.tenant_id = because_history.tenant_id
+            and judged.customer_id = because_history.customer_id
+            and judged.because_item_id = because_history.item_id
 )
 
 select * from final

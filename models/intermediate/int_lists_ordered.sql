@@ -24,18 +24,23 @@ ordered as (
     from judged
 ),
 
+best as (
+    select tenant_id, shelf, customer_id, max(adjusted_score) as best_score
+    from judged
+    where shelf = 'discover' and source_order = 1
+    group by tenant_id, shelf, customer_id
+),
+
 final as (
     select
         ordered.*,
-        ordered.shelf = 'discover'
-        and coalesce(
-            max(ordered.adjusted_score) filter (where ordered.source_order = 1) over (
-                partition by ordered.tenant_id, ordered.shelf, ordered.customer_id
-            ) < settings.nothing_threshold,
-            false
-        ) as is_below_threshold
+        coalesce(best.best_score < settings.nothing_threshold, false) as is_below_threshold
     from ordered
     inner join settings on ordered.tenant_id = settings.tenant_id
+    left join best
+        on ordered.tenant_id = best.tenant_id
+            and ordered.shelf = best.shelf
+            and ordered.customer_id = best.customer_id
 )
 
 select * from final

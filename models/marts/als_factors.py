@@ -1,20 +1,45 @@
-"""One row per tenant, entity ('customer' or 'item') and id: ALS factors fitted on the full
-history of every tenant, as fixed-size float arrays (zero-padded to the widest tenant). The
-served database keeps the item factors, so a customer the build never saw can be folded into
-the model from the items they look at. All the logic is in recsql/candidates.py."""
+"""One row per tenant, entity ('customer' or 'item') and id: the ALS factors a tenant serves
+with, as fixed-size float arrays (zero-padded to the widest tenant), and the fold they were
+fitted on (`fitted_on`). A tenant whose champion is ALS is fitted on its full history (its
+candidates, customer_candidates, come from these factors); every other tenant keeps the factors
+of its holdout fit (holdout_als_factors): one ALS fit per tenant and fold, however many
+tenants. The served database keeps the item factors, so a customer the build never saw can be
+folded in from the items they look at. All the logic is in recsql/candidates.py."""
+
+import pyarrow as pa
 
 from recsql import candidates
 
 
 def model(dbt, session):
     dbt.config(materialized="table")
+    champions = dbt.ref("tenant_champions").filter("champion = 'als'").project("tenant_id")
     interactions = (
         dbt.ref("int_interactions_weighted")
         .filter("fold = 'full'")
+        .join(champions, "tenant_id")
         .project("tenant_id, customer_id, item_id, affinity, purchase_occasions")
         .order("tenant_id, customer_id, item_id")
         .to_arrow_table()
     )
     settings = dbt.ref("tenant_settings").to_arrow_table().to_pylist()
-    jobs = [candidates.Job(row["tenant_id"], "als", 0, row) for row in settings]
-    return candidates.factorize(interactions, jobs)
+    width = candidates.factors_width(settings)
+    refitted = set(interactions.column("tenant_id").unique().to_pylist())
+    jobs = [
+        candidates.Job(row["tenant_id"], "als", 0, row)
+        for row in settings
+        if row["tenant_id"] in refitted
+    ]
+    full = candidates.factorize(interactions, jobs, width=width)
+    holdout = (
+        dbt.ref("holdout_als_factors")
+        .join(champions, "tenant_id", how="anti")
+        .order("tenant_id, entity, entity_id")
+        .to_arrow_table()
+    )
+    return pa.concat_tables(
+        [
+            full.append_column("fitted_on", pa.repeat("full", full.num_rows)),
+            holdout.append_column("fitted_on", pa.repeat("holdout", holdout.num_rows)),
+        ]
+    )

@@ -1,6 +1,7 @@
 """One row per tenant, customer and rank: the top `candidates_n` items the tenant's champion
 (algorithm and variant) recommends, for tenants whose champion is a matrix algorithm (ALS or
-EASE), fitted on the full history. Co-occurrence candidates are SQL
+EASE), fitted on the full history. ALS champions are not fitted again: their factors are
+als_factors' (the same fit). Co-occurrence candidates are SQL
 (int_cooccurrence_candidates_scored). All the logic is in recsql/candidates.py."""
 
 from recsql import candidates
@@ -17,9 +18,14 @@ def model(dbt, session):
         .order("tenant_id, customer_id, item_id")
         .to_arrow_table()
     )
-    champions = {
-        row["tenant_id"]: row for row in dbt.ref("tenant_champions").to_arrow_table().to_pylist()
-    }
+    champion_rows = dbt.ref("tenant_champions")
+    champions = {row["tenant_id"]: row for row in champion_rows.to_arrow_table().to_pylist()}
+    als_factors = (
+        dbt.ref("als_factors")
+        .join(champion_rows.filter("champion = 'als'").project("tenant_id"), "tenant_id")
+        .order("tenant_id, entity, entity_id")
+        .to_arrow_table()
+    )
     settings = dbt.ref("tenant_settings").to_arrow_table().to_pylist()
     jobs = [
         candidates.Job(
@@ -32,4 +38,4 @@ def model(dbt, session):
         for row in settings
         if champions[row["tenant_id"]]["champion"] in MATRIX_ALGORITHMS
     ]
-    return candidates.recommend(interactions, jobs)
+    return candidates.recommend(interactions, jobs, als_factors=als_factors)

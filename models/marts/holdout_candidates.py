@@ -1,6 +1,7 @@
 """One row per tenant, matrix algorithm (ALS, EASE) and variant, evaluated customer and rank:
-the top k items the algorithm recommends from the holdout fold, for offline evaluation.
-All the logic is in recsql/candidates.py (candidates.VARIANTS lists the variants)."""
+the top k items the algorithm recommends from the holdout fold, for offline evaluation. ALS
+scores from holdout_als_factors (the same fit, kept). All the logic is in recsql/candidates.py
+(candidates.VARIANTS lists the variants)."""
 
 from recsql import candidates
 
@@ -27,4 +28,10 @@ def model(dbt, session):
         for algorithm, variants in candidates.VARIANTS.items()
         for variant in variants
     ]
-    return candidates.recommend(interactions, jobs, candidates.targets_from(evaluated))
+    als_factors = dbt.ref("holdout_als_factors").order("tenant_id, entity, entity_id")
+    return candidates.recommend(
+        interactions,
+        jobs,
+        candidates.targets_from(evaluated),
+        als_factors=als_factors.to_arrow_table(),
+    )

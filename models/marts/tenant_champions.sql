@@ -37,7 +37,8 @@ best as (
 ),
 
 best_variants as (
-    select tenant_id, algorithm, arg_max(variant, value) as variant
+    -- equal NDCGs go to the first variant by name, the same in every build
+    select tenant_id, algorithm, first(variant order by value desc, variant asc) as variant
     from ndcg
     group by tenant_id, algorithm
 ),

@@ -28,8 +28,9 @@ def model(dbt, session):
         "input_row_counts": dbt.ref("input_row_counts").order("tenant_id, source_table"),
         "tenant_settings": dbt.ref("tenant_settings").order("tenant_id"),
         # what lists made at query time need (recsql/serving.py and the macros): the rule
-        # decisions of the build, what each customer bought (never offered again on
-        # discover), and the ALS item factors (to fold in a customer the build never saw)
+        # decisions of the build (for visitors also item by item), what each customer bought
+        # (never offered again on discover), and the ALS item factors (to fold in a customer
+        # the build never saw)
         "customer_rule_states": dbt.ref("customer_rule_states").order(
             "tenant_id, customer_id nulls first, country"
         ),
@@ -37,6 +38,13 @@ def model(dbt, session):
             "tenant_id, customer_id, shelf"
         ),
         "item_rule_states": dbt.ref("item_rule_states").order("tenant_id, item_id"),
+        "visitor_rule_states": dbt.ref("customer_rule_states")
+        .filter("is_visitor")
+        .project("tenant_id, country, nothing_rule")
+        .order("tenant_id, country nulls first"),
+        "visitor_item_verdicts": dbt.ref("visitor_item_verdicts").order(
+            "tenant_id, country nulls first, item_id"
+        ),
         "bought_items": dbt.ref("int_interactions_weighted")
         .filter("fold = 'full' and purchase_occasions > 0")
         .project("tenant_id, customer_id, item_id")

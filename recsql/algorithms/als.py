@@ -148,6 +148,16 @@ class ALS(Recommender):
         )
         return self
 
+    def with_factors(self, user_factors: np.ndarray, item_factors: np.ndarray) -> Self:
+        """This model with factors fitted earlier (e.g. by :meth:`fit` on the same matrix in
+        another step of the build) instead of fitting: scores, explanations and fold-in as
+        if :meth:`fit` had produced them."""
+        for name, factors in (("user_factors", user_factors), ("item_factors", item_factors)):
+            if factors.ndim != 2 or factors.shape[1] != self.factors:
+                raise ValueError(f"{name} must have {self.factors} columns, got {factors.shape}")
+        self._store_factors(user_factors, item_factors)
+        return self
+
     def _store_factors(self, user_factors: np.ndarray, item_factors: np.ndarray) -> None:
         """Keep fitted factors and what scoring, explanations and fold-in derive from them."""
         self.user_factors_ = np.ascontiguousarray(user_factors, dtype=np.float32)

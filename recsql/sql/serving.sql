@@ -76,27 +76,19 @@ order by s.rank;
 
 -- visitor_list(tenant_id, country, candidates, k): the k best of `candidates` (a list of
 -- structs {item_id, score, source_order, reason}) that a visitor from `country` (NULL =
--- unknown) may be shown, after the business rules as the build applied them to its visitor
--- state (recsql_data.customer_rule_states; docs/rules.md): blocked and not-included items go,
--- boosts and the nudge scale the score, a `nothing` rule leaves the list empty. Category caps
--- count every allowed candidate before an item (not only those kept), which may remove more
--- than the build's walk does, never less. A country with no visitor state of its own is
--- judged as unknown.
+-- unknown) may be shown, after the business rules as the build decided them for that visitor
+-- (recsql_data.visitor_item_verdicts; docs/rules.md): items the rules do not allow go, boosts
+-- and the nudge scale the score, a `nothing` rule leaves the list empty. Category caps count
+-- every allowed candidate before an item (not only those kept), which may remove more than
+-- the build's walk does, never less. A country with no visitor state of its own is judged as
+-- unknown.
 create or replace macro visitor_list(tenant_id, country, candidates, k) as table
 with visitor as (
-    select v.*
-    from recsql_data.customer_rule_states as v
-    where v.tenant_id = tenant_id and v.is_visitor
-        and v.country is not distinct from (
-            select any_value(known.country)
-            from recsql_data.customer_rule_states as known
-            where known.tenant_id = tenant_id and known.is_visitor and known.country = country
-        )
-),
-nudge as (
-    select s.sustainability_nudge as value
-    from recsql_data.tenant_settings as s
-    where s.tenant_id = tenant_id
+    select v.country, v.nothing_rule
+    from recsql_data.visitor_rule_states as v
+    where v.tenant_id = tenant_id and (v.country = country or v.country is null)
+    order by v.country is not distinct from country desc
+    limit 1
 ),
 offered as (
     select u.c.item_id, u.c.score, u.c.source_order, u.c.reason
@@ -110,44 +102,36 @@ judged as (
         o.item_id,
         o.source_order,
         o.reason,
-        i.category,
-        o.score * recsql_boost(v, i) * recsql_nudge(v, i, n.value) as score,
-        list_filter(v.caps, lambda cap: list_contains(i.rule_keys, cap.rule_key)) as caps
+        a.category,
+        o.score * a.factor as score,
+        a.caps,
+        row_number() over (order by o.source_order, o.score * a.factor desc, o.item_id)
+            as position
     from offered as o
-    inner join recsql_data.item_rule_states as i
-        on i.tenant_id = tenant_id and i.item_id = o.item_id
-    cross join visitor as v
-    cross join nudge as n
+    inner join recsql_data.visitor_item_verdicts as a
+        on a.tenant_id = tenant_id and a.item_id = o.item_id
+    inner join visitor as v on a.country is not distinct from v.country
     where v.nothing_rule is null
-        and recsql_blocked_by(v, i) is null
-        and recsql_not_included_by(v, i) is null
-),
-ordered as (
-    select
-        j.*,
-        row_number() over (order by j.source_order, j.score desc, j.item_id) as position
-    from judged as j
-),
-counted as (
-    select o.item_id, o.category, o.position, unnest(o.caps) as cap
-    from ordered as o
-    where o.category is not null
 ),
 over_cap as (
     select c.item_id
-    from counted as c
+    from (
+        select j.item_id, j.category, j.position, unnest(j.caps) as cap
+        from judged as j
+        where j.category is not null and len(j.caps) > 0
+    ) as c
     qualify row_number() over (
         partition by c.cap.rule_key, c.category order by c.position
     ) > c.cap.cap
 )
 select
     tenant_id as tenant_id,
-    row_number() over (order by o.position) as rank,
-    o.item_id,
-    o.score,
-    o.reason
-from ordered as o
-where o.item_id not in (select x.item_id from over_cap as x)
+    row_number() over (order by j.position) as rank,
+    j.item_id,
+    j.score,
+    j.reason
+from judged as j
+where j.item_id not in (select x.item_id from over_cap as x)
 order by rank
 limit k;
 

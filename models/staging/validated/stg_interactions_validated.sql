@@ -74,4 +74,9 @@ final as (
     from checked
 )
 
-select * exclude (occurred_at_text, quantity_text, signed_quantity, value_text) from final
+-- the row as read is kept for rejected rows only (quarantined_rows): millions of accepted
+-- interactions need no copy of it
+select
+    * exclude (occurred_at_text, quantity_text, signed_quantity, value_text)
+    replace (case when rejection_reason is not null then row_json end as row_json)
+from final

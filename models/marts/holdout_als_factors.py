@@ -1,0 +1,21 @@
+"""One row per tenant, entity ('customer' or 'item') and id: ALS fitted on the holdout fold of
+every tenant (what the offline evaluation scores, holdout_candidates), as fixed-size float
+arrays zero-padded to the widest tenant. Kept so that no tenant is fitted twice on the same
+data: holdout_candidates scores from them, and a tenant whose champion is not ALS publishes
+these item factors for fold-in (als_factors). All the logic is in recsql/candidates.py."""
+
+from recsql import candidates
+
+
+def model(dbt, session):
+    dbt.config(materialized="table")
+    interactions = (
+        dbt.ref("int_interactions_weighted")
+        .filter("fold = 'holdout'")
+        .project("tenant_id, customer_id, item_id, affinity, purchase_occasions")
+        .order("tenant_id, customer_id, item_id")
+        .to_arrow_table()
+    )
+    settings = dbt.ref("tenant_settings").to_arrow_table().to_pylist()
+    jobs = [candidates.Job(row["tenant_id"], "als", 0, row) for row in settings]
+    return candidates.factorize(interactions, jobs, width=candidates.factors_width(settings))

@@ -1137,21 +1137,14 @@ def macro_suggestion(res: Results, name: str, visitors: int) -> str:
             for table_name, read, kept, ms in wasteful
         )
     text += "."
-    if name in ("popular", "recommend_for_items"):
+    if name == "recommend_for_items":
         text += (
-            " It goes through `visitor_list`, which evaluates the rule macros over a visitor's "
-            f"state and every candidate in the statement, and finds the visitor's state among "
-            f"all of `customer_rule_states` ({visitors} visitor rows). A tenant has a handful of "
-            "visitor states: the build could publish the rule verdicts per (visitor state, "
-            "item), allowed, boost and caps, computed by the same macros, and `visitor_list` "
-            "would join that small table instead of expanding the rules and scanning the "
-            "customers at every call."
+            " It sums the given items' neighbours in `similar_items` and ranks them through "
+            "`visitor_list`: the build's verdicts for the visitor (`visitor_item_verdicts`, "
+            f"only the items the rules say something about; {visitors} visitor states) are "
+            "joined, so no rule is evaluated per call; what is left is planning the expanded "
+            "statement and the window functions that de-duplicate, rank and cap the candidates."
         )
-        if name == "popular":
-            text += (
-                " `popular`'s judged list depends only on the tenant and the country: the "
-                "build could publish it whole, leaving a lookup."
-            )
     if res.unsorted and res.sorted_macros.get(name):
         before = statistics.median(res.published_macros[name]) * 1e3
         after = statistics.median(res.sorted_macros[name]) * 1e3

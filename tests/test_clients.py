@@ -33,8 +33,6 @@ pytestmark = pytest.mark.slow
 NODE_CLIENT = REPO / "tests" / "clients" / "node"
 #: The clients under test report a version starting with this: older than the Python duckdb.
 CLIENT_VERSION = "v1.5."
-#: The table macros that are a part of recsql_data's plumbing, not of the serving interface.
-INTERNAL_MACROS = {"visitor_list"}
 TIMEOUT = 120
 
 
@@ -290,7 +288,7 @@ def test_every_serving_macro_is_called(
         ).fetchall()
     }
     called = {q.sql.removeprefix("select * from ").split("(")[0] for q in queries.values()}
-    assert macros - INTERNAL_MACROS <= called
+    assert macros <= called
     assert macros >= {"recommend", "buy_again", "similar_items", "recommend_for_items", "popular"}
 
 

@@ -17,6 +17,9 @@ def model(dbt, session):
         "buy_again": dbt.ref("buy_again").order("tenant_id, customer_id, rank"),
         "similar_items": dbt.ref("similar_items").order("tenant_id, item_id, rank"),
         "popular_items": dbt.ref("popular_items").order("tenant_id, country nulls first, rank"),
+        "visitor_popular_items": dbt.ref("visitor_popular_items").order(
+            "tenant_id, country nulls first, rank"
+        ),
         "trending_items": dbt.ref("trending_items").order("tenant_id, rank"),
         "items": dbt.ref("stg_items").order("tenant_id, item_id"),
         "model_evaluations": dbt.ref("model_evaluations").order(

@@ -74,125 +74,90 @@ from similar_items as s
 where s.tenant_id = tenant_id and s.item_id = item_id and s.rank <= k
 order by s.rank;
 
--- visitor_list(tenant_id, country, candidates, k): the k best of `candidates` (a list of
--- structs {item_id, score, source_order, reason}) that a visitor from `country` (NULL =
--- unknown) may be shown, after the business rules as the build decided them for that visitor
--- (recsql_data.visitor_item_verdicts; docs/rules.md): items the rules do not allow go, boosts
+-- recommend_for_items(tenant_id, item_ids, k): for a cart or a session with no known customer:
+-- the items most often bought with the given ones (similarity summed over them), then popular
+-- items, never one of the given items; judged by the business rules as the build decided them
+-- for a visitor of unknown country (recsql_data.visitor_item_verdicts, which holds only the
+-- items the rules say something about; docs/rules.md): items the rules do not allow go, boosts
 -- and the nudge scale the score, a `nothing` rule leaves the list empty. Category caps count
 -- every allowed candidate before an item (not only those kept), which may remove more than
--- the build's walk does, never less. A country with no visitor state of its own is judged as
--- unknown.
-create or replace macro visitor_list(tenant_id, country, candidates, k) as table
-with visitor as (
-    select v.country, v.nothing_rule
-    from recsql_data.visitor_rule_states as v
-    where v.tenant_id = tenant_id and (v.country = country or v.country is null)
-    order by v.country is not distinct from country desc
-    limit 1
-),
-offered as (
-    select u.c.item_id, u.c.score, u.c.source_order, u.c.reason
-    from (select unnest(candidates) as c) as u
-    qualify row_number() over (
-        partition by u.c.item_id order by u.c.source_order, u.c.score desc
-    ) = 1
+-- the build's walk does, never less.
+create or replace macro recommend_for_items(tenant_id, item_ids, k := 10) as table
+with offered as (
+    -- each item once, from its first source
+    select o.item_id, min(o.source_order) as source_order, arg_min(o.score, o.source_order) as score
+    from (
+        select s.similar_item_id as item_id, 1 as source_order, sum(s.score) as score
+        from recsql_data.similar_items as s
+        where s.tenant_id = tenant_id and list_contains(item_ids, s.item_id)
+        group by s.similar_item_id
+        union all
+        select p.item_id, 2 as source_order, p.score
+        from recsql_data.popular_items as p
+        where p.tenant_id = tenant_id and p.country is null
+    ) as o
+    where not list_contains(item_ids, o.item_id)
+    group by o.item_id
 ),
 judged as (
     select
         o.item_id,
         o.source_order,
-        o.reason,
-        a.category,
-        o.score * a.factor as score,
-        a.caps,
-        row_number() over (order by o.source_order, o.score * a.factor desc, o.item_id)
-            as position
+        e.category,
+        o.score * coalesce(e.factor, 1.0) as score,
+        coalesce(e.caps, []) as caps,
+        row_number() over (
+            order by o.source_order, o.score * coalesce(e.factor, 1.0) desc, o.item_id
+        ) as position
     from offered as o
-    inner join recsql_data.visitor_item_verdicts as a
-        on a.tenant_id = tenant_id and a.item_id = o.item_id
-    inner join visitor as v on a.country is not distinct from v.country
-    where v.nothing_rule is null
+    inner join recsql_data.visitor_rule_states as v
+        on v.tenant_id = tenant_id and v.country is null and v.nothing_rule is null
+    left join recsql_data.visitor_item_verdicts as e
+        on e.tenant_id = tenant_id and e.country is null and e.item_id = o.item_id
+    where e.blocked_by is null
 ),
 over_cap as (
     select c.item_id
     from (
         select j.item_id, j.category, j.position, unnest(j.caps) as cap
         from judged as j
-        where j.category is not null and len(j.caps) > 0
+        where len(j.caps) > 0 and j.category is not null
     ) as c
-    qualify row_number() over (
-        partition by c.cap.rule_key, c.category order by c.position
-    ) > c.cap.cap
+    qualify row_number() over (partition by c.cap.rule_key, c.category order by c.position)
+        > c.cap.cap
 )
 select
     tenant_id as tenant_id,
     row_number() over (order by j.position) as rank,
     j.item_id,
     j.score,
-    j.reason
+    case when j.source_order = 1 then 'bought with your items' else 'popular' end as reason
 from judged as j
 where j.item_id not in (select x.item_id from over_cap as x)
 order by rank
 limit k;
 
--- recommend_for_items(tenant_id, item_ids, k): for a cart or a session with no known customer:
--- the items most often bought with the given ones (similarity summed over them), then popular
--- items, never one of the given items; judged by the rules as for a visitor of unknown
--- country (visitor_list).
-create or replace macro recommend_for_items(tenant_id, item_ids, k := 10) as table
-with neighbours as (
-    select s.similar_item_id as item_id, sum(s.score) as score
-    from similar_items as s
-    where s.tenant_id = tenant_id and list_contains(item_ids, s.item_id)
-    group by s.similar_item_id
-),
-candidates as (
-    select {
-        'item_id': n.item_id, 'score': n.score, 'source_order': 1,
-        'reason': 'bought with your items'
-    } as c
-    from neighbours as n
-    union all
-    select {'item_id': p.item_id, 'score': p.score, 'source_order': 2, 'reason': 'popular'}
-    from popular_items as p
-    where p.tenant_id = tenant_id and p.country is null
-)
-select l.*
-from visitor_list(
-    tenant_id,
-    null,
-    (
-        select coalesce(list(c.c), [])
-        from candidates as c
-        where not list_contains(item_ids, c.c.item_id)
-    ),
-    k
-) as l;
-
 -- popular(tenant_id, country, k): the most popular items in a country that a visitor from
--- there may be shown (the rules as in visitor_list); with country NULL or a country that has
--- no list of its own, the tenant's overall list.
+-- there may be shown (the rules as in recommend_for_items); with country NULL or a country the
+-- build has neither a list nor a visitor for, the tenant's overall list for an unknown
+-- visitor. The build makes these lists (recsql_data.visitor_popular_items): a call is a lookup.
 create or replace macro popular(tenant_id, country := null, k := 10) as table
-with lists as (
-    select
-        p.*,
-        dense_rank() over (order by (p.country is not distinct from country) desc) as preference
-    from popular_items as p
-    where p.tenant_id = tenant_id and (p.country = country or p.country is null)
-),
-candidates as (
-    select coalesce(
-        list(
-            {
-                'item_id': l.item_id, 'score': l.score, 'source_order': 1,
-                'reason': case when l.country is null then 'popular'
-                    else 'popular in ' || l.country end
-            }
-        ),
-        []
-    ) as c
-    from lists as l
-    where l.preference = 1
+with known as (
+    -- the country, if the build has a visitor or a list for it
+    select v.country
+    from recsql_data.visitor_rule_states as v
+    where v.tenant_id = tenant_id and v.country = country
+    union
+    select l.country
+    from recsql_data.popular_items as l
+    where l.tenant_id = tenant_id and l.country = country
 )
-select l.tenant_id, country as country, l.rank, l.item_id, l.score, l.reason
-from visitor_list(tenant_id, country, (select c.c from candidates as c), k) as l;
+select p.tenant_id, country as country, p.rank, p.item_id, p.score, p.reason
+from recsql_data.visitor_popular_items as p
+-- the country's own rows (none, if the rules leave its visitors nothing) where the build knows
+-- the country, else the unknown visitor's
+left join known on true
+where p.tenant_id = tenant_id
+    and p.rank <= k
+    and p.country is not distinct from known.country
+order by p.rank;

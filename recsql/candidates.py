@@ -89,6 +89,18 @@ class Job:
     variant: str | None = None
 
 
+def fold_interactions(weighted: Any, fold: str) -> pa.Table:
+    """The rows :func:`tenant_matrices` needs from ``int_interactions_weighted`` (a DuckDB
+    relation, e.g. ``dbt.ref(...)`` in a Python model, possibly joined to keep some tenants):
+    one fold's tenant_id, customer_id, item_id, affinity and purchase_occasions, sorted."""
+    return (
+        weighted.filter(f"fold = '{fold}'")
+        .project("tenant_id, customer_id, item_id, affinity, purchase_occasions")
+        .order("tenant_id, customer_id, item_id")
+        .to_arrow_table()
+    )
+
+
 def tenant_matrices(interactions: pa.Table) -> dict[str, TenantMatrix]:
     """Matrices per tenant from rows sorted by tenant_id, customer_id, item_id.
 

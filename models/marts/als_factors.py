@@ -14,13 +14,8 @@ from recsql import candidates
 def model(dbt, session):
     dbt.config(materialized="table")
     champions = dbt.ref("tenant_champions").filter("champion = 'als'").project("tenant_id")
-    interactions = (
-        dbt.ref("int_interactions_weighted")
-        .filter("fold = 'full'")
-        .join(champions, "tenant_id")
-        .project("tenant_id, customer_id, item_id, affinity, purchase_occasions")
-        .order("tenant_id, customer_id, item_id")
-        .to_arrow_table()
+    interactions = candidates.fold_interactions(
+        dbt.ref("int_interactions_weighted").join(champions, "tenant_id"), "full"
     )
     settings = dbt.ref("tenant_settings").to_arrow_table().to_pylist()
     width = candidates.factors_width(settings)

@@ -11,13 +11,7 @@ MATRIX_ALGORITHMS = ("als", "ease")
 
 def model(dbt, session):
     dbt.config(materialized="table")
-    interactions = (
-        dbt.ref("int_interactions_weighted")
-        .filter("fold = 'full'")
-        .project("tenant_id, customer_id, item_id, affinity, purchase_occasions")
-        .order("tenant_id, customer_id, item_id")
-        .to_arrow_table()
-    )
+    interactions = candidates.fold_interactions(dbt.ref("int_interactions_weighted"), "full")
     champion_rows = dbt.ref("tenant_champions")
     champions = {row["tenant_id"]: row for row in champion_rows.to_arrow_table().to_pylist()}
     als_factors = (

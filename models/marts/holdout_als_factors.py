@@ -9,13 +9,7 @@ from recsql import candidates
 
 def model(dbt, session):
     dbt.config(materialized="table")
-    interactions = (
-        dbt.ref("int_interactions_weighted")
-        .filter("fold = 'holdout'")
-        .project("tenant_id, customer_id, item_id, affinity, purchase_occasions")
-        .order("tenant_id, customer_id, item_id")
-        .to_arrow_table()
-    )
+    interactions = candidates.fold_interactions(dbt.ref("int_interactions_weighted"), "holdout")
     settings = dbt.ref("tenant_settings").to_arrow_table().to_pylist()
     jobs = [candidates.Job(row["tenant_id"], "als", 0, row) for row in settings]
     return candidates.factorize(interactions, jobs, width=candidates.factors_width(settings))

@@ -8,13 +8,7 @@ from recsql import candidates
 
 def model(dbt, session):
     dbt.config(materialized="table")
-    interactions = (
-        dbt.ref("int_interactions_weighted")
-        .filter("fold = 'holdout'")
-        .project("tenant_id, customer_id, item_id, affinity, purchase_occasions")
-        .order("tenant_id, customer_id, item_id")
-        .to_arrow_table()
-    )
+    interactions = candidates.fold_interactions(dbt.ref("int_interactions_weighted"), "holdout")
     evaluated = (
         dbt.ref("int_holdout_purchases_collected")
         .project("tenant_id, customer_id")

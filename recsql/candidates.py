@@ -170,6 +170,10 @@ def _is_skipped(job: Job, matrix: TenantMatrix) -> bool:
     return False
 
 
+#: No customers (a tenant nobody of which is to be recommended for).
+_NONE = np.array([], dtype=object)
+
+
 @dataclass(frozen=True)
 class _Plan:
     """What one candidates job needs besides its matrix."""
@@ -327,7 +331,7 @@ def recommend(
         (
             job,
             _Plan(
-                targets=None if targets is None else targets.get(job.tenant_id, np.array([])),
+                targets=None if targets is None else targets.get(job.tenant_id, _NONE),
                 factors=stored.get(job.tenant_id) if job.algorithm == "als" else None,
             ),
         )

@@ -66,7 +66,8 @@ category          From the name by :data:`CATEGORY_RULES`: the first rule with a
                   is a whole word (or words) of the upper-cased name, or that word + ``'S'``,
                   wins; ``'other'`` if none does.
 price             Median ``UnitPrice`` over the item's kept lines with ``UnitPrice > 0``,
-                  rounded to 2 decimals; NULL if there is none.
+                  computed in decimals (exact midpoints) and rounded half up to 2 decimals;
+                  NULL if there is none.
 is_active         true, except for an item never sold at a price (no kept line with
                   ``UnitPrice > 0``): it has no price and is never recommended (none on the
                   bundled file, since stock movements are excluded).
@@ -569,7 +570,12 @@ names as (
 prices as (
     select
         item_id,
-        round(median(unit_price) filter (where unit_price > 0), 2) as price
+        -- in decimals: the midpoint of two prices is exact, so its rounding to cents does
+        -- not depend on how a DuckDB version interpolates in floating point
+        cast(
+            round(median(cast(unit_price as decimal(18, 4))) filter (where unit_price > 0), 2)
+            as double
+        ) as price
     from interactions
     group by item_id
 ),

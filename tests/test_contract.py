@@ -55,11 +55,25 @@ def test_event_types_seed_orders_the_weights() -> None:
     assert weights["return"] < 0
 
 
+def _staging_sql() -> str:
+    """The staging models' SQL and that of every macro they call (directly or not)."""
+    macros = {}
+    for path in REPO.glob("macros/*.sql"):
+        text = path.read_text()
+        for name in re.findall(r"macro (\w+)\(", text):
+            macros[name] = text
+    sql = [p.read_text() for p in REPO.glob("models/staging/validated/*.sql")]
+    seen: set[str] = set()
+    while True:
+        called = {n for n in re.findall(r"(\w+)\(", "".join(sql)) if n in macros} - seen
+        if not called:
+            return "".join(sql)
+        seen |= called
+        sql += [macros[n] for n in sorted(called)]
+
+
 def _reasons_in_sql() -> set[str]:
-    sql = "".join(
-        p.read_text()
-        for p in [*REPO.glob("models/staging/validated/*.sql"), *REPO.glob("macros/*.sql")]
-    )
+    sql = _staging_sql()
     # A reason built in a Jinja loop over settings ('invalid {{ name }}') reads as documented.
     return {re.sub(r"\{\{ *name *\}\}", "<setting>", r) for r in re.findall(r"then '([^']+)'", sql)}
 

@@ -263,3 +263,13 @@ def test_many_small_tenants_on_worker_processes_give_the_threads_answers(monkeyp
     monkeypatch.setattr(candidates, "PROCESS_POOL_MIN_JOBS", 1)
     assert candidates.recommend(interactions, jobs, workers=2).equals(on_threads)
     assert candidates.factorize(interactions, jobs[::2], workers=2).equals(factors_on_threads)
+
+
+def test_a_tenant_with_no_customer_to_recommend_for_gets_no_candidates() -> None:
+    """holdout_candidates asks only for evaluated customers: a tenant with none (no purchase
+    in its holdout window) yields nothing, and the others are unaffected."""
+    rows = _blocks("t") + [("u", c, i, a, p) for _, c, i, a, p in _blocks("x")]
+    targets = candidates.targets_from(pa.table({"tenant_id": ["t"], "customer_id": ["g0u1"]}))
+    jobs = [candidates.Job(t, a, 2, SETTINGS, "sqrt") for t in ("t", "u") for a in ("als", "ease")]
+    result = candidates.recommend(_interactions(rows), jobs, targets).to_pylist()
+    assert {(r["tenant_id"], r["customer_id"]) for r in result} == {("t", "g0u1")}

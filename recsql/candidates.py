@@ -20,6 +20,7 @@ import logging
 import multiprocessing
 import os
 import sys
+import threading
 import time
 import types
 from collections.abc import Callable, Iterator, Mapping
@@ -280,7 +281,8 @@ def _process_pool(workers: int) -> Executor:
         pool = ProcessPoolExecutor(
             max_workers=workers,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=_single_threaded,
+            initializer=_worker_started,
+            initargs=(os.getpid(),),
         )
         with _main_script_hidden():
             list(pool.map(int, range(workers)))  # each submit starts a worker, now
@@ -306,8 +308,17 @@ def _main_script_hidden() -> Iterator[None]:
 _limits: list[threadpoolctl.threadpool_limits] = []
 
 
-def _single_threaded() -> None:
+def _worker_started(parent: int) -> None:
+    """In each worker: BLAS and OpenMP single-threaded, and an exit when the parent dies (a
+    killed build would otherwise leave its idle workers waiting for work forever)."""
     _limits.append(threadpoolctl.threadpool_limits(limits=1))
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="recsql-parent-watch", daemon=True).start()
 
 
 def recommend(

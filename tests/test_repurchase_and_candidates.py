@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -273,3 +279,35 @@ def test_a_tenant_with_no_customer_to_recommend_for_gets_no_candidates() -> None
     jobs = [candidates.Job(t, a, 2, SETTINGS, "sqrt") for t in ("t", "u") for a in ("als", "ease")]
     result = candidates.recommend(_interactions(rows), jobs, targets).to_pylist()
     assert {(r["tenant_id"], r["customer_id"]) for r in result} == {("t", "g0u1")}
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, exited but not yet reaped, does not)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "State:\tZ" not in status
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc (Linux)")
+def test_a_killed_build_leaves_no_worker_processes(tmp_path: Path) -> None:
+    """A build killed with SIGKILL cannot stop its worker processes: they stop themselves."""
+    script = tmp_path / "pool.py"
+    script.write_text(
+        "import time\n"
+        "from recsql import candidates\n"
+        "pool = candidates._process_pool(2)\n"
+        "print(*[p.pid for p in pool._processes.values()], flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    owner = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    assert owner.stdout is not None
+    workers = [int(pid) for pid in owner.stdout.readline().split()]
+    assert len(workers) == 2 and all(_alive(pid) for pid in workers)
+    owner.send_signal(signal.SIGKILL)
+    owner.wait()
+    deadline = time.monotonic() + 15
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(_alive(pid) for pid in workers)

@@ -18,14 +18,9 @@ def model(dbt, session):
         dbt.ref("int_interactions_weighted").join(champions, "tenant_id"), "full"
     )
     settings = dbt.ref("tenant_settings").to_arrow_table().to_pylist()
-    width = candidates.factors_width(settings)
-    refitted = set(interactions.column("tenant_id").unique().to_pylist())
-    jobs = [
-        candidates.Job(row["tenant_id"], "als", 0, row)
-        for row in settings
-        if row["tenant_id"] in refitted
-    ]
-    full = candidates.factorize(interactions, jobs, width=width)
+    # a job for every tenant: only those with interactions here (the champions) are fitted
+    jobs = [candidates.Job(row["tenant_id"], "als", 0, row) for row in settings]
+    full = candidates.factorize(interactions, jobs, width=candidates.factors_width(settings))
     holdout = (
         dbt.ref("holdout_als_factors")
         .join(champions, "tenant_id", how="anti")

@@ -12,11 +12,13 @@ MATRIX_ALGORITHMS = ("als", "ease")
 def model(dbt, session):
     dbt.config(materialized="table")
     interactions = candidates.fold_interactions(dbt.ref("int_interactions_weighted"), "full")
-    champion_rows = dbt.ref("tenant_champions")
-    champions = {row["tenant_id"]: row for row in champion_rows.to_arrow_table().to_pylist()}
+    champions = {
+        row["tenant_id"]: row for row in dbt.ref("tenant_champions").to_arrow_table().to_pylist()
+    }
+    # the ALS champions' factors (the others' are their holdout fits)
     als_factors = (
         dbt.ref("als_factors")
-        .join(champion_rows.filter("champion = 'als'").project("tenant_id"), "tenant_id")
+        .filter("fitted_on = 'full'")
         .order("tenant_id, entity, entity_id")
         .to_arrow_table()
     )

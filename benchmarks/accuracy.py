@@ -19,8 +19,9 @@ Reproduces the protocol of the engine issue (#3) end to end:
    a customer with no served list counts as 0.
 4. ALS training time: the matrix the build trains ALS on (``int_interactions_weighted``,
    fold 'full', affinity > 0, read from the auto build's scratch database with
-   ``recsql.candidates.tenant_matrices``) fitted by the build's own path
-   (``recsql.candidates.make_model(...).fit``) and by ``implicit.cpu.als.AlternatingLeastSquares``
+   ``recsql.engine.candidates.tenant_matrices``) fitted by the build's own path
+   (``recsql.engine.candidates.make_model(...).fit``) and by
+   ``implicit.cpu.als.AlternatingLeastSquares``
    called directly with BLAS limited to one thread, interleaved in this process; medians.
 5. The whole build of the full demo data (not truncated), timed in a fresh process, with the
    slowest dbt nodes from ``run_results.json``.
@@ -236,7 +237,7 @@ def time_als(build_db: Path, repeats: int) -> AlsTiming:
     import threadpoolctl
     from implicit.cpu.als import AlternatingLeastSquares
 
-    from recsql import candidates
+    from recsql.engine import candidates
 
     con = duckdb.connect(str(build_db), read_only=True)
     try:
@@ -254,7 +255,7 @@ def time_als(build_db: Path, repeats: int) -> AlsTiming:
     matrix = candidates.tenant_matrices(interactions)[TENANT].affinities
     job = candidates.Job(TENANT, "als", int(settings["candidates_n"]), settings)
     # The build fits a tenant this large alone with every core (num_threads 0), smaller ones
-    # single-threaded side by side (recsql.candidates.recommend).
+    # single-threaded side by side (recsql.engine.candidates.recommend).
     build_threads = 0 if matrix.nnz >= candidates.LARGE_TENANT_NNZ else 1
     probe = candidates.make_model(job, 1)
     params = dict(
@@ -540,12 +541,12 @@ def render(
     add("## ALS training time\n")
     add(
         f"Matrix: `intermediate.int_interactions_weighted` of the auto build, fold 'full', "
-        f"affinity > 0, built by `recsql.candidates.tenant_matrices`: {als.shape[0]:,} "
+        f"affinity > 0, built by `recsql.engine.candidates.tenant_matrices`: {als.shape[0]:,} "
         f"customers x {als.shape[1]:,} items, {als.nnz:,} non-zeros. Parameters (from the "
         f"tenant's settings): "
         + ", ".join(f"{k} {v}" for k, v in als.params.items())
         + f". The build fits this tenant with num_threads {build_threads} "
-        "(0 = every core). recsql: `recsql.candidates.make_model(job, num_threads).fit(X)`; "
+        "(0 = every core). recsql: `recsql.engine.candidates.make_model(job, num_threads).fit(X)`; "
         "implicit: `implicit.cpu.als.AlternatingLeastSquares(...).fit(X)` inside "
         "`threadpoolctl.threadpool_limits(1, 'blas')`. Same process, one warm-up each, then "
         f"{args.repeats} interleaved repeats.\n"

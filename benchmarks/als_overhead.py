@@ -1,4 +1,4 @@
-"""Overhead of :class:`recsql.algorithms.ALS` over calling implicit directly.
+"""Overhead of :class:`recsql.engine.algorithms.ALS` over calling implicit directly.
 
 Usage: ``.venv/bin/python benchmarks/als_overhead.py [--repeats 5] [--threads 1]``
 
@@ -31,8 +31,8 @@ import scipy.sparse as sp
 import threadpoolctl
 from implicit.cpu.als import AlternatingLeastSquares
 
-from recsql.algorithms import ALS
-from recsql.algorithms.base import training_matrix
+from recsql.engine.algorithms import ALS
+from recsql.engine.algorithms.base import training_matrix
 
 CUSTOMERS, ITEMS, NON_ZEROS = 4_339, 3_665, 266_000
 

@@ -2,7 +2,7 @@
 
 Usage: ``.venv/bin/python benchmarks/generator_speed.py [--tenants 1000] [--interactions 5000]``
 
-Prints the wall time and interaction rows per second of :func:`recsql.generator.generate`
+Prints the wall time and interaction rows per second of :func:`recsql.datasets.generator.generate`
 (parquet, 1% bad rows, written to a temporary directory).
 """
 
@@ -12,7 +12,7 @@ import argparse
 import tempfile
 import time
 
-from recsql.generator import generate
+from recsql.datasets.generator import generate
 
 
 def main() -> None:

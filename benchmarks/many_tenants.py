@@ -3,7 +3,8 @@
 Usage: ``.venv/bin/python benchmarks/many_tenants.py [--tenants 1000] [--interactions 5000]
 [--customers 300] [--items 150] [--seed 1] [--work-dir DIR]``
 
-Generates the input with :func:`recsql.generator.generate` (what ``recsql generate`` runs; the
+Generates the input with :func:`recsql.datasets.generator.generate` (what ``recsql generate``
+runs; the
 sizes are per tenant, each tenant scaled by its own factor in [0.5, 1.5]) into a temporary
 directory, then times :func:`recsql.build.build` on it in a fresh process (target of the engine
 issue: under 3 minutes on 2 cores for 1,000 tenants). The default customers and items keep the
@@ -74,7 +75,7 @@ def main() -> None:
 
 
 def run(args: argparse.Namespace, work: Path) -> str:
-    from recsql.generator import generate
+    from recsql.datasets.generator import generate
 
     data = work / "input"
     generate_command = shlex.join([

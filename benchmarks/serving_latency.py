@@ -5,7 +5,7 @@ Usage: ``.venv/bin/python benchmarks/serving_latency.py [--interactions 2000000]
 [--ease-max-items 5000] [--calls 2000] [--context-calls 300] [--macro-calls 300]
 [--max-load 1.5] [--max-wait 120] [--work-dir DIR [--reuse]]``
 
-1. Generates one tenant (``recsql.generator.generate``, what ``recsql generate --tenants 1
+1. Generates one tenant (``recsql.datasets.generator.generate``, what ``recsql generate --tenants 1
    --customers 100000 --items 20000`` runs; no bad rows) and replaces its ``tenants`` file by
    a ``tenants.csv`` with the same settings plus ``ease_max_items`` (default 5,000, under the
    catalogue: EASE is skipped; the report says why).
@@ -506,7 +506,7 @@ def sorted_copy(db: Path, copy: Path, tables: list[str]) -> None:
 
 def prepare_input(args: argparse.Namespace, data: Path) -> tuple[str, float]:
     """Generate the tenant into ``data``; its tenants file becomes a CSV with ease_max_items."""
-    from recsql.generator import generate
+    from recsql.datasets.generator import generate
 
     started = time.perf_counter()
     generate(data, tenants=1, customers=CUSTOMERS, items=ITEMS,
@@ -978,7 +978,8 @@ def render_build(res: Results, publication: float, added_dbt: float) -> str:
     add("")
     add(
         "How publishing is measured: the `publication` model is the whole of publishing "
-        "(`recsql/publish.py`: it copies the served tables, and what real-time lists need, into "
+        "(`recsql/build/publish.py`: it copies the served tables, and what real-time lists need, "
+        "into "
         "a new file in the 1.4 storage format, creates the views and macros, counts every view "
         "from a fresh read-only connection, fsyncs and renames). dbt runs one node at a time "
         "here, so no other node overlaps it, and a build without publishing would take the "

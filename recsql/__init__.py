@@ -1,11 +1,12 @@
 """recsql: an embeddable, SQL-native recommender that lives in a DuckDB file.
 
 ``recsql.open(path)`` opens a published database for recommendations at query time
-(recsql/serving.py); the build is ``recsql build`` (recsql/cli.py) or ``dbt build``.
+(recsql/serving/); the build is ``recsql build`` (recsql/cli.py) or ``dbt build``.
 """
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -14,7 +15,7 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 
-def open(path: str) -> Recommender:
+def open(path: str | os.PathLike[str]) -> Recommender:
     """Open a published recsql database read-only: see :class:`recsql.serving.Recommender`."""
     from recsql.serving import Recommender  # imported on use: the build does not need it
 

@@ -9,8 +9,9 @@ from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
+from recsql import sql
 from recsql.build import BuildFailed, BuildResult, ProjectNotFound, build, project_dir
-from recsql.inputs import ContractError
+from recsql.build.inputs import ContractError
 
 DEMO_DATA = Path("data") / "demo"
 
@@ -31,10 +32,6 @@ def _example_customer(db_path: Path) -> tuple[str, str] | None:
         return rows[0] if rows else None
     finally:
         con.close()
-
-
-def _sql_literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def print_summary(result: BuildResult) -> None:
@@ -61,7 +58,7 @@ def print_summary(result: BuildResult) -> None:
     _print("Query it from any DuckDB client (1.4 or later), for example:")
     if example:
         tenant, customer = example
-        query = f"select * from recommend({_sql_literal(tenant)}, {_sql_literal(customer)}, 10)"
+        query = f"select * from recommend({sql.literal(tenant)}, {sql.literal(customer)}, 10)"
     else:
         query = "select * from popular_items limit 10"
     _print(f'  duckdb -readonly {result.db_path} -c "{query}"')
@@ -153,7 +150,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from recsql.generator import generate
+    from recsql.datasets.generator import generate
 
     report = generate(
         args.out,
@@ -178,7 +175,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from recsql.online_retail import DEFAULT_SOURCE, convert
+    from recsql.datasets.online_retail import DEFAULT_SOURCE, convert
 
     report = convert(args.source or DEFAULT_SOURCE, args.out)
     _print(report.summary())
@@ -275,7 +272,7 @@ def parser() -> argparse.ArgumentParser:
         "convert-online-retail",
         help="convert the UCI Online Retail data to the input contract",
         description="Map the UCI Online Retail file to interactions, items and customers "
-        "(see recsql/online_retail.py for the mapping).",
+        "(see recsql/datasets/online_retail.py for the mapping).",
     )
     c.add_argument("--source", type=Path, help="online_retail.parquet (default: the bundled copy)")
     c.add_argument("--out", required=True, type=Path, metavar="DIR")

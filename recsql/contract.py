@@ -1,7 +1,7 @@
 """The input contract: which files recsql reads, their columns, and why a row is rejected.
 
 This module is the single definition of the contract. The file loader
-(:mod:`recsql.inputs`), the data generator, the dbt sources and the user documentation
+(:mod:`recsql.build.inputs`), the data generator, the dbt sources and the user documentation
 (``docs/contract.md``) all follow it, and tests check that they agree.
 
 Every table is tenant-aware: ``tenant_id`` may be omitted by a single-tenant user, in which
@@ -423,7 +423,3 @@ def empty(column: str) -> str:
 def invalid(setting: str) -> str:
     """The quarantine reason for a tenant setting outside its allowed values."""
     return f"invalid {setting}"
-
-
-def required_tables() -> tuple[Table, ...]:
-    return tuple(t for t in TABLES if t.required)

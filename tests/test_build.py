@@ -13,7 +13,7 @@ import duckdb
 import pytest
 
 from recsql.build import BuildResult
-from recsql.generator import GenerationReport, generate
+from recsql.datasets.generator import GenerationReport, generate
 from tests.conftest import query, write_inputs
 
 pytestmark = pytest.mark.slow

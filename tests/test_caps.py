@@ -8,7 +8,7 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recsql.caps import keep
+from recsql.rules.caps import keep
 
 CAPS = pa.list_(pa.struct([("rule_key", pa.string()), ("cap", pa.int32())]))
 DEAR = {"rule_key": "dear", "cap": 1}

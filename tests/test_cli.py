@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from recsql.online_retail import DEFAULT_SOURCE
+from recsql.datasets.online_retail import DEFAULT_SOURCE
 from tests.conftest import AS_OF, query, run_recsql, write_inputs
 
 SMALL = {

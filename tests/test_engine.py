@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 from recsql.build import BuildResult
-from recsql.generator import generate
+from recsql.datasets.generator import generate
 from tests.conftest import query
 
 pytestmark = pytest.mark.slow

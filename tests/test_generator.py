@@ -1,4 +1,4 @@
-"""Tests of the synthetic data generator (recsql.generator).
+"""Tests of the synthetic data generator (recsql.datasets.generator).
 
 The bad-row checks re-classify every written row with SQL written here, independently of the
 generator's code, and compare the counts with what the generator reports it planted.
@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from recsql import contract
-from recsql.generator import GenerationReport, generate
+from recsql.datasets.generator import GenerationReport, generate
 
 END = date(2025, 12, 31)
 SMALL = {"tenants": 3, "customers": 200, "items": 80, "interactions": 3000}

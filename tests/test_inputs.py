@@ -12,9 +12,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from recsql import inputs
+from recsql.build import inputs
+from recsql.build.inputs import ContractError
 from recsql.contract import TABLES, TABLES_BY_NAME
-from recsql.inputs import ContractError
 
 INTERACTIONS_CSV = "customer_id,item_id,occurred_at\nc1,i1,2011-01-01 10:00:00\n"
 ITEMS_CSV = "item_id,name\ni1,One\n"

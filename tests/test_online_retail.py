@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from recsql.online_retail import (
+from recsql.datasets.online_retail import (
     CATEGORY_RULES,
     DEFAULT_OUT_DIR,
     DEFAULT_SOURCE,
@@ -421,5 +421,5 @@ def test_shipped_demo_equals_a_fresh_conversion(
     assert shipped.schema == fresh.schema
     assert shipped.equals(fresh), (
         f"data/demo/{table}.parquet is stale: regenerate it with "
-        "python -c 'from recsql.online_retail import convert; convert()'"
+        "python -c 'from recsql.datasets.online_retail import convert; convert()'"
     )

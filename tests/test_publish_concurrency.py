@@ -1,8 +1,8 @@
 """Zero-downtime publishing: rebuilding the served database never disturbs its readers.
 
 A build writes the new database to a file of its own (``<db>.next``), checks it, and renames it
-over the served file (recsql/publish.py). What users rely on, tested here with reader processes
-that query in a loop while the database is rebuilt twice and two builds are killed:
+over the served file (recsql/build/publish.py). What users rely on, tested here with reader
+processes that query in a loop while the database is rebuilt twice and two builds are killed:
 
 - a reader that has the database open keeps answering from the build it opened, without error;
 - a new reader never meets a lock, an error or a half-built database: every answer it gets is

@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from recsql import candidates, repurchase
+from recsql.engine import candidates, repurchase, workers
 
 # -- buy again ------------------------------------------------------------------------------
 
@@ -256,17 +256,17 @@ def test_als_candidates_from_stored_factors_are_those_of_a_fit() -> None:
 
 
 def test_many_small_tenants_on_worker_processes_give_the_threads_answers(monkeypatch) -> None:
-    """From PROCESS_POOL_MIN_JOBS jobs on, small tenants run on worker processes: the same
+    """From PROCESS_POOL_MIN_TASKS jobs on, small tenants run on worker processes: the same
     candidates (and factors) as on threads, in the same order."""
     rows = [(f"t{n}", c, i, a, p) for n in range(6) for _, c, i, a, p in _blocks("x")]
     jobs = [
         candidates.Job(f"t{n}", a, 3, SETTINGS, "sqrt") for n in range(6) for a in ("als", "ease")
     ]
     interactions = _interactions(rows)
-    monkeypatch.setattr(candidates, "PROCESS_POOL_MIN_JOBS", 1000)
+    monkeypatch.setattr(workers, "PROCESS_POOL_MIN_TASKS", 1000)
     on_threads = candidates.recommend(interactions, jobs, workers=2)
     factors_on_threads = candidates.factorize(interactions, jobs[::2], workers=2)
-    monkeypatch.setattr(candidates, "PROCESS_POOL_MIN_JOBS", 1)
+    monkeypatch.setattr(workers, "PROCESS_POOL_MIN_TASKS", 1)
     assert candidates.recommend(interactions, jobs, workers=2).equals(on_threads)
     assert candidates.factorize(interactions, jobs[::2], workers=2).equals(factors_on_threads)
 
@@ -296,18 +296,18 @@ def test_a_killed_build_leaves_no_worker_processes(tmp_path: Path) -> None:
     script = tmp_path / "pool.py"
     script.write_text(
         "import time\n"
-        "from recsql import candidates\n"
-        "pool = candidates._process_pool(2)\n"
+        "from recsql.engine import workers\n"
+        "pool = workers._process_pool(2)\n"
         "print(*[p.pid for p in pool._processes.values()], flush=True)\n"
         "time.sleep(60)\n"
     )
     owner = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
     assert owner.stdout is not None
-    workers = [int(pid) for pid in owner.stdout.readline().split()]
-    assert len(workers) == 2 and all(_alive(pid) for pid in workers)
+    pids = [int(pid) for pid in owner.stdout.readline().split()]
+    assert len(pids) == 2 and all(_alive(pid) for pid in pids)
     owner.send_signal(signal.SIGKILL)
     owner.wait()
     deadline = time.monotonic() + 15
-    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not any(_alive(pid) for pid in workers)
+    assert not any(_alive(pid) for pid in pids)

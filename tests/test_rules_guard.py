@@ -1,4 +1,5 @@
-"""The rules guard (recsql/rules.py): what analysts may write in a rule condition, and what runs.
+"""The rules guard (recsql/rules/guard.py): what analysts may write in a rule condition, and
+what runs.
 
 Table-driven, in the style of sqlglot's ``validate_identity``: hostile conditions and the part of
 each that is refused; allowed conditions, their exact rendering and the rows they select in DuckDB.
@@ -15,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from recsql.rules import (
+from recsql.rules.guard import (
     ALLOWED_FUNCTIONS,
     CUSTOMER_COLUMNS,
     ITEM_COLUMNS,

@@ -17,8 +17,8 @@ import pyarrow as pa
 import pytest
 
 import recsql
-from recsql import rule_verdicts as verdicts
 from recsql.build import BuildResult
+from recsql.rules import verdicts
 from recsql.serving import Recommendation, Recommender, RecsqlError
 from tests.conftest import query
 from tests.test_rules import CUSTOMERS, _inputs
@@ -169,7 +169,7 @@ def test_bad_requests_say_what_is_wrong(api: Recommender, tmp_path) -> None:
 
 
 def test_the_in_memory_verdicts_are_the_rule_macros(built: BuildResult) -> None:
-    """recsql.rule_verdicts restates the macros of recsql/sql/rules.sql for lists made in
+    """recsql.rules.verdicts restates the macros of recsql/rules/rules.sql for lists made in
     memory: for every customer and visitor of every tenant and every item, the same verdicts."""
     con = duckdb.connect(str(built.db_path), read_only=True)
     try:

@@ -1,11 +1,11 @@
 """One row per tenant, shelf, customer and candidate a category cap removes, with the cap rule
 that removed it (`capped_by`): walking each list in order, an item is kept when every cap
-counting it still has room among the items kept before it (recsql/caps.py). Only candidates a
+counting it still has room among the items kept before it (recsql/rules/caps.py). Only candidates a
 cap counts are walked: the others cannot be removed and do not count."""
 
 import pyarrow.compute as pc
 
-from recsql import caps
+from recsql.rules import caps
 
 KEY = ("tenant_id", "shelf", "customer_id")
 

@@ -1,9 +1,9 @@
 """One row per tenant, customer short of k discover items and refill item kept after caps, in
-refill order: the caps count the items the list already holds first (recsql/caps.py)."""
+refill order: the caps count the items the list already holds first (recsql/rules/caps.py)."""
 
 import pyarrow.compute as pc
 
-from recsql import caps
+from recsql.rules import caps
 
 
 def model(dbt, session):

@@ -1,5 +1,5 @@
 {#- One row per tenant, fold, customer and item the customer bought before the fold's cutoff:
-    what predicts buying it again soon (recsql/repurchase.py learns how much each counts, per
+    what predicts buying it again soon (recsql/engine/repurchase.py learns how much each counts, per
     tenant). In the 'holdout' fold, `is_bought_again` is the label: bought again in the test
     window. -#}
 with

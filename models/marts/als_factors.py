@@ -4,11 +4,11 @@ fitted on (`fitted_on`). A tenant whose champion is ALS is fitted on its full hi
 candidates, customer_candidates, come from these factors); every other tenant keeps the factors
 of its holdout fit (holdout_als_factors): one ALS fit per tenant and fold, however many
 tenants. The served database keeps the item factors, so a customer the build never saw can be
-folded in from the items they look at. All the logic is in recsql/candidates.py."""
+folded in from the items they look at. All the logic is in recsql/engine/candidates.py."""
 
 import pyarrow as pa
 
-from recsql import candidates
+from recsql.engine import candidates
 
 
 def model(dbt, session):

@@ -2,9 +2,9 @@
 (algorithm and variant) recommends, for tenants whose champion is a matrix algorithm (ALS or
 EASE), fitted on the full history. ALS champions are not fitted again: their factors are
 als_factors' (the same fit). Co-occurrence candidates are SQL
-(int_cooccurrence_candidates_scored). All the logic is in recsql/candidates.py."""
+(int_cooccurrence_candidates_scored). All the logic is in recsql/engine/candidates.py."""
 
-from recsql import candidates
+from recsql.engine import candidates
 
 MATRIX_ALGORITHMS = ("als", "ease")
 

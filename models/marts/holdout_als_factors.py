@@ -2,9 +2,9 @@
 every tenant (what the offline evaluation scores, holdout_candidates), as fixed-size float
 arrays zero-padded to the widest tenant. Kept so that no tenant is fitted twice on the same
 data: holdout_candidates scores from them, and a tenant whose champion is not ALS publishes
-these item factors for fold-in (als_factors). All the logic is in recsql/candidates.py."""
+these item factors for fold-in (als_factors). All the logic is in recsql/engine/candidates.py."""
 
-from recsql import candidates
+from recsql.engine import candidates
 
 
 def model(dbt, session):

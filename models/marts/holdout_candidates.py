@@ -1,9 +1,9 @@
 """One row per tenant, matrix algorithm (ALS, EASE) and variant, evaluated customer and rank:
 the top k items the algorithm recommends from the holdout fold, for offline evaluation. ALS
-scores from holdout_als_factors (the same fit, kept). All the logic is in recsql/candidates.py
-(candidates.VARIANTS lists the variants)."""
+scores from holdout_als_factors (the same fit, kept). All the logic is in
+recsql/engine/candidates.py (candidates.VARIANTS lists the variants)."""
 
-from recsql import candidates
+from recsql.engine import candidates
 
 
 def model(dbt, session):

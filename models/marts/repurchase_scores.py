@@ -1,8 +1,8 @@
 """One row per tenant, fold, customer and item bought before the fold's cutoff: how likely the
 customer is to buy it again soon (a log-odds, or the decayed affinity where the tenant has too
-little history to learn from). All the logic is in recsql/repurchase.py."""
+little history to learn from). All the logic is in recsql/engine/repurchase.py."""
 
-from recsql import repurchase
+from recsql.engine import repurchase
 
 
 def model(dbt, session):

@@ -1,9 +1,9 @@
 """One row per enabled business rule and customer its customer_condition matches (every customer
 of the rule's tenant, or of every tenant for tenant_id '*', when the condition is empty),
 running the conditions the guard re-rendered (rules_guarded). Visitors (visitor_profiles) have
-customer_id NULL and are told apart by `country`. Logic: recsql/rule_matches.py."""
+customer_id NULL and are told apart by `country`. Logic: recsql/rules/matches.py."""
 
-from recsql import rule_matches
+from recsql.rules import matches as rule_matches
 
 
 def model(dbt, session):

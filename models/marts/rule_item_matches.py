@@ -1,8 +1,8 @@
 """One row per enabled business rule and item its item_condition matches (every item of the
 rule's tenant, or of every tenant for tenant_id '*', when the condition is empty), running the
-conditions the guard re-rendered (rules_guarded). Logic: recsql/rule_matches.py."""
+conditions the guard re-rendered (rules_guarded). Logic: recsql/rules/matches.py."""
 
-from recsql import rule_matches
+from recsql.rules import matches as rule_matches
 
 
 def model(dbt, session):

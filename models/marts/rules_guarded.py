@@ -1,8 +1,8 @@
 """One row per enabled business rule: its conditions as they run, re-rendered by the guard from
-their syntax trees (recsql/rules.py). A condition the guard refuses fails the build here,
+their syntax trees (recsql/rules/guard.py). A condition the guard refuses fails the build here,
 naming the tenant, the rule and the offending part, before anything is published."""
 
-from recsql import rule_matches
+from recsql.rules import matches as rule_matches
 
 
 def model(dbt, session):

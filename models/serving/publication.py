@@ -1,10 +1,10 @@
 """Publishes the served database; the last model of every build. One row per published view.
 
-All the work is in recsql/publish.py. dbt skips this model when anything it depends on failed,
+All the work is in recsql/build/publish.py. dbt skips this model when anything it depends on failed,
 including the data tests on those models: a failed build never replaces the served file.
 """
 
-from recsql.publish import publish
+from recsql.build.publish import publish
 
 
 def model(dbt, session):
@@ -30,7 +30,7 @@ def model(dbt, session):
         "quarantined_rows": dbt.ref("quarantined_rows").order("tenant_id, source_table"),
         "input_row_counts": dbt.ref("input_row_counts").order("tenant_id, source_table"),
         "tenant_settings": dbt.ref("tenant_settings").order("tenant_id"),
-        # what lists made at query time need (recsql/serving.py and the macros): the rule
+        # what lists made at query time need (recsql/serving and the macros): the rule
         # decisions of the build (for visitors also item by item), what each customer bought
         # (never offered again on discover), and the ALS item factors (to fold in a customer
         # the build never saw)

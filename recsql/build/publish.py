@@ -2,7 +2,7 @@
 
 The build's own database is a scratch file. Publishing copies the tables that clients need
 into a *new* file written in a storage format every DuckDB client from 1.4 on can read,
-creates the views and table macros of ``recsql/sql/serving.sql`` in it, checks that every view
+creates the views and table macros of ``recsql/serving/serving.sql`` in it, checks that every view
 can be read from a fresh read-only connection, and only then renames it over the served file.
 Readers that already have the old file open keep reading it; new readers get the new one; a
 build that fails or is killed before the rename leaves the served file as it was.
@@ -14,11 +14,12 @@ import logging
 import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from importlib.resources import files
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+
+from recsql import rules, serving, sql
 
 log = logging.getLogger(__name__)
 
@@ -26,21 +27,6 @@ log = logging.getLogger(__name__)
 STORAGE_VERSION = "v1.4.0"
 DATA_SCHEMA = "recsql_data"
 _CATALOG = "recsql_publish"
-
-
-def serving_sql() -> str:
-    """The views and table macros of a published database."""
-    return files("recsql").joinpath("sql/serving.sql").read_text()
-
-
-def rules_sql() -> str:
-    """The business-rule macros, defined in the build and in every published database."""
-    return files("recsql").joinpath("sql/rules.sql").read_text()
-
-
-def sql_literal(value: str) -> str:
-    """``value`` as a SQL string literal."""
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _remove(path: Path) -> None:
@@ -64,7 +50,7 @@ def write_database(
     _remove(path)
     [current] = con.execute("select current_database(), current_schema()").fetchall()
     con.execute(
-        f"attach {sql_literal(str(path))} as {_CATALOG} (storage_version '{STORAGE_VERSION}')"
+        f"attach {sql.literal(str(path))} as {_CATALOG} (storage_version '{STORAGE_VERSION}')"
     )
     try:
         con.execute(f"create schema {_CATALOG}.{DATA_SCHEMA}")
@@ -72,8 +58,8 @@ def write_database(
             relation.create(f"{_CATALOG}.{DATA_SCHEMA}.{name}")
         con.execute(f"use {_CATALOG}.main")
         try:
-            con.execute(rules_sql())
-            con.execute(serving_sql())
+            con.execute(rules.macros_sql())
+            con.execute(serving.objects_sql())
         finally:
             con.execute(f'use "{current[0]}"."{current[1]}"')
     finally:

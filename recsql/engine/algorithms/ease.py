@@ -6,22 +6,22 @@
 
 The fit is dense in the number of items: its peak memory is about ``12 n_items^2`` bytes (a
 float64 Gram matrix inverted in place, plus the float32 weights), so it suits catalogues up to
-a few ten thousand items. :meth:`EASE.fits_in_memory` lets a caller skip a tenant whose
-catalogue is too large before trying.
+a few ten thousand items (:meth:`EASE.peak_memory_bytes` estimates it).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal, Self
+from typing import Any, ClassVar, Literal, Self, cast
 
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
 
-from recsql.algorithms.base import Recommender, training_matrix
+from recsql.engine.algorithms.base import Algorithm, training_matrix
 
 __all__ = ["EASE"]
 
@@ -32,7 +32,7 @@ _BLOCK = 256
 
 
 @dataclass(eq=False, kw_only=True)
-class EASE(Recommender):
+class EASE(Algorithm):
     """Embarrassingly Shallow Autoencoder (Steck 2019), solved in closed form.
 
     Parameters
@@ -66,6 +66,10 @@ class EASE(Recommender):
     """
 
     name: ClassVar[str] = "ease"
+    #: EASE learns from the square roots of the affinities (recency and quantity shape the item
+    #: weights) or from the binarised matrix (every interaction counts the same): which one wins
+    #: depends on the tenant's data (views and clicks, seasons), so each tenant's holdout decides.
+    variants: ClassVar[tuple[str | None, ...]] = ("sqrt", "binary")
 
     regularization: float = 500.0
     values: Literal["sqrt", "binary", "linear"] = "sqrt"
@@ -79,6 +83,15 @@ class EASE(Recommender):
         if not self.regularization > 0:
             raise ValueError(f"regularization must be > 0, got {self.regularization}")
 
+    @classmethod
+    def from_settings(
+        cls, settings: Mapping[str, Any], variant: str | None = None, num_threads: int = 1
+    ) -> Self:
+        """EASE with a tenant's ``ease_lambda``; ``variant`` is ``values`` (default sqrt). EASE
+        is one matrix inversion: ``num_threads`` does not apply."""
+        values = cast(Literal["sqrt", "binary", "linear"], variant or "sqrt")
+        return cls(regularization=float(settings["ease_lambda"]), values=values)
+
     @staticmethod
     def peak_memory_bytes(n_items: int) -> int:
         """Estimated peak memory of :meth:`fit` for ``n_items`` items, in bytes.
@@ -88,20 +101,6 @@ class EASE(Recommender):
         """
         block = min(n_items, _BLOCK)
         return 12 * n_items * n_items + 48 * block * n_items
-
-    @classmethod
-    def fits_in_memory(cls, n_items: int, budget_bytes: int) -> bool:
-        """Whether fitting ``n_items`` items stays within ``budget_bytes``; logs why not."""
-        needed = cls.peak_memory_bytes(n_items)
-        if needed > budget_bytes:
-            logger.info(
-                "EASE skipped: %d items need about %.1f MiB, over the budget of %.1f MiB",
-                n_items,
-                needed / 2**20,
-                budget_bytes / 2**20,
-            )
-            return False
-        return True
 
     def fit(self, user_items: sp.csr_matrix) -> Self:
         """Compute ``B`` from ``user_items`` (customers x items, non-negative affinities)."""

@@ -1,6 +1,6 @@
 """The interface every algorithm implements, in the style of implicit's ``RecommenderBase``.
 
-A :class:`Recommender` is fitted on a customers x items matrix of non-negative affinities and
+A :class:`Algorithm` is fitted on a customers x items matrix of non-negative affinities and
 then answers two questions in numpy batches: which items to recommend to a customer (with an
 explanation: the history item that contributed most), and which items are similar to an item.
 Subclasses only provide a dense score block for a batch of rows and the contribution of each
@@ -11,14 +11,15 @@ live here, once.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import ClassVar, Self
+from collections.abc import Mapping
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import scipy.sparse as sp
 
-from recsql.algorithms.topn import segment_argmax, topn
+from recsql.engine.algorithms.topn import segment_argmax, topn
 
-__all__ = ["Recommender", "as_user_items", "training_matrix"]
+__all__ = ["Algorithm", "as_user_items", "training_matrix"]
 
 
 def as_user_items(user_items: sp.spmatrix | sp.sparray, *, copy: bool = False) -> sp.csr_matrix:
@@ -54,7 +55,7 @@ def training_matrix(user_items: sp.spmatrix | sp.sparray) -> sp.csr_matrix:
     return matrix
 
 
-class Recommender(ABC):
+class Algorithm(ABC):
     """Base class of the recommendation algorithms.
 
     Rows of ``user_items`` are customers, columns are items, values are non-negative
@@ -62,10 +63,20 @@ class Recommender(ABC):
     ``self``.
     """
 
+    #: The value of a tenant's ``algorithm`` setting that names this algorithm.
     name: ClassVar[str]
+    #: The variants every tenant's offline evaluation tries (None: the algorithm has one).
+    variants: ClassVar[tuple[str | None, ...]] = (None,)
 
     #: Number of items (columns) seen in ``fit``.
     n_items_: int
+
+    @classmethod
+    @abstractmethod
+    def from_settings(
+        cls, settings: Mapping[str, Any], variant: str | None = None, num_threads: int = 1
+    ) -> Self:
+        """The model a tenant's settings (a row of ``tenant_settings``) ask for."""
 
     @abstractmethod
     def fit(self, user_items: sp.csr_matrix) -> Self:

@@ -30,6 +30,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from recsql import sql
 from recsql.contract import DEFAULT_TENANT, TABLES, TABLES_BY_NAME, Table
 
 log = logging.getLogger(__name__)
@@ -63,18 +64,10 @@ class InputFile:
         return [c for c in self.file_columns if c not in self.table.column_names]
 
 
-def _quote_identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _quote_literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def _scan(path: Path, *, all_varchar: bool = True, types: dict[str, str] | None = None) -> str:
     """The DuckDB table function that reads ``path``."""
     if path.suffix == ".parquet":
-        return f"read_parquet({_quote_literal(str(path))})"
+        return f"read_parquet({sql.literal(str(path))})"
     options = [
         "header = true",
         "store_rejects = true",
@@ -84,9 +77,9 @@ def _scan(path: Path, *, all_varchar: bool = True, types: dict[str, str] | None 
     if all_varchar:
         options.append("all_varchar = true")
     if types:
-        pairs = ", ".join(f"{_quote_literal(k)}: {_quote_literal(v)}" for k, v in types.items())
+        pairs = ", ".join(f"{sql.literal(k)}: {sql.literal(v)}" for k, v in types.items())
         options.append(f"types = {{{pairs}}}")
-    return f"read_csv({_quote_literal(str(path))}, {', '.join(options)})"
+    return f"read_csv({sql.literal(str(path))}, {', '.join(options)})"
 
 
 def _read_header(path: Path) -> list[tuple[str, str]]:
@@ -102,7 +95,7 @@ def _read_header(path: Path) -> list[tuple[str, str]]:
         names = list(con.sql(f"select * from {_scan(path)} limit 0").columns)
         if path.suffix != ".csv":
             return [(n, n) for n in names]
-        literal = _quote_literal(str(path))
+        literal = sql.literal(str(path))
         written = con.execute(
             f"select * from read_csv({literal}, header = false, all_varchar = true) limit 1"
         ).fetchall()
@@ -212,16 +205,16 @@ def read(spec: InputFile) -> pa.Table:
     selected = []
     for column in table.column_names:
         if column in spec.file_columns:
-            source = _quote_identifier(spec.file_columns[column])
-            selected.append(f"cast({source} as varchar) as {_quote_identifier(column)}")
+            source = sql.identifier(spec.file_columns[column])
+            selected.append(f"cast({source} as varchar) as {sql.identifier(column)}")
         elif column == "tenant_id":
-            selected.append(f"{_quote_literal(DEFAULT_TENANT)} as tenant_id")
+            selected.append(f"{sql.literal(DEFAULT_TENANT)} as tenant_id")
         else:
-            selected.append(f"cast(null as varchar) as {_quote_identifier(column)}")
+            selected.append(f"cast(null as varchar) as {sql.identifier(column)}")
     keeps_extras = table.keeps_extra_columns and spec.extra_columns
     if keeps_extras:
         selected += [
-            f"{_quote_identifier(spec.file_columns[c])} as {_quote_identifier(c)}"
+            f"{sql.identifier(spec.file_columns[c])} as {sql.identifier(c)}"
             for c in spec.extra_columns
         ]
 
@@ -236,7 +229,7 @@ def read(spec: InputFile) -> pa.Table:
         scan = _scan(path)
 
     as_read = ", ".join(
-        f"{_quote_identifier(key)} := {_quote_identifier(name)}"
+        f"{sql.identifier(key)} := {sql.identifier(name)}"
         for key, name in spec.file_columns.items()
     )
     con = duckdb.connect()

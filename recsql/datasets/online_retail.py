@@ -113,7 +113,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-_REPO_ROOT = Path(__file__).resolve().parent.parent
+_REPO_ROOT = Path(__file__).resolve().parents[2]
 
 #: The bundled copy of the UCI Online Retail file.
 DEFAULT_SOURCE = _REPO_ROOT / "data" / "online_retail" / "online_retail.parquet"

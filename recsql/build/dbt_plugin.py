@@ -1,8 +1,8 @@
 """dbt-duckdb plugin: loads the input files of the contract as the dbt sources, and defines
-the business-rule macros of ``recsql/sql/rules.sql`` in the build database.
+the business-rule macros of ``recsql/rules/rules.sql`` in the build database.
 
 Configured in ``profiles.yml``; every source in ``models/staging/_staging__sources.yml`` has
-``plugin: recsql``. All the logic is in :mod:`recsql.inputs` and the SQL file.
+``plugin: recsql``. All the logic is in :mod:`recsql.build.inputs` and the SQL file.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import pyarrow as pa
 from dbt.adapters.duckdb.plugins import BasePlugin
 from dbt.adapters.duckdb.utils import SourceConfig
 
-from recsql import inputs
-from recsql.publish import rules_sql
+from recsql.build import inputs
+from recsql.rules import macros_sql
 
 
 class Plugin(BasePlugin):
@@ -28,7 +28,7 @@ class Plugin(BasePlugin):
         if not self._checked:
             inputs.locate_all(self.data_dir)
             self._checked = True
-        conn.execute(rules_sql())
+        conn.execute(macros_sql())
 
     def load(self, source_config: SourceConfig) -> pa.Table:
         return inputs.read_table(self.data_dir, source_config.identifier)

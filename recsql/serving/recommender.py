@@ -4,14 +4,14 @@ The build prebakes every known customer's lists; this module serves them from me
 dictionary lookup per call) and, when the caller says what the customer is looking at now
 (``context_items``), blends the prebaked list with the neighbours of those items — or, for a
 customer the build never saw, folds them into the ALS model from those items (one least
-squares solve against the published item factors, :func:`recsql.algorithms.als.fold_in`).
+squares solve against the published item factors, :func:`recsql.engine.algorithms.als.fold_in`).
 
 Every list made at query time obeys the business rules as the build decided them: who and
 what each rule matches is read from the states the build stored
 (``recsql_data.customer_rule_states``, ``item_rule_states``) — no condition is evaluated again —
-and the verdicts are the rule macros' (:mod:`recsql.rule_verdicts` states them case for case,
+and the verdicts are the rule macros' (:mod:`recsql.rules.verdicts` states them case for case,
 and a test holds the two together); category caps are walked by the build's own
-:func:`recsql.caps.keep`. A customer the build withheld (consent, a ``nothing`` rule, the
+:func:`recsql.rules.caps.keep`. A customer the build withheld (consent, a ``nothing`` rule, the
 threshold) gets an empty list; one without personalization consent gets their
 non-personalized list whatever the context.
 
@@ -32,10 +32,9 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from recsql import caps
-from recsql import rule_verdicts as verdicts
-from recsql.algorithms.als import fold_in
-from recsql.publish import sql_literal
+from recsql import sql
+from recsql.engine.algorithms.als import fold_in
+from recsql.rules import caps, verdicts
 
 #: Reciprocal rank fusion constant: a candidate at rank r of a source adds 1 / (RRF_K + r).
 RRF_K = 60
@@ -148,11 +147,6 @@ class RecsqlError(ValueError):
     """A request the published database cannot answer (e.g. an unknown tenant)."""
 
 
-def open(path: str | os.PathLike[str]) -> Recommender:
-    """Open a published recsql database read-only for recommendations at query time."""
-    return Recommender(path)
-
-
 def _first_rows(table: pa.Table, key: str) -> dict[str, tuple[int, int]]:
     """Row span of each value of ``key`` in ``table`` (sorted by it)."""
     values = table.column(key).to_numpy(zero_copy_only=False)
@@ -193,7 +187,7 @@ class Recommender:
         stat = os.stat(self.path)
         con = duckdb.connect()
         try:
-            con.execute(f"attach {sql_literal(str(self.path))} as served (read_only)")
+            con.execute(f"attach {sql.literal(str(self.path))} as served (read_only)")
             con.execute("use served")
             con.execute("select 1 from recsql_data.customer_rule_states limit 0")
         except duckdb.Error as error:
@@ -529,7 +523,7 @@ class Recommender:
 
     @staticmethod
     def _capped(rows: list[dict[str, Any]], k: int) -> list[dict[str, Any]]:
-        """The first k rows the category caps keep (recsql.caps, as in the build)."""
+        """The first k rows the category caps keep (recsql.rules.caps, as in the build)."""
         if not any(r["caps"] for r in rows):
             return rows[:k]
         kept, _ = caps.keep(
@@ -594,4 +588,4 @@ def _check_k(k: int) -> None:
         raise ValueError(f"k must be a positive integer, not {k!r}")
 
 
-__all__ = ["Recommendation", "Recommendations", "Recommender", "RecsqlError", "open"]
+__all__ = ["Recommendation", "Recommendations", "Recommender", "RecsqlError"]

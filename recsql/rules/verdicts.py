@@ -1,4 +1,4 @@
-"""The rule macros of recsql/sql/rules.sql, for lists made in memory at query time.
+"""The rule macros of recsql/rules/rules.sql, for lists made in memory at query time.
 
 The build decides who and what each rule matches and stores it (``customer_rule_states``,
 ``item_rule_states`` in the published file). Turning two stored states into a verdict is a

@@ -11,7 +11,7 @@ Confidence
 implicit multiplies the matrix by ``alpha`` and uses the product as the confidence of each
 observed entry: ``c_ui = alpha * value`` with preference ``p_ui = 1``; unobserved entries
 have ``c_ui = 1`` and ``p_ui = 0``. (Hu, Koren & Volinsky write ``c_ui = 1 + alpha * r_ui``;
-implicit and this wrapper do not add the 1.) :meth:`ALS.fold_in` uses the same convention.
+implicit and this wrapper do not add the 1.) :func:`fold_in` uses the same convention.
 
 Threads
 -------
@@ -25,8 +25,9 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import scipy.linalg
@@ -34,7 +35,7 @@ import scipy.sparse as sp
 import threadpoolctl
 from implicit.cpu.als import AlternatingLeastSquares
 
-from recsql.algorithms.base import Recommender, training_matrix
+from recsql.engine.algorithms.base import Algorithm, training_matrix
 
 __all__ = ["ALS", "fold_in"]
 
@@ -56,7 +57,7 @@ def _threadpools() -> threadpoolctl.ThreadpoolController:
 
 
 @dataclass(eq=False, kw_only=True)
-class ALS(Recommender):
+class ALS(Algorithm):
     """Implicit ALS (Hu, Koren & Volinsky 2008) fitted with ``implicit``'s conjugate gradient.
 
     Parameters
@@ -108,8 +109,6 @@ class ALS(Recommender):
     _item_factors: np.ndarray = field(init=False, repr=False)
     #: Item factors scaled to unit length (zero rows stay zero), float64: cosines.
     _item_directions: np.ndarray = field(init=False, repr=False)
-    #: ``Y^T Y`` in float64, for fold-in.
-    _item_gram: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.factors < 1:
@@ -122,6 +121,19 @@ class ALS(Recommender):
             raise ValueError(f"iterations must be >= 1, got {self.iterations}")
         if self.num_threads < 0:
             raise ValueError(f"num_threads must be >= 0, got {self.num_threads}")
+
+    @classmethod
+    def from_settings(
+        cls, settings: Mapping[str, Any], variant: str | None = None, num_threads: int = 1
+    ) -> Self:
+        """ALS with a tenant's ``als_*`` settings (there are no variants)."""
+        return cls(
+            factors=int(settings["als_factors"]),
+            regularization=float(settings["als_regularization"]),
+            alpha=float(settings["als_alpha"]),
+            iterations=int(settings["als_iterations"]),
+            num_threads=num_threads,
+        )
 
     def fit(self, user_items: sp.csr_matrix) -> Self:
         """Factorise ``user_items`` (customers x items, non-negative affinities)."""
@@ -166,22 +178,6 @@ class ALS(Recommender):
         self._item_factors = self.item_factors_.astype(np.float64)
         norms = np.linalg.norm(self._item_factors, axis=1, keepdims=True)
         self._item_directions = self._item_factors / np.where(norms > 0, norms, 1)
-        self._item_gram = self._item_factors.T @ self._item_factors
-
-    def fold_in(self, item_indices: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
-        """Factor vector of a customer not seen in ``fit``, from the items they interacted with.
-
-        See :func:`fold_in`; this uses the fitted item factors and the model's parameters.
-        """
-        self._check_fitted()
-        return fold_in(
-            self._item_factors,
-            item_indices,
-            weights,
-            alpha=self.alpha,
-            regularization=self.regularization,
-            item_gram=self._item_gram,
-        )
 
     def _check_users(self, users: np.ndarray, n_rows: int) -> None:
         super()._check_users(users, min(n_rows, self.user_factors_.shape[0]))

@@ -1,10 +1,10 @@
 """Which customers and which items each enabled business rule matches.
 
 Rule conditions are data written by analysts. Every condition first goes through the guard
-(:func:`recsql.rules.check_rule`): only what it re-renders from the syntax tree runs, as a
+(:func:`recsql.rules.guard.check_rule`): only what it re-renders from the syntax tree runs, as a
 filter on the customers (``customer_profiles``) or the items (``stg_items``) of the rule's
 tenant — or of every tenant, for a rule whose tenant_id is ``'*'``. A condition the guard
-refuses raises :class:`recsql.rules.RuleError`, which fails the build before anything is
+refuses raises :class:`recsql.rules.guard.RuleError`, which fails the build before anything is
 published. An empty condition matches every customer (or item) of the tenant.
 
 Rules are identified across tenants by their *rule key*, ``<scope>:<rule_id>`` where the scope
@@ -26,7 +26,7 @@ from typing import Literal
 import duckdb
 import pyarrow as pa
 
-from recsql.rules import RuleError, check_rule
+from recsql.rules.guard import RuleError, check_rule
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ def guard_rules(
     """The enabled rules, with their conditions checked and re-rendered by the guard.
 
     ``rules``: rows of ``stg_rules`` (tenant_id, rule_id, action, customer_condition,
-    item_condition, is_enabled). Raises :class:`recsql.rules.RuleError` on the first
+    item_condition, is_enabled). Raises :class:`recsql.rules.guard.RuleError` on the first
     condition the guard refuses.
     """
     customer_columns, item_columns = list(customer_columns), list(item_columns)

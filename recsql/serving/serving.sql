@@ -1,6 +1,6 @@
 -- The objects clients query in a published recsql database: plain SQL views and table macros
 -- over the tables in the schema recsql_data (no Python functions: every DuckDB client from
--- 1.4 on can run them). Executed by recsql/publish.py inside the new file.
+-- 1.4 on can run them). Executed by recsql/build/publish.py inside the new file.
 -- Column references in macros are qualified by a table alias: a bare name is the parameter.
 
 create or replace view recommendations as

@@ -1,7 +1,7 @@
 -- The business-rule decisions, as DuckDB macros over one customer's and one item's rule state
 -- (rows of customer_rule_states and item_rule_states, passed whole). The same definitions run
--- in the build (recsql/dbt_plugin.py creates them when dbt connects) and in every published
--- file (recsql/publish.py), so a list made at query time obeys exactly what the build obeyed.
+-- in the build (recsql/build/dbt_plugin.py creates them when dbt connects) and in every published
+-- file (recsql/build/publish.py), so a list made at query time obeys exactly what the build obeyed.
 -- docs/rules.md documents the order; plain SQL only, readable by DuckDB 1.4 and later.
 
 -- Why customer c may not be shown item i on any shelf (steps 3 to 6 of the order), or NULL:

@@ -4,27 +4,15 @@ The dbt Python models ``holdout_candidates`` and ``customer_candidates`` hand th
 weighted interactions of one fold (``int_interactions_weighted``) and a plan — which algorithm
 to run for which tenant, how deep, with which settings, for which customers — and get back one
 row per customer and rank. Each tenant gets its own matrix, its own model and its own
-candidates: no tenant's rows ever reach another tenant's model.
-
-A large tenant is fitted alone with every core. Small tenants are fitted side by side, each
-single-threaded: many of them (thousands of small shops) on a pool of worker processes, one
-per core — their fits release the GIL, but the numpy and arrow work around a fit on a small
-matrix does not, and threads would wait for each other — a few on threads.
+candidates: no tenant's rows ever reach another tenant's model. Tenants run side by side on
+the worker processes of :mod:`recsql.engine.workers`.
 """
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import logging
-import multiprocessing
-import os
-import sys
-import threading
 import time
-import types
-from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,18 +20,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import scipy.sparse as sp
-import threadpoolctl
 
-from recsql.algorithms import ALS, EASE, Recommender
-from recsql.tenancy import tenant_slices
+from recsql.engine import workers as engine_workers
+from recsql.engine.algorithms import ALGORITHMS, ALS, EASE, Algorithm
+from recsql.engine.tenancy import tenant_slices
 
 log = logging.getLogger(__name__)
 
-#: A tenant with at least this many non-zeros is fitted alone, with every core.
-LARGE_TENANT_NNZ = 100_000
-#: From this many small-tenant jobs on, they run on worker processes (starting the pool costs
-#: a second or two, once per Python process); fewer run on threads.
-PROCESS_POOL_MIN_JOBS = 64
 
 OUTPUT_SCHEMA = pa.schema(
     [
@@ -73,10 +56,9 @@ class TenantMatrix:
 
 
 #: The variants of each algorithm evaluated on every tenant's holdout; the best serves.
-#: EASE learns from the square roots of the affinities (recency and quantity shape the item
-#: weights) or from the binarised matrix (every interaction counts the same): which one wins
-#: depends on the tenant's data (views and clicks, seasons), so each tenant's holdout decides.
-VARIANTS: Mapping[str, tuple[str | None, ...]] = {"als": (None,), "ease": ("sqrt", "binary")}
+VARIANTS: Mapping[str, tuple[str | None, ...]] = {
+    name: algorithm.variants for name, algorithm in ALGORITHMS.items()
+}
 
 
 @dataclass(frozen=True)
@@ -143,29 +125,26 @@ def tenant_matrices(interactions: pa.Table) -> dict[str, TenantMatrix]:
     return matrices
 
 
-def make_model(job: Job, num_threads: int) -> Recommender:
-    s = job.settings
-    if job.algorithm == "als":
-        return ALS(
-            factors=int(s["als_factors"]),
-            regularization=float(s["als_regularization"]) or 1e-6,
-            alpha=float(s["als_alpha"]),
-            iterations=int(s["als_iterations"]),
-            num_threads=num_threads,
-        )
-    if job.algorithm == "ease":
-        return EASE(regularization=float(s["ease_lambda"]), values=job.variant or "sqrt")
-    raise ValueError(f"{job.algorithm!r} is not a matrix algorithm")
+def make_model(job: Job, num_threads: int) -> Algorithm:
+    """The model of a job: the algorithm it names, with the tenant's settings."""
+    try:
+        algorithm = ALGORITHMS[job.algorithm]
+    except KeyError:
+        raise ValueError(f"{job.algorithm!r} is not a matrix algorithm") from None
+    return algorithm.from_settings(job.settings, job.variant, num_threads)
 
 
 def _is_skipped(job: Job, matrix: TenantMatrix) -> bool:
     """Whether the tenant is too large for the job's algorithm (logged: the reason is shown)."""
-    if job.algorithm == "ease" and matrix.affinities.shape[1] > job.settings["ease_max_items"]:
+    n_items = matrix.affinities.shape[1]
+    if job.algorithm == "ease" and n_items > job.settings["ease_max_items"]:
         log.info(
-            "EASE skipped for tenant %s: %d items, more than ease_max_items = %d",
+            "EASE skipped for tenant %s: %d items, more than ease_max_items = %d (a fit would "
+            "need about %.1f GiB)",
             job.tenant_id,
-            matrix.affinities.shape[1],
+            n_items,
             job.settings["ease_max_items"],
+            EASE.peak_memory_bytes(n_items) / 2**30,
         )
         return True
     return False
@@ -185,7 +164,7 @@ class _Plan:
     factors: tuple[np.ndarray, np.ndarray] | None = None
 
 
-def _candidates(job: Job, matrix: TenantMatrix, num_threads: int, plan: _Plan) -> pa.Table | None:
+def _candidates(job: Job, matrix: TenantMatrix, plan: _Plan, num_threads: int) -> pa.Table | None:
     """Fit one algorithm on one tenant (or take its stored factors) and return the candidates
     of the target customers."""
     targets = plan.targets
@@ -237,88 +216,18 @@ def _repeated(value: str | None, n: int) -> pa.StringArray:
 def _each_tenant(
     matrices: Mapping[str, TenantMatrix],
     tasks: list[tuple[Job, Any]],
-    work: Callable[[Job, TenantMatrix, int, Any], pa.Table | None],
+    work: Callable[[Job, TenantMatrix, Any, int], pa.Table | None],
     workers: int | None = None,
 ) -> list[pa.Table]:
-    """Run ``work(job, matrix, num_threads, extra)`` for every task ``(job, extra)`` whose
-    tenant has a matrix: large tenants one after the other with every core, small ones side by
-    side, one thread each. ``work`` must be a module-level function (it may run in a worker
-    process)."""
-    runnable = [(job, extra) for job, extra in tasks if job.tenant_id in matrices]
-    runnable.sort(key=lambda task: -matrices[task[0].tenant_id].affinities.nnz)
-    large = [t for t in runnable if matrices[t[0].tenant_id].affinities.nnz >= LARGE_TENANT_NNZ]
-    small = [
-        (work, job, matrices[job.tenant_id], extra)
-        for job, extra in runnable
-        if matrices[job.tenant_id].affinities.nnz < LARGE_TENANT_NNZ
+    """``work(job, matrix, extra, num_threads)`` for every task ``(job, extra)`` whose tenant has
+    a matrix, on :func:`recsql.engine.workers.run`; the non-empty tables."""
+    runnable = [
+        (matrices[job.tenant_id].affinities.nnz, (job, matrices[job.tenant_id], extra))
+        for job, extra in tasks
+        if job.tenant_id in matrices
     ]
-    results = [work(job, matrices[job.tenant_id], 0, extra) for job, extra in large]
-    workers = workers or os.cpu_count() or 1
-    if workers > 1 and len(small) >= PROCESS_POOL_MIN_JOBS:
-        pool = _process_pool(workers)
-        results += list(pool.map(_call, small, chunksize=max(1, len(small) // (8 * workers))))
-    else:
-        with ThreadPoolExecutor(max_workers=workers) as threads:
-            results += list(threads.map(_call, small))
+    results = engine_workers.run(work, runnable, workers)
     return [t for t in results if t is not None and t.num_rows]
-
-
-def _call(task: tuple[Callable[..., pa.Table | None], Job, TenantMatrix, Any]) -> pa.Table | None:
-    work, job, matrix, extra = task
-    return work(job, matrix, 1, extra)
-
-
-_pools: dict[int, Executor] = {}
-
-
-def _process_pool(workers: int) -> Executor:
-    """The worker processes of this Python process (started once, stopped at exit).
-
-    Started with "spawn": the build runs inside dbt, whose threads a fork would copy mid-step.
-    Each worker limits BLAS and OpenMP to one thread for its lifetime.
-    """
-    if workers not in _pools:
-        pool = ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_worker_started,
-            initargs=(os.getpid(),),
-        )
-        with _main_script_hidden():
-            list(pool.map(int, range(workers)))  # each submit starts a worker, now
-        atexit.register(pool.shutdown)
-        _pools[workers] = pool
-    return _pools[workers]
-
-
-@contextlib.contextmanager
-def _main_script_hidden() -> Iterator[None]:
-    """A spawned worker runs the parent's ``__main__`` script again, as ``__mp_main__``:
-    harmless behind ``if __name__ == "__main__":``, but a script without that guard (one that
-    calls recsql.build.build at its top level) would build again in every worker. Workers need
-    nothing from it, so they start while a bare module stands in for it."""
-    main = sys.modules["__main__"]
-    sys.modules["__main__"] = types.ModuleType("__main__")
-    try:
-        yield
-    finally:
-        sys.modules["__main__"] = main
-
-
-_limits: list[threadpoolctl.threadpool_limits] = []
-
-
-def _worker_started(parent: int) -> None:
-    """In each worker: BLAS and OpenMP single-threaded, and an exit when the parent dies (a
-    killed build would otherwise leave its idle workers waiting for work forever)."""
-    _limits.append(threadpoolctl.threadpool_limits(limits=1))
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(1)
-        os._exit(0)
-
-    threading.Thread(target=watch, name="recsql-parent-watch", daemon=True).start()
 
 
 def recommend(
@@ -396,7 +305,7 @@ def factorize(
     return pa.concat_tables(tables) if tables else factors_schema(width).empty_table()
 
 
-def _factors(job: Job, matrix: TenantMatrix, num_threads: int, width: int) -> pa.Table | None:
+def _factors(job: Job, matrix: TenantMatrix, width: int, num_threads: int) -> pa.Table | None:
     """One tenant's ALS factors, customers then items, padded to ``width``."""
     if matrix.affinities.nnz == 0:
         return None

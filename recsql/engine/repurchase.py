@@ -29,7 +29,7 @@ from typing import Self
 import numpy as np
 import pyarrow as pa
 
-from recsql.tenancy import tenant_slices
+from recsql.engine.tenancy import tenant_slices
 
 log = logging.getLogger(__name__)
 

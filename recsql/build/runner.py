@@ -18,7 +18,7 @@ from typing import Any
 
 import duckdb
 
-from recsql import inputs
+from recsql.build import inputs
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class BuildFailed(RuntimeError):
 
 def project_dir() -> Path:
     """The recsql dbt project: the checkout this package was installed from, or the cwd."""
-    candidates = [Path(__file__).resolve().parent.parent, Path.cwd()]
+    candidates = [Path(__file__).resolve().parents[2], Path.cwd()]
     for candidate in candidates:
         if (candidate / "dbt_project.yml").is_file() and (candidate / "models").is_dir():
             return candidate
@@ -215,7 +215,7 @@ def build(
 ) -> BuildResult:
     """Build the inputs in ``data_dir`` and publish them to ``db_path``.
 
-    Raises :class:`recsql.inputs.ContractError` before anything runs if the inputs break the
+    Raises :class:`recsql.build.inputs.ContractError` before anything runs if the inputs break the
     contract, and :class:`BuildFailed` if a model or test fails (the served file is unchanged).
     """
     from dbt.cli.main import dbtRunner  # dbt is slow to import; only builds need it

@@ -1,0 +1,23 @@
+"""Serving: what a published database holds for its clients (``serving.sql``: the views and
+table macros, :func:`objects_sql`) and the Python API over it, ``recsql.open(path)``
+(:class:`Recommender`).
+"""
+
+from __future__ import annotations
+
+from importlib.resources import files
+
+from recsql.serving.recommender import (
+    Recommendation,
+    Recommendations,
+    Recommender,
+    RecsqlError,
+)
+
+
+def objects_sql() -> str:
+    """The views and table macros created in every published database (``serving.sql``)."""
+    return files(__name__).joinpath("serving.sql").read_text()
+
+
+__all__ = ["Recommendation", "Recommendations", "Recommender", "RecsqlError", "objects_sql"]

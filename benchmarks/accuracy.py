@@ -243,11 +243,11 @@ def time_als(build_db: Path, repeats: int) -> AlsTiming:
     try:
         interactions = con.sql(
             "select tenant_id, customer_id, item_id, affinity, purchase_occasions "
-            "from intermediate.int_interactions_weighted "
+            "from base.int_interactions_weighted "
             f"where fold = 'full' and tenant_id = '{TENANT}' "
             "order by tenant_id, customer_id, item_id"
         ).to_arrow_table()
-        cursor = con.execute("select * from marts.tenant_settings where tenant_id = ?", [TENANT])
+        cursor = con.execute("select * from base.tenant_settings where tenant_id = ?", [TENANT])
         names = [d[0] for d in cursor.description]
         settings = dict(zip(names, cursor.fetchone(), strict=True))
     finally:
@@ -540,7 +540,7 @@ def render(
     # --- ALS timing
     add("## ALS training time\n")
     add(
-        f"Matrix: `intermediate.int_interactions_weighted` of the auto build, fold 'full', "
+        f"Matrix: `base.int_interactions_weighted` of the auto build, fold 'full', "
         f"affinity > 0, built by `recsql.engine.candidates.tenant_matrices`: {als.shape[0]:,} "
         f"customers x {als.shape[1]:,} items, {als.nnz:,} non-zeros. Parameters (from the "
         f"tenant's settings): "

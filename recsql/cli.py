@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
+import duckdb
+
 from recsql import sql
 from recsql.build import BuildFailed, BuildResult, ProjectNotFound, build, project_dir
 from recsql.build.inputs import ContractError
@@ -21,7 +23,6 @@ def _print(line: str = "") -> None:
 
 
 def _example_customer(db_path: Path) -> tuple[str, str] | None:
-    import duckdb
 
     con = duckdb.connect(str(db_path), read_only=True)
     try:
@@ -75,33 +76,25 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _demo_customers(build_db: Path) -> list[tuple[str, str, str]]:
-    """The first customer of a few countries (from the build database: the served file holds
-    lists, not customer records)."""
-    import duckdb
-
-    con = duckdb.connect(str(build_db), read_only=True)
-    try:
-        return con.execute(
-            """
-            select tenant_id, min(customer_id), country
-            from intermediate.int_customers_collected
-            where has_interactions and country in ('United Kingdom', 'Germany', 'France')
-            group by tenant_id, country
-            order by country
-            """
-        ).fetchall()
-    finally:
-        con.close()
+def _demo_customers(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str]]:
+    """The first customer with a discover list in each of a few countries (from the published
+    file: what any client of it could ask)."""
+    return con.execute(
+        """
+        select c.tenant_id, min(c.customer_id), c.country
+        from recsql_data.customer_rule_states as c
+        semi join recommendations as r using (tenant_id, customer_id)
+        where c.country in ('United Kingdom', 'Germany', 'France')
+        group by c.tenant_id, c.country
+        order by c.country
+        """
+    ).fetchall()
 
 
 def _print_demo_lists(result: BuildResult) -> None:
-    import duckdb
-
-    customers = _demo_customers(result.build_db)
     con = duckdb.connect(str(result.db_path), read_only=True)
     try:
-        for tenant, customer, country in customers:
+        for tenant, customer, country in _demo_customers(con):
             _print()
             _print(f"Customer {customer} ({country}):")
             rows = con.execute(
@@ -118,7 +111,6 @@ def _print_demo_lists(result: BuildResult) -> None:
 
 
 def _print_rule_decisions(db_path: Path) -> None:
-    import duckdb
 
     con = duckdb.connect(str(db_path), read_only=True)
     try:

@@ -101,7 +101,7 @@ def test_discover_lists_hold_only_active_items_the_customer_has_not_bought(
     [(bought,)] = query(
         db,
         "select count(*) from serving.recommendations as r "
-        "semi join intermediate.int_interactions_weighted as w on w.fold = 'full' "
+        "semi join base.int_interactions_weighted as w on w.fold = 'full' "
         "and w.purchase_occasions > 0 and w.tenant_id = r.tenant_id "
         "and w.customer_id = r.customer_id and w.item_id = r.item_id",
     )
@@ -119,8 +119,8 @@ def test_every_served_customer_gets_k_discover_items_and_withheld_ones_none(
     rows = query(
         all_tenants.build_db,
         "select d.withheld_by is null, count(r.item_id), any_value(s.k) "
-        "from intermediate.int_shelf_customers_decided as d "
-        "join marts.tenant_settings as s using (tenant_id) "
+        "from rules.int_shelf_customers_decided as d "
+        "join base.tenant_settings as s using (tenant_id) "
         "left join serving.recommendations as r using (tenant_id, customer_id) "
         "where d.shelf = 'discover' group by d.tenant_id, d.customer_id, d.withheld_by",
     )
@@ -134,7 +134,7 @@ def test_buy_again_holds_only_items_the_customer_bought(all_tenants: BuildResult
     [(foreign, total)] = query(
         all_tenants.build_db,
         "select count(*) filter (where w.item_id is null), count(*) "
-        "from serving.buy_again as b left join intermediate.int_interactions_weighted as w "
+        "from serving.buy_again as b left join base.int_interactions_weighted as w "
         "on w.fold = 'full' and w.purchase_occasions > 0 and w.tenant_id = b.tenant_id "
         "and w.customer_id = b.customer_id and w.item_id = b.item_id",
     )
@@ -154,7 +154,7 @@ def test_every_served_row_explains_itself(all_tenants: BuildResult) -> None:
         db,
         "select count(*) from serving.recommendations as r "
         "where r.reason like 'because you bought %' and not exists ("
-        "  select 1 from intermediate.int_interactions_weighted as w"
+        "  select 1 from base.int_interactions_weighted as w"
         "  join staging.stg_items as i using (tenant_id, item_id)"
         "  where w.fold = 'full' and w.purchase_occasions > 0 and w.tenant_id = r.tenant_id"
         "  and w.customer_id = r.customer_id"

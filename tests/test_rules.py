@@ -255,7 +255,7 @@ def test_consents_latest_row_wins(built: BuildResult) -> None:
     assert items_of(built, "recommendations", "no_marketing") == []  # a push list
     [(bought,)] = query(
         built.build_db,
-        "select count(*) from intermediate.int_candidates_judged "
+        "select count(*) from lists.int_candidates_judged "
         "where customer_id = 'no_marketing' and shelf = 'buy_again'",
     )
     assert bought == 3  # x1 in each tenant: judged for buy_again (inactive, so not served)
@@ -279,7 +279,7 @@ def test_an_erased_customer_is_gone_and_counts_for_nobody(built: BuildResult) ->
     # e1 was bought by 4 background customers and by the erased one: 4 buyers remain.
     [(buyers,)] = query(
         built.build_db,
-        "select buyers from marts.item_popularity where tenant_id = 'shop' and fold = 'full' "
+        "select buyers from engine.item_popularity where tenant_id = 'shop' and fold = 'full' "
         "and country is null and item_id = 'e1'",
     )
     assert buyers == 4
@@ -315,7 +315,7 @@ def test_the_sustainability_nudge_favours_greener_items(built: BuildResult) -> N
     rows = dict(
         query(
             built.build_db,
-            "select tenant_id || ':' || item_id, nudge from intermediate.int_candidates_judged "
+            "select tenant_id || ':' || item_id, nudge from lists.int_candidates_judged "
             "where customer_id = 'green' and shelf = 'discover' and item_id in ('k1', 'w1')",
         )
     )
@@ -326,7 +326,7 @@ def test_the_sustainability_nudge_favours_greener_items(built: BuildResult) -> N
 
 def test_a_disabled_rule_does_nothing(built: BuildResult) -> None:
     assert query(
-        built.build_db, "select count(*) from marts.rules_guarded where rule_id = 'disabled'"
+        built.build_db, "select count(*) from rules.rules_guarded where rule_id = 'disabled'"
     ) == [(0,)]
 
 
@@ -336,7 +336,7 @@ def test_the_nothing_threshold_withholds_personalized_lists_only(built: BuildRes
     decided = dict(
         query(
             built.build_db,
-            "select customer_id, bool_or(source_order = 1) from intermediate.int_lists_capped "
+            "select customer_id, bool_or(source_order = 1) from lists.int_lists_capped "
             "where tenant_id = 'strict' and shelf = 'discover' group by customer_id",
         )
     )
@@ -370,7 +370,7 @@ def test_every_list_is_full_when_enough_allowed_items_exist(built: BuildResult) 
     rows = query(
         built.build_db,
         "select d.tenant_id, d.customer_id, count(r.item_id) from "
-        "intermediate.int_shelf_customers_decided as d left join serving.recommendations as r "
+        "rules.int_shelf_customers_decided as d left join serving.recommendations as r "
         "using (tenant_id, customer_id) where d.shelf = 'discover' and d.withheld_by is null "
         "and d.tenant_id <> 'strict' and d.customer_id not like 'bg%' group by all",
     )  # (the background customers bought almost everything: fewer than k items are left)

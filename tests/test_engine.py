@@ -119,7 +119,7 @@ def test_every_served_customer_gets_k_discover_items_and_withheld_ones_none(
     rows = query(
         all_tenants.build_db,
         "select d.withheld_by is null, count(r.item_id), any_value(s.k) "
-        "from rules.int_shelf_customers_decided as d "
+        "from rules.customer_shelves as d "
         "join base.tenant_settings as s using (tenant_id) "
         "left join serving.recommendations as r using (tenant_id, customer_id) "
         "where d.shelf = 'discover' group by d.tenant_id, d.customer_id, d.withheld_by",

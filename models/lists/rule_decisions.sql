@@ -6,15 +6,15 @@
 with
 
 judged as (
-    select * from {{ ref('int_candidates_judged') }}
+    select * from {{ ref('list_candidates') }}
 ),
 
-lists as (
-    select * from {{ ref('int_lists_capped') }}
+removals as (
+    select * from {{ ref('list_cap_removals') }}
 ),
 
 shelf_customers as (
-    select * from {{ ref('int_shelf_customers_decided') }}
+    select * from {{ ref('customer_shelves') }}
 ),
 
 decisions as (
@@ -38,8 +38,7 @@ decisions as (
         'capped' as action,
         count(*) as candidates,
         count(distinct customer_id) as customers
-    from lists
-    where capped_by is not null
+    from removals
     group by all
 
     union all
@@ -78,7 +77,7 @@ decisions as (
         'withheld' as action,
         0 as candidates,
         count(distinct customer_id) as customers
-    from lists
+    from judged
     where is_below_threshold
     group by all
 )

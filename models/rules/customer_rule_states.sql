@@ -1,9 +1,15 @@
 {#- One row per tenant and customer (not erased), and one visitor per tenant and country
     (`is_visitor`, customer_id NULL: anyone the build does not know, visitor_profiles): what
-    the business rules need to know about them: country, age and consents (customer_profiles), the rules whose customer_condition
-    matches them by action (rule keys '<scope>:<rule_id>'; boosts with their factor, caps with
-    their size), and the spend-weighted average sustainability score of what they bought (the
-    sustainability nudge compares items with it). -#}
+    the business rules need to know about them: country, age and consents (customer_profiles),
+    the rules whose customer_condition matches them by action (rule keys '<scope>:<rule_id>';
+    boosts with their factor, caps with their size), and the spend-weighted average
+    sustainability score of what they bought (the sustainability nudge compares items with it).
+
+    `rule_class` numbers, per tenant, the groups of people the rules treat alike: the same
+    country, exclude, include_only, boost, cap and nothing rules, and the same `age_band` -
+    the highest age limit (min_age) of the tenant's items their age reaches (-1: none; NULL:
+    age unknown), which is all the age limits can tell apart. The verdict on an item depends
+    only on the class (rule_class_verdicts), so it is made once per class, not per customer. -#}
 with
 
 profiles as (
@@ -53,6 +59,13 @@ rule_lists as (
     group by tenant_id, customer_id, visitor_country
 ),
 
+age_limits as (
+    select tenant_id, list(distinct min_age) as min_ages
+    from {{ ref('stg_items') }}
+    where min_age is not null
+    group by tenant_id
+),
+
 spending as (
     select
         purchases.tenant_id,
@@ -74,7 +87,7 @@ spending as (
     group by purchases.tenant_id, purchases.customer_id
 ),
 
-final as (
+states as (
     select
         profiles.tenant_id,
         profiles.customer_id,
@@ -88,7 +101,13 @@ final as (
         coalesce(rule_lists.boosts, []) as boosts,
         coalesce(rule_lists.caps, []) as caps,
         rule_lists.nothing_rule,
-        spending.sustainability_average
+        spending.sustainability_average,
+        case
+            when profiles.age is not null
+                then coalesce(
+                        list_max(list_filter(age_limits.min_ages, lambda m: m <= profiles.age)), -1
+                    )
+        end as age_band
     from profiles
     left join rule_lists
         on profiles.tenant_id = rule_lists.tenant_id
@@ -100,6 +119,19 @@ final as (
     left join spending
         on profiles.tenant_id = spending.tenant_id
             and profiles.customer_id = spending.customer_id
+    left join age_limits on profiles.tenant_id = age_limits.tenant_id
+),
+
+final as (
+    select
+        *,
+        dense_rank() over (
+            partition by tenant_id
+            order by
+                country nulls first, age_band nulls first, exclude_rules, include_only_rules,
+                boosts, caps, nothing_rule nulls first
+        ) as rule_class
+    from states
 )
 
 select * from final

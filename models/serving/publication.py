@@ -30,24 +30,25 @@ def model(dbt, session):
         "quarantined_rows": dbt.ref("quarantined_rows").order("tenant_id, source_table"),
         "input_row_counts": dbt.ref("input_row_counts").order("tenant_id, source_table"),
         "tenant_settings": dbt.ref("tenant_settings").order("tenant_id"),
-        # what lists made at query time need (recsql/serving and the macros): the rule
-        # decisions of the build (for visitors also item by item), what each customer bought
-        # (never offered again on discover), and the ALS item factors (to fold in a customer
-        # the build never saw)
+        # what lists made at query time need (recsql/serving and the macros): who the tenant
+        # knows and their rule class (customer_rule_states; visitors per country), the
+        # build's verdicts per rule class and item, each customer's shelves, what they bought
+        # (never offered again on discover), the items' rule states, salted hashes of the
+        # erased customers, and the ALS item factors (to fold in a customer the build never
+        # saw)
         "customer_rule_states": dbt.ref("customer_rule_states").order(
             "tenant_id, customer_id nulls first, country"
         ),
-        "customer_shelves": dbt.ref("int_shelf_customers_decided").order(
-            "tenant_id, customer_id, shelf"
-        ),
-        "item_rule_states": dbt.ref("item_rule_states").order("tenant_id, item_id"),
         "visitor_rule_states": dbt.ref("customer_rule_states")
         .filter("is_visitor")
-        .project("tenant_id, country, nothing_rule")
+        .project("tenant_id, country, nothing_rule, rule_class")
         .order("tenant_id, country nulls first"),
-        "visitor_item_verdicts": dbt.ref("visitor_item_verdicts").order(
-            "tenant_id, country nulls first, item_id"
+        "rule_class_verdicts": dbt.ref("rule_class_verdicts").order(
+            "tenant_id, rule_class, item_id"
         ),
+        "customer_shelves": dbt.ref("customer_shelves").order("tenant_id, customer_id, shelf"),
+        "item_rule_states": dbt.ref("item_rule_states").order("tenant_id, item_id"),
+        "erased_customers": dbt.ref("erased_customers").order("tenant_id, customer_hash"),
         "bought_items": dbt.ref("int_interactions_weighted")
         .filter("fold = 'full' and purchase_occasions > 0")
         .project("tenant_id, customer_id, item_id")

@@ -1,11 +1,13 @@
 {#- One row per tenant, country (every country with a visitor state or a popular list, and NULL
     for an unknown one) and rank: what the published popular(tenant_id, country, k) macro
-    returns, made by the build so that a request is a lookup. The country's popular list
+    returns - and recommend() for a customer the tenant does not know - made by the build so
+    that a request is a lookup. The country's popular list
     (popular_items; the tenant's list where the country has none) judged by the business rules
-    for a visitor from there (visitor_item_verdicts; the unknown visitor where the country has
-    no visitor state): items the rules forbid go, boosts and the nudge scale the score, a
-    `nothing` rule empties the list; a category cap counts every allowed item ranked before an
-    item (as the recommend_for_items macro does). -#}
+    for a visitor from there (the verdicts of the visitor's rule class, rule_class_verdicts;
+    the unknown visitor where the country has no visitor state): items the rules forbid go,
+    boosts scale the score (a visitor has no purchases for the sustainability nudge to compare
+    with), a `nothing` rule empties the list; a category cap counts every allowed item ranked
+    before an item (as the recommend_for_items macro does). -#}
 with
 
 lists as (
@@ -13,12 +15,12 @@ lists as (
 ),
 
 states as (
-    select tenant_id, country, nothing_rule from {{ ref('customer_rule_states') }}
+    select tenant_id, country, nothing_rule, rule_class from {{ ref('customer_rule_states') }}
     where is_visitor
 ),
 
 exceptions as (
-    select * from {{ ref('visitor_item_verdicts') }}
+    select * from {{ ref('rule_class_verdicts') }}
 ),
 
 asked as (
@@ -70,11 +72,11 @@ judged as (
         candidates.item_id,
         candidates.reason,
         exceptions.category,
-        candidates.score * coalesce(exceptions.factor, 1.0) as score,
+        candidates.score * coalesce(exceptions.boost, 1.0) as score,
         coalesce(exceptions.caps, []) as caps,
         row_number() over (
             partition by candidates.tenant_id, candidates.country
-            order by candidates.score * coalesce(exceptions.factor, 1.0) desc, candidates.item_id
+            order by candidates.score * coalesce(exceptions.boost, 1.0) desc, candidates.item_id
         ) as position
     from candidates
     inner join states
@@ -82,9 +84,12 @@ judged as (
             and candidates.state_country is not distinct from states.country
     left join exceptions
         on candidates.tenant_id = exceptions.tenant_id
-            and candidates.state_country is not distinct from exceptions.country
+            and states.rule_class = exceptions.rule_class
             and candidates.item_id = exceptions.item_id
-    where states.nothing_rule is null and exceptions.blocked_by is null
+    where
+        states.nothing_rule is null
+        and exceptions.blocked_by is null
+        and exceptions.not_included_by is null
 ),
 
 counted as (
@@ -119,7 +124,9 @@ final as (
         ) as rank,
         judged.item_id,
         judged.score,
-        judged.reason
+        judged.reason,
+        {{ model_version() }} as model_version,
+        {{ build_time() }} as generated_at
     from judged
     anti join over_cap
         on judged.tenant_id = over_cap.tenant_id

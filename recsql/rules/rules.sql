@@ -1,8 +1,10 @@
--- The business-rule decisions, as DuckDB macros over one customer's and one item's rule state
--- (rows of customer_rule_states and item_rule_states, passed whole). The same definitions run
--- in the build (recsql/build/dbt_plugin.py creates them when dbt connects) and in every published
--- file (recsql/build/publish.py), so a list made at query time obeys exactly what the build obeyed.
--- docs/rules.md documents the order; plain SQL only, readable by DuckDB 1.4 and later.
+-- The business-rule decisions, as DuckDB macros over one person's and one item's rule state
+-- (rows of customer_rule_states - or of a rule class of them - and item_rule_states, passed
+-- whole). The one definition of the verdicts: the build evaluates them once per rule class and
+-- item (models/rules/rule_class_verdicts.sql), and they are defined in every published file
+-- too (recsql/build/publish.py). recsql/rules/verdicts.py mirrors recsql_nudge, the one
+-- verdict real-time lists compute per customer. docs/rules.md documents the order; plain SQL
+-- only, readable by DuckDB 1.4 and later.
 
 -- Why customer c may not be shown item i on any shelf (steps 3 to 6 of the order), or NULL:
 -- geo entitlement, age limit, exclude rules, inactive item. A customer whose country or age is
@@ -49,3 +51,15 @@ create or replace macro recsql_nudge(c, i, nudge) as
         when nudge > 0 and i.sustainability_score > c.sustainability_average then 1 + nudge
         else 1.0
     end;
+
+-- The boost rules that match both customer c and item i (step 11), by rule key.
+create or replace macro recsql_boosted_by(c, i) as
+    list_transform(list_filter(c.boosts, lambda b: list_contains(i.rule_keys, b.rule_key)),
+        lambda b: b.rule_key);
+
+-- The cap rules of customer c that count item i (step 9): {rule_key, cap} each. Items without a
+-- category are never capped (the caps count items per category).
+create or replace macro recsql_caps(c, i) as
+    list_filter(
+        c.caps, lambda cap: i.category is not null and list_contains(i.rule_keys, cap.rule_key)
+    );

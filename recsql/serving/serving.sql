@@ -53,12 +53,58 @@ from recsql_data.input_row_counts as c;
 create or replace view tenant_settings as
 select t.* from recsql_data.tenant_settings as t;
 
--- recommend(tenant_id, customer_id, k): the customer's discover list, best first.
-create or replace macro recommend(tenant_id, customer_id, k := 10) as table
-select r.*
+-- The country whose visitor list popular() and recommend() serve someone from `of_country`: the
+-- country itself where the build has a visitor state or a popular list for it (the rows of
+-- recsql_data.visitor_popular_items for it: none, if the rules leave its visitors nothing),
+-- else NULL (the list of a visitor of unknown country).
+create or replace macro recsql_list_country(of_tenant, of_country) as (
+    select max(known.country)
+    from (
+        select v.country
+        from recsql_data.visitor_rule_states as v
+        where v.tenant_id = of_tenant and v.country = of_country
+        union all
+        select l.country
+        from recsql_data.popular_items as l
+        where l.tenant_id = of_tenant and l.country = of_country
+    ) as known
+);
+
+-- Whether the tenant knows the customer: one of its customers (recsql_data.customer_rule_states)
+-- or one who asked to be forgotten (found by the salted hashes of
+-- recsql_data.erased_customers, which hold no id).
+create or replace macro recsql_is_customer(of_tenant, of_customer) as (
+    exists (
+        select 1 from recsql_data.customer_rule_states as c
+        where c.tenant_id = of_tenant and c.customer_id = of_customer
+    )
+    or exists (
+        select 1 from recsql_data.erased_customers as e
+        where e.tenant_id = of_tenant
+            and e.customer_hash = sha256(e.salt || of_tenant || chr(31) || of_customer)
+    )
+);
+
+-- recommend(tenant_id, customer_id, k, country): the customer's discover list, best first. A
+-- customer the tenant does not know (NULL, or not recsql_is_customer) gets what popular() gives
+-- a visitor from `country`; one it knows but withholds a list from (no marketing consent, a
+-- `nothing` rule, the nothing threshold) or who asked to be forgotten gets no rows.
+create or replace macro recommend(tenant_id, customer_id, k := 10, country := null) as table
+select
+    r.tenant_id, r.customer_id, r.rank, r.item_id, r.score, r.algorithm, r.reason,
+    r.model_version, r.generated_at
 from recommendations as r
 where r.tenant_id = tenant_id and r.customer_id = customer_id and r.rank <= k
-order by r.rank;
+union all
+select
+    p.tenant_id, cast(customer_id as varchar) as customer_id, p.rank, p.item_id, p.score,
+    'popularity' as algorithm, p.reason, p.model_version, p.generated_at
+from recsql_data.visitor_popular_items as p
+where p.tenant_id = tenant_id
+    and p.rank <= k
+    and p.country is not distinct from recsql_list_country(tenant_id, country)
+    and not recsql_is_customer(tenant_id, customer_id)
+order by rank;
 
 -- buy_again(tenant_id, customer_id, k): items the customer is likely to buy again, best first.
 create or replace macro buy_again(tenant_id, customer_id, k := 10) as table
@@ -77,9 +123,9 @@ order by s.rank;
 -- recommend_for_items(tenant_id, item_ids, k): for a cart or a session with no known customer:
 -- the items most often bought with the given ones (similarity summed over them), then popular
 -- items, never one of the given items; judged by the business rules as the build decided them
--- for a visitor of unknown country (recsql_data.visitor_item_verdicts, which holds only the
--- items the rules say something about; docs/rules.md): items the rules do not allow go, boosts
--- and the nudge scale the score, a `nothing` rule leaves the list empty. Category caps count
+-- for a visitor of unknown country (recsql_data.rule_class_verdicts of that visitor's rule
+-- class, which holds only the items the rules say something about; docs/rules.md): items the
+-- rules do not allow go, boosts scale the score, a `nothing` rule leaves the list empty. Category caps count
 -- every allowed candidate before an item (not only those kept), which may remove more than
 -- the build's walk does, never less.
 create or replace macro recommend_for_items(tenant_id, item_ids, k := 10) as table
@@ -104,17 +150,17 @@ judged as (
         o.item_id,
         o.source_order,
         e.category,
-        o.score * coalesce(e.factor, 1.0) as score,
+        o.score * coalesce(e.boost, 1.0) as score,
         coalesce(e.caps, []) as caps,
         row_number() over (
-            order by o.source_order, o.score * coalesce(e.factor, 1.0) desc, o.item_id
+            order by o.source_order, o.score * coalesce(e.boost, 1.0) desc, o.item_id
         ) as position
     from offered as o
     inner join recsql_data.visitor_rule_states as v
         on v.tenant_id = tenant_id and v.country is null and v.nothing_rule is null
-    left join recsql_data.visitor_item_verdicts as e
-        on e.tenant_id = tenant_id and e.country is null and e.item_id = o.item_id
-    where e.blocked_by is null
+    left join recsql_data.rule_class_verdicts as e
+        on e.tenant_id = tenant_id and e.rule_class = v.rule_class and e.item_id = o.item_id
+    where e.blocked_by is null and e.not_included_by is null
 ),
 over_cap as (
     select c.item_id
@@ -142,22 +188,10 @@ limit k;
 -- build has neither a list nor a visitor for, the tenant's overall list for an unknown
 -- visitor. The build makes these lists (recsql_data.visitor_popular_items): a call is a lookup.
 create or replace macro popular(tenant_id, country := null, k := 10) as table
-with known as (
-    -- the country, if the build has a visitor or a list for it
-    select v.country
-    from recsql_data.visitor_rule_states as v
-    where v.tenant_id = tenant_id and v.country = country
-    union
-    select l.country
-    from recsql_data.popular_items as l
-    where l.tenant_id = tenant_id and l.country = country
-)
-select p.tenant_id, country as country, p.rank, p.item_id, p.score, p.reason
+select
+    p.tenant_id, cast(country as varchar) as country, p.rank, p.item_id, p.score, p.reason
 from recsql_data.visitor_popular_items as p
--- the country's own rows (none, if the rules leave its visitors nothing) where the build knows
--- the country, else the unknown visitor's
-left join known on true
 where p.tenant_id = tenant_id
     and p.rank <= k
-    and p.country is not distinct from known.country
+    and p.country is not distinct from recsql_list_country(tenant_id, country)
 order by p.rank;

@@ -1,7 +1,8 @@
 """One row per tenant, shelf, customer and candidate a category cap removes, with the cap rule
-that removed it (`capped_by`): walking each list in order, an item is kept when every cap
-counting it still has room among the items kept before it (recsql/rules/caps.py). Only candidates a
-cap counts are walked: the others cannot be removed and do not count."""
+that removed it (`capped_by`): walking each list in order (list_candidates.list_position), an
+item is kept when every cap counting it still has room among the items kept before it
+(recsql/rules/caps.py). Only candidates a cap counts are walked: the others cannot be removed
+and do not count."""
 
 import pyarrow.compute as pc
 
@@ -13,8 +14,8 @@ KEY = ("tenant_id", "shelf", "customer_id")
 def model(dbt, session):
     dbt.config(materialized="table")
     counted = (
-        dbt.ref("int_lists_ordered")
-        .filter("category is not null and len(caps) > 0")
+        dbt.ref("list_candidates")
+        .filter("list_position is not null and len(caps) > 0")
         .project("tenant_id, shelf, customer_id, item_id, list_position, category, caps")
         .order("tenant_id, shelf, customer_id, list_position")
     )

@@ -9,14 +9,18 @@ NODE_CLIENT := tests/clients/node
 
 .PHONY: demo test install lint clean
 
+# One install for both commands: the dev extras hold the test tools and the DuckDB CLI
+# ($(BIN)/duckdb), which the query that `recsql demo` prints uses. pip lists what it installs.
 $(VENV)/.installed: pyproject.toml
+	@echo "Installing recsql and its dependencies into ./$(VENV) (a minute or two on the first run)..."
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install -e ".[dev]"
 	touch $@
 
 $(NODE_CLIENT)/node_modules/.installed: $(NODE_CLIENT)/package-lock.json
-	npm ci --prefix $(NODE_CLIENT) --silent --no-audit --no-fund
+	@echo "Installing the Node client that the tests query the database with ($(NODE_CLIENT))..."
+	npm ci --prefix $(NODE_CLIENT) --no-audit --no-fund
 	touch $@
 
 install: $(VENV)/.installed
@@ -25,11 +29,13 @@ demo: install
 	$(BIN)/recsql demo
 
 lint: install $(NODE_CLIENT)/node_modules/.installed
+	@echo "Linting the Python (ruff) and the SQL (sqlfluff)..."
 	$(BIN)/ruff check recsql tests benchmarks models
 	$(BIN)/ruff format --check recsql tests benchmarks models
 	$(BIN)/sqlfluff lint models tests/dbt
 
 test: lint
+	@echo "Running every test (over ten minutes on two cores; $(BIN)/pytest -m 'not slow' runs the fast ones)..."
 	$(BIN)/pytest
 
 clean:

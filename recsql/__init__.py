@@ -7,12 +7,17 @@
 from __future__ import annotations
 
 import os
+from importlib import metadata
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from recsql.serving import Recommender
 
-__version__ = "0.1.0"
+try:
+    # The installed distribution's metadata, written from pyproject.toml: one version, one home.
+    __version__ = metadata.version("recsql")
+except metadata.PackageNotFoundError:  # imported from a source tree that was never installed
+    __version__ = "0+unknown"
 
 
 def open(path: str | os.PathLike[str]) -> Recommender:

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import re
+import shlex
+import shutil
 import sys
 from collections.abc import Sequence
 from datetime import date
@@ -11,7 +15,7 @@ from pathlib import Path
 
 import duckdb
 
-from recsql import sql
+from recsql import __version__, sql
 from recsql.build import BuildFailed, BuildResult, ProjectNotFound, build, project_dir
 from recsql.build.inputs import ContractError
 
@@ -33,6 +37,56 @@ def _example_customer(db_path: Path) -> tuple[str, str] | None:
         return rows[0] if rows else None
     finally:
         con.close()
+
+
+def _as_typed(path: Path, cwd: Path) -> str:
+    """``path`` (absolute, or relative to ``cwd``) as a user in ``cwd`` would type it: relative
+    when it is under ``cwd``."""
+    path = Path(os.path.abspath(cwd / path))
+    return str(path.relative_to(cwd)) if path.is_relative_to(cwd) else str(path)
+
+
+def _as_command(path: Path, cwd: Path) -> str:
+    """``path`` as a command for a POSIX shell: with a slash, or the shell searches PATH."""
+    typed = _as_typed(path, cwd)
+    return shlex.quote(typed if "/" in typed else f"./{typed}")
+
+
+def _double_quoted(text: str) -> str:
+    """``text`` as one word for a POSIX shell, in double quotes (SQL's single quotes read as
+    they are)."""
+    return '"' + re.sub(r'([\\"$`])', r"\\\1", text) + '"'
+
+
+def query_command(
+    db_path: Path,
+    query: str,
+    *,
+    interpreter: Path | None = None,
+    search_path: str | None = None,
+    cwd: Path | None = None,
+) -> str:
+    """A shell command that runs ``query`` on ``db_path``, read-only, from ``cwd``.
+
+    It names a DuckDB CLI that is there: the one beside ``interpreter`` (the running Python;
+    ``.venv/bin/duckdb`` after ``make demo``, which installs the ``duckdb-cli`` package), or
+    plain ``duckdb`` when the shell finds that one or only some other one on ``search_path``
+    (default: PATH). Without any DuckDB CLI, ``interpreter`` runs the query with the ``duckdb``
+    Python package recsql depends on.
+    """
+    interpreter = Path(sys.executable) if interpreter is None else interpreter
+    cwd = Path.cwd() if cwd is None else cwd
+    db = _as_typed(db_path, cwd)
+    beside = shutil.which("duckdb", path=str(interpreter.parent))
+    on_path = shutil.which("duckdb", path=search_path)
+    if on_path and (beside is None or os.path.samefile(beside, on_path)):
+        cli = "duckdb"
+    elif beside:
+        cli = _as_command(Path(beside), cwd)
+    else:
+        code = f"import duckdb; duckdb.connect({db!r}, read_only=True).sql({query!r}).show()"
+        return f"{_as_command(interpreter, cwd)} -c {_double_quoted(code)}"
+    return f"{cli} -readonly {shlex.quote(db)} -c {_double_quoted(query)}"
 
 
 def print_summary(result: BuildResult) -> None:
@@ -62,7 +116,7 @@ def print_summary(result: BuildResult) -> None:
         query = f"select * from recommend({sql.literal(tenant)}, {sql.literal(customer)}, 10)"
     else:
         query = "select * from popular_items limit 10"
-    _print(f'  duckdb -readonly {result.db_path} -c "{query}"')
+    _print(f"  {query_command(result.db_path, query)}")
 
 
 def _progress(line: str) -> None:
@@ -194,6 +248,7 @@ def parser() -> argparse.ArgumentParser:
         description="An embeddable, SQL-native recommender that lives in a DuckDB file.",
     )
     p.add_argument("-v", "--verbose", action="store_true", help="log more detail")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     b = sub.add_parser(

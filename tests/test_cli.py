@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
+import sys
+import tomllib
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
+import recsql
+from recsql.cli import query_command
 from recsql.datasets.online_retail import DEFAULT_SOURCE
-from tests.conftest import AS_OF, query, run_recsql, write_inputs
+from tests.conftest import AS_OF, REPO, query, run_recsql, write_inputs
 
 SMALL = {
     "interactions.csv": "customer_id,item_id,occurred_at,event_type\n"
@@ -47,21 +54,91 @@ def test_every_command_has_help(command: list[str], words: list[str]) -> None:
         assert word in result.stdout
 
 
-@pytest.mark.slow
-def test_build_prints_the_accounting_and_an_example_query(tmp_path: Path) -> None:
-    data = write_inputs(tmp_path / "in", SMALL)
-    db = tmp_path / "out" / "recsql.duckdb"
-    result = run_recsql("build", "--data", str(data), "--db", str(db), "--as-of", AS_OF)
+def test_version_is_the_one_pyproject_declares() -> None:
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    result = run_recsql("--version")
     assert result.returncode == 0, result.stderr
-    out = result.stdout
+    assert result.stdout == f"recsql {declared}\n"
+    assert recsql.__version__ == declared
+
+
+@pytest.fixture(scope="module")
+def built_small(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
+    """``recsql build`` of SMALL run as a user runs it, in a directory of their own with
+    relative paths: that directory, the database and what the build printed."""
+    cwd = tmp_path_factory.mktemp("user")
+    write_inputs(cwd / "in", SMALL)
+    result = run_recsql(
+        "build", "--data", "in", "--db", "out/recsql.duckdb", "--as-of", AS_OF, cwd=cwd
+    )
+    assert result.returncode == 0, result.stderr
+    return cwd, cwd / "out" / "recsql.duckdb", result.stdout
+
+
+def _item_ids_shown(output: str) -> list[str]:
+    """The item ids in a table the DuckDB CLI or ``.show()`` printed, top to bottom."""
+    return re.findall(r"\bi\d+\b", output)
+
+
+@pytest.mark.slow
+def test_build_prints_the_accounting_and_an_example_query(
+    built_small: tuple[Path, Path, str],
+) -> None:
+    _, db, out = built_small
     assert "publication" in out  # progress, one line per model
     assert f"Built {db}" in out
     counts = dict(re.findall(r"^  (\w+) +([\d,]+ +[\d,]+ +[\d,]+)$", out, re.M))
     assert counts["interactions"].split() == ["4", "3", "1"]  # read, accepted, quarantined
     assert counts["items"].split() == ["3", "3", "0"]
     assert "item not in items" in out
-    assert f"duckdb -readonly {db}" in out and "recommend('default', 'c1', 10)" in out
+    assert "-readonly out/recsql.duckdb" in out and "recommend('default', 'c1', 10)" in out
     assert query(db, "select count(*) from quarantined_rows") == [(1,)]
+
+
+@pytest.mark.slow
+def test_the_printed_example_query_runs_as_printed(built_small: tuple[Path, Path, str]) -> None:
+    cwd, db, out = built_small
+    lines = out.splitlines()
+    command = lines[lines.index("Query it from any DuckDB client (1.4 or later), for example:") + 1]
+    ran = subprocess.run(command, shell=True, cwd=cwd, capture_output=True, text=True)
+    assert ran.returncode == 0, ran.stderr
+    expected = query(db, "select item_id from recommend('default', 'c1', 10) order by rank")
+    assert expected  # c1 has a list: the check below sees rows
+    assert _item_ids_shown(ran.stdout) == [item for (item,) in expected]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("client", ["beside the interpreter", "on PATH", "none"])
+def test_the_query_command_names_a_client_that_is_there(
+    built_small: tuple[Path, Path, str], tmp_path: Path, client: str
+) -> None:
+    cwd, db, _ = built_small
+    # A database path and a query that need quoting: a space, and $, ", ` and \\ in a literal.
+    spaced = cwd / "a copy" / "rec sql.duckdb"
+    spaced.parent.mkdir(exist_ok=True)
+    shutil.copyfile(db, spaced)
+    sql = "select * from recommend('default', 'c1', 10) where reason <> '$HOME \"`x`\\'"
+    venv_bin = Path(sys.executable).parent  # where the dev extras put the DuckDB CLI
+    assert shutil.which("duckdb", path=str(venv_bin)), "the dev extras install duckdb-cli"
+    no_cli = tmp_path / "bin"
+    no_cli.mkdir()
+    python = no_cli / "python"  # a Python with duckdb, and no DuckDB CLI beside it
+    python.write_text(f'#!/bin/sh\nexec {sys.executable} "$@"\n')
+    python.chmod(0o755)
+    interpreter, search_path, first_word = {
+        "beside the interpreter": (Path(sys.executable), "", str(venv_bin / "duckdb")),
+        "on PATH": (python, str(venv_bin), "duckdb"),
+        "none": (python, "", str(python)),
+    }[client]
+    command = query_command(
+        spaced.relative_to(cwd), sql, interpreter=interpreter, search_path=search_path, cwd=cwd
+    )
+    assert command.split()[0] == first_word
+    env = {**os.environ, "PATH": os.pathsep.join(filter(None, [search_path, "/usr/bin:/bin"]))}
+    ran = subprocess.run(command, shell=True, cwd=cwd, env=env, capture_output=True, text=True)
+    assert ran.returncode == 0, ran.stderr
+    expected = query(db, "select item_id from recommend('default', 'c1', 10) order by rank")
+    assert expected and _item_ids_shown(ran.stdout) == [item for (item,) in expected]
 
 
 @pytest.mark.parametrize(

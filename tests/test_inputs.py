@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -84,6 +84,35 @@ def test_contract_errors_name_the_file_and_the_column(
 def test_missing_directory(tmp_path: Path) -> None:
     with pytest.raises(ContractError, match="does not exist"):
         inputs.locate_all(tmp_path / "nowhere")
+
+
+# (bytes of items.csv, words the error must contain): files that would be misread stop early.
+UNREADABLE_FILES = [
+    pytest.param(
+        b"item_id,name\ni1,Mug\ni2,Caf\xe9\n",
+        ["items.csv line 3 is not UTF-8", "save the file as UTF-8"],
+        id="latin-1",
+    ),
+    pytest.param(
+        b"item_id,n\xe4me\ni1,Mug\n", ["items.csv line 1 is not UTF-8"], id="latin-1 header"
+    ),
+    pytest.param(
+        b'item_id,name\r\ni1,"Mug ""Big"""\r\ni2,"Plate\r\ni3,Cup\r\n',
+        ["items.csv line 3", "never closed", '""'],
+        id="unclosed quote",
+    ),
+]
+
+
+@pytest.mark.parametrize(("data", "words"), UNREADABLE_FILES)
+def test_files_that_would_be_misread_stop_the_build(
+    minimal: Path, data: bytes, words: list[str]
+) -> None:
+    (minimal / "items.csv").write_bytes(data)
+    with pytest.raises(ContractError) as raised:
+        inputs.locate_all(minimal)
+    for word in words:
+        assert word in str(raised.value)
 
 
 def test_absent_optional_tables_are_empty_with_every_contract_column(minimal: Path) -> None:
@@ -180,6 +209,35 @@ def test_extra_columns_are_attributes_for_customers_and_ignored_elsewhere(
     assert customers.column("loyalty_points").to_pylist() == [120, 7]  # typed, not text
     assert customers.column("segment").to_pylist() == ["gold", None]
     assert "channel" not in inputs.read(specs["interactions"]).column_names
+
+
+# (an extra customers column's values in a CSV file, the values it must arrive as)
+ATTRIBUTE_TYPES = [
+    (["120", "-7"], [120, -7]),
+    (["1.5", "2"], [1.5, 2.0]),
+    (["true", "False"], [True, False]),
+    (["2024-01-01", "2024-02-01"], [date(2024, 1, 1), date(2024, 2, 1)]),
+    (
+        ["2024-01-01 10:00:00", "2024-01-02T11:30:00"],
+        [datetime(2024, 1, 1, 10), datetime(2024, 1, 2, 11, 30)],
+    ),
+    (["1", "abc"], ["1", "abc"]),  # one value that is no number: text
+    (["yes", "no"], ["yes", "no"]),
+    (["12,5", "1"], ["12,5", "1"]),
+    (["", ""], [None, None]),
+]
+
+
+@pytest.mark.parametrize(("written", "expected"), ATTRIBUTE_TYPES)
+def test_attribute_columns_are_typed_by_all_their_values(
+    minimal: Path, written: list[str], expected: list
+) -> None:
+    lines = "".join(f"c{i};{value}\n" for i, value in enumerate(written))
+    write(minimal, "customers.csv", f"customer_id;points\n{lines}")
+    points = inputs.read_table(minimal, "customers").column("points")
+    assert points.to_pylist() == expected
+    if expected[0] is None:
+        assert points.type == pa.string()  # not Arrow's null type: rules compare it to text
 
 
 def test_unknown_files_are_reported(minimal: Path, caplog: pytest.LogCaptureFixture) -> None:

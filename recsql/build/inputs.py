@@ -87,12 +87,25 @@ class InputFile:
 # --- Checking the directory ---------------------------------------------------------------------
 
 
-def locate_all(data_dir: Path | str) -> dict[str, InputFile]:
-    """Check the whole input directory; raise :class:`ContractError` on the first problem."""
+def locate_all(data_dir: Path | str, *, warn: bool = True) -> dict[str, InputFile]:
+    """Check the whole input directory; raise :class:`ContractError` on the first problem.
+
+    With ``warn``, log what is ignored: files that are no table of the contract, columns that
+    are not in it. (``recsql build`` checks quietly before dbt starts; the dbt plugin checks
+    again and warns, so each warning is printed once.)
+    """
     data_dir = Path(data_dir)
+    if data_dir.is_file():
+        raise ContractError(
+            f"{data_dir} is a file, not a directory: --data (dbt: the data_dir variable) takes "
+            f"the directory that holds the <table>.csv or <table>.parquet files, such as "
+            f"{data_dir.parent}."
+        )
     if not data_dir.is_dir():
         raise ContractError(f"The input directory {data_dir} does not exist.")
     inputs = {t.name: locate(data_dir, t) for t in TABLES}
+    if not warn:
+        return inputs
     known = {f"{t.name}.{fmt}" for t in TABLES for fmt in FORMATS}
     for path in sorted(data_dir.iterdir()):
         # Files starting with "_" are the user's own (the generator's answer key, notes).

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime
+import re
+from datetime import date, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -15,6 +16,7 @@ import pytest
 from recsql.build import inputs
 from recsql.build.inputs import ContractError
 from recsql.contract import TABLES, TABLES_BY_NAME
+from tests.conftest import AS_OF, run_recsql
 
 INTERACTIONS_CSV = "customer_id,item_id,occurred_at\nc1,i1,2011-01-01 10:00:00\n"
 ITEMS_CSV = "item_id,name\ni1,One\n"
@@ -84,6 +86,43 @@ def test_contract_errors_name_the_file_and_the_column(
 def test_missing_directory(tmp_path: Path) -> None:
     with pytest.raises(ContractError, match="does not exist"):
         inputs.locate_all(tmp_path / "nowhere")
+
+
+def test_a_file_instead_of_the_directory(minimal: Path) -> None:
+    with pytest.raises(ContractError) as raised:
+        inputs.locate_all(minimal / "interactions.csv")
+    message = str(raised.value)
+    assert "interactions.csv is a file, not a directory" in message
+    assert f"such as {minimal}." in message  # where the files are: what to pass instead
+
+
+# (bytes of items.csv, words the error must contain): files that would be misread stop early.
+UNREADABLE_FILES = [
+    pytest.param(
+        b"item_id,name\ni1,Mug\ni2,Caf\xe9\n",
+        ["items.csv line 3 is not UTF-8", "save the file as UTF-8"],
+        id="latin-1",
+    ),
+    pytest.param(
+        b"item_id,n\xe4me\ni1,Mug\n", ["items.csv line 1 is not UTF-8"], id="latin-1 header"
+    ),
+    pytest.param(
+        b'item_id,name\r\ni1,"Mug ""Big"""\r\ni2,"Plate\r\ni3,Cup\r\n',
+        ["items.csv line 3", "never closed", '""'],
+        id="unclosed quote",
+    ),
+]
+
+
+@pytest.mark.parametrize(("data", "words"), UNREADABLE_FILES)
+def test_files_that_would_be_misread_stop_the_build(
+    minimal: Path, data: bytes, words: list[str]
+) -> None:
+    (minimal / "items.csv").write_bytes(data)
+    with pytest.raises(ContractError) as raised:
+        inputs.locate_all(minimal)
+    for word in words:
+        assert word in str(raised.value)
 
 
 def test_absent_optional_tables_are_empty_with_every_contract_column(minimal: Path) -> None:
@@ -182,8 +221,69 @@ def test_extra_columns_are_attributes_for_customers_and_ignored_elsewhere(
     assert "channel" not in inputs.read(specs["interactions"]).column_names
 
 
+# (an extra customers column's values in a CSV file, the values it must arrive as)
+ATTRIBUTE_TYPES = [
+    (["120", "-7"], [120, -7]),
+    (["1.5", "2"], [1.5, 2.0]),
+    (["true", "False"], [True, False]),
+    (["2024-01-01", "2024-02-01"], [date(2024, 1, 1), date(2024, 2, 1)]),
+    (
+        ["2024-01-01 10:00:00", "2024-01-02T11:30:00"],
+        [datetime(2024, 1, 1, 10), datetime(2024, 1, 2, 11, 30)],
+    ),
+    (["1", "abc"], ["1", "abc"]),  # one value that is no number: text
+    (["yes", "no"], ["yes", "no"]),
+    (["12,5", "1"], ["12,5", "1"]),
+    (["", ""], [None, None]),
+]
+
+
+@pytest.mark.parametrize(("written", "expected"), ATTRIBUTE_TYPES)
+def test_attribute_columns_are_typed_by_all_their_values(
+    minimal: Path, written: list[str], expected: list
+) -> None:
+    lines = "".join(f"c{i};{value}\n" for i, value in enumerate(written))
+    write(minimal, "customers.csv", f"customer_id;points\n{lines}")
+    points = inputs.read_table(minimal, "customers").column("points")
+    assert points.to_pylist() == expected
+    if expected[0] is None:
+        assert points.type == pa.string()  # not Arrow's null type: rules compare it to text
+
+
 def test_unknown_files_are_reported(minimal: Path, caplog: pytest.LogCaptureFixture) -> None:
     write(minimal, "interaction.csv", INTERACTIONS_CSV)  # a typo
     with caplog.at_level(logging.WARNING):
         inputs.locate_all(minimal)
     assert "interaction.csv" in caplog.text
+
+
+@pytest.mark.slow
+def test_a_spreadsheet_export_builds_and_each_warning_prints_once(tmp_path: Path) -> None:
+    """A ';' export with decimal commas, CRLF lines and a row appended with LF, an ignorable
+    column and a stray file: every row is accepted and each warning is printed once (the
+    build checks the directory twice: before dbt and in the dbt plugin)."""
+    data = tmp_path / "in"
+    data.mkdir()
+    (data / "interactions.csv").write_bytes(
+        b"customer_id;item_id;occurred_at;value;channel\r\n"
+        b"c1;i1;2025-01-01;12,50;web\r\n"
+        b"c2;i2;2025-01-02;3,5;shop\r\n"
+        b"c2;i1;2025-01-03;1;web\n"
+    )
+    (data / "items.csv").write_bytes(
+        b"item_id;name;category\r\ni1;Mug;kitchen\r\ni2;Spade;garden\r\n"
+    )
+    (data / "rules.csv").write_bytes(
+        b"tenant_id,rule_id,action,customer_condition,item_condition,value,reason,enabled\r\n"
+        b"*,r1,exclude,,category = 'drinks',,no drinks,true\r\n"
+        b'*,r9,boost,,"category = \'garden\'",1.5,"why",true\n'
+    )
+    (data / "notes.csv").write_text("a note\n")
+    db = tmp_path / "recsql.duckdb"
+    result = run_recsql("build", "--data", str(data), "--db", str(db), "--as-of", AS_OF)
+    assert result.returncode == 0, result.stderr
+    counts = dict(re.findall(r"^  (\w+) +([\d,]+ +[\d,]+ +[\d,]+)$", result.stdout, re.M))
+    assert counts["interactions"].split() == ["3", "3", "0"]  # read, accepted, quarantined
+    assert counts["rules"].split() == ["2", "2", "0"]
+    assert result.stderr.count("Ignoring column(s) channel") == 1
+    assert result.stderr.count("notes.csv: not a table of the contract") == 1

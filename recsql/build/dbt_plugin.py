@@ -24,7 +24,8 @@ class Plugin(BasePlugin):
 
     def configure_connection(self, conn: Any) -> None:
         # Check the whole input directory when the build opens its database, so a missing
-        # file or column stops the build before any model runs.
+        # file or column stops the build before any model runs. This check prints the
+        # warnings (ignored files and columns); `recsql build` checks before dbt, quietly.
         if not self._checked:
             inputs.locate_all(self.data_dir)
             self._checked = True

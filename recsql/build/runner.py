@@ -223,7 +223,9 @@ def build(
     started = time.perf_counter()
     data_dir = Path(data_dir).resolve()
     db_path = Path(db_path).resolve()
-    inputs.locate_all(data_dir)  # stop at once, with a clear message, on a contract error
+    # Stop at once, with a clear message, on a contract error. Quietly: the dbt plugin checks
+    # again when dbt opens the database and prints the warnings (once).
+    inputs.locate_all(data_dir, warn=False)
 
     project = project_dir()
     work = work_dir_for(db_path)

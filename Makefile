@@ -29,10 +29,11 @@ demo: install
 	$(BIN)/recsql demo
 
 lint: install $(NODE_CLIENT)/node_modules/.installed
-	@echo "Linting the Python (ruff) and the SQL (sqlfluff)..."
+	@echo "Linting the Python (ruff, mypy) and the SQL (sqlfluff)..."
 	$(BIN)/ruff check recsql tests benchmarks models
 	$(BIN)/ruff format --check recsql tests benchmarks models
 	$(BIN)/sqlfluff lint models tests/dbt
+	$(BIN)/mypy
 
 test: lint
 	@echo "Running every test (over ten minutes on two cores; $(BIN)/pytest -m 'not slow' runs the fast ones)..."

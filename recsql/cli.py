@@ -334,7 +334,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="recsql: %(levelname)s: %(message)s",
     )
     try:
-        return args.func(args)
+        return int(args.func(args))
     except ContractError as error:
         print(f"recsql: input error: {error}", file=sys.stderr)
         return 2

@@ -402,7 +402,7 @@ def convert(source: Path = DEFAULT_SOURCE, out_dir: Path = DEFAULT_OUT_DIR) -> C
                 "group by stock_code order by stock_code"
             ).fetchall()
         )
-        (rows_read,) = con.execute("select count(*) from lines").fetchone()
+        [(rows_read,)] = con.execute("select count(*) from lines").fetchall()
     interactions = tables["interactions"]
     report = ConversionReport(
         rows_read=rows_read,
@@ -431,11 +431,11 @@ def _load(con: duckdb.DuckDBPyConnection, source: Path) -> None:
     missing = [c for c in _SOURCE_COLUMNS if c not in columns]
     if missing:
         raise ValueError(f"{source} is not the UCI Online Retail file: no column {missing}")
-    null_counts = con.execute(
+    [null_counts] = con.execute(
         "select "
         + ", ".join(f'count(*) - count("{c}")' for c in _NOT_NULL_SOURCE_COLUMNS)
         + " from source"
-    ).fetchone()
+    ).fetchall()
     empty = [c for c, n in zip(_NOT_NULL_SOURCE_COLUMNS, null_counts, strict=True) if n]
     if empty:
         raise ValueError(f"{source} has lines without {empty}")

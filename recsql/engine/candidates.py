@@ -309,7 +309,7 @@ def _factors(job: Job, matrix: TenantMatrix, width: int, num_threads: int) -> pa
     """One tenant's ALS factors, customers then items, padded to ``width``."""
     if matrix.affinities.nnz == 0:
         return None
-    model = make_model(job, num_threads).fit(matrix.affinities)
+    model = ALS.from_settings(job.settings, num_threads=num_threads).fit(matrix.affinities)
     blocks = []
     for entity, ids, factors in (
         ("customer", matrix.customer_ids, model.user_factors_),

@@ -135,7 +135,7 @@ _DATE_PARTS: frozenset[str] = frozenset(
 _DType = exp.DataType.Type
 #: The types ``CAST``/``TRY_CAST`` may convert to (sqlglot reads ``varchar`` as TEXT and
 #: ``timestamp`` as TIMESTAMPNTZ).
-_CAST_TYPES: frozenset[exp.DataType.Type] = frozenset(
+_CAST_TYPES: frozenset[object] = frozenset(
     {
         _DType.TEXT,
         _DType.VARCHAR,
@@ -507,7 +507,7 @@ def _check_tree(tree: exp.Expr, allowed: frozenset[str]) -> None:
 def _check_node(node: exp.Expr, allowed: frozenset[str]) -> bool:
     """Raise if this node is not allowed; True if its children need no further checks."""
     kind = type(node)
-    if kind is exp.Column:
+    if isinstance(node, exp.Column) and kind is exp.Column:
         _check_column(node, allowed)
         return True
     if kind is exp.DataType:

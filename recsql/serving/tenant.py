@@ -17,7 +17,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from recsql.rules import verdicts
+from recsql.rules.verdicts import NEUTRAL, Verdict, verdict_of
 from recsql.serving.results import Recommendation, Recommendations
 
 
@@ -39,7 +39,8 @@ class KeyedRows:
     def rows(self, key: str, limit: int | None = None) -> list[dict[str, Any]]:
         start, stop = self.offsets.get(key, (0, 0))
         n = stop - start if limit is None else min(stop - start, limit)
-        return self.table.slice(start, n).to_pylist()
+        rows: list[dict[str, Any]] = self.table.slice(start, n).to_pylist()
+        return rows
 
     def recommendations(self, key: str, k: int) -> Recommendations:
         """The first k rows of a prebaked list."""
@@ -111,7 +112,7 @@ class Tenant:
     #: (salt, salted sha256) of each customer who asked to be forgotten: no ids.
     erased: list[tuple[str, str]]
     visitors: dict[str | None, Visitor]  # by country (None: unknown)
-    verdicts: dict[int, dict[str, verdicts.Verdict]]  # rule class -> item -> the exceptions
+    verdicts: dict[int, dict[str, Verdict]]  # rule class -> item -> the exceptions
     items: dict[str, Item]  # in item_id order
     bought: KeyedRows  # bought_items, by customer_id
     popular: dict[str | None, list[tuple[str, float]]]  # by country (None: the tenant's)
@@ -127,8 +128,8 @@ class Tenant:
     def __post_init__(self) -> None:
         self.names = {item_id: item.name for item_id, item in self.items.items()}
 
-    def verdict(self, rule_class: int, item_id: str) -> verdicts.Verdict:
-        return self.verdicts.get(rule_class, {}).get(item_id, verdicts.NEUTRAL)
+    def verdict(self, rule_class: int, item_id: str) -> Verdict:
+        return self.verdicts.get(rule_class, {}).get(item_id, NEUTRAL)
 
     def is_erased(self, customer_id: str) -> bool:
         """Whether the customer asked to be forgotten (recsql_is_customer's hash test)."""
@@ -187,12 +188,12 @@ def load(con: duckdb.DuckDBPyConnection, tenant_id: str, where: str) -> Tenant:
         for row in states
         if row["is_visitor"]
     }
-    class_verdicts: dict[int, dict[str, verdicts.Verdict]] = {}
+    class_verdicts: dict[int, dict[str, Verdict]] = {}
     for row in query(
         "select rule_class, item_id, blocked_by, not_included_by, boost, caps "
         "from recsql_data.rule_class_verdicts where tenant_id = ?"
     ).to_pylist():
-        class_verdicts.setdefault(row["rule_class"], {})[row["item_id"]] = verdicts.of(row)
+        class_verdicts.setdefault(row["rule_class"], {})[row["item_id"]] = verdict_of(row)
     items = {
         row["item_id"]: Item(row["name"] or row["item_id"], row["category"], row["score"])
         for row in query(

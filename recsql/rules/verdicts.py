@@ -3,9 +3,9 @@
 The build makes every verdict that depends on who the customer is by rule class — people the
 rules treat alike — and item (``rule_class_verdicts``, published with every file): which rule
 blocks an item, its boost, the caps counting it. A list made at query time looks them up
-(:class:`Verdict`, :func:`verdict_of`); no condition or macro is evaluated again. What is per customer
-is whether they bought an item (known from ``bought_items``) and the sustainability nudge,
-which compares the item with what the customer usually buys: :func:`nudge` states the
+(:class:`Verdict`, :func:`verdict_of`); no condition or macro is evaluated again. What is per
+customer is whether they bought an item (known from ``bought_items``) and the sustainability
+nudge, which compares the item with what the customer usually buys: :func:`nudge` states the
 ``recsql_nudge`` macro of ``rules.sql``, case for case, and ``tests/test_serving.py`` checks both
 agree for every customer and item of a shop built to exercise the rules. Change one only with
 the other.

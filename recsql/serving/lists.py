@@ -14,8 +14,8 @@ walked in list order by the build's own :func:`recsql.rules.caps.keep`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import NamedTuple
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -59,7 +59,8 @@ class _Row(NamedTuple):
     reason: str
     algorithm: str
     category: str | None
-    caps: tuple
+    #: The cap rules counting the item: {rule_key, cap} each.
+    counted_by: tuple[Mapping[str, Any], ...]
 
 
 def popular(tenant: Tenant, country: str | None, k: int) -> Recommendations:
@@ -164,11 +165,11 @@ def _capped(sources: Sequence[list[_Row]], k: int) -> list[Recommendation]:
             if row.item_id not in seen:
                 seen.add(row.item_id)
                 rows.append(row)
-    if any(row.caps for row in rows):
+    if any(row.counted_by for row in rows):
         kept, _ = caps.keep(
             np.zeros(len(rows), dtype=np.int64),
             pa.array([row.category for row in rows], pa.string()),
-            pa.array([list(row.caps) for row in rows], _CAPS),
+            pa.array([list(row.counted_by) for row in rows], _CAPS),
         )
         rows = [row for row, keep in zip(rows, kept.tolist(), strict=True) if keep]
     return [

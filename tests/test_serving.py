@@ -91,6 +91,10 @@ def test_an_unknown_customer_gets_the_popular_list_in_sql_and_python(
         python = api.recommend(tenant, customer, k=10, country=country)
         assert recommended == popular == [(r.item_id, r.reason) for r in python], (tenant, country)
         assert python == api.popular(tenant, country, k=10)
+    # the country column is text whatever the caller passes (NULL was typed INTEGER)
+    assert query(built.db_path, "select distinct typeof(country) from popular('shop')") == [
+        ("VARCHAR",)
+    ]
     # a French visitor of the shop gets the French list: the kite, not the robot
     assert "t2" in items(api.recommend("shop", "somebody-new", country="FR"))
     assert "t1" not in items(api.recommend("shop", "somebody-new", country="FR"))

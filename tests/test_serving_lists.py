@@ -19,7 +19,7 @@ def shop(verdicts: dict[str, Verdict], similar: dict[str, list[str]]) -> Tenant:
         tenant_id="t",
         settings=SETTINGS,
         customers={},
-        erased=[],
+        erased=("", frozenset()),
         visitors={},
         verdicts={0: verdicts},
         items={item: Item(item.upper(), None, None) for item in names},

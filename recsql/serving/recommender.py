@@ -126,6 +126,8 @@ class Recommender:
         _check_k(k)
         with self._lock:
             tenant = self._tenant(tenant_id)
+            if tenant.settings["mode"] == "off":  # a tenant switched off serves nothing
+                return Recommendations()
             asked = list(dict.fromkeys(context_items or ()))
             context = [item for item in asked if item in tenant.items]
             unknown = [item for item in asked if item not in tenant.items]

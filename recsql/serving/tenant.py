@@ -109,8 +109,9 @@ class Tenant:
     tenant_id: str
     settings: dict[str, Any]
     customers: dict[str, Customer]
-    #: (salt, salted sha256) of each customer who asked to be forgotten: no ids.
-    erased: list[tuple[str, str]]
+    #: The tenant's salt and the salted sha256 of each customer who asked to be forgotten: no
+    #: ids (erased_customers).
+    erased: tuple[str, frozenset[str]]
     visitors: dict[str | None, Visitor]  # by country (None: unknown)
     verdicts: dict[int, dict[str, Verdict]]  # rule class -> item -> the exceptions
     items: dict[str, Item]  # in item_id order
@@ -133,11 +134,9 @@ class Tenant:
 
     def is_erased(self, customer_id: str) -> bool:
         """Whether the customer asked to be forgotten (recsql_is_customer's hash test)."""
-        return any(
-            hashlib.sha256(f"{salt}{self.tenant_id}\x1f{customer_id}".encode()).hexdigest()
-            == hashed
-            for salt, hashed in self.erased
-        )
+        salt, hashes = self.erased
+        key = f"{salt}{self.tenant_id}\x1f{customer_id}".encode()
+        return bool(hashes) and hashlib.sha256(key).hexdigest() in hashes
 
     def list_country(self, country: str | None) -> str | None:
         """The country whose visitor list serves someone from ``country`` (None: unknown)."""
@@ -231,12 +230,13 @@ def load(con: duckdb.DuckDBPyConnection, tenant_id: str, where: str) -> Tenant:
         )
         for shelf in ("recommendations", "buy_again")
     }
-    erased = [
-        (row["salt"], row["customer_hash"])
-        for row in query(
-            "select salt, customer_hash from recsql_data.erased_customers where tenant_id = ?"
-        ).to_pylist()
-    ]
+    erasures = query(
+        "select salt, customer_hash from recsql_data.erased_customers where tenant_id = ?"
+    ).to_pydict()
+    erased = (
+        erasures["salt"][0] if erasures["salt"] else "",
+        frozenset(erasures["customer_hash"]),
+    )
     return Tenant(
         tenant_id=tenant_id,
         settings=settings[0],

@@ -69,3 +69,26 @@ def test_blocked_items_and_the_context_itself_never_come_in() -> None:
     tenant = shop({"e": Verdict(blocked_by="geo restriction")}, {"x": ["e", "f", "x"]})
     got = blended(tenant, own("a", "b"), ["x"])
     assert "e" not in got and "x" not in got and got[:3] == ["a", "f", "b"]
+
+
+class CountingItems(dict):
+    """A tenant's catalogue that counts the walks over all of it."""
+
+    walks = 0
+
+    def __iter__(self):
+        type(self).walks += 1
+        return super().__iter__()
+
+
+def test_the_whole_catalogue_is_judged_only_for_a_list_still_short() -> None:
+    """The last fill judges every item of the tenant: a cost a request pays only when the
+    sources before leave the list short of k (a tenant may hold 20,000 items)."""
+    tenant = shop({}, {"x": ["e", "f"]})
+    tenant.items = CountingItems(tenant.items)
+    person = lists.Person(0, None, None, frozenset(["x"]))
+    full = lists.blend(tenant, person, own("a", "b"), ["x"], 4, fold_in_context=False, fills=[])
+    assert [r.item_id for r in full] == ["a", "e", "b", "f"] and CountingItems.walks == 0
+    longer = lists.blend(tenant, person, own("a", "b"), ["x"], 6, fold_in_context=False, fills=[])
+    assert [r.item_id for r in longer] == ["a", "e", "b", "f", "c", "d"]
+    assert CountingItems.walks == 1

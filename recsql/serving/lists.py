@@ -84,7 +84,8 @@ def blend(
 ) -> list[Recommendation]:
     """The person's list: ``own`` (a prebaked list) and the neighbours of the ``context`` items
     (and, with ``fold_in_context``, ALS folded in from them) fused by reciprocal rank, then each
-    of ``fills`` in order, then every other item of the tenant; judged, capped, k long."""
+    of ``fills`` in order, then - if those leave it short - every other item of the tenant;
+    judged, capped, k long."""
     if person.nothing_rule is not None:
         return []
     fused: dict[str, float] = {}
@@ -115,9 +116,11 @@ def blend(
         )
         for fill in fills
     ]
-    rest = ((item, 0.0, "popular", "popularity") for item in tenant.items)  # in id order
-    sources.append(_judged(tenant, person, rest))
-    return _capped(sources, k)
+    rows = _capped(sources, k)
+    if len(rows) < k:  # the last fill: every other item, judged only when the list needs it
+        rest = ((item, 0.0, "popular", "popularity") for item in tenant.items)  # in id order
+        rows = _capped([*sources, _judged(tenant, person, rest)], k)
+    return rows
 
 
 def _row(

@@ -79,9 +79,14 @@ create or replace macro recsql_is_customer(of_tenant, of_customer) as (
         where c.tenant_id = of_tenant and c.customer_id = of_customer
     )
     or exists (
+        -- one hash per call: the tenant's salt is the same on every row
         select 1 from recsql_data.erased_customers as e
         where e.tenant_id = of_tenant
-            and e.customer_hash = sha256(e.salt || of_tenant || chr(31) || of_customer)
+            and e.customer_hash = (
+                select sha256(any_value(s.salt) || of_tenant || chr(31) || of_customer)
+                from recsql_data.erased_customers as s
+                where s.tenant_id = of_tenant
+            )
     )
 );
 

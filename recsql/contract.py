@@ -10,8 +10,10 @@ case every row belongs to the tenant ``'default'``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 
 DEFAULT_TENANT = "default"
 
@@ -87,16 +89,80 @@ TENANT_MODES = ("on", "freeze", "off")
 ALGORITHMS = ("auto", "popularity", "cooccurrence", "als", "ease")
 
 
+SettingValue = str | int | float
+
+
 @dataclass(frozen=True)
 class Setting:
-    """A per-tenant setting: a column of the ``tenants`` input and of the defaults seed."""
+    """A per-tenant setting: a column of the ``tenants`` input, and its one definition.
+
+    Staging checks a tenant's value against it and ``tenant_settings`` applies its default,
+    both through ``macros/tenant_setting_definitions.sql``, which is generated from it
+    (:func:`write_generated`); the settings table of ``docs/contract.md`` is generated from it
+    too; and the algorithms accept every value it allows (tests/test_contract.py).
+
+    A value must parse as the setting's type (an integer setting rejects ``2.5``) and lie in
+    its choices or its range; an empty value takes the default.
+    """
 
     name: str
+    #: STRING, INTEGER or NUMBER.
     type: ColumnType
-    default: str
+    #: ``None``: no default (the setting is off unless given).
+    default: SettingValue | None
     description: str
-    #: Allowed values for a string setting; ``None`` means any.
+    #: The allowed values of a string setting (compared in lower case).
     choices: tuple[str, ...] | None = None
+    minimum: int | float | None = None
+    maximum: int | float | None = None
+    #: The minimum itself is not allowed: the value must be greater than it.
+    minimum_exclusive: bool = False
+    #: Another setting this one may not be below (``candidates_n`` >= ``k``), each taken
+    #: with its default where the tenant leaves it empty.
+    at_least: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.type not in (ColumnType.STRING, ColumnType.INTEGER, ColumnType.NUMBER):
+            raise ValueError(f"setting {self.name}: unsupported type {self.type}")
+        if (self.choices is not None) != (self.type == ColumnType.STRING):
+            raise ValueError(f"setting {self.name}: choices are for (and required by) strings")
+        if self.default is not None and not self.allows(self.default):
+            raise ValueError(f"setting {self.name}: the default {self.default!r} is not allowed")
+
+    def allows(self, value: SettingValue) -> bool:
+        """Whether ``value`` (already of the setting's type) is allowed, on its own."""
+        if self.choices is not None:
+            return isinstance(value, str) and value in self.choices
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False
+        if not math.isfinite(value):
+            return False
+        if self.type == ColumnType.INTEGER and value != int(value):
+            return False
+        if self.minimum is not None and (
+            value < self.minimum or (self.minimum_exclusive and value == self.minimum)
+        ):
+            return False
+        return self.maximum is None or value <= self.maximum
+
+    @property
+    def allowed(self) -> str:
+        """The allowed values in words, as docs/contract.md shows them."""
+        if self.choices is not None:
+            return ", ".join(f"`{c}`" for c in self.choices)
+        low = f"`{self.at_least}`" if self.at_least else _number(self.minimum)
+        if self.minimum_exclusive:
+            low_text = f"> {low}"
+            return low_text if self.maximum is None else f"{low_text}, <= {_number(self.maximum)}"
+        if self.minimum is None and self.at_least is None:
+            return "any number" if self.maximum is None else f"<= {_number(self.maximum)}"
+        return f">= {low}" if self.maximum is None else f"{low}..{_number(self.maximum)}"
+
+
+def _number(value: int | float | None) -> str:
+    if value is None:
+        return ""
+    return str(int(value)) if float(value).is_integer() else str(value)
 
 
 SIMILARITIES = ("jaccard", "lift", "cosine", "count")
@@ -108,99 +174,192 @@ TENANT_SETTINGS: tuple[Setting, ...] = (
         "mode",
         ColumnType.STRING,
         "on",
-        "on: build and serve; freeze: keep serving the last lists; off: serve nothing.",
-        TENANT_MODES,
+        "`on`: build and serve; `freeze`: keep serving the last lists; `off`: serve nothing "
+        "(and need no input)",
+        choices=TENANT_MODES,
     ),
-    Setting("k", ColumnType.INTEGER, "10", "Length of each served list (1..1000)."),
+    Setting(
+        "k",
+        ColumnType.INTEGER,
+        10,
+        "length of each served list",
+        minimum=1,
+        maximum=1000,
+    ),
     Setting(
         "algorithm",
         ColumnType.STRING,
         "auto",
-        "auto: the champion of the offline evaluation; or force one algorithm.",
-        ALGORITHMS,
+        "`auto`: the champion of the offline evaluation; or force one algorithm",
+        choices=ALGORITHMS,
     ),
     Setting(
         "half_life_days",
         ColumnType.NUMBER,
-        "30",
-        "Half-life of the time decay of interactions, in days (> 0).",
+        30,
+        "half-life of the time decay of interactions, in days",
+        minimum=0,
+        minimum_exclusive=True,
     ),
     Setting(
         "holdout_days",
         ColumnType.NUMBER,
-        "30",
-        "Offline evaluation: train on what came "
-        "before the tenant's last this many days, test on those days (> 0).",
+        30,
+        "offline evaluation: test on the tenant's last this many days, train on what came before",
+        minimum=0,
+        minimum_exclusive=True,
     ),
     Setting(
         "candidates_n",
         ColumnType.INTEGER,
-        "50",
-        "Candidates per customer and algorithm, before rules (>= k, at most 1000).",
+        50,
+        "candidates per customer and algorithm, before rules; at least `k`",
+        minimum=1,
+        maximum=1000,
+        at_least="k",
     ),
     Setting(
         "history_cap",
         ColumnType.INTEGER,
-        "50",
-        "Co-occurrence reads each customer's most recent this many distinct items (1..1000).",
+        50,
+        "co-occurrence reads each customer's most recent this many distinct items",
+        minimum=1,
+        maximum=1000,
     ),
-    Setting("similarity", ColumnType.STRING, "jaccard", "Co-occurrence similarity.", SIMILARITIES),
+    Setting(
+        "similarity",
+        ColumnType.STRING,
+        "jaccard",
+        "co-occurrence similarity",
+        choices=SIMILARITIES,
+    ),
     Setting(
         "min_support",
         ColumnType.INTEGER,
-        "2",
-        "Co-occurrence: minimum number of customers who bought both items (>= 1).",
+        2,
+        "co-occurrence: minimum number of customers who bought both items",
+        minimum=1,
+        maximum=1_000_000,
     ),
-    Setting("similar_items_n", ColumnType.INTEGER, "50", "Similar items kept per item (1..1000)."),
     Setting(
-        "trending_days", ColumnType.INTEGER, "7", "Trending: the recent window, in days (>= 1)."
+        "similar_items_n",
+        ColumnType.INTEGER,
+        50,
+        "similar items kept per item",
+        minimum=1,
+        maximum=1000,
+    ),
+    Setting(
+        "trending_days",
+        ColumnType.INTEGER,
+        7,
+        "trending: the recent window, in days",
+        minimum=1,
+        maximum=3650,
     ),
     Setting(
         "trending_baseline_days",
         ColumnType.INTEGER,
-        "56",
-        "Trending: the baseline window before the recent one, in days (>= 1).",
+        56,
+        "trending: the baseline window before the recent one, in days",
+        minimum=1,
+        maximum=3650,
     ),
-    Setting("als_factors", ColumnType.INTEGER, "64", "ALS: latent factors (1..1024)."),
-    Setting("als_regularization", ColumnType.NUMBER, "0.05", "ALS: L2 regularization (>= 0)."),
+    Setting(
+        "als_factors",
+        ColumnType.INTEGER,
+        64,
+        "ALS: latent factors",
+        minimum=1,
+        maximum=1024,
+    ),
+    Setting(
+        "als_regularization",
+        ColumnType.NUMBER,
+        0.05,
+        "ALS: L2 regularization of the factors (implicit's `regularization`)",
+        minimum=0,
+        minimum_exclusive=True,
+    ),
     Setting(
         "als_alpha",
         ColumnType.NUMBER,
-        "10",
-        "ALS: the confidence of an interaction is alpha x affinity (> 0).",
+        10,
+        "ALS: the confidence of an interaction is alpha x affinity (implicit's convention)",
+        minimum=0,
+        minimum_exclusive=True,
     ),
-    Setting("als_iterations", ColumnType.INTEGER, "15", "ALS: iterations (1..100)."),
-    Setting("ease_lambda", ColumnType.NUMBER, "500", "EASE: L2 regularization (> 0)."),
+    Setting(
+        "als_iterations",
+        ColumnType.INTEGER,
+        15,
+        "ALS: iterations",
+        minimum=1,
+        maximum=100,
+    ),
+    Setting(
+        "ease_lambda",
+        ColumnType.NUMBER,
+        500,
+        "EASE: L2 regularization",
+        minimum=0,
+        minimum_exclusive=True,
+    ),
     Setting(
         "ease_max_items",
         ColumnType.INTEGER,
-        "20000",
-        "EASE runs only for tenants with at "
-        "most this many items (its memory grows with the square).",
+        20000,
+        "EASE runs only for tenants with at most this many items (its memory grows with the "
+        "square)",
+        minimum=1,
+        maximum=100_000,
     ),
     Setting(
         "no_consent_list",
         ColumnType.STRING,
         "popular",
-        "What a customer without personalization consent gets: popular allowed items in their "
-        "country, or nothing.",
-        NO_CONSENT_LISTS,
+        "what a customer without personalization consent gets: `popular` (popular allowed "
+        "items in their country) or `nothing`",
+        choices=NO_CONSENT_LISTS,
     ),
     Setting(
         "sustainability_nudge",
         ColumnType.NUMBER,
-        "0",
-        "Raise the score of items greener than what the customer usually buys by this share "
-        "(0.2 = +20%; 0 = off; >= 0).",
+        0,
+        "raise the score of items greener than what the customer usually buys by this share "
+        "(0.2 = +20 %; 0 = off)",
+        minimum=0,
     ),
     Setting(
         "nothing_threshold",
         ColumnType.NUMBER,
-        "",
-        "Recommend nothing rather than a weak list: a customer whose best personalized "
-        "candidate scores below this gets no discover list (empty = off).",
+        None,
+        "recommend nothing rather than a weak list: a customer whose best personalized "
+        "candidate scores below this gets no discover list (empty = off)",
+    ),
+    Setting(
+        "min_accepted_share",
+        ColumnType.NUMBER,
+        0.5,
+        "the build fails when less than this share of the tenant's `interactions` rows, or of "
+        "its `items` rows, is accepted (0: only when none is)",
+        minimum=0,
+        maximum=1,
     ),
 )
+
+TENANT_SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in TENANT_SETTINGS}
+
+
+def _text(value: SettingValue | None) -> str | None:
+    """A setting's value as the tenants file would hold it."""
+    return None if value is None else str(value)
+
+
+def default_settings() -> dict[str, SettingValue | None]:
+    """The settings of a tenant that sets none: a row of ``tenant_settings``."""
+    return {s.name: s.default for s in TENANT_SETTINGS}
+
 
 TENANTS = Table(
     name="tenants",
@@ -208,7 +367,7 @@ TENANTS = Table(
     grain="One row per tenant.",
     columns=(
         Column("tenant_id", ColumnType.STRING, True, "The tenant."),
-        *(Column(s.name, s.type, False, s.description, s.default) for s in TENANT_SETTINGS),
+        *(Column(s.name, s.type, False, s.description, _text(s.default)) for s in TENANT_SETTINGS),
     ),
     rejects_extra_columns=True,
 )
@@ -232,8 +391,9 @@ TABLES: tuple[Table, ...] = (
                 "occurred_at",
                 ColumnType.TIMESTAMP,
                 True,
-                "When it happened. ISO 8601; an offset is converted to UTC, no offset means "
-                "UTC. Not more than a day after the build started.",
+                "When it happened. ISO 8601 (an offset is converted to UTC, no offset means "
+                "UTC), or whole seconds, milliseconds, microseconds or nanoseconds since 1970 "
+                "(by magnitude, 1990 to 2100). Not more than a day after the build started.",
             ),
             Column(
                 "event_type",
@@ -423,3 +583,110 @@ def empty(column: str) -> str:
 def invalid(setting: str) -> str:
     """The quarantine reason for a tenant setting outside its allowed values."""
     return f"invalid {setting}"
+
+
+# --------------------------------------------------------------------------- generated files
+#
+# The dbt models and the docs read the settings from files generated from TENANT_SETTINGS:
+# `python -m recsql.contract` rewrites them, and tests/test_contract.py fails while they differ
+# from what it would write.
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SETTINGS_MACRO = PROJECT_ROOT / "macros" / "tenant_setting_definitions.sql"
+CONTRACT_DOCS = PROJECT_ROOT / "docs" / "contract.md"
+_TABLE_START = (
+    "<!-- tenants table: generated from recsql/contract.py by python -m recsql.contract -->"
+)
+_TABLE_END = "<!-- end of the generated tenants table -->"
+
+
+def _jinja(value: object) -> str:
+    """A Python value as a Jinja literal."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(_jinja(v) for v in value) + "]"
+    raise TypeError(f"no Jinja literal for {value!r}")
+
+
+def settings_macro() -> str:
+    """``macros/tenant_setting_definitions.sql``: the settings, for the dbt models."""
+    entries = []
+    for s in TENANT_SETTINGS:
+        entries.append(
+            "        {\n"
+            f"            'name': {_jinja(s.name)}, 'type': {_jinja(s.type.value)}, "
+            f"'default': {_jinja(s.default)},\n"
+            f"            'choices': {_jinja(s.choices)},\n"
+            f"            'minimum': {_jinja(s.minimum)}, 'maximum': {_jinja(s.maximum)}, "
+            f"'minimum_exclusive': {_jinja(s.minimum_exclusive)},\n"
+            f"            'at_least': {_jinja(s.at_least)},\n"
+            "        },\n"
+        )
+    return (
+        "{#- Generated from recsql/contract.py (TENANT_SETTINGS) by `python -m recsql.contract`:\n"
+        "    edit the contract, not this file. The tenant settings in contract order: name, type\n"
+        "    (string, integer, number), default (none: empty), choices (strings), minimum,\n"
+        "    maximum, minimum_exclusive (the value must be greater than the minimum) and\n"
+        "    at_least (another setting this one may not be below). -#}\n"
+        "{% macro tenant_setting_definitions() -%}\n"
+        "    {{ return([\n" + "".join(entries) + "    ]) }}\n"
+        "{%- endmacro %}\n"
+    )
+
+
+def _markdown_default(setting: Setting) -> str:
+    if setting.default is None:
+        return "(none)"
+    if isinstance(setting.default, str):
+        return f"`{setting.default}`"
+    return _number(setting.default)
+
+
+def settings_table() -> str:
+    """The table of the tenants input in ``docs/contract.md``, with its markers."""
+    rows = [
+        _TABLE_START,
+        "| column | type | default | allowed | meaning |",
+        "|---|---|---|---|---|",
+        "| tenant_id | string | | | the tenant |",
+        *(
+            f"| {s.name}? | {s.type.value} | {_markdown_default(s)} | {s.allowed} | "
+            f"{s.description} |"
+            for s in TENANT_SETTINGS
+        ),
+        _TABLE_END,
+    ]
+    return "\n".join(rows) + "\n"
+
+
+def docs_with_settings_table(docs: str) -> str:
+    """``docs`` (docs/contract.md) with its generated tenants table replaced by today's."""
+    start, end = docs.find(_TABLE_START), docs.find(_TABLE_END)
+    if start < 0 or end < start:
+        raise ValueError(f"docs/contract.md lacks the markers {_TABLE_START!r} ... {_TABLE_END!r}")
+    return docs[:start] + settings_table() + docs[end + len(_TABLE_END) + 1 :]
+
+
+def write_generated() -> list[Path]:
+    """Rewrite the files generated from the contract; return those that changed."""
+    changed = []
+    for path, text in (
+        (SETTINGS_MACRO, settings_macro()),
+        (CONTRACT_DOCS, docs_with_settings_table(CONTRACT_DOCS.read_text())),
+    ):
+        if not path.exists() or path.read_text() != text:
+            path.write_text(text)
+            changed.append(path)
+    return changed
+
+
+if __name__ == "__main__":
+    for written in write_generated():
+        print(f"wrote {written.relative_to(PROJECT_ROOT)}")

@@ -4,17 +4,17 @@ single-tenant CSV input, and the published file as other processes see it."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections import Counter
-from pathlib import Path
 
 import duckdb
 import pytest
 
 from recsql.build import BuildResult
 from recsql.datasets.generator import GenerationReport, generate
-from tests.conftest import query, write_inputs
+from tests.conftest import REPO, query, write_inputs
 
 pytestmark = pytest.mark.slow
 
@@ -133,9 +133,12 @@ def test_a_published_file_uses_no_python_functions(built: BuildResult) -> None:
     assert python_functions == []
 
 
-def test_interactions_and_items_csv_without_tenant_id(tmp_path: Path, build_inputs) -> None:
+@pytest.fixture(scope="module")
+def single_tenant(tmp_path_factory, build_inputs) -> tuple[BuildResult, list[str]]:
+    """A minimal single-tenant CSV input, built with its progress lines captured."""
+    root = tmp_path_factory.mktemp("single")
     data = write_inputs(
-        tmp_path / "in",
+        root / "in",
         {
             "interactions.csv": "customer_id,item_id,occurred_at\n"
             + "".join(
@@ -146,7 +149,14 @@ def test_interactions_and_items_csv_without_tenant_id(tmp_path: Path, build_inpu
             "items.csv": "item_id,name\n" + "".join(f"i{i},Item {i}\n" for i in range(12)),
         },
     )
-    result = build_inputs(data, tmp_path / "recsql.duckdb")
+    lines: list[str] = []
+    return build_inputs(data, root / "recsql.duckdb", progress=lines.append), lines
+
+
+def test_interactions_and_items_csv_without_tenant_id(
+    single_tenant: tuple[BuildResult, list[str]],
+) -> None:
+    result, _ = single_tenant
     assert result.tenants == 1
     assert {c.source_table for c in result.counts} == {"interactions", "items"}
     [(tenants, customers)] = query(
@@ -155,3 +165,30 @@ def test_interactions_and_items_csv_without_tenant_id(tmp_path: Path, build_inpu
     )
     assert (tenants, customers) == (1, 30)
     assert query(result.db_path, "select distinct tenant_id from tenant_settings") == [("default",)]
+
+
+PROGRESS_LINE = re.compile(r"  \[ *(\d+)/(\d+)\] (\w+) +(\w+) +\d+\.\d\ds")
+
+
+def test_progress_numbers_each_model_and_seed_once_in_order(
+    single_tenant: tuple[BuildResult, list[str]],
+) -> None:
+    """One line per model and seed, numbered 1..n in the order printed, out of n: no gaps, no
+    tests among them (they are summed up at the end)."""
+    _, lines = single_tenant
+    *node_lines, summary = lines
+    matches = [PROGRESS_LINE.fullmatch(line) for line in node_lines]
+    assert all(matches), [line for line, m in zip(node_lines, matches, strict=True) if not m]
+    numbers = [int(m[1]) for m in matches if m]
+    totals = {int(m[2]) for m in matches if m}
+    names = [m[3] for m in matches if m]
+    nodes = [p.stem for p in (REPO / "models").rglob("*") if p.suffix in (".sql", ".py")]
+    nodes += [p.stem for p in (REPO / "seeds").glob("*.csv")]
+    assert numbers == list(range(1, len(nodes) + 1))
+    assert totals == {len(nodes)}
+    assert sorted(names) == sorted(nodes)
+    assert {m[4] for m in matches if m} == {"ok"}
+    tests = re.fullmatch(
+        rf"  {len(nodes)}/{len(nodes)} models and seeds built; tests: (\d+) passed", summary
+    )
+    assert tests and int(tests[1]) > 50, summary

@@ -183,6 +183,27 @@ def test_a_failed_build_exits_non_zero_and_keeps_the_served_file(tmp_path: Path)
     assert db.read_bytes() == b"served"
 
 
+@pytest.mark.slow
+def test_a_header_only_interactions_file_fails_the_build_and_publishes_nothing(
+    tmp_path: Path,
+) -> None:
+    """An empty recommender must not be published with exit 0."""
+    data = write_inputs(
+        tmp_path / "in", {**SMALL, "interactions.csv": "customer_id,item_id,occurred_at\n"}
+    )
+    db = tmp_path / "recsql.duckdb"
+    db.write_bytes(b"served")
+    result = run_recsql("build", "--data", str(data), "--db", str(db), "--as-of", AS_OF)
+    assert result.returncode == 1
+    assert "Built" not in result.stdout and "Traceback" not in result.stderr
+    failing = [line.strip() for line in result.stderr.splitlines() if line.startswith("    ")]
+    assert failing == [
+        "tenant default: 0 of 0 interactions accepted: the interactions input has no rows"
+    ]
+    assert "nothing was published" in result.stderr
+    assert db.read_bytes() == b"served"
+
+
 def test_generate_writes_the_inputs(tmp_path: Path) -> None:
     out = tmp_path / "gen"
     result = run_recsql(

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from recsql.build import BuildFailed, BuildResult
-from recsql.contract import TABLES
+from recsql.contract import TABLES, default_settings
 from tests.conftest import query, write_inputs
 
 pytestmark = pytest.mark.slow
@@ -22,10 +22,11 @@ ACCEPTED = "accepted"
 
 FIXTURE: dict[str, tuple[str, list[tuple[str, str]]]] = {
     "tenants": (
-        "tenant_id,mode,k,algorithm,half_life_days",
+        # t1's rows below are mostly bad on purpose: it accepts a small share of them
+        "tenant_id,mode,k,algorithm,half_life_days,min_accepted_share",
         [
-            ("t1,on,5,auto,14", ACCEPTED),
-            ("t2,,,,", ACCEPTED),
+            ("t1,on,5,auto,14,0.1", ACCEPTED),
+            ("t2,,,,,", ACCEPTED),
         ],
     ),
     "items": (
@@ -48,6 +49,7 @@ FIXTURE: dict[str, tuple[str, list[tuple[str, str]]]] = {
             ("t1,i12,x,,,,,,high,,", "unparseable sustainability_score"),
             ("t1,i13,x,,,,,,1.5,,", "sustainability_score outside 0..1"),
             ("t1,i14,x,,,,,,,someday,", "unparseable launched_at"),
+            ("t1,i16,Lamp,kitchen,,20,,,,1300000000000,", ACCEPTED),  # epoch milliseconds
             ("t1,i1,Mug,kitchen,,4.5,true,,0.7,2024-01-01,red", "duplicate row"),
             ("t1,i1,Mug v2,kitchen,,5,true,,0.7,2024-01-01,red", "conflicting duplicate key"),
             ("t1,i15,x,,,,,,,,,surplus,values", "malformed csv line"),
@@ -77,6 +79,15 @@ FIXTURE: dict[str, tuple[str, list[tuple[str, str]]]] = {
             ("t2,c2,i2,2025-06-03,purchase,1,,", "item not in items"),  # i2 is t1's only
             ("t1,c3,i5,2025-06-03,purchase,1,,", "item not in items"),  # i5 was rejected
             ("t1,c3,i1,2025-06-05T10:00:00+02:00,,,,", ACCEPTED),
+            # whole numbers between 1990 and 2100 in seconds, ms, µs or ns since 1970
+            ("t1,c4,i1,1300000000,purchase,1,,", ACCEPTED),
+            ("t1,c4,i1,1300000001250,purchase,1,,", ACCEPTED),
+            ("t1,c4,i1,1300000002000500,purchase,1,,", ACCEPTED),
+            ("t1,c4,i1,1300000003000000999,purchase,1,,", ACCEPTED),
+            ("t1,c4,i1,12345,purchase,1,,", "unparseable occurred_at"),  # 1970
+            ("t1,c4,i1,20110304,purchase,1,,", "unparseable occurred_at"),  # not yyyymmdd
+            ("t1,c4,i1,9999999999999999999999,purchase,1,,", "unparseable occurred_at"),
+            ("t2,c5,i1,2025-06-03,purchase,1,,", ACCEPTED),
             ("t1,c1,i1", "malformed csv line"),
         ],
     ),
@@ -151,17 +162,25 @@ FIXTURE: dict[str, tuple[str, list[tuple[str, str]]]] = {
 # Rules and tenants are configuration: a rejected row fails the whole build (checked below).
 BAD_CONFIGURATION: dict[str, tuple[str, list[tuple[str, str]]]] = {
     "tenants": (
-        "tenant_id,mode,k,algorithm,half_life_days",
+        "tenant_id,mode,k,algorithm,half_life_days,als_regularization,candidates_n,"
+        "min_accepted_share",
         [
-            ("t1,on,5,auto,14", ACCEPTED),
-            ("t2,,,,", ACCEPTED),
-            (",on,,,", "empty tenant_id"),
-            ("t3,paused,,,", "invalid mode"),
-            ("t4,on,0,,", "invalid k"),
-            ("t5,on,ten,,", "invalid k"),
-            ("t6,on,,magic,", "invalid algorithm"),
-            ("t7,on,,,-1", "invalid half_life_days"),
-            ("t1,on,6,auto,14", "conflicting duplicate key"),
+            ("t1,on,5,auto,14,,,0.1", ACCEPTED),
+            ("t2,,,,,,,", ACCEPTED),
+            (",on,,,,,,", "empty tenant_id"),
+            ("t3,paused,,,,,,", "invalid mode"),
+            ("t4,on,0,,,,,", "invalid k"),
+            ("t5,on,ten,,,,,", "invalid k"),
+            ("t6,on,2.5,,,,,", "invalid k"),
+            ("t7,on,,magic,,,,", "invalid algorithm"),
+            ("t8,on,,,-1,,,", "invalid half_life_days"),
+            ("t9,On,20,AUTO,7,0,,", "invalid als_regularization"),  # must be > 0
+            ("t10,on,,,,1e-9,,", ACCEPTED),
+            ("t11,on,,,,,5,", "invalid candidates_n"),  # below the default k, 10
+            ("t12,on,5,,,,5,", ACCEPTED),
+            ("t13,on,,,,,,1.5", "invalid min_accepted_share"),
+            ("t14,paused,0,magic,,,,", "invalid mode"),  # the first setting in contract order
+            ("t1,on,6,auto,14,,,", "conflicting duplicate key"),
         ],
     ),
     "rules": (
@@ -261,8 +280,13 @@ def test_accepted_rows_are_typed(built: BuildResult) -> None:
         "from staging.stg_interactions order by occurred_at",
     )
     assert rows == [
+        ("c4", "i1", datetime(2011, 3, 13, 7, 6, 40), "purchase", 1.0, None, None),
+        ("c4", "i1", datetime(2011, 3, 13, 7, 6, 41, 250000), "purchase", 1.0, None, None),
+        ("c4", "i1", datetime(2011, 3, 13, 7, 6, 42, 500), "purchase", 1.0, None, None),
+        ("c4", "i1", datetime(2011, 3, 13, 7, 6, 43), "purchase", 1.0, None, None),  # ns: to µs
         ("c1", "i1", datetime(2025, 6, 1, 10), "purchase", 2.0, 9.0, "s1"),
         (None, "i2", datetime(2025, 6, 2, 10), "purchase", 1.0, 12.0, "s2"),
+        ("c5", "i1", datetime(2025, 6, 3), "purchase", 1.0, None, None),
         ("c2", "i1", datetime(2025, 6, 4), "return", 2.0, None, None),
         ("c3", "i1", datetime(2025, 6, 5, 8), "purchase", 1.0, None, None),  # +02:00 -> UTC
         ("c2", "i1", datetime(2026, 1, 1, 12), "purchase", 1.0, None, None),
@@ -274,9 +298,13 @@ def test_accepted_rows_are_typed(built: BuildResult) -> None:
     )
     assert items == [
         ("t1", "i1", 4.5, True, None, 0.7, "red"),
+        ("t1", "i16", 20.0, True, None, None, None),
         ("t1", "i2", 12.0, True, 18, None, "red"),
         ("t1", "i3", 1.0, False, None, None, None),
         ("t2", "i1", 3.0, True, None, None, None),
+    ]
+    assert query(db, "select launched_at from staging.stg_items where item_id = 'i16'") == [
+        (datetime(2011, 3, 13, 7, 6, 40),)
     ]
     assert query(
         db,
@@ -302,9 +330,13 @@ def test_accepted_rows_are_typed(built: BuildResult) -> None:
 def test_tenant_settings_fall_back_to_the_defaults(built: BuildResult) -> None:
     assert query(
         built.db_path,
-        "select tenant_id, mode, k, algorithm, half_life_days "
+        "select tenant_id, mode, k, algorithm, half_life_days, min_accepted_share "
         "from tenant_settings order by tenant_id",
-    ) == [("t1", "on", 5, "auto", 14.0), ("t2", "on", 10, "auto", 30.0)]
+    ) == [("t1", "on", 5, "auto", 14.0, 0.1), ("t2", "on", 10, "auto", 30.0, 0.5)]
+    [(t2,)] = query(
+        built.db_path, "select to_json(s) from tenant_settings as s where tenant_id = 't2'"
+    )
+    assert json.loads(t2) == {"tenant_id": "t2", **default_settings()}
 
 
 @pytest.mark.parametrize("table", list(BAD_CONFIGURATION))

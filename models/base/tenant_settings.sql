@@ -1,46 +1,38 @@
 {#- One row per tenant: its settings, each taken from the tenants input or, where that is empty,
-    from seeds/tenant_defaults.csv. Without a tenants input, every tenant that has items or
-    interactions is a tenant with default settings. -#}
-{%- set settings = [
-    'mode', 'k', 'algorithm', 'half_life_days', 'holdout_days', 'candidates_n', 'history_cap',
-    'similarity', 'min_support', 'similar_items_n', 'trending_days', 'trending_baseline_days',
-    'als_factors', 'als_regularization', 'als_alpha', 'als_iterations', 'ease_lambda',
-    'ease_max_items', 'no_consent_list', 'sustainability_nudge', 'nothing_threshold',
-] -%}
+    the default of recsql/contract.py (tenant_setting_definitions). Without a tenants input,
+    every tenant that any items or interactions row names (accepted or not) is a tenant with
+    default settings: a tenant whose rows were all rejected is still a tenant, and
+    input_acceptance fails the build on it. -#}
+{%- set settings = tenant_setting_definitions() -%}
 
 with
-
-defaults as (
-    select * from {{ ref('tenant_defaults') }}
-),
 
 listed as (
     select * from {{ ref('stg_tenants') }}
 ),
 
-seen as (
-    select tenant_id from {{ ref('stg_items') }}
+named as (
+    select tenant_id from {{ ref('stg_items_validated') }}
     union
-    select tenant_id from {{ ref('stg_interactions') }}
+    select tenant_id from {{ ref('stg_interactions_validated') }}
 ),
 
 tenants as (
     select tenant_id from listed
     union
-    select tenant_id from seen
-    where not exists (select 1 from listed)
+    select tenant_id from named
+    where tenant_id is not null and not exists (select 1 from listed)
 ),
 
 final as (
     select
         tenants.tenant_id,
         {% for setting in settings %}
-            coalesce(listed.{{ setting }}, defaults.{{ setting }}) as {{ setting }}
-            {%- if not loop.last %},{% endif %}
+            coalesce(listed.{{ setting.name }}, {{ setting_default(setting) }})
+                as {{ setting.name }}{% if not loop.last %},{% endif %}
         {% endfor %}
     from tenants
     left join listed on tenants.tenant_id = listed.tenant_id
-    cross join defaults
 )
 
 select * from final

@@ -10,7 +10,9 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import textwrap
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +20,7 @@ from typing import Any
 
 import duckdb
 
+from recsql import sql
 from recsql.build import inputs
 
 log = logging.getLogger(__name__)
@@ -35,7 +38,8 @@ class BuildFailed(RuntimeError):
     def __init__(self, failures: list[str]):
         self.failures = failures
         super().__init__(
-            "The build failed; the served database was not changed.\n" + "\n".join(failures)
+            "The build failed and nothing was published: the served database was not changed.\n"
+            + "\n".join(failures)
         )
 
 
@@ -87,12 +91,25 @@ class BuildResult:
         return sum(c.rows_quarantined for c in self.counts)
 
 
-class _ProgressPrinter:
-    """Turns dbt's events into one line per finished node (tests are only counted)."""
+_TEST_STATUSES = {"pass": "passed", "fail": "failed", "warn": "warned", "error": "errored"}
 
-    def __init__(self, progress: Progress):
+
+class _ProgressPrinter:
+    """Turns dbt's events into progress lines: one per finished model or seed, numbered 1, 2,
+    ... in the order they finish, out of all the models and seeds of the build. Tests are
+    counted, and only one that does not pass gets a line; :meth:`summary` ends with the counts.
+
+    dbt's own numbers count every node it runs (tests and unit tests too) in the order they
+    start: printed for models only, they had gaps and came out of order.
+    """
+
+    def __init__(self, progress: Progress, total: int):
         self.progress = progress
-        self.tests_passed = 0
+        self.total = total
+        self.width = len(str(total))
+        self.finished: Counter[str] = Counter()
+        self.skipped = 0
+        self.tests: Counter[str] = Counter()
 
     def __call__(self, event: Any) -> None:
         # An exception escaping a callback would abort dbt's worker: never let one out.
@@ -102,40 +119,70 @@ class _ProgressPrinter:
             log.debug("Cannot report dbt event %s", event.info.name, exc_info=True)
 
     def _report(self, event: Any) -> None:
-        name = event.info.name
-        if name not in ("LogModelResult", "LogSeedResult", "LogTestResult"):
-            return
-        data = event.data
-        status = str(data.status).lower()
-        if name == "LogTestResult":
-            if status == "pass":
-                self.tests_passed += 1
-                return
-            label, total = f"test {data.name}", data.num_models
-        else:
-            label, total = data.node_info.node_name, data.total
-        self.progress(
-            f"  [{data.index:>3}/{total}] {label:<44} {status:<7} {data.execution_time:6.2f}s"
+        name, data = event.info.name, event.data
+        if name in ("LogModelResult", "LogSeedResult"):
+            status = str(data.status).lower()
+            status = "ok" if status == "success" else status  # seeds say success, models ok
+            self.finished[status] += 1
+            counter = f"[{self.finished.total():>{self.width}}/{self.total}]"
+            self._line(counter, data.node_info.node_name, status, data.execution_time)
+        elif name == "SkippingDetails" and data.resource_type in ("model", "seed"):
+            self.skipped += 1
+        elif name == "LogTestResult":
+            status = str(data.status).lower()
+            self.tests[status] += 1
+            if status != "pass":
+                counter = f"[{'test':^{2 * self.width + 1}}]"
+                self._line(counter, data.name, status, data.execution_time)
+
+    def _line(self, counter: str, label: str, status: str, seconds: float) -> None:
+        self.progress(f"  {counter} {label:<44} {status:<7} {seconds:6.2f}s")
+
+    def summary(self) -> None:
+        """The counts, once dbt is done: models and seeds built, skipped; tests by status."""
+        built = f"{self.finished['ok']}/{self.total} models and seeds built"
+        failed = self.finished.total() - self.finished["ok"]
+        if failed:
+            built += f", {failed} failed"
+        if self.skipped:
+            built += f", {self.skipped} skipped after a failure"
+        tests = ", ".join(
+            f"{count} {_TEST_STATUSES.get(status, status)}"
+            for status, count in sorted(self.tests.items(), key=lambda item: item[0] != "pass")
         )
+        self.progress(f"  {built}; tests: {tests or 'none'}")
 
 
-def _failing_rows(build_db: Path, relation: str, limit: int = 5) -> list[str]:
-    """The first rows a failed data test stored (``store_failures``), one line each."""
+def _failing_rows(build_db: Path, relation: str) -> list[str]:
+    """What a failed data test stored (``store_failures``), one line per row: the row's
+    ``message`` if the test gives one, else every column; the first few, then how many more."""
     con = duckdb.connect(str(build_db), read_only=True)
     try:
-        cursor = con.execute(f"select * from {relation} order by all limit {limit}")
-        names = [d[0] for d in cursor.description]
-        return [
-            ", ".join(f"{n}={v!r}" for n, v in zip(names, row, strict=True))
-            for row in cursor.fetchall()
-        ]
+        names = [d[0] for d in con.execute(f"select * from {relation} limit 0").description]
+        limit = 20 if "message" in names else 5
+        [(count,)] = con.execute(f"select count(*) from {relation}").fetchall()
+        order = ", ".join(sql.identifier(name) for name in names)
+        if "message" in names:
+            rows = con.execute(f"select message from {relation} order by {order} limit {limit}")
+            lines = [str(message) for (message,) in rows.fetchall()]
+        else:
+            rows = con.execute(f"select * from {relation} order by {order} limit {limit}")
+            lines = [
+                ", ".join(f"{n}={v!r}" for n, v in zip(names, row, strict=True))
+                for row in rows.fetchall()
+            ]
     except duckdb.Error:
         return []
     finally:
         con.close()
+    if count > limit:
+        lines.append(f"... and {count - limit} more: select * from {relation} in {build_db}")
+    return lines
 
 
 def _failures(result: Any, build_db: Path) -> list[str]:
+    """One line per failed node, each failing test followed by its rows (or their messages)
+    and by its description, which says how to fix the input."""
     if result.exception is not None:
         return [str(result.exception)]
     failures = []
@@ -151,7 +198,18 @@ def _failures(result: Any, build_db: Path) -> list[str]:
         relation = getattr(node, "relation_name", None)
         if node.resource_type == "test" and relation and build_db.exists():
             failures += [f"    {row}" for row in _failing_rows(build_db, relation)]
-    return failures or ["dbt reported a failure (see the log in the build directory)."]
+        if node.resource_type == "test" and node.description:
+            failures += textwrap.wrap(
+                " ".join(node.description.split()),
+                width=96,
+                initial_indent="  ",
+                subsequent_indent="  ",
+            )
+    if not failures:
+        return ["dbt reported a failure (see the log in the build directory)."]
+    if build_db.exists():
+        failures.append(f"The build database, to look closer: {build_db}")
+    return failures
 
 
 def _release_dbt_database() -> None:
@@ -218,7 +276,10 @@ def build(
     Raises :class:`recsql.build.inputs.ContractError` before anything runs if the inputs break the
     contract, and :class:`BuildFailed` if a model or test fails (the served file is unchanged).
     """
-    from dbt.cli.main import dbtRunner  # dbt is slow to import; only builds need it
+    # dbt is slow to import; only builds need it
+    from dbt.cli.main import dbtRunner
+    from dbt.contracts.graph.manifest import Manifest
+    from dbt.node_types import NodeType
 
     started = time.perf_counter()
     data_dir = Path(data_dir).resolve()
@@ -239,8 +300,7 @@ def build(
         **({"as_of": as_of} if as_of else {}),
         **(extra_vars or {}),
     }
-    args = [
-        "build",
+    options = [
         "--project-dir",
         str(project),
         "--profiles-dir",
@@ -254,9 +314,22 @@ def build(
         "--log-level",
         "none",
     ]
-    callbacks = [_ProgressPrinter(progress)] if progress else []
     try:
-        result = dbtRunner(callbacks=callbacks).invoke(args)
+        # Parse first, to count the models and seeds the progress lines number; the build
+        # then runs from that manifest instead of parsing again.
+        parsed = dbtRunner().invoke(["parse", *options])
+        manifest = parsed.result
+        if not parsed.success or not isinstance(manifest, Manifest):
+            raise BuildFailed(_failures(parsed, build_db))
+        printer = None
+        if progress:
+            built = (NodeType.Model, NodeType.Seed)
+            total = sum(1 for node in manifest.nodes.values() if node.resource_type in built)
+            printer = _ProgressPrinter(progress, total)
+        runner = dbtRunner(manifest=manifest, callbacks=[printer] if printer else [])
+        result = runner.invoke(["build", *options])
+        if printer:
+            printer.summary()
     finally:
         _release_dbt_database()
     if not result.success:

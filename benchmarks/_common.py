@@ -41,6 +41,9 @@ class TimedBuild:
     tenants: int
     #: (source_table, rows_read, rows_accepted, rows_quarantined)
     counts: list[tuple[str, int, int, int]]
+    #: The 1-minute load average before and after the build: the machine may be shared (on
+    #: 2 cores, above 2 the build competed for the CPU with other work).
+    load: tuple[float, float] | None = None
 
     @property
     def work_dir(self) -> Path:
@@ -60,6 +63,7 @@ def timed_build(data_dir: Path, db_path: Path, *, as_of: str | None = None) -> T
     command = [sys.executable, str(Path(__file__).resolve()), "build", str(data_dir), str(db_path)]
     if as_of:
         command += ["--as-of", as_of]
+    load_before = os.getloadavg()[0]
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=False)
     if done.returncode != 0:
         raise RuntimeError(
@@ -75,6 +79,7 @@ def timed_build(data_dir: Path, db_path: Path, *, as_of: str | None = None) -> T
         peak_rss=report["peak_rss"],
         tenants=report["tenants"],
         counts=[tuple(c) for c in report["counts"]],
+        load=(load_before, os.getloadavg()[0]),
     )
 
 
@@ -206,6 +211,11 @@ def _cell(value: Any) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     return str(value)
+
+
+def load_text(load: tuple[float, float] | None) -> str:
+    """The 1-minute load average before and after a measurement, as "1.2 → 2.3"."""
+    return "—" if load is None else f"{load[0]:.1f} → {load[1]:.1f}"
 
 
 def megabytes(size: int) -> str:

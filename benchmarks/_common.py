@@ -9,6 +9,7 @@ that its peak resident memory is its own. The child prints one JSON line on stdo
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -17,6 +18,7 @@ import shlex
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -41,6 +43,12 @@ class TimedBuild:
     tenants: int
     #: (source_table, rows_read, rows_accepted, rows_quarantined)
     counts: list[tuple[str, int, int, int]]
+    #: The 1-minute load average before and after the build: the machine may be shared (on
+    #: 2 cores, above 2 the build competed for the CPU with other work).
+    load: tuple[float, float] | None = None
+    #: CPU time (user + system) of the child process and its workers, seconds: less
+    #: sensitive than the wall time to other work on a shared machine.
+    cpu_seconds: float | None = None
 
     @property
     def work_dir(self) -> Path:
@@ -60,7 +68,9 @@ def timed_build(data_dir: Path, db_path: Path, *, as_of: str | None = None) -> T
     command = [sys.executable, str(Path(__file__).resolve()), "build", str(data_dir), str(db_path)]
     if as_of:
         command += ["--as-of", as_of]
-    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=False)
+    load_before = os.getloadavg()[0]
+    with child_cpu() as cpu:
+        done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=False)
     if done.returncode != 0:
         raise RuntimeError(
             f"build of {data_dir} failed (exit {done.returncode}):\n{done.stdout}\n{done.stderr}"
@@ -75,7 +85,30 @@ def timed_build(data_dir: Path, db_path: Path, *, as_of: str | None = None) -> T
         peak_rss=report["peak_rss"],
         tenants=report["tenants"],
         counts=[tuple(c) for c in report["counts"]],
+        load=(load_before, os.getloadavg()[0]),
+        cpu_seconds=cpu.seconds,
     )
+
+
+@dataclass
+class CpuTime:
+    seconds: float = 0.0
+
+
+@contextlib.contextmanager
+def child_cpu() -> Iterator[CpuTime]:
+    """CPU time (user + system) of the child processes that end inside the block, and of
+    the processes they waited for (one child at a time: run them one after the other)."""
+
+    def used() -> float:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return usage.ru_utime + usage.ru_stime
+
+    cpu, before = CpuTime(), used()
+    try:
+        yield cpu
+    finally:
+        cpu.seconds = used() - before
 
 
 def _child_build(argv: list[str]) -> None:
@@ -206,6 +239,11 @@ def _cell(value: Any) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     return str(value)
+
+
+def load_text(load: tuple[float, float] | None) -> str:
+    """The 1-minute load average before and after a measurement, as "1.2 → 2.3"."""
+    return "—" if load is None else f"{load[0]:.1f} → {load[1]:.1f}"
 
 
 def megabytes(size: int) -> str:

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import shutil
 import statistics
 import tempfile
@@ -49,6 +50,7 @@ from _common import (
     TimedBuild,
     command_line,
     dbt_threads,
+    load_text,
     machine,
     megabytes,
     node_count,
@@ -231,13 +233,15 @@ class AlsTiming:
     #: num_threads -> (recsql seconds, implicit seconds), one per repeat
     times: dict[int, tuple[list[float], list[float]]]
     build_threads: int
+    #: the 1-minute load average before and after the timing
+    load: tuple[float, float]
 
 
 def time_als(build_db: Path, repeats: int) -> AlsTiming:
     import threadpoolctl
     from implicit.cpu.als import AlternatingLeastSquares
 
-    from recsql.engine import candidates
+    from recsql.engine import candidates, workers
 
     con = duckdb.connect(str(build_db), read_only=True)
     try:
@@ -255,8 +259,8 @@ def time_als(build_db: Path, repeats: int) -> AlsTiming:
     matrix = candidates.tenant_matrices(interactions)[TENANT].affinities
     job = candidates.Job(TENANT, "als", int(settings["candidates_n"]), settings)
     # The build fits a tenant this large alone with every core (num_threads 0), smaller ones
-    # single-threaded side by side (recsql.engine.candidates.recommend).
-    build_threads = 0 if matrix.nnz >= candidates.LARGE_TENANT_NNZ else 1
+    # single-threaded side by side (recsql.engine.workers.run).
+    build_threads = 0 if matrix.nnz >= workers.LARGE_TASK_SIZE else 1
     probe = candidates.make_model(job, 1)
     params = dict(
         factors=probe.factors, regularization=probe.regularization, alpha=probe.alpha,
@@ -269,6 +273,7 @@ def time_als(build_db: Path, repeats: int) -> AlsTiming:
         return time.perf_counter() - started
 
     times: dict[int, tuple[list[float], list[float]]] = {}
+    load_before = os.getloadavg()[0]
     for threads in dict.fromkeys((build_threads, 1)):
 
         def recsql_fit(threads: int = threads) -> object:
@@ -292,7 +297,8 @@ def time_als(build_db: Path, repeats: int) -> AlsTiming:
                 theirs.append(seconds(implicit_fit))
                 ours.append(seconds(recsql_fit))
         times[threads] = (ours, theirs)
-    return AlsTiming(matrix.shape, matrix.nnz, params, times, build_threads)
+    load = (load_before, os.getloadavg()[0])
+    return AlsTiming(matrix.shape, matrix.nnz, params, times, build_threads, load)
 
 
 # --------------------------------------------------------------------------------------------
@@ -549,7 +555,8 @@ def render(
         "(0 = every core). recsql: `recsql.engine.candidates.make_model(job, num_threads).fit(X)`; "
         "implicit: `implicit.cpu.als.AlternatingLeastSquares(...).fit(X)` inside "
         "`threadpoolctl.threadpool_limits(1, 'blas')`. Same process, one warm-up each, then "
-        f"{args.repeats} interleaved repeats.\n"
+        f"{args.repeats} interleaved repeats. 1-minute load average before → after: "
+        f"{load_text(als.load)}.\n"
     )
     rows = []
     for threads, (ours, theirs) in als.times.items():
@@ -575,7 +582,9 @@ def render(
         f"{megabytes(full.peak_rss)}, {rows_read:,} input rows, "
         + ", ".join(f"{n} {kind}s" for kind, n in nodes.items())
         + f"; dbt worker threads: {dbt_threads(full.run_results)} (node times overlap when "
-        "more than one).\n"
+        "more than one). 1-minute load average before → after the build: "
+        f"{load_text(full.load)} (the machine is shared: on 2 cores, above 2 the build "
+        "competed for the CPU with other work).\n"
     )
     add("The 10 slowest nodes (`run_results.json`, execution time):\n")
     add(table(
@@ -586,10 +595,11 @@ def render(
     ))  # fmt: skip
     add("\nThe truncated builds above (fresh process each):\n")
     add(table(
-        ["build", "wall s", "dbt s", "peak RSS"],
-        [[label[v], f"{b.seconds:.1f}", f"{b.dbt_seconds:.1f}", megabytes(b.peak_rss)]
+        ["build", "wall s", "dbt s", "peak RSS", "load before → after"],
+        [[label[v], f"{b.seconds:.1f}", f"{b.dbt_seconds:.1f}", megabytes(b.peak_rss),
+          load_text(b.load)]
          for v, b in builds.items()],
-        "lrrr",
+        "lrrrr",
     ))  # fmt: skip
     add("")
     return "\n".join(out)

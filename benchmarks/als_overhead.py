@@ -108,7 +108,7 @@ def main() -> None:
             times[name].append(seconds(run))
 
     # The wrapper's own work, timed alone: input validation plus what fit derives from the
-    # factors (float64 copies, unit directions, Gram matrix for fold-in).
+    # factors (contiguous float32 copies, float64 copies, unit directions for cosines).
     fitted = recsql_fit()
     own_work = statistics.median(
         seconds(lambda: training_matrix(matrix))

@@ -30,6 +30,7 @@ from _common import (
     DOCS,
     command_line,
     dbt_threads,
+    load_text,
     machine,
     megabytes,
     node_count,
@@ -149,6 +150,8 @@ def run(args: argparse.Namespace, work: Path) -> str:
             [f"target: {TARGET_TENANTS:,} tenants in under {TARGET_SECONDS:.0f} s on 2 cores",
              verdict],
             ["peak RSS of the build process", megabytes(build.peak_rss)],
+            ["1-minute load average before → after the build (2 cores)",
+             load_text(build.load)],
             ["recommendations rows / customers served", f"{served[0]:,} / {served[1]:,}"],
             ["buy_again rows", f"{served[2]:,}"],
             ["dbt nodes", ", ".join(f"{n} {kind}s" for kind, n in

@@ -5,40 +5,38 @@ Usage: ``.venv/bin/python benchmarks/serving_latency.py [--interactions 2000000]
 [--ease-max-items 5000] [--calls 2000] [--context-calls 300] [--macro-calls 300]
 [--max-load 1.5] [--max-wait 120] [--work-dir DIR [--reuse]]``
 
-1. Generates one tenant (``recsql.datasets.generator.generate``, what ``recsql generate --tenants 1
-   --customers 100000 --items 20000`` runs; no bad rows) and replaces its ``tenants`` file by
-   a ``tenants.csv`` with the same settings plus ``ease_max_items`` (default 5,000, under the
-   catalogue: EASE is skipped; the report says why).
+1. Generates one tenant (``recsql.datasets.generator.generate``, what ``recsql generate
+   --tenants 1 --customers 100000 --items 20000`` runs; no bad rows) and replaces its
+   ``tenants`` file by a ``tenants.csv`` with the same settings plus ``ease_max_items``
+   (default 5,000, under the catalogue: EASE is skipped; the report says why).
 2. Builds it with :func:`recsql.build.build` in a fresh process (``_common.timed_build``) and
    reads the ``publication`` node's time from ``run_results.json``. Target of the serving
    issue: publishing adds at most 10 % to the build time.
-3. Python API, in a fresh process (so that its memory is its own): ``recsql.open(db)``; the
-   first call for the tenant loads its lists (timed three times, each in a new
-   ``Recommender``; the RSS the process gains is measured on the first); then each call type
-   is timed one call at a time with ``time.perf_counter_ns()`` after a few untimed warm-up
-   calls: ``recommend`` for random known customers (target p99 <= 2 ms), ``recommend`` with
-   1-3 context items and fold-in (a customer id the build never saw, with context items;
-   target p99 <= 10 ms), ``buy_again``, ``similar`` and ``popular``. Context items are drawn
-   from the purchases, so an item comes up as often as it was bought. Then, as a diagnosis,
-   the targeted call types are profiled (cProfile over 100 calls each), the rules query of
-   one context and one fold-in request is run with DuckDB's profile, and the fold-in's
-   matrix-vector product is timed with the default BLAS threads and with one.
+3. Python API, in a fresh process (so that its memory is its own), through its public calls
+   only: ``recsql.open(db)``; the first call for the tenant loads it into memory (timed three
+   times, each in a new ``Recommender``; the RSS the process gains is measured on the first);
+   then each call type is timed one call at a time with ``time.perf_counter_ns()`` after a few
+   untimed warm-up calls: ``recommend`` for random known customers (target p99 <= 2 ms),
+   ``recommend`` with 1-3 context items and fold-in (a customer id the build never saw, with
+   context items; target p99 <= 10 ms), ``recommend`` for an unknown customer without context,
+   ``buy_again``, ``similar`` and ``popular``. Context items are drawn from the purchases, so
+   an item comes up as often as it was bought. Each targeted call type is also run under
+   cProfile (100 calls): the report shows where a call type that misses its target spends
+   its time.
 4. Table macros, in ONE DuckDB CLI session (``duckdb -readonly DB < script``, the CLI of the
    PyPI package ``duckdb-cli``): ``.timer on``, ``.mode trash`` (results computed, not
    printed), a few untimed warm-up calls, then ``--macro-calls`` calls of each macro with
    varied arguments; the ``Run Time (s): real`` lines are parsed. Target: <= 20 ms per call,
    judged on p99 (the CLI prints whole milliseconds). Then one call of each macro is profiled
-   (DuckDB's JSON profile, in another session), and an experiment: the same session on a copy
-   of the database whose tables are sorted by their lookup keys, interleaved with the
-   published file (what sorting at publish time would change; skipped when every table is in
-   key order already).
+   (DuckDB's JSON profile, in another session).
 
 The machine is shared: before each measuring phase the script waits (at most ``--max-wait``
-seconds) for the 1-minute load average to drop to ``--max-load``, and reports the load it got.
-Writes ``docs/benchmarks/serving_latency.md`` and prints it: ~3 minutes on 2 quiet cores, most
-of it the build, up to ~11 with the waits on a busy machine. ``--work-dir DIR`` keeps the input,
-the build and the CLI scripts in DIR; with ``--reuse``, a build an earlier run left there is
-measured again instead of rebuilt (the report then shows that run's build timings).
+seconds) for the 1-minute load average to drop to ``--max-load``, and reports the load it got
+before and after the phase. Writes ``docs/benchmarks/serving_latency.md`` and prints it: ~3
+minutes on 2 quiet cores, most of it the build, up to ~8 with the waits on a busy machine.
+``--work-dir DIR`` keeps the input, the build and the CLI scripts in DIR; with ``--reuse``, a
+build an earlier run left there is measured again instead of rebuilt (the report then shows
+that run's build timings).
 """
 
 from __future__ import annotations
@@ -51,7 +49,6 @@ import pstats
 import random
 import re
 import shlex
-import shutil
 import statistics
 import subprocess
 import sys
@@ -69,6 +66,7 @@ from _common import (
     TimedBuild,
     command_line,
     dbt_threads,
+    load_text,
     machine,
     megabytes,
     node_count,
@@ -91,22 +89,11 @@ RUN_TIME = re.compile(r"^Run Time \(s\): real (\d+\.\d+)", re.MULTILINE)
 KNOWN = "recommend, known customer"
 CONTEXT = "recommend, known customer + context items"
 FOLD_IN = "recommend, fold-in (unknown customer + context items)"
+UNKNOWN = "recommend, unknown customer"
 #: The serving issue's targets: p99 of the API calls, ms; every macro call, ms; publishing.
 API_TARGETS = {KNOWN: 2.0, CONTEXT: 10.0, FOLD_IN: 10.0}
 MACRO_MS = 20.0
 PUBLISH_SHARE = 0.10
-
-#: How the published tables would be sorted so that a lookup by key reads one stretch of each
-#: (DuckDB skips row groups and segments whose min/max cannot match): the experiment of
-#: :func:`sorted_copy`. Visitors (customer_id NULL) come first in customer_rule_states.
-SORT_KEYS = {
-    "recommendations": "tenant_id, customer_id, rank",
-    "buy_again": "tenant_id, customer_id, rank",
-    "similar_items": "tenant_id, item_id, rank",
-    "popular_items": "tenant_id, country nulls first, rank",
-    "customer_rule_states": "tenant_id, customer_id nulls first",
-    "item_rule_states": "tenant_id, item_id",
-}
 
 
 # --- the requests --------------------------------------------------------------------------
@@ -169,15 +156,6 @@ def rss() -> int:
     return 0
 
 
-def milliseconds(call: Callable[[], Any], repeats: int) -> list[float]:
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter_ns()
-        call()
-        times.append((time.perf_counter_ns() - started) / 1e6)
-    return times
-
-
 def _child_api(db: Path, requests_file: Path, calls: int, context_calls: int) -> None:
     import recsql
 
@@ -212,6 +190,13 @@ def _child_api(db: Path, requests_file: Path, calls: int, context_calls: int) ->
                 for c, ctx, country in zip(r.unknown, contexts, countries, strict=False)
             ],
         ),
+        UNKNOWN: (
+            api.recommend,
+            [
+                (tenant, c, K, None, country)
+                for c, country in zip(r.unknown, countries, strict=False)
+            ],
+        ),
         "buy_again": (api.buy_again, [(tenant, c) for c in r.repeat_buyers[:n]]),
         "similar": (api.similar, [(tenant, i) for i in r.items[:n]]),
         "popular": (api.popular, [(tenant, country) for country in countries]),
@@ -228,108 +213,37 @@ def _child_api(db: Path, requests_file: Path, calls: int, context_calls: int) ->
         result["calls"][name] = {"ns": times, "empty": empty}
     result["rss_end"] = rss()
 
+    # Where the targeted calls spend their time: cProfile over the same calls again (its own
+    # overhead inflates the times, so these runs are not among the timed ones).
     result["profiles"] = {}
     for name in API_TARGETS:
         call, argument_lists = arguments[name]
+        profiled = argument_lists[WARM_UP : WARM_UP + PROFILED_CALLS]
         profile = cProfile.Profile()
         profile.enable()
-        for args in argument_lists[WARM_UP : WARM_UP + PROFILED_CALLS]:
+        for args in profiled:
             call(*args)
         profile.disable()
-        result["profiles"][name] = profile_summary(pstats.Stats(profile), PROFILED_CALLS)
-    result["blas"] = blas_threads_check(api, tenant, contexts)
-    result["judge"] = judge_profiles(api, arguments, requests_file.parent)
+        result["profiles"][name] = profile_summary(pstats.Stats(profile), len(profiled))
     api.close()
     print(json.dumps(result))
 
 
 def profile_summary(stats: pstats.Stats, requests: int, top: int = 12) -> list[list[Any]]:
-    """The recsql functions and DuckDB's seam into its engine (bind, prepare, submit) by
-    cumulative time: [function, calls per request, ms per request]."""
+    """The recsql functions and any DuckDB call by cumulative time: [function, calls per
+    request, ms per request]."""
     import recsql
 
-    packages = {
-        "recsql": Path(recsql.__file__).parent,
-        "duckdb": Path(duckdb.__file__).parent,
-    }
+    packages = {"recsql": Path(recsql.__file__).parent, "duckdb": Path(duckdb.__file__).parent}
     rows = []
     for (filename, _, function), timing in stats.stats.items():
         path, calls, cumulative = Path(filename), timing[1], timing[3]
         for package, directory in packages.items():
-            if path.is_relative_to(directory) and (package == "recsql" or path.stem == "_seam"):
+            if path.is_relative_to(directory):
                 label = f"{package}/{path.relative_to(directory).as_posix()}:{function}"
                 rows.append([label, calls / requests, cumulative / requests * 1e3])
     rows.sort(key=lambda row: -row[2])
     return rows[:top]
-
-
-def blas_threads_check(api: Any, tenant: str, contexts: list[list[str]]) -> dict[str, Any] | None:
-    """The fold-in's scoring (``item factors @ folded-in vector``) with the default BLAS
-    threads and with one. Reads private attributes of the Recommender: a diagnosis only."""
-    import numpy as np
-    from threadpoolctl import threadpool_info, threadpool_limits
-
-    try:
-        state = api._tenants[tenant]
-        factors = state.factors.matrix
-        vector = np.ascontiguousarray(factors[: len(contexts[0])].mean(axis=0))
-    except (AttributeError, KeyError, TypeError):
-        return None
-
-    def product() -> None:
-        factors @ vector
-
-    def fold_in() -> None:
-        for context in contexts[:50]:
-            api._folded_in(state, context)
-
-    product()
-    default = statistics.median(milliseconds(product, 300))
-    default_fold = statistics.median(milliseconds(fold_in, 3)) / 50
-    with threadpool_limits(1, "blas"):
-        product()
-        single = statistics.median(milliseconds(product, 300))
-        single_fold = statistics.median(milliseconds(fold_in, 3)) / 50
-    return {
-        "shape": list(factors.shape),
-        "libraries": sorted(
-            {f"{i['internal_api']} ({i['num_threads']} threads)" for i in threadpool_info()}
-        ),
-        "product_ms": [default, single],
-        "folded_in_ms": [default_fold, single_fold],
-    }
-
-
-def judge_profiles(
-    api: Any, arguments: dict[str, tuple[Callable[..., Any], list[tuple]]], work: Path
-) -> dict[str, dict[str, Any]]:
-    """DuckDB's profile of the rules query (``_judge``) of one context and one fold-in request.
-    Wraps a private method of the Recommender: a diagnosis only."""
-    from recsql import serving
-
-    profiles: dict[str, dict[str, Any]] = {}
-    query = api._query
-    for name in (CONTEXT, FOLD_IN):
-        captured: list[tuple[str, Any]] = []
-
-        def spy(sql: str, parameters: Any = (), captured: list = captured) -> Any:
-            captured.append((sql, parameters))
-            return query(sql, parameters)
-
-        call, argument_lists = arguments[name]
-        api._query = spy
-        try:
-            call(*argument_lists[WARM_UP])
-        finally:
-            api._query = query
-        judged = [(sql, p) for sql, p in captured if sql is getattr(serving, "_JUDGE", None)]
-        if judged:
-            sql, parameters = judged[0]
-            profiles[name] = profile_statement(
-                api._con, sql, parameters, work / f"profile_judge_{len(profiles)}.json"
-            )
-            profiles[name]["candidates"] = len(parameters.get("items", []))
-    return profiles
 
 
 def run_api(db: Path, requests_file: Path, args: argparse.Namespace) -> dict[str, Any]:
@@ -358,6 +272,9 @@ def macro_calls(r: Requests, n: int) -> dict[str, list[str]]:
     return {
         "recommend": [f"select * from recommend({t}, {sql_text(c)}, {K});"
                       for c in r.known[:total]],
+        "recommend (unknown customer)": [
+            f"select * from recommend({t}, {sql_text(c)}, {K}, country := {sql_text(country)});"
+            for c, country in zip(r.unknown[:total], r.countries[:total], strict=True)],
         "buy_again": [f"select * from buy_again({t}, {sql_text(c)}, {K});"
                       for c in r.repeat_buyers[:total]],
         "similar_items": [f"select * from similar_items({t}, {sql_text(i)}, {K});"
@@ -400,7 +317,7 @@ def profile_macros(db: Path, work: Path, calls: dict[str, list[str]]) -> dict[st
     """One call of each macro (after three untimed ones) with DuckDB's detailed JSON profile,
     in one CLI session: where its time goes."""
     lines = [".mode trash"]
-    outputs = {name: work / f"profile_{name}.json" for name in calls}
+    outputs = {name: work / f"profile_macro_{i}.json" for i, name in enumerate(calls)}
     for name, statements in calls.items():
         lines += statements[WARM_UP : WARM_UP + 3]
         lines += [
@@ -450,55 +367,6 @@ def summarize_profile(profile: dict[str, Any]) -> dict[str, Any]:
         "cpu": profile.get("cpu_time", 0.0) * 1e3,
         "scans": sorted(scans, key=lambda scan: -scan[3]),
     }
-
-
-def profile_statement(
-    con: duckdb.DuckDBPyConnection, sql: str, parameters: Any, output: Path
-) -> dict[str, Any]:
-    """One run of ``sql`` with DuckDB's detailed JSON profile (after three unprofiled runs)."""
-    for _ in range(3):
-        con.execute(sql, parameters).fetchall()
-    con.execute("pragma enable_profiling = 'json'")
-    con.execute(f"pragma profiling_output = {sql_text(str(output))}")
-    con.execute("set profiling_mode = 'detailed'")
-    try:
-        con.execute(sql, parameters).fetchall()
-    finally:
-        con.execute("pragma disable_profiling")
-    return summarize_profile(json.loads(output.read_text()))
-
-
-def unsorted_tables(db: Path) -> list[str]:
-    """The tables of SORT_KEYS whose rows are not stored in that order."""
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return [
-            name
-            for name, keys in SORT_KEYS.items()
-            if con.execute(
-                f"select count(*) from (select rowid, row_number() over (order by {keys}, "
-                f"rowid) - 1 as position from recsql_data.{name}) where rowid <> position"
-            ).fetchone()[0]
-        ]
-    finally:
-        con.close()
-
-
-def sorted_copy(db: Path, copy: Path, tables: list[str]) -> None:
-    """A copy of the published database with ``tables`` sorted by SORT_KEYS (an experiment:
-    the served file itself is never written)."""
-    shutil.copyfile(db, copy)
-    con = duckdb.connect(str(copy))
-    try:
-        for name in tables:
-            keys = SORT_KEYS[name]
-            con.execute(
-                f"create or replace table recsql_data.{name} as "
-                f"select * from recsql_data.{name} order by {keys}"
-            )
-        con.execute("checkpoint")
-    finally:
-        con.close()
 
 
 # --- the build -----------------------------------------------------------------------------
@@ -559,12 +427,8 @@ class Results:
     api: dict[str, Any]
     macros: dict[str, list[float]]
     macro_profiles: dict[str, dict[str, Any]]
-    #: the experiment: the tables sorted in the copy (none: no experiment), two sessions on
-    #: the published file, two on the sorted copy
-    unsorted: list[str]
-    published_macros: dict[str, list[float]]
-    sorted_macros: dict[str, list[float]]
-    load: dict[str, float]
+    #: the 1-minute load average before and after each measuring phase
+    load: dict[str, tuple[float, float]]
     seconds: float
 
 
@@ -659,32 +523,20 @@ def run(args: argparse.Namespace, work: Path) -> Results:
     requests = draw_requests(build.db_path, args)
     requests_file = work / "requests.json"
     requests_file.write_text(json.dumps(asdict(requests)))
-    load = {"API": settle(args)}
+    load: dict[str, tuple[float, float]] = {}
+    before = settle(args)
     print("Python API (fresh process) ...", flush=True)
     api = run_api(build.db_path, requests_file, args)
-    load["macros"] = settle(args)
+    load["API"] = (before, os.getloadavg()[0])
+    before = settle(args)
     print("macros (one CLI session) ...", flush=True)
     calls = macro_calls(requests, args.macro_calls)
     macros = run_macros(build.db_path, work / "macros.sql", calls)
-    print("macro profiles; macros on a sorted copy ...", flush=True)
+    load["macros"] = (before, os.getloadavg()[0])
+    print("macro profiles ...", flush=True)
     macro_profiles = profile_macros(build.db_path, work, calls)
-    unsorted = unsorted_tables(build.db_path)
-    sorted_macros: dict[str, list[float]] = {name: [] for name in calls}
-    published_again = {name: list(seconds) for name, seconds in macros.items()}
-    if unsorted:
-        sorted_db = work / "sorted-copy.duckdb"
-        sorted_copy(build.db_path, sorted_db, unsorted)
-        load["macros on the sorted copy"] = settle(args)
-        # interleaved (sorted, published, sorted) so that drift on a shared machine hits both
-        # alike; the published side pools the main session with the one in between
-        for db, pooled in ((sorted_db, sorted_macros), (build.db_path, published_again),
-                           (sorted_db, sorted_macros)):  # fmt: skip
-            for name, seconds in run_macros(db, work / "macros_experiment.sql", calls).items():
-                pooled[name] += seconds
-        sorted_db.unlink()
     return Results(args, build, generate_command, tenants_csv, generate_seconds, requests, api,
-                   macros, macro_profiles, unsorted, published_again, sorted_macros, load,
-                   time.perf_counter() - started)  # fmt: skip
+                   macros, macro_profiles, load, time.perf_counter() - started)  # fmt: skip
 
 
 # --- the report ----------------------------------------------------------------------------
@@ -711,6 +563,12 @@ def macro_p99(timings: dict[str, list[float]], name: str) -> float:
     return percentiles(timings[name])[1] * 1e3
 
 
+def macro_label(name: str) -> str:
+    """``recommend (unknown customer)`` -> ```recommend` (unknown customer)``."""
+    macro, _, rest = name.partition(" ")
+    return f"`{macro}` {rest}".rstrip()
+
+
 def render(res: Results) -> str:
     build = res.build
     publication = publication_seconds(build.run_results)
@@ -726,12 +584,16 @@ def render(res: Results) -> str:
     add("```\n" + res.tenants_csv.strip() + "\n```\n")
     add(f"Date: {now()}  ")
     add(f"Machine: {machine()}; duckdb-cli {version('duckdb-cli')}  ")
+    loads = ", ".join(
+        f"{before:.1f} before and {after:.1f} after the {phase}"
+        for phase, (before, after) in res.load.items()
+    )
     add(
         f"Benchmark wall time: {res.seconds / 60:.1f} min. The machine is shared with other "
         f"work; before each phase the script waited (at most {res.args.max_wait:.0f} s) for "
-        f"the 1-minute load average to drop to {res.args.max_load:g}, and it was "
-        f"{', '.join(f'{v:.1f} before the {k}' for k, v in res.load.items())}. On 2 cores, a "
-        "load above 2 means the measurements competed for the CPU: their tails above all.\n"
+        f"the 1-minute load average to drop to {res.args.max_load:g}; it was {loads}. On 2 "
+        "cores, a load above 2 means the measurements competed for the CPU: their tails above "
+        "all.\n"
     )
     if res.args.ease_max_items < ITEMS:
         add(
@@ -758,7 +620,7 @@ def render(res: Results) -> str:
         p50, p99, worst = percentiles([s * 1e3 for s in seconds])
         rows.append(
             [
-                f"macro `{name}` (CLI)",
+                f"macro {macro_label(name)} (CLI)",
                 f"p99 {p99:.0f} ms (p50 {p50:.0f}, max {worst:.0f})",
                 f"<= {MACRO_MS:g} ms",
                 verdict(p99, MACRO_MS),
@@ -793,48 +655,32 @@ def render_api(res: Results) -> str:
         "with a buy-again list; `similar` from the items with similar items; context items: "
         "1-3 per call, drawn from the purchases (an item comes up as often as it was bought); "
         "fold-in: a customer id the build never saw, with the same context items and a visitor "
-        "country drawn from the tenant's countries or None; `popular`: a country drawn the "
-        "same way.\n"
+        "country drawn from the tenant's countries or None; unknown customer: the same ids and "
+        "countries without context (what `popular` gives the visitor, after checking that the "
+        "id is not an erased customer's); `popular`: a country drawn the same way.\n"
     )
     rows = []
     for name, measured in api["calls"].items():
         p50, p99, worst = percentiles([ns / 1e6 for ns in measured["ns"]])
         target = API_TARGETS.get(name)
-        rows.append(
-            [
-                name,
-                len(measured["ns"]),
-                f"{p50:.3f}",
-                f"{p99:.3f}",
-                f"{worst:.3f}",
-                f"{target:g}" if target else "—",
-                verdict(p99, target),
-                measured["empty"],
-            ]
-        )
-    add(
-        table(
-            [
-                "call",
-                "calls",
-                "p50 ms",
-                "p99 ms",
-                "max ms",
-                "target p99 ms",
-                "result",
-                "empty answers",
-            ],
-            rows,
-            "lrrrrrlr",
-        )
-    )
+        rows.append([
+            name, len(measured["ns"]), f"{p50:.3f}", f"{p99:.3f}", f"{worst:.3f}",
+            f"{target:g}" if target else "—", verdict(p99, target), measured["empty"],
+        ])  # fmt: skip
+    add(table(
+        ["call", "calls", "p50 ms", "p99 ms", "max ms", "target p99 ms", "result",
+         "empty answers"],
+        rows, "lrrrrrlr",
+    ))  # fmt: skip
     add("")
     loads = ", ".join(f"{ms / 1e3:.2f} s" for ms in api["loads_ms"])
     held = api["rss_loaded"] - api["rss_before_open"]
     add(
-        f"**First call for the tenant** (loads its lists, similar items, item names and ALS item "
-        f"factors into memory), each in a new `Recommender`: {loads}. **Memory** of the API "
-        f"process (RSS): {megabytes(api['rss_before_open'])} before `recsql.open` (Python, "
+        "**First call for the tenant** (`recsql.serving.tenant.load`: its settings, the rule "
+        "states of its customers and visitors, the rule-class verdicts, the prebaked lists, "
+        "what each customer bought, popular and similar items, item names and ALS item "
+        f"factors, read into memory), each in a new `Recommender`: {loads}. **Memory** of the "
+        f"API process (RSS): {megabytes(api['rss_before_open'])} before `recsql.open` (Python, "
         f"duckdb, numpy, pyarrow imported), {megabytes(api['rss_open'])} after it, "
         f"{megabytes(api['rss_loaded'])} after the first load: **{megabytes(held)} held for "
         "this tenant** (its Python dictionaries and Arrow tables, and DuckDB's buffer cache of "
@@ -852,84 +698,32 @@ def render_macros(res: Results) -> str:
         f"{version('duckdb-cli')}, the database opened directly (the macros resolve their "
         f"tables in the default catalog): `.timer on`, `.mode trash` (results computed, not "
         f"printed), {WARM_UP} untimed warm-up calls per macro, then the timed calls macro by "
-        f"macro, each with its own arguments drawn as for the API (`recommend_for_items` gets "
-        f"the 1-3 context items, `popular` a country or NULL); k = {K}. Time: the CLI's "
-        "`Run Time (s): real`, which it prints in whole milliseconds.\n"
+        f"macro, each with its own arguments drawn as for the API (`recommend` for an unknown "
+        "customer gets the fold-in's ids and countries, `recommend_for_items` the 1-3 context "
+        f"items, `popular` a country or NULL); k = {K}. Time: the CLI's `Run Time (s): real`, "
+        "which it prints in whole milliseconds.\n"
     )
     rows = []
     for name, seconds in res.macros.items():
         p50, p99, worst = percentiles([s * 1e3 for s in seconds])
-        rows.append(
-            [
-                f"`{name}`",
-                len(seconds),
-                f"{p50:.0f}",
-                f"{p99:.0f}",
-                f"{worst:.0f}",
-                f"{statistics.mean(seconds) * 1e3:.1f}",
-                verdict(p99, MACRO_MS),
-            ]
-        )
-    add(
-        table(
-            ["macro", "calls", "p50 ms", "p99 ms", "max ms", "mean ms", "result"], rows, "lrrrrrl"
-        )
-    )
+        rows.append([
+            macro_label(name), len(seconds), f"{p50:.0f}", f"{p99:.0f}", f"{worst:.0f}",
+            f"{statistics.mean(seconds) * 1e3:.1f}", verdict(p99, MACRO_MS),
+        ])  # fmt: skip
+    add(table(["macro", "calls", "p50 ms", "p99 ms", "max ms", "mean ms", "result"], rows,
+              "lrrrrrl"))  # fmt: skip
     add("")
     add(
         "One call of each macro profiled (DuckDB's detailed JSON profile, another session of "
         "the same CLI; `cpu` sums the threads, so it can exceed the latency; each scan: rows "
         "read → rows passed on, its time):\n"
     )
-    add(profile_rows(res.macro_profiles, lambda name: f"`{name}`"))
+    add(profile_rows(res.macro_profiles))
     add("")
-    if not res.unsorted:
-        add(
-            "The published tables are already stored in the order of their lookup keys ("
-            + ", ".join(f"`{t}` by ({k})" for t, k in SORT_KEYS.items())
-            + "), so DuckDB can skip the row groups and segments whose min/max cannot match.\n"
-        )
-        return "\n".join(out)
-    already = (
-        " (the other tables are in key order already)" if len(res.unsorted) < len(SORT_KEYS) else ""
-    )
     add(
-        "**Experiment: the published tables sorted by their lookup keys.** The same session on "
-        "a copy of the database in which "
-        + ", ".join(f"`{t}` is sorted by ({SORT_KEYS[t]})" for t in res.unsorted)
-        + already
-        + ". DuckDB skips the row groups and segments whose min/max cannot match a key. The "
-        "served file is not touched. Sessions interleaved: the main one above on the published "
-        "file, then sorted copy, published file, sorted copy; each side pools its two "
-        "sessions.\n"
+        "The published tables are stored sorted by tenant and lookup key (`publication.py`), "
+        "so DuckDB skips the row groups whose min/max cannot match a key.\n"
     )
-    rows = []
-    for name, seconds in res.published_macros.items():
-        p50, p99, _ = percentiles([s * 1e3 for s in seconds])
-        s50, s99, s_max = percentiles([s * 1e3 for s in res.sorted_macros[name]])
-        rows.append(
-            [
-                f"`{name}`",
-                f"{p50:.0f} / {p99:.0f}",
-                f"{s50:.0f} / {s99:.0f}",
-                f"{s_max:.0f}",
-                verdict(s99, MACRO_MS),
-            ]
-        )
-    add(
-        table(
-            [
-                "macro",
-                "published file: p50 / p99 ms",
-                "sorted copy: p50 / p99 ms",
-                "sorted copy: max ms",
-                "sorted copy: result",
-            ],
-            rows,
-            "lrrrl",
-        )
-    )
-    add("")
     return "\n".join(out)
 
 
@@ -938,193 +732,94 @@ def render_build(res: Results, publication: float, added_dbt: float) -> str:
     size = build.db_path.stat().st_size
     out = ["## Build and publishing\n"]
     add = out.append
-    add(
-        table(
-            ["measure", "value"],
-            [
-                [
-                    "build wall time (`recsql.build.build`, fresh process, dbt's import included)",
-                    f"{build.seconds:.1f} s",
-                ],
-                ["dbt elapsed time (run_results.json)", f"{build.dbt_seconds:.1f} s"],
-                [
-                    "`publication` node: writes the new file, creates the views and macros, "
-                    "reads every view back, fsyncs, renames",
-                    f"{publication:.2f} s",
-                ],
-                [
-                    "its share of the dbt time / of the wall time",
-                    f"{publication / build.dbt_seconds:.1%} / {publication / build.seconds:.1%}",
-                ],
-                [
-                    "what it adds to the build without it, in dbt time / in wall time",
-                    f"{added_dbt:+.1%} / {publication / (build.seconds - publication):+.1%}",
-                ],
-                ["published database file", megabytes(size)],
-                [
-                    "scratch build database (`<db>.build/build.duckdb`)",
-                    megabytes(build.build_db.stat().st_size) if build.build_db.exists() else "—",
-                ],
-                ["peak RSS of the build process", megabytes(build.peak_rss)],
-                [
-                    "dbt nodes",
-                    ", ".join(f"{n} {kind}s" for kind, n in node_count(build.run_results).items()),
-                ],
-                ["dbt worker threads", str(dbt_threads(build.run_results))],
-            ],
-            "ll",
-        )
-    )
+    nodes = ", ".join(f"{n} {kind}s" for kind, n in node_count(build.run_results).items())
+    scratch = megabytes(build.build_db.stat().st_size) if build.build_db.exists() else "—"
+    add(table(
+        ["measure", "value"],
+        [
+            ["build wall time (`recsql.build.build`, fresh process, dbt's import included)",
+             f"{build.seconds:.1f} s"],
+            ["dbt elapsed time (run_results.json)", f"{build.dbt_seconds:.1f} s"],
+            ["`publication` node: writes the new file, creates the views and macros, reads "
+             "every view back, fsyncs, renames", f"{publication:.2f} s"],
+            ["its share of the dbt time / of the wall time",
+             f"{publication / build.dbt_seconds:.1%} / {publication / build.seconds:.1%}"],
+            ["what it adds to the build without it, in dbt time / in wall time",
+             f"{added_dbt:+.1%} / {publication / (build.seconds - publication):+.1%}"],
+            ["published database file", megabytes(size)],
+            ["scratch build database (`<db>.build/build.duckdb`)", scratch],
+            ["peak RSS of the build process", megabytes(build.peak_rss)],
+            ["1-minute load average before → after the build", load_text(build.load)],
+            ["dbt nodes", nodes],
+            ["dbt worker threads", str(dbt_threads(build.run_results))],
+        ],
+        "ll",
+    ))  # fmt: skip
     add("")
     add(
         "How publishing is measured: the `publication` model is the whole of publishing "
-        "(`recsql/build/publish.py`: it copies the served tables, and what real-time lists need, "
-        "into "
-        "a new file in the 1.4 storage format, creates the views and macros, counts every view "
-        "from a fresh read-only connection, fsyncs and renames). dbt runs one node at a time "
-        "here, so no other node overlaps it, and a build without publishing would take the "
-        "rest. Nothing else in the build exists only for publishing (the `bought_items` "
-        "projection is computed inside the node). The target is judged on dbt's elapsed time, "
-        "the smaller denominator: the wall time adds dbt's import and parsing, which "
-        "publishing does not change.\n"
+        "(`recsql/build/publish.py`: it copies the served tables, and what real-time lists "
+        "need, into a new file in the 1.4 storage format, creates the views and macros, counts "
+        "every view from a fresh read-only connection, fsyncs and renames). dbt runs one node "
+        "at a time here, so no other node overlaps it, and a build without publishing would "
+        "take the rest. Nothing else in the build exists only for publishing (the "
+        "`bought_items`, `visitor_rule_states` and `item_factors` projections are computed "
+        "inside the node). The target is judged on dbt's elapsed time, the smaller "
+        "denominator: the wall time adds dbt's import and parsing, which publishing does not "
+        "change.\n"
     )
     add("### Input rows\n")
-    add(
-        table(
-            ["table", "read", "accepted", "quarantined"],
-            [list(count) for count in build.counts],
-            "lrrr",
-        )
-    )
+    add(table(["table", "read", "accepted", "quarantined"],
+              [list(count) for count in build.counts], "lrrr"))  # fmt: skip
     add("")
     add("### Published tables (`recsql_data`)\n")
     add(table(["table", "rows"], published_rows(build.db_path), "lr"))
     add("")
     add("### The 10 slowest dbt nodes\n")
-    add(
-        table(
-            ["node", "type", "status", "seconds", "share of dbt time"],
-            [
-                [name, kind, status, f"{secs:.2f}", f"{secs / build.dbt_seconds:.1%}"]
-                for kind, name, status, secs in slowest_nodes(build.run_results, 10)
-            ],
-            "lllrr",
-        )
-    )
+    add(table(
+        ["node", "type", "status", "seconds", "share of dbt time"],
+        [[name, kind, status, f"{secs:.2f}", f"{secs / build.dbt_seconds:.1%}"]
+         for kind, name, status, secs in slowest_nodes(build.run_results, 10)],
+        "lllrr",
+    ))  # fmt: skip
     add("")
     return "\n".join(out)
 
 
-def rule_states(db: Path) -> tuple[int, int, int]:
-    """Customers, their distinct rule states (what the rules query reads of a person, the
-    sustainability average aside) and visitor states in ``customer_rule_states``."""
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return con.execute(
-            "select count(*) filter (where not is_visitor), count(distinct (country, age, "
-            "exclude_rules, include_only_rules, boosts, caps, nothing_rule)) "
-            "filter (where not is_visitor), count(*) filter (where is_visitor) "
-            "from recsql_data.customer_rule_states"
-        ).fetchone()
-    finally:
-        con.close()
-
-
-def profile_rows(profiles: dict[str, dict[str, Any]], label: Callable[[str], str]) -> str:
+def profile_rows(profiles: dict[str, dict[str, Any]]) -> str:
     rows = []
     for name, p in profiles.items():
         scans = "; ".join(
             f"{t} {read:,} → {kept:,} ({ms:.1f} ms)" for t, read, kept, ms in p["scans"][:3]
         )
-        rows.append(
-            [
-                label(name),
-                f"{p['latency']:.1f}",
-                f"{p['binding']:.1f}",
-                f"{p['optimizers']:.1f}",
-                f"{p['cpu']:.1f}",
-                scans,
-            ]
-        )
+        rows.append([
+            macro_label(name), f"{p['latency']:.1f}", f"{p['binding']:.1f}",
+            f"{p['optimizers']:.1f}", f"{p['cpu']:.1f}", scans,
+        ])  # fmt: skip
     return table(["statement", "latency ms", "binding ms", "optimizers ms", "cpu ms",
                   "slowest table scans"], rows, "lrrrrl")  # fmt: skip
 
 
-def per_request(res: Results, name: str) -> dict[str, float]:
-    """Cumulative ms per request of each profiled function, by its bare name (``_judge``,
-    ``submit``...), summed over files."""
-    times: dict[str, float] = {}
-    for function, _, ms in res.api["profiles"][name]:
-        bare = function.rsplit(":", 1)[-1]
-        times[bare] = times.get(bare, 0.0) + ms
-    return times
-
-
-def api_suggestion(res: Results, name: str, rule_state_counts: tuple[int, int, int]) -> str:
-    """What the profile of a failing API call type points at, and what would help."""
-    times = per_request(res, name)
-    total = times.get("recommend", 0.0) or 1e-9
-    sql = sum(times.get(f, 0.0) for f in ("submit", "bind", "prepare_script_parsed"))
-    statements = next((c for f, c, _ in res.api["profiles"][name] if f.endswith(":submit")), 0)
-    parts = []
-    if sql > 0.25 * total:
-        customers, states, visitors = rule_state_counts
-        text = (
-            f"{statements:.1f} SQL statements per request take {sql:.1f} of {total:.1f} ms "
-            "(parsing, binding, planning and running: a fixed cost of several ms each, and a "
-            "wait for DuckDB's worker threads that a busy machine stretches)."
-        )
-        if "_fill" in times:
-            text += (
-                " `popular_items` is a few hundred rows per tenant: loaded with the tenant, "
-                "`_fill` would need no statement."
-            )
-        if "_judge" in times:
-            text += (
-                f" Judging per rule state rather than per request (this tenant's {customers:,} "
-                f"customers have {states:,} distinct rule states, and there are {visitors} "
-                "visitor states), once per state with the same SQL macros and cached, would "
-                "leave a request with lookups."
-            )
-        parts.append(text)
-    blas = res.api.get("blas")
-    folded = times.get("_folded_in", 0.0)
-    if folded > 0.25 * total and blas:
-        product, whole = blas["product_ms"], blas["folded_in_ms"]
-        if product[0] > 2 * product[1]:
-            parts.append(
-                f"`_folded_in` takes {folded:.1f} of {total:.1f} ms, and its scoring "
-                f"(`item factors @ vector`) {product[0]:.2f} ms with the default BLAS threads "
-                f"against {product[1]:.2f} ms with one ({whole[0]:.1f} against {whole[1]:.1f} ms "
-                "for the whole `_folded_in`): waking OpenBLAS's other thread costs far more "
-                "than the product (a few MFLOP), the more so on a busy machine. Score with one "
-                "BLAS thread: `threadpoolctl.threadpool_limits(1, 'blas')` around the fold-in, "
-                "or a `ThreadpoolController` limit taken once when the recommender opens. "
-                "`fold_in` also converts the whole item-factor matrix to float64 on every call; "
-                "the recommender could keep that copy next to the Gram matrix it keeps."
-            )
-        else:
-            parts.append(
-                f"`_folded_in` takes {folded:.1f} of {total:.1f} ms (BLAS threads make no "
-                f"difference in this run: {product[0]:.2f} against {product[1]:.2f} ms)."
-            )
-    if not parts:
-        own = sorted(
-            ((ms, f) for f, ms in times.items() if f not in ("recommend", "_blend")), reverse=True
-        )
-        parts.append(
-            "no single cause stands out; the slowest functions per request: "
-            + ", ".join(f"`{f}` {ms:.1f} ms" for ms, f in own[:3])
-            + f" of {total:.1f} ms (profile above)."
-        )
+def api_finding(res: Results, name: str) -> str:
+    """Where a call type that misses its target spends its time, from its cProfile."""
+    profile = res.api["profiles"][name]
+    total = next((ms for f, _, ms in profile if f.endswith(":recommend")), 0.0) or 1e-9
+    own = [
+        (f.rsplit(":", 1)[-1], calls, ms)
+        for f, calls, ms in profile
+        if not f.endswith((":recommend", ":_for_customer"))
+    ]
     p50, p99, worst = percentiles([ns / 1e6 for ns in res.api["calls"][name]["ns"]])
-    return f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {worst:.0f} ms. The profile: " + " ".join(
-        parts
+    return (
+        f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {worst:.0f} ms. Under cProfile a request "
+        f"took {total:.1f} ms; the slowest functions below `recommend`: "
+        + ", ".join(f"`{f}` {ms:.1f} ms ({calls:.1f} calls)" for f, calls, ms in own[:4])
+        + " per request (the table above)."
     )
 
 
-def macro_suggestion(res: Results, name: str, visitors: int) -> str:
-    """What the profile of a failing macro points at, and what would help."""
+def macro_finding(res: Results, name: str) -> str:
+    """Where a macro that misses its target spends its time, from its DuckDB profile."""
     p = res.macro_profiles[name]
     planning = p["binding"] + p["optimizers"]
     text = (
@@ -1137,31 +832,13 @@ def macro_suggestion(res: Results, name: str, visitors: int) -> str:
             f"{read:,} rows of `{table_name}` to pass on {kept:,} ({ms:.1f} ms)"
             for table_name, read, kept, ms in wasteful
         )
-    text += "."
-    if name == "recommend_for_items":
-        text += (
-            " It sums the given items' neighbours in `similar_items` and ranks them through "
-            "`visitor_list`: the build's verdicts for the visitor (`visitor_item_verdicts`, "
-            f"only the items the rules say something about; {visitors} visitor states) are "
-            "joined, so no rule is evaluated per call; what is left is planning the expanded "
-            "statement and the window functions that de-duplicate, rank and cap the candidates."
-        )
-    if res.unsorted and res.sorted_macros.get(name):
-        before = statistics.median(res.published_macros[name]) * 1e3
-        after = statistics.median(res.sorted_macros[name]) * 1e3
-        if after < 0.8 * before:
-            text += (
-                f" Sorting {', '.join(f'`{t}`' for t in res.unsorted)} at publish time (the "
-                f"experiment above) takes its median from {before:.0f} to {after:.0f} ms."
-            )
-    return text
+    return text + "."
 
 
 def render_findings(res: Results) -> str:
-    """Where the failing calls spend their time (cProfile, DuckDB profiles) and what would
-    help. Only the failing targets are discussed."""
-    api = res.api
-    out = ["## Where the time goes, and what would help\n"]
+    """Where the call types and macros that miss their targets spend their time (cProfile,
+    DuckDB profiles). Only the failing targets are discussed."""
+    out = ["## Where the time goes\n"]
     add = out.append
     failing_api = [name for name, target in API_TARGETS.items() if api_p99(res, name) > target]
     failing_macros = [name for name in res.macros if macro_p99(res.macros, name) > MACRO_MS]
@@ -1170,46 +847,19 @@ def render_findings(res: Results) -> str:
         return "\n".join(out)
     for name in failing_api:
         add(
-            f"**API `{name}`**, cProfile over {PROFILED_CALLS} calls: the recsql functions and "
-            "DuckDB's seam into its engine (`bind` and `prepare_script_parsed` parse and bind "
-            "a statement in Python, `submit` plans and runs it):\n"
+            f"**API `{name}`**, cProfile over (at most) {PROFILED_CALLS} calls (cProfile's own "
+            "overhead included), the recsql and duckdb functions by cumulative time:\n"
         )
-        add(
-            table(
-                ["function", "calls per request", "cumulative ms per request"],
-                [[f"`{f}`", f"{calls:.1f}", f"{ms:.2f}"] for f, calls, ms in api["profiles"][name]],
-                "lrr",
-            )
-        )
+        add(table(
+            ["function", "calls per request", "cumulative ms per request"],
+            [[f"`{f}`", f"{calls:.1f}", f"{ms:.2f}"] for f, calls, ms in res.api["profiles"][name]],
+            "lrr",
+        ))  # fmt: skip
         add("")
-    judge = {name: p for name, p in api.get("judge", {}).items() if name in failing_api}
-    if judge:
-        add(
-            "The rules query of `_judge` for one request of each, run alone with DuckDB's "
-            "detailed profile (`cpu` sums the threads):\n"
-        )
-        add(
-            profile_rows(
-                judge, lambda name: f"`_judge`, {name} ({judge[name]['candidates']} candidates)"
-            )
-        )
-        add("")
-    blas = api.get("blas")
-    if FOLD_IN in failing_api and blas:
-        product, folded = blas["product_ms"], blas["folded_in_ms"]
-        add(
-            f"Fold-in's scoring, `item factors ({blas['shape'][0]:,} × {blas['shape'][1]}) @ "
-            f"vector`, median of 300: **{product[0]:.2f} ms with the default BLAS threads, "
-            f"{product[1]:.2f} ms with one** (threadpoolctl); the whole `_folded_in`: "
-            f"{folded[0]:.2f} ms and {folded[1]:.2f} ms. Thread pools in the API process: "
-            f"{', '.join(blas['libraries'])}.\n"
-        )
-    customers, states, visitors = rule_states(res.build.db_path)
-    add("Suggestions, from the profiles of this run (none of them is applied here):\n")
     for name in failing_api:
-        add(f"- **API `{name}`**: " + api_suggestion(res, name, (customers, states, visitors)))
+        add(f"- **API `{name}`**: " + api_finding(res, name))
     for name in failing_macros:
-        add(f"- **macro `{name}`**: " + macro_suggestion(res, name, visitors))
+        add(f"- **macro {macro_label(name)}**: " + macro_finding(res, name))
     add("")
     return "\n".join(out)
 

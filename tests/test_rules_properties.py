@@ -439,6 +439,10 @@ def make_tenant(chooser: Chooser, tenant_id: str) -> Tenant:
             )
         )
     interactions = list(dict.fromkeys(interactions))  # an identical row is a duplicate
+    if not interactions:  # a tenant without interactions fails the build (input_acceptance)
+        interactions.append(
+            Interaction(None, items[0].item_id, "purchase", BUILD_TIME - timedelta(days=1), 1, "s0")
+        )
     flags = sorted(
         {
             (c.customer_id, chooser.pick((flag, flag, flag.upper())))

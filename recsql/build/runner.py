@@ -226,8 +226,9 @@ def _release_dbt_database() -> None:
     # env() raises if no environment was created (dbt stopped before connecting).
     with contextlib.suppress(Exception):
         environment = DuckDBConnectionManager.env()
-        if environment.conn is not None:
-            environment.conn.execute("pragma disable_checkpoint_on_shutdown")
+        connection = getattr(environment, "conn", None)  # the local environment's database
+        if connection is not None:
+            connection.execute("pragma disable_checkpoint_on_shutdown")
         environment.close()
     DuckDBConnectionManager.close_all_connections()
 

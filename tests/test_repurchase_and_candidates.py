@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
+import threadpoolctl
 
 from recsql.engine import candidates, repurchase, workers
 
@@ -311,3 +312,18 @@ def test_a_killed_build_leaves_no_worker_processes(tmp_path: Path) -> None:
     while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not any(_alive(pid) for pid in pids)
+
+
+def test_worker_processes_run_blas_and_openmp_single_threaded(monkeypatch) -> None:
+    """Each worker fits one small tenant at a time: BLAS and OpenMP threads on top of the
+    workers would fight for the cores (EASE on two workers with two BLAS threads each ran ten
+    times slower). The libraries load in a worker with its first task, after it started, and
+    must be limited all the same."""
+    rows = [(f"t{n}", c, i, a, p) for n in range(4) for _, c, i, a, p in _blocks("x")]
+    jobs = [candidates.Job(f"t{n}", "ease", 3, SETTINGS, "sqrt") for n in range(4)]
+    monkeypatch.setattr(workers, "PROCESS_POOL_MIN_TASKS", 1)
+    candidates.recommend(_interactions(rows), jobs, workers=2)  # loads numpy, scipy, implicit
+    pool = workers._process_pool(2)
+    infos = [pool.submit(threadpoolctl.threadpool_info).result() for _ in range(8)]
+    libraries = [library for info in infos for library in info]
+    assert libraries and {library["num_threads"] for library in libraries} == {1}

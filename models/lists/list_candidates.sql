@@ -12,7 +12,9 @@
     whom a walk of the category caps keeps fewer than k of their allowed candidates so far,
     whatever the order (kept_at_least). Source 5 goes only as deep as the class's list must to
     give k whatever the customer bought. So every served customer gets k items whenever k
-    allowed items exist, and no customer's pool holds the whole catalogue.
+    allowed items exist, and no customer's pool holds the whole catalogue. Where nothing
+    reorders a customer's candidates (no boost, no nudge) and no cap counts one, the champion's
+    candidates after the k-th allowed one are left out: they cannot reach the list.
 
     Each row is judged once (judge_candidates): the verdicts of its rule class
     (rule_class_verdicts: `blocked_by` - the first rule that forbids it, with `already bought`
@@ -30,12 +32,14 @@ shelf_customers as (
 ),
 
 people as (
-    select * from {{ ref('customer_rule_states') }}
+    select tenant_id, customer_id, rule_class, country, boosts, sustainability_average
+    from {{ ref('customer_rule_states') }}
     where not is_visitor
 ),
 
 items as (
-    select * from {{ ref('item_rule_states') }}
+    select tenant_id, item_id, name, category, sustainability_score
+    from {{ ref('item_rule_states') }}
 ),
 
 verdicts as (
@@ -120,6 +124,9 @@ discover_customers as (
         people.rule_class,
         people.country,
         settings.k,
+        -- boosts and the nudge reorder a source's candidates; without them a customer's
+        -- list keeps the champion's order
+        len(people.boosts) > 0 or settings.sustainability_nudge > 0 as is_reordered,
         coalesce(bought_counts.items_bought, 0) as items_bought,
         -- already-bought items are taken out of the popular lists: they go k deeper, unless
         -- the champion gave k candidates or more (then they rarely reach the list, and
@@ -146,7 +153,7 @@ discover_customers as (
 ),
 
 -- 1. the champion's candidates
-champion_rows as (
+champion_offers as (
     select
         candidates.tenant_id,
         'discover' as shelf,
@@ -164,6 +171,42 @@ champion_rows as (
         on candidates.tenant_id = customers.tenant_id
             and candidates.customer_id = customers.customer_id
             and customers.is_personalized
+),
+
+champion_cuts as (
+    -- where nothing reorders a customer's candidates (no boost, no nudge) and no cap counts
+    -- one, their list is the first k allowed candidates in the champion's order: the rank of
+    -- the k-th is as deep as the list can reach (the verdicts looked up, as judge_candidates
+    -- does; a champion never offers what the customer bought)
+    select
+        offers.tenant_id,
+        offers.customer_id,
+        list(offers.source_rank order by offers.source_rank) filter (
+            where verdicts.blocked_by is null and verdicts.not_included_by is null
+        ) as allowed_ranks,
+        bool_or(len(verdicts.caps) > 0) as is_capped
+    from champion_offers as offers
+    left join verdicts
+        on offers.tenant_id = verdicts.tenant_id
+            and offers.rule_class = verdicts.rule_class
+            and offers.item_id = verdicts.item_id
+    group by offers.tenant_id, offers.customer_id
+),
+
+champion_rows as (
+    select offers.*
+    from champion_offers as offers
+    inner join discover_customers as customers
+        on offers.tenant_id = customers.tenant_id
+            and offers.customer_id = customers.customer_id
+    inner join champion_cuts as cuts
+        on offers.tenant_id = cuts.tenant_id
+            and offers.customer_id = cuts.customer_id
+    where
+        customers.is_reordered
+        or coalesce(cuts.is_capped, false)
+        or coalesce(len(cuts.allowed_ranks), 0) < customers.k
+        or offers.source_rank <= cuts.allowed_ranks[customers.k]
 ),
 
 champion_judged as materialized (
@@ -235,10 +278,10 @@ fill_rows as (
         cast(null as varchar) as because_item_id,
         offers.score
     from fill_offers as offers
-    anti join champion_rows
-        on offers.tenant_id = champion_rows.tenant_id
-            and offers.customer_id = champion_rows.customer_id
-            and offers.item_id = champion_rows.item_id
+    anti join champion_offers
+        on offers.tenant_id = champion_offers.tenant_id
+            and offers.customer_id = champion_offers.customer_id
+            and offers.item_id = champion_offers.item_id
     qualify row_number() over (
             partition by offers.tenant_id, offers.customer_id, offers.item_id
             order by offers.source_order, offers.source_rank

@@ -153,7 +153,30 @@ discover_customers as (
 ),
 
 -- 1. the champion's candidates
-champion_offers as (
+champion_cuts as (
+    -- where nothing reorders a customer's candidates (no boost, no nudge) and no cap counts
+    -- one, their list is the first k allowed candidates in the champion's order: the rank of
+    -- the k-th is as deep as the list can reach (the verdicts looked up, as judge_candidates
+    -- does; a champion never offers what the customer bought)
+    select
+        candidates.tenant_id,
+        candidates.customer_id,
+        list(candidates.rank order by candidates.rank) filter (
+            where verdicts.blocked_by is null and verdicts.not_included_by is null
+        ) as allowed_ranks,
+        coalesce(bool_or(len(verdicts.caps) > 0), false) as is_capped
+    from algorithm_candidates as candidates
+    inner join discover_customers as customers
+        on candidates.tenant_id = customers.tenant_id
+            and candidates.customer_id = customers.customer_id
+    left join verdicts
+        on candidates.tenant_id = verdicts.tenant_id
+            and customers.rule_class = verdicts.rule_class
+            and candidates.item_id = verdicts.item_id
+    group by candidates.tenant_id, candidates.customer_id
+),
+
+champion_rows as (
     select
         candidates.tenant_id,
         'discover' as shelf,
@@ -171,42 +194,14 @@ champion_offers as (
         on candidates.tenant_id = customers.tenant_id
             and candidates.customer_id = customers.customer_id
             and customers.is_personalized
-),
-
-champion_cuts as (
-    -- where nothing reorders a customer's candidates (no boost, no nudge) and no cap counts
-    -- one, their list is the first k allowed candidates in the champion's order: the rank of
-    -- the k-th is as deep as the list can reach (the verdicts looked up, as judge_candidates
-    -- does; a champion never offers what the customer bought)
-    select
-        offers.tenant_id,
-        offers.customer_id,
-        list(offers.source_rank order by offers.source_rank) filter (
-            where verdicts.blocked_by is null and verdicts.not_included_by is null
-        ) as allowed_ranks,
-        bool_or(len(verdicts.caps) > 0) as is_capped
-    from champion_offers as offers
-    left join verdicts
-        on offers.tenant_id = verdicts.tenant_id
-            and offers.rule_class = verdicts.rule_class
-            and offers.item_id = verdicts.item_id
-    group by offers.tenant_id, offers.customer_id
-),
-
-champion_rows as (
-    select offers.*
-    from champion_offers as offers
-    inner join discover_customers as customers
-        on offers.tenant_id = customers.tenant_id
-            and offers.customer_id = customers.customer_id
     inner join champion_cuts as cuts
-        on offers.tenant_id = cuts.tenant_id
-            and offers.customer_id = cuts.customer_id
+        on candidates.tenant_id = cuts.tenant_id
+            and candidates.customer_id = cuts.customer_id
     where
         customers.is_reordered
-        or coalesce(cuts.is_capped, false)
+        or cuts.is_capped
         or coalesce(len(cuts.allowed_ranks), 0) < customers.k
-        or offers.source_rank <= cuts.allowed_ranks[customers.k]
+        or candidates.rank <= cuts.allowed_ranks[customers.k]
 ),
 
 champion_judged as materialized (
@@ -278,10 +273,10 @@ fill_rows as (
         cast(null as varchar) as because_item_id,
         offers.score
     from fill_offers as offers
-    anti join champion_offers
-        on offers.tenant_id = champion_offers.tenant_id
-            and offers.customer_id = champion_offers.customer_id
-            and offers.item_id = champion_offers.item_id
+    anti join champion_rows
+        on offers.tenant_id = champion_rows.tenant_id
+            and offers.customer_id = champion_rows.customer_id
+            and offers.item_id = champion_rows.item_id
     qualify row_number() over (
             partition by offers.tenant_id, offers.customer_id, offers.item_id
             order by offers.source_order, offers.source_rank

@@ -1,4 +1,4 @@
-"""The ``recsql`` command: build, demo, generate, convert-online-retail."""
+"""The ``recsql`` command: build, demo, status, generate, convert-online-retail."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import shlex
 import shutil
 import sys
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
@@ -18,6 +18,8 @@ import duckdb
 from recsql import __version__, sql
 from recsql.build import BuildFailed, BuildResult, ProjectNotFound, build, project_dir
 from recsql.build.inputs import ContractError
+from recsql.lifecycle import state
+from recsql.lifecycle.state import StateError
 
 DEMO_DATA = Path("data") / "demo"
 
@@ -125,8 +127,28 @@ def _progress(line: str) -> None:
 
 def cmd_build(args: argparse.Namespace) -> int:
     _print(f"recsql build: {args.data} -> {args.db}")
-    result = build(args.data, args.db, as_of=args.as_of, progress=_progress)
+    result = build(args.data, args.db, as_of=args.as_of, state_path=args.state, progress=_progress)
     print_summary(result)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    state_path = args.state or state.default_path(args.db.resolve())
+    rows = state.builds(state_path, limit=args.limit)
+    if args.json:
+        print(state.as_json(rows))
+        return 0
+    _print(f"Builds recorded in {state_path} (newest first):")
+    _print(
+        f"  {'build':<22}{'as of':<21}{'status':<12}{'seconds':>8}{'tenants':>9}"
+        f"{'frozen':>8}{'off':>6}  message"
+    )
+    for row in rows:
+        seconds = "" if row["seconds"] is None else f"{row['seconds']:,}"
+        _print(
+            f"  {row['build_id']!s:<22}{row['as_of']!s:<21}{row['status']!s:<12}{seconds:>8}"
+            f"{row['tenants']:>9,}{row['frozen']:>8,}{row['off']:>6,}  {row['message'] or ''}"
+        )
     return 0
 
 
@@ -187,7 +209,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     data = project_dir() / DEMO_DATA
     _print(f"recsql demo: building the bundled Online Retail data ({data}) into {args.db}")
     _print("Data: UCI Online Retail (Chen, Sain & Guo 2012), CC BY 4.0 — see NOTICE.")
-    result = build(data, args.db, progress=_progress)
+    result = build(data, args.db, state_path=args.state, progress=_progress)
     print_summary(result)
     _print_rule_decisions(result.db_path)
     _print("(The demo's rules are illustrative: data/demo/README.md.)")
@@ -235,11 +257,31 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _timestamp(text: str) -> str:
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a timestamp: write it as 2026-01-31 or 2026-01-31 03:00:00"
+        ) from None
+    return text
+
+
 def _share(text: str) -> float:
     value = float(text)
     if not 0 <= value < 1:
         raise argparse.ArgumentTypeError(f"must be in [0, 1), not {value}")
     return value
+
+
+def _state_argument(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--state",
+        type=Path,
+        metavar="PATH",
+        help="the state database: build history, tenant modes (default: <db>.state.duckdb "
+        "beside the served database; docs/lifecycle.md)",
+    )
 
 
 def parser() -> argparse.ArgumentParser:
@@ -267,9 +309,11 @@ def parser() -> argparse.ArgumentParser:
     )
     b.add_argument(
         "--as-of",
+        type=_timestamp,
         metavar="TIMESTAMP",
         help="treat this as the build time (default: now), e.g. 2011-12-10",
     )
+    _state_argument(b)
     b.set_defaults(func=cmd_build)
 
     d = sub.add_parser(
@@ -285,7 +329,26 @@ def parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="the served database (default: ./recsql.duckdb)",
     )
+    _state_argument(d)
     d.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser(
+        "status",
+        help="show the builds recorded in a state database",
+        description="List the last builds of a served database from its state file: id, clock "
+        "(as of), status, duration, and how many tenants were on, frozen or off.",
+    )
+    s.add_argument(
+        "--db",
+        default=Path("recsql.duckdb"),
+        type=Path,
+        metavar="PATH",
+        help="the served database whose state to show (default: ./recsql.duckdb)",
+    )
+    _state_argument(s)
+    s.add_argument("--limit", type=_positive_int, default=20, help="builds to show (default 20)")
+    s.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    s.set_defaults(func=cmd_status)
 
     g = sub.add_parser(
         "generate",
@@ -343,6 +406,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except ProjectNotFound as error:
         print(f"recsql: {error}", file=sys.stderr)
+        return 2
+    except StateError as error:
+        print(f"recsql: state error: {error}", file=sys.stderr)
         return 2
 
 

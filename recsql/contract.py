@@ -82,8 +82,8 @@ def _tenant(required: bool = False) -> Column:
 #: ``seeds/event_types.csv``, which analysts may edit).
 EVENT_TYPES = ("view", "click", "cart", "purchase", "return")
 
-#: Tenant modes: ``on`` builds and serves, ``freeze`` serves the last lists without
-#: retraining, ``off`` serves nothing.
+#: Tenant modes: ``on`` builds and serves, ``freeze`` is to serve the last lists without
+#: retraining (not honoured yet: built like ``on``), ``off`` serves nothing.
 TENANT_MODES = ("on", "freeze", "off")
 
 ALGORITHMS = ("auto", "popularity", "cooccurrence", "als", "ease")
@@ -174,8 +174,9 @@ TENANT_SETTINGS: tuple[Setting, ...] = (
         "mode",
         ColumnType.STRING,
         "on",
-        "`on`: build and serve; `freeze`: keep serving the last lists; `off`: serve nothing "
-        "(and need no input)",
+        "`on`: build and serve; `freeze`: meant to keep serving the last lists, not honoured "
+        "yet (built like `on` until the lifecycle lands: docs/lifecycle.md); `off`: serve "
+        "nothing (and need no input)",
         choices=TENANT_MODES,
     ),
     Setting(

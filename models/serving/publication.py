@@ -4,11 +4,23 @@ All the work is in recsql/build/publish.py. dbt skips this model when anything i
 including the data tests on those models: a failed build never replaces the served file.
 """
 
-from recsql.build.publish import publish
+from datetime import datetime
+from pathlib import Path
+
+from recsql import __version__
+from recsql.build.publish import StateRecord, publish
+from recsql.sql import literal
 
 
 def model(dbt, session):
     dbt.config(materialized="table")
+    build_id = dbt.config.get("build_id")
+    # the build's id and clock, in the published file and (with recsql build) in the state
+    as_of = datetime.fromisoformat(str(dbt.config.get("as_of")))
+    build_info = session.sql(
+        f"select {literal(build_id)} as build_id, timestamp '{as_of:%Y-%m-%d %H:%M:%S}' as as_of, "
+        f"{literal(__version__)} as recsql_version"
+    )
     # Each table is sorted by tenant first, so that a query for one tenant reads only the row
     # groups holding it (DuckDB skips the others by their min/max), however many tenants share
     # the file. (dbt needs every ref spelled out.)
@@ -30,6 +42,7 @@ def model(dbt, session):
         "quarantined_rows": dbt.ref("quarantined_rows").order("tenant_id, source_table"),
         "input_row_counts": dbt.ref("input_row_counts").order("tenant_id, source_table"),
         "tenant_settings": dbt.ref("tenant_settings").order("tenant_id"),
+        "build_info": build_info,
         # what lists made at query time need (recsql/serving and the macros): who the tenant
         # knows and their rule class (customer_rule_states; visitors per country), the
         # build's verdicts per rule class and item, each customer's shelves, what they bought
@@ -58,4 +71,9 @@ def model(dbt, session):
         .project("tenant_id, entity_id as item_id, factors")
         .order("tenant_id, item_id"),
     }
-    return publish(session, tables, dbt.config.get("publish_path"))
+    state_path = dbt.config.get("state_path")
+    record = None
+    if state_path:
+        modes = dbt.ref("tenant_settings").project("tenant_id, mode").to_arrow_table()
+        record = StateRecord(Path(state_path), build_id, modes)
+    return publish(session, tables, dbt.config.get("publish_path"), record)

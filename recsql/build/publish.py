@@ -6,13 +6,20 @@ creates the views and table macros of ``recsql/serving/serving.sql`` in it, chec
 can be read from a fresh read-only connection, and only then renames it over the served file.
 Readers that already have the old file open keep reading it; new readers get the new one; a
 build that fails or is killed before the rename leaves the served file as it was.
+
+A build run by ``recsql build`` records itself in the state database around the rename
+(:class:`StateRecord`): ``publishing`` before, ``published`` after; the published file carries
+the same build id (``build_info``), so the next build can tell which side of the rename a
+killed build died on.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,6 +27,7 @@ import duckdb
 import pyarrow as pa
 
 from recsql import rules, serving, sql
+from recsql.lifecycle import state
 
 log = logging.getLogger(__name__)
 
@@ -84,18 +92,49 @@ def verify_database(path: Path) -> dict[str, int]:
         con.close()
 
 
+#: Tests set this environment variable to a fault point's name to SIGKILL the build there.
+KILL_AT = "RECSQL_TEST_KILL_AT"
+
+
+def fault_point(name: str) -> None:
+    """Where a test may kill the build (``RECSQL_TEST_KILL_AT=name``), as a power cut would."""
+    if os.environ.get(KILL_AT) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+@dataclass(frozen=True)
+class StateRecord:
+    """What ``recsql build`` records in the state database around the swap."""
+
+    state_path: Path
+    build_id: str
+    tenant_modes: pa.Table
+
+    def before_swap(self) -> None:
+        state.record_publishing(self.state_path, self.build_id, self.tenant_modes)
+        fault_point("publishing")
+
+    def after_swap(self) -> None:
+        fault_point("swapped")
+        state.record_published(self.state_path, self.build_id)
+
+
 def publish(
     con: duckdb.DuckDBPyConnection,
     tables: Mapping[str, duckdb.DuckDBPyRelation],
     path: str | os.PathLike[str],
+    record: StateRecord | None = None,
 ) -> pa.Table:
-    """Publish ``tables`` to ``path`` atomically; return one row per view with its row count."""
+    """Publish ``tables`` to ``path`` atomically; return one row per view with its row count.
+    With a ``record``, the build is recorded in the state database around the swap."""
     target = Path(path).resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
     staged = target.with_name(target.name + ".next")
     write_database(con, tables, staged)
     counts = verify_database(staged)
     _fsync(staged)
+    if record:
+        record.before_swap()
     # A write-ahead log left by a client that opened the served file for writing belongs to
     # the old file; replayed against the new one it would corrupt it.
     stale_wal = target.with_name(target.name + ".wal")
@@ -104,6 +143,8 @@ def publish(
         stale_wal.unlink()
     os.replace(staged, target)
     _fsync(target.parent)
+    if record:
+        record.after_swap()
     published_at = datetime.now(UTC).replace(tzinfo=None)
     log.info("Published %s", target)
     return pa.table(

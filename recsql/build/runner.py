@@ -2,7 +2,11 @@
 
 ``recsql build`` is ``dbt build`` with the project's variables filled in from the command line,
 a working directory of its own next to the served database, progress lines instead of dbt's
-log, and a summary read back from the build: rows read, accepted and quarantined.
+log, and a summary read back from the build: rows read, accepted and quarantined. It is also
+the one writer of the state database (:mod:`recsql.lifecycle.state`) for the length of the
+build: it settles what a killed build left unfinished, registers this build (its id and its
+clock, ``as_of``) before dbt starts, and records a failure; the publication records the rest
+around the swap.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +27,8 @@ import duckdb
 
 from recsql import sql
 from recsql.build import inputs
+from recsql.build.publish import fault_point
+from recsql.lifecycle import state
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +80,8 @@ class BuildResult:
     db_path: Path
     build_db: Path
     seconds: float
+    build_id: str = ""
+    state_path: Path | None = None
     counts: list[TableCounts] = field(default_factory=list)
     #: (source_table, reason, rows), most frequent first.
     reasons: list[tuple[str, str, int]] = field(default_factory=list)
@@ -271,23 +280,83 @@ def build(
     as_of: str | None = None,
     progress: Progress | None = None,
     extra_vars: dict[str, Any] | None = None,
+    state_path: Path | str | None = None,
 ) -> BuildResult:
-    """Build the inputs in ``data_dir`` and publish them to ``db_path``.
+    """Build the inputs in ``data_dir`` and publish them to ``db_path``, recorded in the state
+    database ``state_path`` (default: :func:`recsql.lifecycle.state.default_path`).
+
+    ``as_of`` is the build's clock (ISO timestamp; default: now, UTC).
 
     Raises :class:`recsql.build.inputs.ContractError` before anything runs if the inputs break the
-    contract, and :class:`BuildFailed` if a model or test fails (the served file is unchanged).
+    contract, :class:`recsql.lifecycle.state.StateError` if the state file is busy or cannot be
+    used, and :class:`BuildFailed` if a model or test fails (the served file is unchanged).
     """
+    started = time.perf_counter()
+    data_dir = Path(data_dir).resolve()
+    db_path = Path(db_path).resolve()
+    clock = _as_of(as_of)
+    # Stop at once, with a clear message, on a contract error. Quietly: the dbt plugin checks
+    # again when dbt opens the database and prints the warnings (once).
+    inputs.locate_all(data_dir, warn=False)
+    state_path = Path(state_path).resolve() if state_path else state.default_path(db_path)
+    with state.Writer(state_path) as writer:
+        for build_id, status in writer.reconcile(db_path):
+            log.warning("Build %s did not finish; the state now says %s.", build_id, status)
+        registered = writer.begin(as_of=clock, data_dir=data_dir, db_path=db_path)
+        fault_point("running")
+        try:
+            result = _run_dbt(data_dir, db_path, registered, progress, extra_vars or {})
+        except BaseException as error:
+            writer.fail(registered, _first_line(error))
+            raise
+    counts, reasons, tenants = read_counts(db_path)
+    return BuildResult(
+        db_path=db_path,
+        build_db=result,
+        seconds=time.perf_counter() - started,
+        build_id=registered.build_id,
+        state_path=state_path,
+        counts=counts,
+        reasons=reasons,
+        tenants=tenants,
+    )
+
+
+def _first_line(error: BaseException) -> str:
+    """What the state records of a failed build, in one line: its first failure, and the first
+    row a failed test stored (which says which tenant and why)."""
+    lines = error.failures[:2] if isinstance(error, BuildFailed) else [str(error)]
+    if len(lines) == 2 and not lines[1].startswith("    "):
+        lines = lines[:1]
+    return " — ".join(" ".join(line.split()) for line in lines) or type(error).__name__
+
+
+def _as_of(as_of: str | None) -> datetime:
+    if not as_of:
+        return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    try:
+        clock = datetime.fromisoformat(as_of)
+    except ValueError:
+        raise ValueError(
+            f"--as-of {as_of!r} is not a timestamp: write it as 2026-01-31 or 2026-01-31 03:00:00"
+        ) from None
+    if clock.tzinfo is not None:  # the build's clock is UTC
+        clock = clock.astimezone(UTC).replace(tzinfo=None)
+    return clock
+
+
+def _run_dbt(
+    data_dir: Path,
+    db_path: Path,
+    registered: state.Build,
+    progress: Progress | None,
+    extra_vars: dict[str, Any],
+) -> Path:
+    """``dbt build`` of the project for ``registered``; the build database it wrote."""
     # dbt is slow to import; only builds need it
     from dbt.cli.main import dbtRunner
     from dbt.contracts.graph.manifest import Manifest
     from dbt.node_types import NodeType
-
-    started = time.perf_counter()
-    data_dir = Path(data_dir).resolve()
-    db_path = Path(db_path).resolve()
-    # Stop at once, with a clear message, on a contract error. Quietly: the dbt plugin checks
-    # again when dbt opens the database and prints the warnings (once).
-    inputs.locate_all(data_dir, warn=False)
 
     project = project_dir()
     work = work_dir_for(db_path)
@@ -298,8 +367,10 @@ def build(
         "data_dir": str(data_dir),
         "publish_path": str(db_path),
         "build_db": str(build_db),
-        **({"as_of": as_of} if as_of else {}),
-        **(extra_vars or {}),
+        "as_of": f"{registered.as_of:%Y-%m-%d %H:%M:%S}",
+        "build_id": registered.build_id,
+        "state_path": str(registered.state_path),
+        **extra_vars,
     }
     options = [
         "--project-dir",
@@ -335,12 +406,4 @@ def build(
         _release_dbt_database()
     if not result.success:
         raise BuildFailed(_failures(result, build_db))
-    counts, reasons, tenants = read_counts(db_path)
-    return BuildResult(
-        db_path=db_path,
-        build_db=build_db,
-        seconds=time.perf_counter() - started,
-        counts=counts,
-        reasons=reasons,
-        tenants=tenants,
-    )
+    return build_db

@@ -35,6 +35,10 @@ create or replace view model_evaluations as
 select e.tenant_id, e.algorithm, e.variant, e.shelf, e.metric, e.value, e.customers
 from recsql_data.model_evaluations as e;
 
+-- the build that wrote this file: its id (as in the state database) and its clock (--as-of)
+create or replace view build_info as
+select b.build_id, b.as_of, b.recsql_version from recsql_data.build_info as b;
+
 create or replace view tenant_champions as
 select c.* from recsql_data.tenant_champions as c;
 

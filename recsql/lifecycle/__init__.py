@@ -1,0 +1,1 @@
+"""The tenant lifecycle: what outlives a build (:mod:`~recsql.lifecycle.state`)."""

@@ -1,0 +1,332 @@
+"""The state database: what must outlive a build, in a DuckDB file of its own.
+
+The published file is derived and disposable; the state is not. ``recsql build`` keeps, beside
+the served ``<name>.duckdb``, a ``<name>.state.duckdb`` (or ``--state PATH``) holding the
+history of builds and of tenant modes (and, as the lifecycle grows, the model registry). No
+query of the published file reads it: what clients need from it is copied into the published
+file by the build.
+
+One writer at a time: a build holds an exclusive lock on ``<state>.lock`` from start to end
+(the kernel drops it when the process dies, even by SIGKILL); a second build refuses to start.
+The DuckDB file itself is opened only for the moment of each write, so ``recsql status`` can
+read it while a build runs.
+
+A build's life in the ``builds`` table: ``running`` (recorded before dbt starts), then
+``publishing`` (recorded, with everything the build adds to the state, just before the served
+file is swapped), then ``published`` (after the swap), or ``failed``. A build killed in between
+is reconciled by the next one: ``running`` becomes ``abandoned``; ``publishing`` becomes
+``published`` if the served file carries its build id (the swap happened) and ``abandoned``
+otherwise. Whatever a build wrote besides its ``builds`` row counts only once it is published:
+readers of the history join on published builds, so reconciling never deletes anything.
+
+The schema is versioned (``state_info.schema_version``); :data:`MIGRATIONS` takes a file from
+any older version to the current one, each step in a transaction. A file from a newer recsql,
+or one that is not a recsql state database, is refused with a message saying what to do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from recsql import __version__, sql
+
+#: The storage format of the state file: DuckDB clients from 1.4 on can read it.
+STORAGE_VERSION = "v1.4.0"
+_CATALOG = "recsql_state"
+
+#: MIGRATIONS[n] takes a state database from schema version n to n + 1 (version 0: empty).
+MIGRATIONS: tuple[str, ...] = (
+    """
+    create table state_info (key varchar primary key, value varchar not null);
+    create table builds (
+        build_id varchar primary key,
+        -- the build's clock (--as-of, default the start): every lifecycle time is this one
+        as_of timestamp not null,
+        started_at timestamp not null,
+        finished_at timestamp,
+        status varchar not null
+            check (status in ('running', 'publishing', 'published', 'failed', 'abandoned')),
+        message varchar,
+        recsql_version varchar not null,
+        data_dir varchar,
+        db_path varchar
+    );
+    -- each tenant's mode as each build read it (rows of builds that did not publish are
+    -- ignored by readers: see published_builds)
+    create table tenant_modes (
+        build_id varchar not null,
+        tenant_id varchar not null,
+        mode varchar not null,
+        primary key (build_id, tenant_id)
+    );
+    create view published_builds as
+    select * from builds where status = 'published';
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+BUILD_STATUSES = ("running", "publishing", "published", "failed", "abandoned")
+
+
+class StateError(RuntimeError):
+    """The state file cannot be used: corrupt, from a newer recsql, or busy."""
+
+
+def default_path(db_path: Path) -> Path:
+    """The state file of the served database ``db_path``: ``<name>.state.duckdb`` beside it."""
+    return db_path.with_name(f"{db_path.stem}.state.duckdb")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+
+
+def new_build_id(started: datetime | None = None) -> str:
+    """A build id that sorts by start time: ``20261202T031500Z-3f9a``."""
+    return f"{(started or _now()):%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
+
+
+@contextlib.contextmanager
+def connect(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The state database at ``path``, migrated to :data:`SCHEMA_VERSION` (created if missing;
+    a read-only open of a missing or old file fails). Its tables are the connection's default
+    schema."""
+    if read_only and not path.exists():
+        raise StateError(f"No state file at {path}: no build has used it yet.")
+    con = duckdb.connect()
+    try:
+        # a new file in the storage format of STORAGE_VERSION; an existing one keeps its own
+        options = (
+            "read_only"
+            if read_only
+            else "read_write"
+            if path.exists()
+            else f"storage_version '{STORAGE_VERSION}'"
+        )
+        try:
+            con.execute(f"attach {sql.literal(str(path))} as {_CATALOG} ({options})")
+        except duckdb.Error as error:
+            raise StateError(_unreadable(path, error)) from error
+        con.execute(f"use {_CATALOG}")
+        version = _schema_version(con, path)
+        if version > SCHEMA_VERSION:
+            raise StateError(
+                f"{path} was written by a newer recsql (state schema {version}; this is recsql "
+                f"{__version__}, which reads up to {SCHEMA_VERSION}). Upgrade recsql, or build "
+                "with another --state file."
+            )
+        if version < SCHEMA_VERSION:
+            if read_only:
+                raise StateError(
+                    f"{path} has state schema {version}; the next build migrates it to "
+                    f"{SCHEMA_VERSION}. Run a build first."
+                )
+            migrate(con, version)
+        yield con
+    finally:
+        con.close()
+
+
+def _unreadable(path: Path, error: duckdb.Error) -> str:
+    reason = str(error).splitlines()[0]
+    if "lock" in reason.lower():
+        return f"The state file {path} is open for writing by another process: {reason}"
+    return (
+        f"The state file {path} cannot be opened ({reason}). Restore it from a backup, or move "
+        "it away to start every tenant fresh (docs/lifecycle.md)."
+    )
+
+
+def _schema_version(con: duckdb.DuckDBPyConnection, path: Path) -> int:
+    tables = {
+        name
+        for (name,) in con.execute(
+            "select table_name from duckdb_tables() where database_name = current_database()"
+        ).fetchall()
+    }
+    if not tables:
+        return 0
+    if "state_info" not in tables:
+        raise StateError(
+            f"{path} is a DuckDB database but not a recsql state file (it has no state_info "
+            f"table; it holds {', '.join(sorted(tables)[:5])}). Give --state a path of its own."
+        )
+    rows = con.execute("select value from state_info where key = 'schema_version'").fetchall()
+    if not rows or not rows[0][0].isdigit():
+        raise StateError(f"{path} has no valid schema_version in state_info: it is damaged.")
+    return int(rows[0][0])
+
+
+def migrate(con: duckdb.DuckDBPyConnection, version: int, to: int = SCHEMA_VERSION) -> None:
+    """Apply the migrations from schema ``version`` to ``to``, each in a transaction."""
+    for step in range(version, to):
+        con.execute("begin transaction")
+        con.execute(MIGRATIONS[step])
+        con.execute(
+            "insert or replace into state_info values ('schema_version', ?), ('migrated_by', ?)",
+            [str(step + 1), f"recsql {__version__}"],
+        )
+        con.execute("commit")
+
+
+@dataclass(frozen=True)
+class Build:
+    """A build registered in the state: the id both files carry, and its clock."""
+
+    build_id: str
+    as_of: datetime
+    state_path: Path
+
+
+class Writer:
+    """The one writer of a state file, for the length of a build: holds ``<state>.lock``."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._lock: int | None = None
+
+    def __enter__(self) -> Writer:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 512, 0).decode(errors="replace").strip()
+            os.close(fd)
+            raise StateError(
+                f"Another recsql build is using the state file {self.path} "
+                f"({holder or 'a running process'}). Two builds never write one state: wait "
+                "for it to finish."
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()}, since {_now():%Y-%m-%d %H:%M:%S} UTC".encode(), 0)
+        self._lock = fd
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._lock is not None:
+            os.close(self._lock)  # releases the lock
+            self._lock = None
+
+    def reconcile(self, db_path: Path) -> list[tuple[str, str]]:
+        """Settle the builds a killed process left unfinished; ``(build_id, new status)``."""
+        served = published_build_id(db_path)
+        settled = []
+        with connect(self.path) as con:
+            unfinished = con.execute(
+                "select build_id, status from builds where status in ('running', 'publishing')"
+            ).fetchall()
+            for build_id, status in unfinished:
+                if status == "publishing" and build_id == served:
+                    new, message = "published", "reconciled: the served file is this build's"
+                else:
+                    new = "abandoned"
+                    message = f"reconciled: stopped while {status}, before its file was served"
+                con.execute(
+                    "update builds set status = ?, message = ? where build_id = ?",
+                    [new, message, build_id],
+                )
+                settled.append((build_id, new))
+        return settled
+
+    def begin(self, *, as_of: datetime, data_dir: Path, db_path: Path) -> Build:
+        """Record a new build as ``running``."""
+        started = _now()
+        build = Build(new_build_id(started), as_of, self.path)
+        with connect(self.path) as con:
+            con.execute(
+                "insert into builds (build_id, as_of, started_at, status, recsql_version, "
+                "data_dir, db_path) values (?, ?, ?, 'running', ?, ?, ?)",
+                [build.build_id, as_of, started, __version__, str(data_dir), str(db_path)],
+            )
+        return build
+
+    def fail(self, build: Build, message: str) -> None:
+        """Record that ``build`` stopped without publishing (a build whose file was served
+        stays ``published``: a failure after the swap does not unpublish it)."""
+        with connect(self.path) as con:
+            con.execute(
+                "update builds set status = 'failed', message = ?, finished_at = ? "
+                "where build_id = ? and status in ('running', 'publishing')",
+                [message, _now(), build.build_id],
+            )
+
+
+def record_publishing(state_path: Path, build_id: str, tenant_modes: pa.Table) -> None:
+    """Before the swap: what the build adds to the state, and its status ``publishing``, in
+    one transaction."""
+    with connect(state_path) as con:
+        con.execute("begin transaction")
+        con.register("new_modes", tenant_modes)
+        con.execute(
+            "insert into tenant_modes select ?, tenant_id, mode from new_modes",
+            [build_id],
+        )
+        con.execute("update builds set status = 'publishing' where build_id = ?", [build_id])
+        con.execute("commit")
+
+
+def record_published(state_path: Path, build_id: str) -> None:
+    """After the swap."""
+    with connect(state_path) as con:
+        con.execute(
+            "update builds set status = 'published', finished_at = ? where build_id = ?",
+            [_now(), build_id],
+        )
+
+
+def published_build_id(db_path: Path) -> str | None:
+    """The build id the served file carries (``build_info``), or None without one."""
+    if not db_path.exists():
+        return None
+    try:
+        con = duckdb.connect(str(db_path), read_only=True)
+    except duckdb.Error:
+        return None
+    try:
+        rows = con.execute("select build_id from recsql_data.build_info").fetchall()
+    except duckdb.Error:
+        return None
+    finally:
+        con.close()
+    return rows[0][0] if rows else None
+
+
+def builds(state_path: Path, limit: int = 20) -> list[dict[str, object]]:
+    """The last ``limit`` builds, newest first, with the count of tenants per mode."""
+    with connect(state_path, read_only=True) as con:
+        cursor = con.execute(
+            """
+            select
+                b.build_id, b.as_of, b.status, b.started_at,
+                date_diff('second', b.started_at, b.finished_at) as seconds,
+                count(m.tenant_id) as tenants,
+                count(m.tenant_id) filter (where m.mode = 'freeze') as frozen,
+                count(m.tenant_id) filter (where m.mode = 'off') as off,
+                b.message
+            from builds as b
+            left join tenant_modes as m on m.build_id = b.build_id
+            group by all
+            order by b.started_at desc, b.build_id desc
+            limit ?
+            """,
+            [limit],
+        )
+        names = [column[0] for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def as_json(rows: list[dict[str, object]]) -> str:
+    return json.dumps(rows, default=str, indent=2)

@@ -1,0 +1,261 @@
+"""The state database (recsql/lifecycle/state.py): what outlives a build, and how a build that
+is killed at any point is settled by the next one.
+
+Fast tests on the module: a new file, migration forward from every older schema, refusal of a
+newer, corrupt or foreign file, one writer at a time, reconciliation of unfinished builds.
+Slow tests run real builds: the build id and clock in both files, a failed build recorded
+with its reason, and builds killed with SIGKILL before dbt, after "publishing" was recorded
+(before the swap) and after the swap (before "published"), each followed by a good build.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from recsql.build.publish import KILL_AT
+from recsql.datasets.generator import generate
+from recsql.lifecycle import state
+from tests.conftest import AS_OF, query, run_recsql
+
+NIGHT = datetime(2026, 1, 1)
+
+
+def _build_statuses(path: Path) -> dict[str, str]:
+    with state.connect(path, read_only=True) as con:
+        return dict(con.execute("select build_id, status from builds").fetchall())
+
+
+def _register(path: Path, status: str) -> str:
+    """A build left in ``status`` in the state at ``path``, as a killed process leaves it."""
+    with state.Writer(path) as writer:
+        build = writer.begin(as_of=NIGHT, data_dir=path.parent, db_path=path.parent / "x.duckdb")
+    with state.connect(path) as con:
+        con.execute("update builds set status = ? where build_id = ?", [status, build.build_id])
+    return build.build_id
+
+
+def _served_file(path: Path, build_id: str) -> Path:
+    con = duckdb.connect(str(path))
+    con.execute("create schema recsql_data")
+    con.execute("create table recsql_data.build_info as select ? as build_id", [build_id])
+    con.close()
+    return path
+
+
+def test_a_new_state_file_has_the_current_schema(tmp_path: Path) -> None:
+    path = tmp_path / "shop.state.duckdb"
+    with state.connect(path) as con:
+        [(version,)] = con.execute(
+            "select value from state_info where key = 'schema_version'"
+        ).fetchall()
+        tables = {row[0] for row in con.execute("show tables").fetchall()}
+    assert int(version) == state.SCHEMA_VERSION
+    assert {"builds", "tenant_modes", "state_info"} <= tables
+
+
+def test_the_default_state_file_is_beside_the_served_one() -> None:
+    assert state.default_path(Path("/srv/shop.duckdb")) == Path("/srv/shop.state.duckdb")
+
+
+@pytest.mark.parametrize("version", range(state.SCHEMA_VERSION))
+def test_an_older_state_file_is_migrated_forward_keeping_its_rows(
+    tmp_path: Path, version: int
+) -> None:
+    path = tmp_path / "old.state.duckdb"
+    con = duckdb.connect(str(path))
+    state.migrate(con, 0, to=version)
+    if version >= 1:
+        con.execute(
+            "insert into builds (build_id, as_of, started_at, status, recsql_version) "
+            "values ('old-build', ?, ?, 'published', '0.0.1')",
+            [NIGHT, NIGHT],
+        )
+    con.close()
+    with state.connect(path) as con:
+        [(now,)] = con.execute(
+            "select value from state_info where key = 'schema_version'"
+        ).fetchall()
+        builds = con.execute("select build_id from builds").fetchall()
+    assert int(now) == state.SCHEMA_VERSION
+    assert builds == ([("old-build",)] if version >= 1 else [])
+
+
+def test_a_state_file_from_a_newer_recsql_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "new.state.duckdb"
+    with state.connect(path) as con:
+        con.execute("update state_info set value = '99' where key = 'schema_version'")
+    with pytest.raises(state.StateError, match=r"new.state.duckdb was written by a newer recsql"):
+        _open(path)
+
+
+def _open(path: Path) -> None:
+    with state.connect(path):
+        pass
+
+
+def test_a_corrupt_state_file_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
+    path = tmp_path / "broken.state.duckdb"
+    path.write_bytes(b"not a database " * 1000)
+    before = path.read_bytes()
+    with pytest.raises(state.StateError) as error:
+        _open(path)
+    assert str(path) in str(error.value)
+    assert "Restore it from a backup" in str(error.value)
+    assert path.read_bytes() == before
+
+
+def test_a_served_database_given_as_the_state_is_refused(tmp_path: Path) -> None:
+    served = _served_file(tmp_path / "shop.duckdb", "b1")
+    with pytest.raises(state.StateError, match="not a recsql state file"):
+        _open(served)
+
+
+def test_two_writers_never_share_a_state_file(tmp_path: Path) -> None:
+    path = tmp_path / "shop.state.duckdb"
+    busy = rf"pid {os.getpid()}.*wait for it to finish"
+    with state.Writer(path), pytest.raises(state.StateError, match=busy), state.Writer(path):
+        pass
+    with state.Writer(path):  # released at the end of the first
+        pass
+
+
+def test_a_build_holding_the_state_makes_a_second_build_refuse(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    generate(data, tenants=1, customers=30, items=20, interactions=300, seed=1)
+    db = tmp_path / "shop.duckdb"
+    with state.Writer(state.default_path(db)):
+        result = run_recsql("build", "--data", str(data), "--db", str(db), "--as-of", AS_OF)
+    assert result.returncode == 2, result.stderr
+    assert "Another recsql build is using the state file" in result.stderr
+    assert not db.exists()
+
+
+def test_unfinished_builds_are_settled_by_the_next_writer(tmp_path: Path) -> None:
+    path = tmp_path / "shop.state.duckdb"
+    running = _register(path, "running")
+    publishing_swapped = _register(path, "publishing")
+    publishing_not_swapped = _register(path, "publishing")
+    done = _register(path, "published")
+    served = _served_file(tmp_path / "shop.duckdb", publishing_swapped)
+    with state.Writer(path) as writer:
+        settled = dict(writer.reconcile(served))
+    assert settled == {
+        running: "abandoned",
+        publishing_swapped: "published",
+        publishing_not_swapped: "abandoned",
+    }
+    assert _build_statuses(path)[done] == "published"
+    with state.Writer(path) as writer:
+        assert writer.reconcile(served) == []
+
+
+# --- real builds -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    data = tmp_path_factory.mktemp("lifecycle") / "data"
+    generate(data, tenants=2, customers=60, items=40, interactions=900, seed=7)
+    return data
+
+
+def _build(data: Path, db: Path, *extra: str, kill_at: str | None = None) -> int:
+    env = {**os.environ, KILL_AT: kill_at} if kill_at else None
+    process = subprocess.run(
+        [sys.executable, "-m", "recsql.cli", "build", "--data", str(data), "--db", str(db),
+         "--as-of", AS_OF, *extra],
+        capture_output=True, text=True, env=env, check=False, timeout=300,
+    )  # fmt: skip
+    return process.returncode
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.slow
+def test_both_files_carry_the_build_id_and_its_clock(small_world: Path, tmp_path: Path) -> None:
+    db = tmp_path / "shop.duckdb"
+    assert _build(small_world, db) == 0
+    [(build_id, as_of)] = query(db, "select build_id, as_of from build_info")
+    assert as_of == datetime.fromisoformat(AS_OF)
+    assert query(db, "select distinct model_version from recommendations") == [(build_id,)]
+    [row] = state.builds(state.default_path(db))
+    assert (row["build_id"], row["status"], row["as_of"]) == (build_id, "published", as_of)
+    assert row["tenants"] == 2
+    # the served file reads nothing from the state: it opens with the state gone
+    state.default_path(db).unlink()
+    [(tenant, customer)] = query(db, "select tenant_id, customer_id from recommendations limit 1")
+    assert query(db, "select count(*) from recommend(?, ?, 5)", [tenant, customer])[0][0] > 0
+
+
+@pytest.mark.slow
+def test_a_failed_build_is_recorded_with_its_reason(small_world: Path, tmp_path: Path) -> None:
+    db = tmp_path / "shop.duckdb"
+    assert _build(small_world, db) == 0
+    served = _digest(db)
+    broken = tmp_path / "broken"
+    generate(broken, tenants=1, customers=30, items=20, interactions=300, seed=1)
+    (broken / "interactions.parquet").unlink()
+    (broken / "interactions.csv").write_text("customer_id,item_id,occurred_at\n")
+    assert _build(broken, db) == 1
+    assert _digest(db) == served
+    newest = state.builds(state.default_path(db))[0]
+    assert newest["status"] == "failed"
+    assert newest["message"] == (
+        "test assert_every_tenant_has_enough_accepted_input: Got 1 result, configured to fail "
+        "if != 0 — tenant t0001: 0 of 0 interactions accepted: the interactions input has no "
+        "rows"
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("kill_at", "settled", "served_changes"),
+    [
+        ("running", "abandoned", False),  # before dbt starts
+        ("publishing", "abandoned", False),  # publishing recorded, before the swap
+        ("swapped", "published", True),  # after the swap, before "published" is recorded
+    ],
+)
+def test_a_killed_build_is_settled_by_the_next_one(
+    small_world: Path, tmp_path: Path, kill_at: str, settled: str, served_changes: bool
+) -> None:
+    db = tmp_path / "shop.duckdb"
+    state_path = tmp_path / "elsewhere" / "shop.state.duckdb"
+    assert _build(small_world, db, "--state", str(state_path)) == 0
+    first = query(db, "select build_id from build_info")[0][0]
+    served = _digest(db)
+
+    assert _build(small_world, db, "--state", str(state_path), kill_at=kill_at) == -9
+    [killed] = [b for b, s in _build_statuses(state_path).items() if b != first]
+    assert (_digest(db) != served) == served_changes
+    assert (query(db, "select build_id from build_info")[0][0] == killed) == served_changes
+
+    assert _build(small_world, db, "--state", str(state_path)) == 0
+    statuses = _build_statuses(state_path)
+    assert statuses[first] == "published"
+    assert statuses[killed] == settled
+    [last] = [b for b in statuses if b not in (first, killed)]
+    assert statuses[last] == "published"
+    assert query(db, "select build_id from build_info") == [(last,)]
+    assert not db.with_name(db.name + ".next").exists()
+
+
+def test_status_lists_the_builds(tmp_path: Path) -> None:
+    db = tmp_path / "shop.duckdb"
+    build_id = _register(state.default_path(db), "running")
+    result = run_recsql("status", "--db", str(db))
+    assert result.returncode == 0, result.stderr
+    assert build_id in result.stdout and "running" in result.stdout
+    missing = run_recsql("status", "--db", str(tmp_path / "other.duckdb"))
+    assert missing.returncode == 2
+    assert "No state file at" in missing.stderr

@@ -145,9 +145,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     )
     for row in rows:
         seconds = "" if row["seconds"] is None else f"{row['seconds']:,}"
+        message = " ".join(str(row["message"] or "").split())
         _print(
             f"  {row['build_id']!s:<22}{row['as_of']!s:<21}{row['status']!s:<12}{seconds:>8}"
-            f"{row['tenants']:>9,}{row['frozen']:>8,}{row['off']:>6,}  {row['message'] or ''}"
+            f"{row['tenants']:>9,}{row['frozen']:>8,}{row['off']:>6,}  {message}"
         )
     return 0
 
@@ -274,6 +275,16 @@ def _share(text: str) -> float:
     return value
 
 
+def _db_argument(command: argparse.ArgumentParser, which: str = "") -> None:
+    command.add_argument(
+        "--db",
+        default=Path("recsql.duckdb"),
+        type=Path,
+        metavar="PATH",
+        help=f"the served database{' ' + which if which else ''} (default: ./recsql.duckdb)",
+    )
+
+
 def _state_argument(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--state",
@@ -300,13 +311,7 @@ def parser() -> argparse.ArgumentParser:
         "them, build every model and publish the result to PATH atomically.",
     )
     b.add_argument("--data", required=True, type=Path, metavar="DIR", help="input directory")
-    b.add_argument(
-        "--db",
-        default=Path("recsql.duckdb"),
-        type=Path,
-        metavar="PATH",
-        help="the served database (default: ./recsql.duckdb)",
-    )
+    _db_argument(b)
     b.add_argument(
         "--as-of",
         type=_timestamp,
@@ -322,13 +327,7 @@ def parser() -> argparse.ArgumentParser:
         description="Build the bundled UCI Online Retail data into PATH and print a few "
         "customers' recommendations.",
     )
-    d.add_argument(
-        "--db",
-        default=Path("recsql.duckdb"),
-        type=Path,
-        metavar="PATH",
-        help="the served database (default: ./recsql.duckdb)",
-    )
+    _db_argument(d)
     _state_argument(d)
     d.set_defaults(func=cmd_demo)
 
@@ -338,13 +337,7 @@ def parser() -> argparse.ArgumentParser:
         description="List the last builds of a served database from its state file: id, clock "
         "(as of), status, duration, and how many tenants were on, frozen or off.",
     )
-    s.add_argument(
-        "--db",
-        default=Path("recsql.duckdb"),
-        type=Path,
-        metavar="PATH",
-        help="the served database whose state to show (default: ./recsql.duckdb)",
-    )
+    _db_argument(s, "whose state to show")
     _state_argument(s)
     s.add_argument("--limit", type=_positive_int, default=20, help="builds to show (default 20)")
     s.add_argument("--json", action="store_true", help="print JSON instead of a table")

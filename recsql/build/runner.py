@@ -13,7 +13,7 @@ import logging
 import textwrap
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -271,8 +271,12 @@ def build(
     as_of: str | None = None,
     progress: Progress | None = None,
     extra_vars: dict[str, Any] | None = None,
+    encodings: Mapping[str, str] | None = None,
 ) -> BuildResult:
     """Build the inputs in ``data_dir`` and publish them to ``db_path``.
+
+    ``encodings`` states the encoding of a table's CSV files where it is neither UTF-8 nor
+    marked by a byte-order mark, by table name: ``{"items": "cp1252"}``.
 
     Raises :class:`recsql.build.inputs.ContractError` before anything runs if the inputs break the
     contract, and :class:`BuildFailed` if a model or test fails (the served file is unchanged).
@@ -287,7 +291,7 @@ def build(
     db_path = Path(db_path).resolve()
     # Stop at once, with a clear message, on a contract error. Quietly: the dbt plugin checks
     # again when dbt opens the database and prints the warnings (once).
-    inputs.locate_all(data_dir, warn=False)
+    inputs.locate_all(data_dir, warn=False, encodings=encodings)
 
     project = project_dir()
     work = work_dir_for(db_path)
@@ -299,6 +303,7 @@ def build(
         "publish_path": str(db_path),
         "build_db": str(build_db),
         **({"as_of": as_of} if as_of else {}),
+        **({"encodings": dict(encodings)} if encodings else {}),
         **(extra_vars or {}),
     }
     options = [

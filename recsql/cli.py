@@ -127,7 +127,18 @@ def _progress(line: str) -> None:
 
 def cmd_build(args: argparse.Namespace) -> int:
     _print(f"recsql build: {args.data} -> {args.db}")
-    result = build(args.data, args.db, as_of=args.as_of, state_path=args.state, progress=_progress)
+    encodings: dict[str, str] = {}
+    for table, encoding in args.encoding or []:
+        if encodings.setdefault(table, encoding) != encoding:
+            raise ContractError(f"--encoding {table}= is given twice: state each table once.")
+    result = build(
+        args.data,
+        args.db,
+        as_of=args.as_of,
+        state_path=args.state,
+        progress=_progress,
+        encodings=encodings,
+    )
     print_summary(result)
     return 0
 
@@ -268,6 +279,13 @@ def _timestamp(text: str) -> str:
     return text
 
 
+def _table_encoding(text: str) -> tuple[str, str]:
+    table, equals, encoding = text.partition("=")
+    if not (table.strip() and equals and encoding.strip()):
+        raise argparse.ArgumentTypeError(f"expected TABLE=ENCODING, e.g. items=cp1252, not {text}")
+    return table.strip(), encoding.strip()
+
+
 def _share(text: str) -> float:
     value = float(text)
     if not 0 <= value < 1:
@@ -307,8 +325,9 @@ def parser() -> argparse.ArgumentParser:
     b = sub.add_parser(
         "build",
         help="build input files into a served database",
-        description="Read <table>.parquet or <table>.csv from DIR (docs/contract.md), validate "
-        "them, build every model and publish the result to PATH atomically.",
+        description="Read every table from DIR as <table>.csv (.csv.gz, .csv.zst), "
+        "<table>.parquet or a folder <table>/ of such files (docs/contract.md), validate them, "
+        "build every model and publish the result to PATH atomically.",
     )
     b.add_argument("--data", required=True, type=Path, metavar="DIR", help="input directory")
     _db_argument(b)
@@ -317,6 +336,14 @@ def parser() -> argparse.ArgumentParser:
         type=_timestamp,
         metavar="TIMESTAMP",
         help="treat this as the build time (default: now), e.g. 2011-12-10",
+    )
+    b.add_argument(
+        "--encoding",
+        action="append",
+        type=_table_encoding,
+        metavar="TABLE=ENCODING",
+        help="the encoding of a table's CSV files, e.g. items=cp1252 (repeatable; default: "
+        "UTF-8, or UTF-16 by its byte-order mark)",
     )
     _state_argument(b)
     b.set_defaults(func=cmd_build)

@@ -553,6 +553,7 @@ class Reason(StrEnum):
     """
 
     MALFORMED_LINE = "malformed csv line"
+    INVALID_ENCODING = "invalid encoding"
     EMPTY_TENANT_ID = "empty tenant_id"
     UNKNOWN_TENANT = "unknown tenant"
     EMPTY_CUSTOMER_ID = "empty customer_id"

@@ -30,7 +30,7 @@ SMALL = {
     ("command", "words"),
     [
         ([], ["build", "demo", "generate", "convert-online-retail"]),
-        (["build"], ["--data", "--db", "--as-of"]),
+        (["build"], ["--data", "--db", "--as-of", "--encoding"]),
         (["demo"], ["--db"]),
         (
             ["generate"],

@@ -96,26 +96,28 @@ def test_a_file_instead_of_the_directory(minimal: Path) -> None:
     assert f"such as {minimal}." in message  # where the files are: what to pass instead
 
 
-# (bytes of items.csv, words the error must contain): files that would be misread stop early.
+# (bytes of items.csv, words the error must contain): a file in another encoding than the one
+# expected stops early, in two lines: its header is not text, or over 1 % of its lines are not.
 UNREADABLE_FILES = [
     pytest.param(
         b"item_id,name\ni1,Mug\ni2,Caf\xe9\n",
-        ["items.csv line 3 is not UTF-8", "save the file as UTF-8"],
+        [
+            "items.csv line 3 is not UTF-8 text (byte 0xe9 in 'i2,Caf\\xe9')",
+            "1 of its 3 lines",
+            "--encoding items=cp1252",
+        ],
         id="latin-1",
     ),
     pytest.param(
-        b"item_id,n\xe4me\ni1,Mug\n", ["items.csv line 1 is not UTF-8"], id="latin-1 header"
-    ),
-    pytest.param(
-        b'item_id,name\r\ni1,"Mug ""Big"""\r\ni2,"Plate\r\ni3,Cup\r\n',
-        ["items.csv line 3", "never closed", '""'],
-        id="unclosed quote",
+        b"item_id,n\xe4me\ni1,Mug\n",
+        ["items.csv line 1, the header, is not UTF-8 text", "--encoding items=cp1252"],
+        id="latin-1 header",
     ),
 ]
 
 
 @pytest.mark.parametrize(("data", "words"), UNREADABLE_FILES)
-def test_files_that_would_be_misread_stop_the_build(
+def test_files_in_another_encoding_stop_the_build(
     minimal: Path, data: bytes, words: list[str]
 ) -> None:
     (minimal / "items.csv").write_bytes(data)
@@ -123,6 +125,7 @@ def test_files_that_would_be_misread_stop_the_build(
         inputs.locate_all(minimal)
     for word in words:
         assert word in str(raised.value)
+    assert len(str(raised.value).splitlines()) == 2
 
 
 def test_absent_optional_tables_are_empty_with_every_contract_column(minimal: Path) -> None:
@@ -198,8 +201,17 @@ def test_unparseable_csv_lines_become_rows_with_the_error(minimal: Path) -> None
     good = [r for r in rows if r["_load_error"] is None]
     bad = [r for r in rows if r["_load_error"] is not None]
     assert [r["customer_id"] for r in good] == ["c1", "c4"]
-    assert [json.loads(r["_row_json"])["text"] for r in bad] == ["c2,i2", "c3,i3,2011-01-02,extra"]
-    assert [r["_load_error"].split(":")[0] for r in bad] == ["line 3", "line 4"]
+    assert [json.loads(r["_row_json"]) for r in bad] == [
+        {"line": 3, "error": "expected 3 fields, found 2", "text": "c2,i2"},
+        {"line": 4, "error": "expected 3 fields, found 4", "text": "c3,i3,2011-01-02,extra"},
+    ]
+    assert [r["_load_error"] for r in bad] == ["malformed csv line"] * 2
+    assert [(r["_source_file"], r["_source_line"]) for r in rows] == [
+        ("interactions.csv", 2),
+        ("interactions.csv", 5),
+        ("interactions.csv", 3),
+        ("interactions.csv", 4),
+    ]
     assert all(r["tenant_id"] == "default" for r in bad)
 
 

@@ -89,11 +89,11 @@ top_reasons as (
 examples as (
     -- the first such row's value of the column the reason names: a word of the reason, or the
     -- word and _id ('unparseable occurred_at': occurred_at, 'item not in items': item_id);
-    -- for an unparseable line, the line
+    -- for a record the reader could not read, its text
     select
         *,
         case
-            when reason = 'malformed csv line' then 'text'
+            when reason in ('malformed csv line', 'invalid encoding') then 'text'
             else list_filter(
                     flatten(list_transform(
                         string_split(reason, ' '), lambda word: [word, word || '_id']

@@ -1,9 +1,12 @@
 """Reading the input files of the contract into raw tables, without losing a row.
 
-``recsql build --data DIR`` reads ``<table>.parquet`` or ``<table>.csv`` from DIR for every
-table of :mod:`recsql.contract`. This module decides what is a contract error (the build stops
-at once, naming the file and the column) and turns each file into a raw Arrow table that the
-dbt staging models validate row by row:
+``recsql build --data DIR`` reads every table of :mod:`recsql.contract` from DIR: one file,
+``<table>.csv`` (``.csv.gz`` and ``.csv.zst`` compressed) or ``<table>.parquet``, or a folder
+``<table>/`` of such files, all CSV or all Parquet, read as one table in name order (names
+starting with ``_`` or ``.`` are ignored; ``key=value`` folder names are only names). This
+module decides what is a contract error (the build stops at once, naming the file and the
+column) and turns each table into a raw Arrow table that the dbt staging models validate row
+by row:
 
 - every contract column is text (staging casts it and quarantines what does not parse);
 - optional columns missing from the file are present and NULL, except ``tenant_id``, which is
@@ -12,16 +15,24 @@ dbt staging models validate row by row:
   attributes (items, customers), and ignored, with a warning, elsewhere;
 - ``_row_json`` is the row's values exactly as the file held them, under the lower-case
   column names (what ``quarantined_rows`` shows);
-- CSV lines that cannot be parsed at all become rows with ``_load_error`` set and the line
-  in ``_row_json``, so staging quarantines them instead of the reader failing or skipping them;
-- ``_source_row`` numbers the rows in file order (1-based), so "the first of two duplicates"
-  is well defined.
+- a CSV record that cannot be read becomes a row with ``_load_error`` set to its quarantine
+  reason (``malformed csv line``: not the header's number of fields, or a quote never closed;
+  ``invalid encoding``: a byte that is no text in the file's encoding) and, in ``_row_json``,
+  its line, what is wrong and its text (bad bytes written ``\\xNN``), so staging quarantines
+  it instead of the reader failing or skipping it;
+- ``_source_row`` numbers the rows in file order (1-based) across the table's files, so "the
+  first of two duplicates" is well defined; ``_source_file`` (relative to DIR) and
+  ``_source_line`` (a CSV row's first line; a Parquet row's number) say where each row is.
 
 CSV files are read in one stated dialect, not guessed: RFC 4180 with the delimiter that the
 header line uses (``,``, ``;``, tab or ``|``), ``"`` quotes doubled inside a quoted field, any
-mix of CRLF and LF line endings, quoted fields spanning lines, an optional UTF-8 BOM. (DuckDB's
-sniffer gave up on valid files, e.g. CRLF with one LF row appended.) In a ``;`` file a contract
-number written with a decimal comma (``12,50``) is read with a decimal point.
+mix of CRLF, LF and CR line endings, quoted fields spanning lines. (DuckDB's sniffer gave up on
+valid files, e.g. CRLF with one LF row appended.) In a ``;`` file a contract number written
+with a decimal comma (``12,50``) is read with a decimal point. The encoding is UTF-8, or what
+a byte-order mark says (UTF-16), or the table's stated encoding (``--encoding
+items=cp1252``); :mod:`recsql.build.csv_text` turns the bytes into text and records. A file
+stops the build only if its header is not text, or more than 1 % of its lines are not: then
+it is in another encoding than the one expected, and the message says which to set.
 
 An optional table with no file is an empty table of the right shape: no consents file means
 no consent restrictions, not an error.
@@ -29,35 +40,46 @@ no consent restrictions, not an error.
 
 from __future__ import annotations
 
-import codecs
 import csv
+import io
+import itertools
 import json
 import logging
 import re
+from array import array
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from recsql import sql
-from recsql.contract import DEFAULT_TENANT, TABLES, TABLES_BY_NAME, ColumnType, Table
+from recsql.build import csv_text
+from recsql.build.csv_text import Record
+from recsql.contract import DEFAULT_TENANT, TABLES, TABLES_BY_NAME, ColumnType, Reason, Table
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("parquet", "csv")
+PARQUET_SUFFIX = ".parquet"
+#: How a table's file name may end; a table may also be a folder of such files.
+TABLE_SUFFIXES = (*csv_text.CSV_SUFFIXES, PARQUET_SUFFIX)
 SOURCE_ROW = "_source_row"
 LOAD_ERROR = "_load_error"
 ROW_JSON = "_row_json"
-BOOKKEEPING_COLUMNS = (SOURCE_ROW, LOAD_ERROR, ROW_JSON)
+SOURCE_FILE = "_source_file"
+SOURCE_LINE = "_source_line"
+BOOKKEEPING_COLUMNS = (SOURCE_ROW, LOAD_ERROR, ROW_JSON, SOURCE_FILE, SOURCE_LINE)
 
 #: The delimiters a CSV header line may use: the one it holds most of (``,`` on a tie).
 DELIMITERS = (",", ";", "\t", "|")
 #: A plain number with a decimal comma, and its rewrite with a decimal point.
 DECIMAL_COMMA = (r"^(\s*[+-]?[0-9]+),([0-9]+\s*)$", r"\1.\2")
-_LINE_BREAK = re.compile(rb"\r\n|\r|\n")
-_BLOCK = 1 << 20
+#: The largest share of a CSV file's lines that may hold bytes that are not text (each is
+#: quarantined); past it the file is in another encoding than the one expected.
+MAX_NOT_TEXT_SHARE = 0.01
 
 
 class ContractError(ValueError):
@@ -65,19 +87,36 @@ class ContractError(ValueError):
 
 
 @dataclass(frozen=True)
-class InputFile:
-    """One contract table and the file that holds it (``path`` is None if absent)."""
+class SourceFile:
+    """One file of a table."""
+
+    path: Path
+    #: The path relative to the input directory (what ``quarantined_rows.source_file`` shows).
+    name: str
+    #: Column names as written in the file, by their lower-case contract name.
+    columns: dict[str, str]
+    #: A CSV file's delimiter and codec (None for Parquet).
+    delimiter: str | None = None
+    encoding: str | None = None
+
+
+@dataclass(frozen=True)
+class InputTable:
+    """One contract table and where it is: a file, a folder of files (``path``), or nothing."""
 
     table: Table
     path: Path | None
-    #: Column names as written in the file, by their lower-case contract name.
-    file_columns: dict[str, str]
-    #: The CSV file's delimiter (None for Parquet).
-    delimiter: str | None = None
+    #: The files, in the order they are read; every one has the same columns.
+    files: tuple[SourceFile, ...] = ()
 
     @property
     def present(self) -> bool:
         return self.path is not None
+
+    @property
+    def file_columns(self) -> dict[str, str]:
+        """Column names as written in the (first) file, by their lower-case contract name."""
+        return self.files[0].columns if self.files else {}
 
     @property
     def extra_columns(self) -> list[str]:
@@ -87,12 +126,16 @@ class InputFile:
 # --- Checking the directory ---------------------------------------------------------------------
 
 
-def locate_all(data_dir: Path | str, *, warn: bool = True) -> dict[str, InputFile]:
+def locate_all(
+    data_dir: Path | str, *, warn: bool = True, encodings: Mapping[str, str] | None = None
+) -> dict[str, InputTable]:
     """Check the whole input directory; raise :class:`ContractError` on the first problem.
 
-    With ``warn``, log what is ignored: files that are no table of the contract, columns that
-    are not in it. (``recsql build`` checks quietly before dbt starts; the dbt plugin checks
-    again and warns, so each warning is printed once.)
+    ``encodings`` states the encoding of a table's CSV files by table name (Python's codec
+    names: ``cp1252``, ``latin-1``, ``utf-16``...). With ``warn``, log what is ignored: files
+    that are no table of the contract, columns that are not in it. (``recsql build`` checks
+    quietly before dbt starts; the dbt plugin checks again and warns, so each warning is
+    printed once.)
     """
     data_dir = Path(data_dir)
     if data_dir.is_file():
@@ -103,18 +146,22 @@ def locate_all(data_dir: Path | str, *, warn: bool = True) -> dict[str, InputFil
         )
     if not data_dir.is_dir():
         raise ContractError(f"The input directory {data_dir} does not exist.")
-    inputs = {t.name: locate(data_dir, t) for t in TABLES}
+    encodings = checked_encodings(encodings)
+    inputs = {t.name: locate(data_dir, t, encodings.get(t.name)) for t in TABLES}
     if not warn:
         return inputs
-    known = {f"{t.name}.{fmt}" for t in TABLES for fmt in FORMATS}
+    known = {path for t in TABLES for path in _places(data_dir, t)}
     for path in sorted(data_dir.iterdir()):
         # Files starting with "_" are the user's own (the generator's answer key, notes).
         if (
-            path.suffix in (".csv", ".parquet")
-            and path.name not in known
+            path.name.lower().endswith(TABLE_SUFFIXES)
+            and path not in known
             and not path.name.startswith("_")
         ):
             log.warning("Ignoring %s: not a table of the contract.", path)
+    for name in encodings:
+        if inputs[name].present and not any(f.encoding for f in inputs[name].files):
+            log.warning("Ignoring the encoding of %s: its files are Parquet.", name)
     for spec in inputs.values():
         if spec.present and spec.extra_columns and not spec.table.keeps_extra_columns:
             log.warning(
@@ -125,161 +172,289 @@ def locate_all(data_dir: Path | str, *, warn: bool = True) -> dict[str, InputFil
     return inputs
 
 
-def locate(data_dir: Path, table: Table) -> InputFile:
-    """Find the file of one table in ``data_dir`` and check its columns against the contract."""
-    candidates = [data_dir / f"{table.name}.{fmt}" for fmt in FORMATS]
-    found = [p for p in candidates if p.is_file()]
+def checked_encodings(encodings: Mapping[str, str] | None) -> dict[str, str]:
+    """Stated encodings by table, each checked: a table of the contract, a codec Python has."""
+    for table, encoding in (encodings or {}).items():
+        if table not in TABLES_BY_NAME:
+            raise ContractError(
+                f"--encoding {table}={encoding}: {table!r} is not a table of the contract "
+                f"({', '.join(TABLES_BY_NAME)})."
+            )
+        try:
+            csv_text.codec(encoding)
+        except LookupError:
+            raise ContractError(
+                f"--encoding {table}={encoding}: Python knows no encoding {encoding!r}; "
+                "for example cp1252 (Windows), latin-1, utf-16, shift_jis."
+            ) from None
+    return dict(encodings or {})
+
+
+def _places(data_dir: Path, table: Table) -> list[Path]:
+    """Where a table may be: a file with each of the suffixes, or a folder."""
+    return [data_dir / f"{table.name}{suffix}" for suffix in TABLE_SUFFIXES] + [
+        data_dir / table.name
+    ]
+
+
+def locate(data_dir: Path, table: Table, encoding: str | None = None) -> InputTable:
+    """Find the file or folder of one table in ``data_dir`` and check its columns against the
+    contract (and a CSV file's text: :func:`_csv_file`)."""
+    places = _places(data_dir, table)
+    found = [p for p in places[:-1] if p.is_file()] + [p for p in places[-1:] if p.is_dir()]
     if len(found) > 1:
-        raise ContractError(f"Both {found[0]} and {found[1]} exist: keep one file per table.")
+        raise ContractError(
+            f"Both {found[0]} and {found[1]} exist: keep one file (or one folder) per table."
+        )
     if not found:
         if table.required:
             raise ContractError(
-                f"Missing required input {candidates[0]} (or {candidates[1].name}): "
-                f"the {table.name} table is required. Columns: "
+                f"Missing required input {places[0]} (or {table.name}.parquet, "
+                f"{table.name}.csv.gz, {table.name}.csv.zst, or a folder {table.name}/ of "
+                f"such files): the {table.name} table is required. Columns: "
                 f"{', '.join(table.required_columns)} (required), "
                 f"{', '.join(c for c in table.column_names if c not in table.required_columns)}"
                 " (optional)."
             )
-        return InputFile(table, None, {})
+        return InputTable(table, None)
 
     path = found[0]
-    names, delimiter = _read_header(path)
-    file_columns: dict[str, str] = {}
-    for name in names:
-        key = name.strip().lower()
-        if key in file_columns:
-            raise ContractError(f"{path} has the column {key!r} twice.")
-        file_columns[key] = name
+    if path.is_dir():
+        files = _folder_files(data_dir, path, table, encoding)
+    else:
+        single = _source_file(data_dir, path, table, encoding)
+        if single is None:
+            raise ContractError(f"{path} is empty: expected a header row with the column names.")
+        files = (single,)
 
-    missing = [c for c in table.required_columns if c not in file_columns]
+    first = files[0]
+    names = list(first.columns.values())
+    missing = [c for c in table.required_columns if c not in first.columns]
     if missing:
         raise ContractError(
-            f"{path} is missing the required column {missing[0]!r}"
+            f"{first.path} is missing the required column {missing[0]!r}"
             + (f" (and {', '.join(map(repr, missing[1:]))})" if len(missing) > 1 else "")
             + f". It has: {', '.join(names) or 'no columns'}."
         )
-    if table.one_of and not any(c in file_columns for c in table.one_of):
-        raise ContractError(f"{path} needs at least one of the columns {', '.join(table.one_of)}.")
-    extras = [c for c in file_columns if c not in table.column_names]
+    if table.one_of and not any(c in first.columns for c in table.one_of):
+        raise ContractError(
+            f"{first.path} needs at least one of the columns {', '.join(table.one_of)}."
+        )
+    extras = [c for c in first.columns if c not in table.column_names]
     clashing = [c for c in extras if c in table.reserved]
     if clashing:
         raise ContractError(
-            f"{path} has the column(s) {', '.join(map(repr, clashing))}, which recsql derives "
-            "itself (rules test them); rename them."
+            f"{first.path} has the column(s) {', '.join(map(repr, clashing))}, which recsql "
+            "derives itself (rules test them); rename them."
         )
     if extras and table.rejects_extra_columns:
         raise ContractError(
-            f"{path} has unknown column(s) {', '.join(map(repr, extras))}; known columns: "
+            f"{first.path} has unknown column(s) {', '.join(map(repr, extras))}; known columns: "
             f"{', '.join(table.column_names)}."
         )
-    if delimiter:
-        _check_text(path, delimiter)
-    return InputFile(table, path, file_columns, delimiter)
+    return InputTable(table, path, files)
 
 
-def _read_header(path: Path) -> tuple[list[str], str | None]:
-    """The file's column names as written, and its CSV delimiter (None for Parquet).
+def _folder_files(
+    data_dir: Path, folder: Path, table: Table, encoding: str | None
+) -> tuple[SourceFile, ...]:
+    """The files of a table's folder in name order, checked: all CSV or all Parquet, with the
+    same columns. Empty files hold no rows and are skipped."""
+    paths = sorted(_files_under(folder), key=lambda p: p.relative_to(folder).parts)
+    kinds = "'.csv', '.csv.gz', '.csv.zst' or '.parquet' files"
+    if not paths:
+        raise ContractError(
+            f"The folder {folder} holds no files: put the {table.name} table's {kinds} in it."
+        )
+    for path in paths:
+        if not path.name.lower().endswith(TABLE_SUFFIXES):
+            raise ContractError(
+                f"{path} is not a table file: the folder {folder.name}/ may hold only {kinds} "
+                "(names starting with _ or . are ignored)."
+            )
+    csv_files = [p for p in paths if csv_text.is_csv(p)]
+    if csv_files and len(csv_files) < len(paths):
+        parquet = next(p for p in paths if not csv_text.is_csv(p))
+        raise ContractError(
+            f"The folder {folder} holds both CSV ({csv_files[0].name}) and Parquet "
+            f"({parquet.name}) files: keep one format per table."
+        )
+    files = tuple(f for p in paths if (f := _source_file(data_dir, p, table, encoding)) is not None)
+    if not files:
+        raise ContractError(f"Every file in {folder} is empty: expected a header row in each.")
+    first = files[0]
+    for other in files[1:]:
+        if set(other.columns) != set(first.columns):
+            only = sorted(set(first.columns) - set(other.columns))
+            only_other = sorted(set(other.columns) - set(first.columns))
+            differences = [f"{', '.join(only)} only in the first" if only else ""]
+            differences += [f"{', '.join(only_other)} only in the second" if only_other else ""]
+            raise ContractError(
+                f"{first.path} and {other.path} have different columns "
+                f"({'; '.join(d for d in differences if d)}): every file of a table needs the "
+                "same columns."
+            )
+    for file in files:
+        for part in file.path.relative_to(folder).parent.parts:
+            key = part.partition("=")[0].strip().lower()
+            if "=" in part and key in table.column_names and key not in file.columns:
+                raise ContractError(
+                    f"{file.path} has no {key} column, and recsql does not read values from "
+                    f"folder names ({part}): write the {key} column into the files."
+                )
+    return files
 
-    The delimiter is the one the CSV header line uses most, outside quotes; a column without
-    a name is called ``column<position>``.
-    """
+
+def _files_under(folder: Path) -> Iterator[Path]:
+    """Every file in ``folder`` and its subfolders, except names starting with ``_`` or ``.``
+    (``_SUCCESS``, ``.part-0.crc``: what Spark and Hadoop write beside the data)."""
+    for path in folder.iterdir():
+        if path.name.startswith(("_", ".")):
+            continue
+        if path.is_dir():
+            yield from _files_under(path)
+        else:
+            yield path
+
+
+def _source_file(
+    data_dir: Path, path: Path, table: Table, encoding: str | None
+) -> SourceFile | None:
+    """One file's columns, checked (None if the file holds nothing, not even a header)."""
+    name = path.relative_to(data_dir).as_posix()
     if path.stat().st_size == 0:
-        raise ContractError(f"{path} is empty: expected a header row with the column names.")
-    if path.suffix == ".parquet":
-        con = duckdb.connect()
-        try:
-            scan = f"read_parquet({sql.literal(str(path))})"
-            return list(con.sql(f"select * from {scan} limit 0").columns), None
-        except duckdb.Error as error:
-            raise ContractError(f"{path} cannot be read: {error}") from error
-        finally:
-            con.close()
-    with path.open("rb") as file:
-        first = _LINE_BREAK.split(file.readline(_BLOCK), maxsplit=1)[0]
+        return None
+    if csv_text.is_csv(path):
+        file = _csv_file(path, name, table, encoding)
+        if file is None:
+            return None
+        names, delimiter, codec = file
+    else:
+        names, delimiter, codec = _parquet_columns(path), None, None
+    columns: dict[str, str] = {}
+    for written in names:
+        key = written.strip().lower()
+        if key in columns:
+            raise ContractError(f"{path} has the column {key!r} twice.")
+        columns[key] = written
+    return SourceFile(path, name, columns, delimiter, codec)
+
+
+def _parquet_columns(path: Path) -> list[str]:
+    con = duckdb.connect()
     try:
-        line = first.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise _not_utf8(path) from error
+        scan = f"read_parquet({sql.literal(str(path))})"
+        return list(con.sql(f"select * from {scan} limit 0").columns)
+    except duckdb.Error as error:
+        raise ContractError(f"{path} cannot be read: {error}") from error
+    finally:
+        con.close()
+
+
+def _csv_file(
+    path: Path, name: str, table: Table, stated: str | None
+) -> tuple[list[str], str, str] | None:
+    """A CSV file's column names as written, its delimiter and its codec (None if it holds no
+    text at all).
+
+    The delimiter is the one the header line uses most, outside quotes; a column without a
+    name is called ``column<position>``. The file stops the build if its header is not text
+    in its encoding, or more than :data:`MAX_NOT_TEXT_SHARE` of its lines are not.
+    """
+    try:
+        encoding = csv_text.encoding_of(path, stated)
+        line = csv_text.header(path, encoding)
+        if line and not csv_text.is_text(line):
+            raise _not_text(path, table, encoding, 1, line)
+        scan = csv_text.scan(path, encoding)
+    except OSError as error:  # not gzip or zstd data, or cut short
+        raise ContractError(f"{path} cannot be read: {error}") from error
+    if not line.strip():
+        if not scan.last_text_line:
+            return None  # no text at all: an empty file (compressed)
+        raise ContractError(f"{path} starts with a blank line: its first line is the header.")
+    if scan.first_bad_line and scan.bad_lines > MAX_NOT_TEXT_SHARE * scan.lines:
+        number, bad = scan.first_bad_line
+        raise _not_text(path, table, encoding, number, bad, (scan.bad_lines, scan.lines))
     outside_quotes = re.sub(r'"[^"]*"', "", line)
     delimiter = max(DELIMITERS, key=outside_quotes.count)
     names = next(csv.reader([line], delimiter=delimiter), [])
-    return [name or f"column{i}" for i, name in enumerate(names, 1)], delimiter
+    return [name or f"column{i}" for i, name in enumerate(names, 1)], delimiter, encoding
 
 
-def _check_text(path: Path, delimiter: str) -> None:
-    """Stop at a CSV file that would be misread: not UTF-8, or with a quoted field that is
-    never closed (the rest of the file would be read as one value)."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    quotes = 0
-    with path.open("rb") as file:
-        try:
-            for block in iter(lambda: file.read(_BLOCK), b""):
-                decoder.decode(block)
-                quotes += block.count(b'"')
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError as error:
-            raise _not_utf8(path) from error
-    # Every quoted field holds an even number of quotes: only an odd count needs a look.
-    line = _unclosed_quote(path, delimiter) if quotes % 2 else None
-    if line:
-        raise ContractError(
-            f"{path} line {line}: a quoted field is never closed, so the rest of the file would "
-            'be read as one value. End the field with a ", and write a " inside a quoted field '
-            'as "".'
+def _not_text(
+    path: Path,
+    table: Table,
+    encoding: str,
+    number: int,
+    line: str,
+    share: tuple[int, int] | None = None,
+) -> ContractError:
+    """The error for a file in another encoding than expected: the first bad line, how many
+    there are, and the option to set (two lines)."""
+    what = f"{csv_text.first_bad_byte(line)} in '{csv_text.shown(line)[:60]}'"
+    text = f"{csv_text.described(encoding)} text"
+    if share is None:
+        where = f"{path} line 1, the header, is not {text}: {what}."
+    else:
+        bad, lines = share
+        where = (
+            f"{path} line {number} is not {text} ({what}): {bad:,} of its {lines:,} lines "
+            "are not, more than the 1 % that may be quarantined."
         )
+    suggested = csv_text.suggested_encoding(line, encoding)
+    return ContractError(
+        f"{where}\nIs it {suggested}? Set the encoding of {table.name}: recsql build "
+        f"--encoding {table.name}={suggested} (dbt: --vars '{{encodings: "
+        f"{{{table.name}: {suggested}}}}}')."
+    )
 
 
-def _not_utf8(path: Path) -> ContractError:
-    with path.open("rb") as file:
-        for number, line in enumerate(file, 1):
-            try:
-                line.decode("utf-8")
-            except UnicodeDecodeError as error:
-                return ContractError(
-                    f"{path} line {number} is not UTF-8 text ({error.reason}): save the file "
-                    "as UTF-8 (in Excel: 'CSV UTF-8')."
-                )
-    return ContractError(f"{path} is not UTF-8 text: save it as UTF-8.")
+# --- Reading a table ----------------------------------------------------------------------------
 
 
-def _unclosed_quote(path: Path, delimiter: str) -> int | None:
-    """The line on which a quoted field starts that the file never closes, if one does."""
-    with path.open(encoding="utf-8-sig", newline="") as file:
-        reader = csv.reader(file, delimiter=delimiter, strict=True)
-        start = 1
-        while True:
-            try:
-                next(reader)
-            except StopIteration:
-                return None
-            except csv.Error as error:  # other errors: Arrow reads those fields leniently
-                if "unexpected end of data" in str(error):
-                    return start
-            start = reader.line_num + 1
-
-
-# --- Reading a file -----------------------------------------------------------------------------
-
-
-def read_table(data_dir: Path | str, name: str) -> pa.Table:
+def read_table(
+    data_dir: Path | str, name: str, encodings: Mapping[str, str] | None = None
+) -> pa.Table:
     """Locate and read one table by name (what the dbt plugin calls)."""
-    return read(locate(Path(data_dir), TABLES_BY_NAME[name]))
+    stated = checked_encodings(encodings).get(name)
+    return read(locate(Path(data_dir), TABLES_BY_NAME[name], stated))
 
 
-def read(spec: InputFile) -> pa.Table:
-    """Read one input file into the raw shape described in the module docstring."""
-    table = spec.table
+def read(spec: InputTable) -> pa.Table:
+    """Read one table's files into the raw shape described in the module docstring."""
     if not spec.present:
-        return _empty(table)
-    assert spec.path is not None
-    path = spec.path
+        return _empty(spec.table)
+    parts, rows_before = [], 0
+    for file in spec.files:
+        part = _read_file(spec, file, rows_before)
+        rows_before += part.column(LOAD_ERROR).null_count
+        parts.append(part)
+    return _concatenated(parts)
 
+
+def _empty(table: Table) -> pa.Table:
+    fields = [pa.field(c, pa.string()) for c in table.column_names]
+    fields += [
+        pa.field(SOURCE_ROW, pa.int64()),
+        pa.field(LOAD_ERROR, pa.string()),
+        pa.field(ROW_JSON, pa.string()),
+        pa.field(SOURCE_FILE, pa.string()),
+        pa.field(SOURCE_LINE, pa.int64()),
+    ]
+    return pa.schema(fields).empty_table()
+
+
+def _read_file(spec: InputTable, file: SourceFile, rows_before: int) -> pa.Table:
+    """One file's rows in the raw shape, numbered after the ``rows_before`` rows of the files
+    before it; the records that cannot be read come last."""
+    table = spec.table
     # In a ";" file a comma separates no fields, so in a number it is a decimal comma.
-    decimal_commas = spec.delimiter == ";"
+    decimal_commas = file.delimiter == ";"
     selected = []
     for column in table.column_names:
-        if column in spec.file_columns:
-            value = f"cast({sql.identifier(spec.file_columns[column])} as varchar)"
+        if column in file.columns:
+            value = f"cast({sql.identifier(file.columns[column])} as varchar)"
             if decimal_commas and table.column(column).type == ColumnType.NUMBER:
                 pattern, replacement = map(sql.literal, DECIMAL_COMMA)
                 value = f"regexp_replace({value}, {pattern}, {replacement})"
@@ -290,94 +465,166 @@ def read(spec: InputFile) -> pa.Table:
             selected.append(f"cast(null as varchar) as {sql.identifier(column)}")
     if table.keeps_extra_columns:
         selected += [
-            f"{sql.identifier(spec.file_columns[c])} as {sql.identifier(c)}"
-            for c in spec.extra_columns
+            f"{sql.identifier(file.columns[c])} as {sql.identifier(c)}" for c in spec.extra_columns
         ]
     as_read = ", ".join(
-        f"{sql.identifier(key)} := {sql.identifier(name)}"
-        for key, name in spec.file_columns.items()
+        f"{sql.identifier(key)} := {sql.identifier(name)}" for key, name in file.columns.items()
     )
 
-    malformed: list[pacsv.InvalidRow] = []
+    unread: list[Record] = []
     con = duckdb.connect()
     try:
         con.execute("set TimeZone = 'UTC'")
-        if path.suffix == ".csv":
-            con.register("file_rows", _read_csv(spec, malformed))
-            scan = "file_rows"
+        if file.delimiter is not None:
+            rows, lines, unread = _read_csv(spec, file)
+            # the lines go along under a name no column of the file has
+            line_column = "_line"
+            while line_column in rows.column_names:
+                line_column = f"_{line_column}"
+            con.register("file_rows", rows.append_column(line_column, lines))
+            scan, line = "file_rows", sql.identifier(line_column)
         else:
-            scan = f"read_parquet({sql.literal(str(path))})"
+            scan = f"read_parquet({sql.literal(str(file.path))})"
+            line = "row_number() over ()"
         rows = con.sql(
             f"select {', '.join(selected)}, "
-            f"row_number() over () as {SOURCE_ROW}, "
+            f"row_number() over () + {rows_before} as {SOURCE_ROW}, "
             f"cast(null as varchar) as {LOAD_ERROR}, "
-            f"cast(to_json(struct_pack({as_read})) as varchar) as {ROW_JSON} "
+            f"cast(to_json(struct_pack({as_read})) as varchar) as {ROW_JSON}, "
+            f"{sql.literal(file.name)} as {SOURCE_FILE}, "
+            f"cast({line} as bigint) as {SOURCE_LINE} "
             f"from {scan}"
         ).to_arrow_table()
     except duckdb.Error as error:
-        raise ContractError(f"{path} cannot be read: {error}") from error
+        raise ContractError(f"{file.path} cannot be read: {error}") from error
     finally:
         con.close()
-    if malformed:
+    if unread:
         log.warning(
-            "%s: %d line(s) could not be parsed; they are quarantined.", path, len(malformed)
+            "%s: %d line(s) could not be read; they are quarantined.", file.path, len(unread)
         )
-        rows = pa.concat_tables([rows, _malformed_rows(spec, malformed, rows.schema)])
+        rows = pa.concat_tables([rows, _unread_rows(file, unread, rows.schema)])
     return rows
 
 
-def _empty(table: Table) -> pa.Table:
-    fields = [pa.field(c, pa.string()) for c in table.column_names]
-    fields += [
-        pa.field(SOURCE_ROW, pa.int64()),
-        pa.field(LOAD_ERROR, pa.string()),
-        pa.field(ROW_JSON, pa.string()),
-    ]
-    return pa.schema(fields).empty_table()
+def _read_csv(spec: InputTable, file: SourceFile) -> tuple[pa.Table, pa.Array, list[Record]]:
+    """The rows of a CSV file in its dialect, the line each starts on, and the records that
+    cannot be read, in file order.
 
-
-def _read_csv(spec: InputFile, malformed: list[pacsv.InvalidRow]) -> pa.Table:
-    """The rows of a CSV file in its dialect: every column text, except the extra columns a
-    table keeps, typed by what all their values parse as (Arrow's inference).
-
-    Records without the header's number of fields are appended to ``malformed``, in file order.
+    Every column is text, except the extra columns a table keeps, typed by what all their
+    values parse as (Arrow's inference). A file whose bytes are all text and whose quotes are
+    all closed goes to Arrow as it is; any other file, or one whose records Arrow finds are
+    not one a line, is split into records first (:func:`_read_split`).
     """
-    assert spec.path is not None and spec.delimiter is not None
-    names = list(spec.file_columns.values())
-    keeps = spec.extra_columns if spec.table.keeps_extra_columns else []
-    text = {name: pa.string() for key, name in spec.file_columns.items() if key not in keeps}
-    if _header_only(spec.path):  # Arrow cannot skip a header that no line break ends
-        return pa.schema([(name, pa.string()) for name in names]).empty_table()
+    assert file.encoding is not None
+    try:
+        scan = csv_text.scan(file.path, file.encoding)
+        if scan.clean and (read := _read_as_it_is(spec, file, scan)) is not None:
+            return read
+        return _read_split(spec, file)
+    except (OSError, pa.ArrowException) as error:
+        raise ContractError(f"{file.path} cannot be read: {error}") from error
 
-    def quarantine(row: pacsv.InvalidRow) -> str:
-        malformed.append(row)
+
+def _read_as_it_is(
+    spec: InputTable, file: SourceFile, scan: csv_text.Scan
+) -> tuple[pa.Table, pa.Array, list[Record]] | None:
+    """Arrow's parse of the file as it is, if each record is one line with no blank line
+    between (its records and the lines up to the last with text are as many): record k is
+    then on line k + 1. None otherwise: the lines are not known."""
+    if scan.last_text_line <= 1:  # Arrow cannot skip a header that no line break ends
+        return _no_rows(file), pa.array([], pa.int64()), []
+    invalid: list[pacsv.InvalidRow] = []
+    try:
+        with csv_text.open_stream(file.path) as stream:
+            rows = _parsed(spec, file, stream, invalid, header=True)
+    except pa.ArrowInvalid:
+        return None
+    if rows.num_rows + len(invalid) + 1 != scan.last_text_line:
+        return None
+    return _placed(file, rows, invalid, np.arange(2, scan.last_text_line + 1), first_number=2)
+
+
+def _read_split(spec: InputTable, file: SourceFile) -> tuple[pa.Table, pa.Array, list[Record]]:
+    """Arrow's parse of the records :func:`csv_text.records` reads, as UTF-8, streamed: the
+    ones that cannot be read are set aside, and the line of the others is known."""
+    assert file.encoding is not None and file.delimiter is not None
+    starts = array("q")
+    unread: list[Record] = []
+
+    def readable(records: Iterator[Record]) -> Iterator[bytes]:
+        batch: list[str] = []
+        size = 0
+        for record in records:
+            if record.reason:
+                unread.append(record)
+                continue
+            starts.append(record.line)
+            batch.append(record.text)
+            size += len(record.text)
+            if size >= csv_text.BLOCK:
+                yield "".join(batch).encode()
+                batch, size = [], 0
+        if batch:
+            yield "".join(batch).encode()
+
+    chunks = readable(csv_text.records(file.path, file.encoding, file.delimiter))
+    first = next(chunks, None)
+    invalid: list[pacsv.InvalidRow] = []
+    if first is None:
+        rows = _no_rows(file)
+    else:
+        stream = _ChunkReader(itertools.chain([first], chunks))
+        rows = _parsed(spec, file, stream, invalid, header=False, encoding="utf8")
+    rows, lines, malformed = _placed(file, rows, invalid, np.frombuffer(starts, np.int64), 1)
+    return rows, lines, sorted(unread + malformed, key=lambda record: record.line)
+
+
+def _parsed(
+    spec: InputTable,
+    file: SourceFile,
+    stream: pa.NativeFile | io.RawIOBase,
+    invalid: list[pacsv.InvalidRow],
+    *,
+    header: bool,
+    encoding: str | None = None,
+) -> pa.Table:
+    """Arrow's parse of a CSV stream (with its header line, or without) in the file's
+    dialect. Records without the header's number of fields are appended to ``invalid``, in
+    file order."""
+    assert file.delimiter is not None and file.encoding is not None
+    keeps = spec.extra_columns if spec.table.keeps_extra_columns else []
+    text = {name: pa.string() for key, name in file.columns.items() if key not in keeps}
+    if encoding is None:  # Arrow reads UTF-8 (and skips its byte-order mark) itself
+        encoding = "utf8" if file.encoding in ("utf-8", "utf-8-sig") else file.encoding
+
+    def set_aside(row: pacsv.InvalidRow) -> str:
+        invalid.append(row)
         return "skip"
 
-    try:
-        rows = pacsv.read_csv(
-            spec.path,
-            read_options=pacsv.ReadOptions(
-                column_names=names,
-                skip_rows=1,  # the header, read by _read_header
-                use_threads=False,  # malformed records arrive in file order (and it is as fast)
-            ),
-            parse_options=pacsv.ParseOptions(
-                delimiter=spec.delimiter,
-                quote_char='"',
-                double_quote=True,
-                escape_char=False,
-                newlines_in_values=True,
-                invalid_row_handler=quarantine,
-            ),
-            convert_options=pacsv.ConvertOptions(
-                column_types=text,
-                null_values=[""],
-                strings_can_be_null=True,
-                quoted_strings_can_be_null=True,
-            ),
-        )
-    except pa.ArrowInvalid as error:
-        raise ContractError(f"{spec.path} cannot be read: {error}") from error
+    rows = pacsv.read_csv(
+        stream,
+        read_options=pacsv.ReadOptions(
+            column_names=list(file.columns.values()),
+            skip_rows=1 if header else 0,
+            use_threads=False,  # invalid records arrive in file order (and it is as fast)
+            encoding=encoding,
+        ),
+        parse_options=pacsv.ParseOptions(
+            delimiter=file.delimiter,
+            quote_char='"',
+            double_quote=True,
+            escape_char=False,
+            newlines_in_values=True,
+            invalid_row_handler=set_aside,
+        ),
+        convert_options=pacsv.ConvertOptions(
+            column_types=text,
+            null_values=[""],
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=True,
+        ),
+    )
     # A kept column without any value is text, not Arrow's null type.
     for i, field in enumerate(rows.schema):
         if pa.types.is_null(field.type):
@@ -385,56 +632,102 @@ def _read_csv(spec: InputFile, malformed: list[pacsv.InvalidRow]) -> pa.Table:
     return rows
 
 
-def _header_only(path: Path) -> bool:
-    with path.open("rb") as file:
-        return not _LINE_BREAK.search(file.readline(_BLOCK)) and not file.read(1)
+def _no_rows(file: SourceFile) -> pa.Table:
+    return pa.schema([(name, pa.string()) for name in file.columns.values()]).empty_table()
 
 
-def _malformed_rows(
-    spec: InputFile, malformed: list[pacsv.InvalidRow], schema: pa.Schema
-) -> pa.Table:
-    """Records that could not be split into the header's columns, as rows carrying only the
-    error and, in ``_row_json``, the line they start on and their text."""
-    assert spec.path is not None
-    lines = _start_lines(spec.path, [row.text for row in malformed])
-    errors, texts = [], []
-    for row, line in zip(malformed, lines, strict=True):
-        errors.append(
-            f"line {line or '?'}: expected {row.expected_columns} fields, "
-            f"found {row.actual_columns}"
+def _placed(
+    file: SourceFile,
+    rows: pa.Table,
+    invalid: list[pacsv.InvalidRow],
+    record_lines: np.ndarray,
+    first_number: int,
+) -> tuple[pa.Table, pa.Array, list[Record]]:
+    """The rows, the line of each, and Arrow's invalid records as records that cannot be
+    read: ``record_lines`` holds the line of every record Arrow parsed, valid or not, and
+    Arrow numbers an invalid one from ``first_number``."""
+    if rows.num_rows + len(invalid) != len(record_lines) or any(
+        row.number is None for row in invalid
+    ):
+        raise ContractError(
+            f"{file.path} cannot be read: its records could not be told apart (please report "
+            "this, with the file if you can)."
         )
-        texts.append(json.dumps({"line": line, "text": row.text}, separators=(",", ":")))
-    n = len(malformed)
+    is_valid = np.ones(len(record_lines), dtype=bool)
+    unread = []
+    for row in invalid:
+        index = row.number - first_number
+        is_valid[index] = False
+        error = f"expected {row.expected_columns} fields, found {row.actual_columns}"
+        unread.append(Record(int(record_lines[index]), row.text, Reason.MALFORMED_LINE, error))
+    return rows, pa.array(record_lines[is_valid], pa.int64()), unread
+
+
+class _ChunkReader(io.RawIOBase):
+    """A file that reads an iterator of byte chunks (Arrow parses a CSV from it)."""
+
+    def __init__(self, chunks: Iterator[bytes]):
+        self._chunks = chunks
+        self._rest = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        while not self._rest:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._rest = memoryview(chunk)
+        size = min(len(buffer), len(self._rest))
+        buffer[:size] = self._rest[:size]
+        self._rest = self._rest[size:]
+        return size
+
+
+def _unread_rows(file: SourceFile, unread: list[Record], schema: pa.Schema) -> pa.Table:
+    """Records that cannot be read, as rows carrying only their reason, where they are and,
+    in ``_row_json``, their line, what is wrong and their text."""
+    n = len(unread)
     columns = {name: pa.nulls(n, schema.field(name).type) for name in schema.names}
-    if "tenant_id" not in spec.file_columns:
+    if "tenant_id" not in file.columns:
         columns["tenant_id"] = pa.array([DEFAULT_TENANT] * n, pa.string())
-    columns[LOAD_ERROR] = pa.array(errors, pa.string())
-    columns[ROW_JSON] = pa.array(texts, pa.string())
+    columns[LOAD_ERROR] = pa.array([str(r.reason) for r in unread], pa.string())
+    columns[ROW_JSON] = pa.array(
+        [
+            json.dumps(
+                {"line": r.line, "error": r.error, "text": csv_text.shown(r.text.rstrip("\r\n"))},
+                separators=(",", ":"),
+            )
+            for r in unread
+        ],
+        pa.string(),
+    )
+    columns[SOURCE_FILE] = pa.array([file.name] * n, pa.string())
+    columns[SOURCE_LINE] = pa.array([r.line for r in unread], pa.int64())
     return pa.table(columns, schema=schema)
 
 
-def _start_lines(path: Path, texts: list[str]) -> list[int | None]:
-    """The line (1-based) on which each of ``texts``, records of the file in file order,
-    starts.
-
-    Arrow gives the text of a record it cannot split but not its line (a quoted field may
-    span lines), so each text is found in the file as whole lines, after the previous one.
-    """
-    content = path.read_bytes().decode("utf-8-sig")
-    lines: list[int | None] = []
-    line, counted_to, search_from = 1, 0, 0
-    for text in texts:
-        start = content.find(text, search_from)
-        while start >= 0 and not (
-            content[start - 1 : start] in ("", "\r", "\n")
-            and content[start + len(text) : start + len(text) + 1] in ("", "\r", "\n")
-        ):
-            start = content.find(text, start + 1)
-        if start < 0:
-            lines.append(None)
+def _concatenated(parts: list[pa.Table]) -> pa.Table:
+    """The files' rows as one table. A kept extra column that Arrow typed differently in
+    different files is a number if it is one in each, else text."""
+    if len(parts) == 1:
+        return parts[0]
+    for name in parts[0].column_names:
+        if len({part.schema.field(name).type for part in parts}) == 1:
             continue
-        between = content[counted_to:start]
-        line += between.count("\n") + between.count("\r") - between.count("\r\n")
-        lines.append(line)
-        counted_to, search_from = start, start + len(text)
-    return lines
+        # a file without rows (a day without events) has text columns: it does not count
+        types = {part.schema.field(name).type for part in parts if part.num_rows}
+        if len(types) == 1:
+            target = types.pop()
+        elif types and all(pa.types.is_integer(t) or pa.types.is_floating(t) for t in types):
+            target = pa.float64()
+        else:
+            target = pa.string()
+        parts = [
+            part.set_column(part.column_names.index(name), name, part.column(name).cast(target))
+            if part.schema.field(name).type != target
+            else part
+            for part in parts
+        ]
+    return pa.concat_tables(parts)

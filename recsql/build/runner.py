@@ -17,7 +17,7 @@ import logging
 import textwrap
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -281,11 +281,15 @@ def build(
     progress: Progress | None = None,
     extra_vars: dict[str, Any] | None = None,
     state_path: Path | str | None = None,
+    encodings: Mapping[str, str] | None = None,
 ) -> BuildResult:
     """Build the inputs in ``data_dir`` and publish them to ``db_path``, recorded in the state
     database ``state_path`` (default: :func:`recsql.lifecycle.state.default_path`).
 
     ``as_of`` is the build's clock (ISO timestamp; default: now, UTC).
+
+    ``encodings`` states the encoding of a table's CSV files where it is neither UTF-8 nor
+    marked by a byte-order mark, by table name: ``{"items": "cp1252"}``.
 
     Raises :class:`recsql.build.inputs.ContractError` before anything runs if the inputs break the
     contract, :class:`recsql.lifecycle.state.StateError` if the state file is busy or cannot be
@@ -297,7 +301,8 @@ def build(
     clock = _as_of(as_of)
     # Stop at once, with a clear message, on a contract error. Quietly: the dbt plugin checks
     # again when dbt opens the database and prints the warnings (once).
-    inputs.locate_all(data_dir, warn=False)
+    inputs.locate_all(data_dir, warn=False, encodings=encodings)
+    extra_vars = {**({"encodings": dict(encodings)} if encodings else {}), **(extra_vars or {})}
     state_path = Path(state_path).resolve() if state_path else state.default_path(db_path)
     with state.Writer(state_path) as writer:
         for build_id, status in writer.reconcile(db_path):
@@ -305,7 +310,7 @@ def build(
         registered = writer.begin(as_of=clock, data_dir=data_dir, db_path=db_path)
         fault_point("running")
         try:
-            result = _run_dbt(data_dir, db_path, registered, progress, extra_vars or {})
+            result = _run_dbt(data_dir, db_path, registered, progress, extra_vars)
         except BaseException as error:
             writer.fail(registered, _first_line(error))
             raise

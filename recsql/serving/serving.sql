@@ -47,7 +47,7 @@ select d.tenant_id, d.shelf, d.rule, d.action, d.candidates, d.customers
 from recsql_data.rule_decisions as d;
 
 create or replace view quarantined_rows as
-select q.source_table, q.tenant_id, q.reason, q.row_json
+select q.source_table, q.tenant_id, q.reason, q.row_json, q.source_file, q.source_line
 from recsql_data.quarantined_rows as q;
 
 create or replace view input_row_counts as

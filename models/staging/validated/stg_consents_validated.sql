@@ -11,6 +11,8 @@ typed as (
         _source_row,
         _load_error,
         _row_json as row_json,
+        _source_file,
+        _source_line,
         {{ clean_text('tenant_id') }} as tenant_id,
         {{ clean_text('customer_id') }} as customer_id,
         {{ clean_text('personalization') }} as personalization_text,

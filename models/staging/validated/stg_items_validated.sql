@@ -11,6 +11,8 @@ typed as (
         _source_row,
         _load_error,
         _row_json as row_json,
+        _source_file,
+        _source_line,
         {{ clean_text('tenant_id') }} as tenant_id,
         {{ clean_text('item_id') }} as item_id,
         {{ clean_text('name') }} as name,
@@ -28,7 +30,8 @@ typed as (
         {{ parse_timestamp('launched_at') }} as launched_at,
         * exclude (
             tenant_id, item_id, name, category, brand, price, is_active, min_age,
-            sustainability_score, launched_at, _source_row, _load_error, _row_json
+            sustainability_score, launched_at,
+            _source_row, _load_error, _row_json, _source_file, _source_line
         )
     from source
 ),

@@ -19,6 +19,8 @@ typed as (
         _source_row,
         _load_error,
         _row_json as row_json,
+        _source_file,
+        _source_line,
         {{ clean_text('tenant_id') }} as tenant_id,
         {% for setting in settings %}
             {{ clean_text(setting.name) }} as {{ setting.name }}_text,

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 from datetime import datetime
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from recsql.build.publish import KILL_AT
@@ -248,6 +251,126 @@ def test_a_killed_build_is_settled_by_the_next_one(
     assert statuses[last] == "published"
     assert query(db, "select build_id from build_info") == [(last,)]
     assert not db.with_name(db.name + ".next").exists()
+
+
+def _trained(build_id: str, ndcg: dict[str, float]) -> pa.Table:
+    """The trained_versions rows of a build that trained the tenants of ``ndcg``."""
+    tenants = sorted(ndcg)
+    return pa.table(
+        {
+            "tenant_id": tenants,
+            "version": [build_id] * len(tenants),
+            "trained_at": [NIGHT] * len(tenants),
+            "data_until": [NIGHT] * len(tenants),
+            "algorithm": ["ease"] * len(tenants),
+            "variant": ["binary"] * len(tenants),
+            "buy_again_algorithm": ["repurchase"] * len(tenants),
+            "parameters": ["{}"] * len(tenants),
+            "interactions": [100] * len(tenants),
+            "customers": [10] * len(tenants),
+            "items": [20] * len(tenants),
+            "input_fingerprint": ["00"] * len(tenants),
+            "ndcg": [ndcg[t] for t in tenants],
+            "buy_again_ndcg": [0.5] * len(tenants),
+        }
+    )
+
+
+def _night(path: Path, ndcg: dict[str, float], *, publish: bool = True) -> tuple[str, pa.Table]:
+    """A build that trains the tenants of ``ndcg`` and publishes (or dies before the swap);
+    its id and the registry the published file would show."""
+    with state.Writer(path) as writer:
+        build = writer.begin(as_of=NIGHT, data_dir=path.parent, db_path=path.parent / "x.duckdb")
+    update = state.pending_registry(path, build.build_id, _trained(build.build_id, ndcg))
+    modes = pa.table({"tenant_id": sorted(ndcg), "mode": ["on"] * len(ndcg)})
+    state.record_publishing(path, build.build_id, modes, update)
+    if publish:
+        state.record_published(path, build.build_id)
+    return build.build_id, update.registry
+
+
+def _statuses(registry: pa.Table) -> dict[tuple[str, str], str]:
+    rows = registry.select(["tenant_id", "version", "status"]).to_pylist()
+    return {(r["tenant_id"], r["version"]): r["status"] for r in rows}
+
+
+def test_each_training_is_a_version_and_the_newest_is_active(tmp_path: Path) -> None:
+    path = tmp_path / "shop.state.duckdb"
+    first, registry = _night(path, {"a": 0.2, "b": 0.3})
+    assert _statuses(registry) == {("a", first): "active", ("b", first): "active"}
+    assert set(registry.column("reason").to_pylist()) == {state.FIRST_VERSION}
+
+    second, registry = _night(path, {"a": 0.25})  # b not trained this night
+    assert _statuses(registry) == {
+        ("a", first): "superseded",
+        ("a", second): "active",
+        ("b", first): "active",
+    }
+    row = registry.filter(pa.compute.equal(registry["version"], second)).to_pylist()[0]
+    assert (row["ndcg"], row["active_ndcg"], row["reason"]) == (0.25, 0.2, state.RETRAINED)
+
+    # the state's view says what the published file showed
+    with state.connect(path, read_only=True) as con:
+        assert _statuses(con.sql("from model_registry").to_arrow_table()) == _statuses(registry)
+
+
+def test_a_version_of_a_build_that_never_published_does_not_count(tmp_path: Path) -> None:
+    path = tmp_path / "shop.state.duckdb"
+    first, _ = _night(path, {"a": 0.2})
+    _night(path, {"a": 0.9}, publish=False)  # killed between "publishing" and the swap
+    with state.Writer(path) as writer:
+        writer.reconcile(path.parent / "x.duckdb")
+    third, registry = _night(path, {"a": 0.3})
+    assert _statuses(registry) == {("a", first): "superseded", ("a", third): "active"}
+    row = registry.filter(pa.compute.equal(registry["version"], third)).to_pylist()[0]
+    assert row["active_ndcg"] == 0.2  # judged against the served version, not the dead one
+
+
+def test_without_a_state_every_version_is_a_first_version() -> None:
+    registry = state.pending_registry(None, "b1", _trained("b1", {"a": 0.1})).registry
+    assert _statuses(registry) == {("a", "b1"): "active"}
+
+
+@pytest.mark.slow
+def test_the_registry_names_the_version_every_served_row_carries(
+    small_world: Path, tmp_path: Path
+) -> None:
+    db = tmp_path / "shop.duckdb"
+    assert _build(small_world, db) == 0
+    [(first,)] = query(db, "select build_id from build_info")
+    # the next night t0002 is switched off: nothing is trained or served for it
+    night2 = tmp_path / "night2"
+    shutil.copytree(small_world, night2)
+    tenants = pq.read_table(night2 / "tenants.parquet")
+    rows = tenants.select(["tenant_id", "mode"]).to_pylist()
+    modes = ["off" if row["tenant_id"] == "t0002" else row["mode"] for row in rows]
+    tenants = tenants.set_column(tenants.schema.get_field_index("mode"), "mode", pa.array(modes))
+    pq.write_table(tenants, night2 / "tenants.parquet")
+    assert _build(night2, db) == 0
+    [(second,)] = query(db, "select build_id from build_info")
+    published = query(
+        db, "select tenant_id, version, status from model_registry order by tenant_id, version"
+    )
+    assert published == [
+        ("t0001", first, "superseded"),
+        ("t0001", second, "active"),
+        ("t0002", first, "active"),  # off: its last version stays the active one
+    ]
+    with state.connect(state.default_path(db), read_only=True) as con:
+        kept = con.execute(
+            "select tenant_id, version, status from model_registry order by tenant_id, version"
+        ).fetchall()
+    assert kept == published
+    served = query(db, "select distinct tenant_id, model_version from recommendations")
+    assert served == [("t0001", second)]
+    [(lineage,)] = query(
+        db,
+        "select interactions > 0 and customers > 0 and items > 0 and data_until <= trained_at "
+        "and library_versions like '%implicit%' from model_registry where version = ? "
+        "and tenant_id = 't0001'",
+        [second],
+    )
+    assert lineage
 
 
 def test_status_lists_the_builds(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from recsql import __version__
 from recsql.build.publish import StateRecord, publish
+from recsql.lifecycle import state
 from recsql.sql import literal
 
 
@@ -71,9 +72,14 @@ def model(dbt, session):
         .project("tenant_id, entity_id as item_id, factors")
         .order("tenant_id, item_id"),
     }
-    state_path = dbt.config.get("state_path")
+    # the model registry: this build's versions with those the state database keeps (a plain
+    # dbt build has no state: its versions are the first)
+    state_path = Path(dbt.config.get("state_path")) if dbt.config.get("state_path") else None
+    trained = dbt.ref("trained_versions").to_arrow_table()
+    registry = state.pending_registry(state_path, build_id, trained)
+    tables["model_registry"] = session.from_arrow(registry.registry)
     record = None
     if state_path:
         modes = dbt.ref("tenant_settings").project("tenant_id, mode").to_arrow_table()
-        record = StateRecord(Path(state_path), build_id, modes)
+        record = StateRecord(state_path, build_id, modes, registry)
     return publish(session, tables, dbt.config.get("publish_path"), record)

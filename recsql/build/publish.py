@@ -109,9 +109,10 @@ class StateRecord:
     state_path: Path
     build_id: str
     tenant_modes: pa.Table
+    registry: state.RegistryUpdate
 
     def before_swap(self) -> None:
-        state.record_publishing(self.state_path, self.build_id, self.tenant_modes)
+        state.record_publishing(self.state_path, self.build_id, self.tenant_modes, self.registry)
         fault_point("publishing")
 
     def after_swap(self) -> None:

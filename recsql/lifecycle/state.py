@@ -45,6 +45,48 @@ from recsql import __version__, sql
 STORAGE_VERSION = "v1.4.0"
 _CATALOG = "recsql_state"
 
+#: The model registry: every version with its status, which is the one its latest event (of a
+#: published build) gave it. Over the state's tables, and at publishing over them and the
+#: build's own rows.
+_REGISTRY = """
+    with events as (
+        select events.*, builds.started_at
+        from {events} as events
+        inner join {builds} as builds on events.build_id = builds.build_id
+    ),
+
+    latest as (
+        select * from events
+        qualify row_number() over (
+            partition by tenant_id, version order by started_at desc, build_id desc
+        ) = 1
+    )
+
+    select
+        versions.tenant_id,
+        versions.version,
+        latest.status,
+        versions.algorithm,
+        versions.variant,
+        versions.buy_again_algorithm,
+        versions.trained_at,
+        versions.data_until,
+        latest.ndcg,
+        latest.active_ndcg,
+        latest.reason,
+        latest.build_id as status_build_id,
+        versions.buy_again_ndcg,
+        versions.interactions,
+        versions.customers,
+        versions.items,
+        versions.input_fingerprint,
+        versions.parameters,
+        versions.library_versions
+    from {versions} as versions
+    inner join latest
+        on versions.tenant_id = latest.tenant_id and versions.version = latest.version
+"""
+
 #: MIGRATIONS[n] takes a state database from schema version n to n + 1 (version 0: empty).
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -73,6 +115,45 @@ MIGRATIONS: tuple[str, ...] = (
     create view published_builds as
     select * from builds where status = 'published';
     """,
+    """
+    -- one row per tenant and training: the version of the tenant's model set (its id is the
+    -- id of the build that trained it), what it was fitted with and on, and how it scored
+    create table model_versions (
+        tenant_id varchar not null,
+        version varchar not null,
+        trained_at timestamp not null,
+        data_until timestamp,
+        algorithm varchar not null,
+        variant varchar,
+        buy_again_algorithm varchar,
+        parameters varchar,
+        interactions bigint,
+        customers bigint,
+        items bigint,
+        input_fingerprint varchar,
+        library_versions varchar,
+        ndcg double,
+        buy_again_ndcg double,
+        primary key (tenant_id, version)
+    );
+    -- every change of a version's status, by the build that made it
+    create table registry_events (
+        build_id varchar not null,
+        tenant_id varchar not null,
+        version varchar not null,
+        status varchar not null check (status in (
+            'candidate', 'active', 'rejected', 'superseded', 'retired', 'failed'
+        )),
+        reason varchar,
+        ndcg double,
+        active_ndcg double,
+        primary key (build_id, tenant_id, version)
+    );
+    create view model_registry as
+    """
+    + _REGISTRY.format(
+        versions="model_versions", events="registry_events", builds="published_builds"
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -89,7 +170,8 @@ def default_path(db_path: Path) -> Path:
 
 
 def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    """Wall-clock time, UTC (microseconds: builds started in one second are still ordered)."""
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def new_build_id(started: datetime | None = None) -> str:
@@ -264,7 +346,90 @@ class Writer:
             )
 
 
-def record_publishing(state_path: Path, build_id: str, tenant_modes: pa.Table) -> None:
+@dataclass(frozen=True)
+class RegistryUpdate:
+    """What a build adds to the model registry, and the registry as it will be once the build
+    is published (what the published file's ``model_registry`` shows)."""
+
+    versions: pa.Table
+    events: pa.Table
+    registry: pa.Table
+
+
+#: Why a version got its status (until the promotion gate: every training is served).
+FIRST_VERSION = "first version of the tenant: active at once"
+RETRAINED = "retrained: active at once (no promotion gate yet, docs/lifecycle.md)"
+
+
+def library_versions() -> str:
+    """The versions of what fits and serves the models, as JSON."""
+    from importlib import metadata
+
+    names = ("recsql", "duckdb", "implicit", "numpy", "scipy", "dbt-core", "dbt-duckdb")
+    found = {}
+    for name in names:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            found[name] = metadata.version(name)
+    return json.dumps(found, sort_keys=True)
+
+
+def pending_registry(state_path: Path | None, build_id: str, trained: pa.Table) -> RegistryUpdate:
+    """The registry rows of build ``build_id`` that trained the versions ``trained`` (one row
+    per tenant, columns of ``model_versions`` but ``library_versions``): each becomes the
+    tenant's active version, and the one it replaces ``superseded``. Without a state file (a
+    plain dbt build) every version is a first version."""
+    con = duckdb.connect()
+    try:
+        if state_path is None:
+            con.execute(f"attach ':memory:' as {_CATALOG}")
+            con.execute(f"use {_CATALOG}")
+            migrate(con, 0)
+            con.execute("use memory")
+        else:
+            con.execute(f"attach {sql.literal(str(state_path))} as {_CATALOG} (read_only)")
+        con.register("trained", trained)
+        versions = con.sql(
+            "select *, $1 as library_versions from trained", params=[library_versions()]
+        ).to_arrow_table()
+        con.register("new_versions", versions)
+        events = con.sql(
+            f"""
+            with active as (
+                select * from {_CATALOG}.model_registry where status = 'active'
+            )
+            select
+                $build as build_id, new.tenant_id, new.version, 'active' as status,
+                if(active.version is null, $first, $retrained) as reason,
+                new.ndcg, active.ndcg as active_ndcg
+            from new_versions as new
+            left join active on new.tenant_id = active.tenant_id
+            union all
+            select
+                $build, active.tenant_id, active.version, 'superseded',
+                'replaced by version ' || new.version, active.ndcg, new.ndcg
+            from active
+            inner join new_versions as new on active.tenant_id = new.tenant_id
+            """,
+            params={"build": build_id, "first": FIRST_VERSION, "retrained": RETRAINED},
+        ).to_arrow_table()
+        con.register("new_events", events)
+        registry = con.sql(
+            _REGISTRY.format(
+                versions=f"(from {_CATALOG}.model_versions union all by name from new_versions)",
+                events=f"(from {_CATALOG}.registry_events union all by name from new_events)",
+                builds=f"(select build_id, now()::timestamp as started_at from new_events "
+                f"union select build_id, started_at from {_CATALOG}.published_builds)",
+            )
+            + " order by tenant_id, trained_at, version"
+        ).to_arrow_table()
+        return RegistryUpdate(versions, events, registry)
+    finally:
+        con.close()
+
+
+def record_publishing(
+    state_path: Path, build_id: str, tenant_modes: pa.Table, registry: RegistryUpdate
+) -> None:
     """Before the swap: what the build adds to the state, and its status ``publishing``, in
     one transaction."""
     with connect(state_path) as con:
@@ -274,6 +439,10 @@ def record_publishing(state_path: Path, build_id: str, tenant_modes: pa.Table) -
             "insert into tenant_modes select ?, tenant_id, mode from new_modes",
             [build_id],
         )
+        con.register("new_versions", registry.versions)
+        con.execute("insert into model_versions by name from new_versions")
+        con.register("new_events", registry.events)
+        con.execute("insert into registry_events by name from new_events")
         con.execute("update builds set status = 'publishing' where build_id = ?", [build_id])
         con.execute("commit")
 

@@ -39,6 +39,16 @@ from recsql_data.model_evaluations as e;
 create or replace view build_info as
 select b.build_id, b.as_of, b.recsql_version from recsql_data.build_info as b;
 
+-- every version of every tenant's models and its status (docs/lifecycle.md), as the state
+-- database holds it after this build
+create or replace view model_registry as
+select
+    m.tenant_id, m.version, m.status, m.algorithm, m.variant, m.buy_again_algorithm,
+    m.trained_at, m.data_until, m.ndcg, m.active_ndcg, m.reason, m.buy_again_ndcg,
+    m.interactions, m.customers, m.items, m.input_fingerprint, m.parameters,
+    m.library_versions
+from recsql_data.model_registry as m;
+
 create or replace view tenant_champions as
 select c.* from recsql_data.tenant_champions as c;
 

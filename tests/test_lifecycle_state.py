@@ -184,75 +184,6 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-@pytest.mark.slow
-def test_both_files_carry_the_build_id_and_its_clock(small_world: Path, tmp_path: Path) -> None:
-    db = tmp_path / "shop.duckdb"
-    assert _build(small_world, db) == 0
-    [(build_id, as_of)] = query(db, "select build_id, as_of from build_info")
-    assert as_of == datetime.fromisoformat(AS_OF)
-    assert query(db, "select distinct model_version from recommendations") == [(build_id,)]
-    [row] = state.builds(state.default_path(db))
-    assert (row["build_id"], row["status"], row["as_of"]) == (build_id, "published", as_of)
-    assert row["tenants"] == 2
-    # the served file reads nothing from the state: it opens with the state gone
-    state.default_path(db).unlink()
-    [(tenant, customer)] = query(db, "select tenant_id, customer_id from recommendations limit 1")
-    assert query(db, "select count(*) from recommend(?, ?, 5)", [tenant, customer])[0][0] > 0
-
-
-@pytest.mark.slow
-def test_a_failed_build_is_recorded_with_its_reason(small_world: Path, tmp_path: Path) -> None:
-    db = tmp_path / "shop.duckdb"
-    assert _build(small_world, db) == 0
-    served = _digest(db)
-    broken = tmp_path / "broken"
-    generate(broken, tenants=1, customers=30, items=20, interactions=300, seed=1)
-    (broken / "interactions.parquet").unlink()
-    (broken / "interactions.csv").write_text("customer_id,item_id,occurred_at\n")
-    assert _build(broken, db) == 1
-    assert _digest(db) == served
-    newest = state.builds(state.default_path(db))[0]
-    assert newest["status"] == "failed"
-    assert newest["message"] == (
-        "test assert_every_tenant_has_enough_accepted_input: Got 1 result, configured to fail "
-        "if != 0 — tenant t0001: 0 of 0 interactions accepted: the interactions input has no "
-        "rows"
-    )
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize(
-    ("kill_at", "settled", "served_changes"),
-    [
-        ("running", "abandoned", False),  # before dbt starts
-        ("publishing", "abandoned", False),  # publishing recorded, before the swap
-        ("swapped", "published", True),  # after the swap, before "published" is recorded
-    ],
-)
-def test_a_killed_build_is_settled_by_the_next_one(
-    small_world: Path, tmp_path: Path, kill_at: str, settled: str, served_changes: bool
-) -> None:
-    db = tmp_path / "shop.duckdb"
-    state_path = tmp_path / "elsewhere" / "shop.state.duckdb"
-    assert _build(small_world, db, "--state", str(state_path)) == 0
-    first = query(db, "select build_id from build_info")[0][0]
-    served = _digest(db)
-
-    assert _build(small_world, db, "--state", str(state_path), kill_at=kill_at) == -9
-    [killed] = [b for b, s in _build_statuses(state_path).items() if b != first]
-    assert (_digest(db) != served) == served_changes
-    assert (query(db, "select build_id from build_info")[0][0] == killed) == served_changes
-
-    assert _build(small_world, db, "--state", str(state_path)) == 0
-    statuses = _build_statuses(state_path)
-    assert statuses[first] == "published"
-    assert statuses[killed] == settled
-    [last] = [b for b in statuses if b not in (first, killed)]
-    assert statuses[last] == "published"
-    assert query(db, "select build_id from build_info") == [(last,)]
-    assert not db.with_name(db.name + ".next").exists()
-
-
 def _trained(build_id: str, ndcg: dict[str, float]) -> pa.Table:
     """The trained_versions rows of a build that trained the tenants of ``ndcg``."""
     tenants = sorted(ndcg)
@@ -331,12 +262,99 @@ def test_without_a_state_every_version_is_a_first_version() -> None:
     assert _statuses(registry) == {("a", "b1"): "active"}
 
 
+@pytest.fixture(scope="module")
+def first_night_dir(small_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One published build of the small world, its state kept elsewhere (--state)."""
+    directory = tmp_path_factory.mktemp("first-night")
+    db, state_path = directory / "shop.duckdb", directory / "elsewhere" / "shop.state.duckdb"
+    assert _build(small_world, db, "--state", str(state_path)) == 0
+    return directory
+
+
+@pytest.fixture
+def first_night(first_night_dir: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """A copy of the first night's served file and state: (db, state path)."""
+    shutil.copytree(first_night_dir, tmp_path, dirs_exist_ok=True)
+    return tmp_path / "shop.duckdb", tmp_path / "elsewhere" / "shop.state.duckdb"
+
+
+@pytest.mark.slow
+def test_both_files_carry_the_build_id_and_its_clock(first_night: tuple[Path, Path]) -> None:
+    db, state_path = first_night
+    [(build_id, as_of)] = query(db, "select build_id, as_of from build_info")
+    assert as_of == datetime.fromisoformat(AS_OF)
+    assert query(db, "select distinct model_version from recommendations") == [(build_id,)]
+    [row] = state.builds(state_path)
+    assert (row["build_id"], row["status"], row["as_of"]) == (build_id, "published", as_of)
+    assert row["tenants"] == 2
+    assert not state.default_path(db).exists()  # --state put it elsewhere
+    # the served file reads nothing from the state: it opens with the state gone
+    state_path.unlink()
+    [(tenant, customer)] = query(db, "select tenant_id, customer_id from recommendations limit 1")
+    assert query(db, "select count(*) from recommend(?, ?, 5)", [tenant, customer])[0][0] > 0
+
+
+@pytest.mark.slow
+def test_a_failed_build_is_recorded_with_its_reason(
+    first_night: tuple[Path, Path], tmp_path: Path
+) -> None:
+    db, state_path = first_night
+    served = _digest(db)
+    broken = tmp_path / "broken"
+    generate(broken, tenants=1, customers=30, items=20, interactions=300, seed=1)
+    (broken / "interactions.parquet").unlink()
+    (broken / "interactions.csv").write_text("customer_id,item_id,occurred_at\n")
+    assert _build(broken, db, "--state", str(state_path)) == 1
+    assert _digest(db) == served
+    newest = state.builds(state_path)[0]
+    assert newest["status"] == "failed"
+    assert newest["message"] == (
+        "test assert_every_tenant_has_enough_accepted_input: Got 1 result, configured to fail "
+        "if != 0 — tenant t0001: 0 of 0 interactions accepted: the interactions input has no "
+        "rows"
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("kill_at", "settled", "served_changes"),
+    [
+        ("running", "abandoned", False),  # before dbt starts
+        ("publishing", "abandoned", False),  # publishing recorded, before the swap
+        ("swapped", "published", True),  # after the swap, before "published" is recorded
+    ],
+)
+def test_a_killed_build_is_settled_by_the_next_one(
+    small_world: Path,
+    first_night: tuple[Path, Path],
+    kill_at: str,
+    settled: str,
+    served_changes: bool,
+) -> None:
+    db, state_path = first_night
+    first = query(db, "select build_id from build_info")[0][0]
+    served = _digest(db)
+
+    assert _build(small_world, db, "--state", str(state_path), kill_at=kill_at) == -9
+    [killed] = [b for b in _build_statuses(state_path) if b != first]
+    assert (_digest(db) != served) == served_changes
+    assert (query(db, "select build_id from build_info")[0][0] == killed) == served_changes
+
+    assert _build(small_world, db, "--state", str(state_path)) == 0
+    statuses = _build_statuses(state_path)
+    assert statuses[first] == "published"
+    assert statuses[killed] == settled
+    [last] = [b for b in statuses if b not in (first, killed)]
+    assert statuses[last] == "published"
+    assert query(db, "select build_id from build_info") == [(last,)]
+    assert not db.with_name(db.name + ".next").exists()
+
+
 @pytest.mark.slow
 def test_the_registry_names_the_version_every_served_row_carries(
-    small_world: Path, tmp_path: Path
+    small_world: Path, first_night: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    db = tmp_path / "shop.duckdb"
-    assert _build(small_world, db) == 0
+    db, state_path = first_night
     [(first,)] = query(db, "select build_id from build_info")
     # the next night t0002 is switched off: nothing is trained or served for it
     night2 = tmp_path / "night2"
@@ -346,7 +364,7 @@ def test_the_registry_names_the_version_every_served_row_carries(
     modes = ["off" if row["tenant_id"] == "t0002" else row["mode"] for row in rows]
     tenants = tenants.set_column(tenants.schema.get_field_index("mode"), "mode", pa.array(modes))
     pq.write_table(tenants, night2 / "tenants.parquet")
-    assert _build(night2, db) == 0
+    assert _build(night2, db, "--state", str(state_path)) == 0
     [(second,)] = query(db, "select build_id from build_info")
     published = query(
         db, "select tenant_id, version, status from model_registry order by tenant_id, version"
@@ -356,7 +374,7 @@ def test_the_registry_names_the_version_every_served_row_carries(
         ("t0001", second, "active"),
         ("t0002", first, "active"),  # off: its last version stays the active one
     ]
-    with state.connect(state.default_path(db), read_only=True) as con:
+    with state.connect(state_path, read_only=True) as con:
         kept = con.execute(
             "select tenant_id, version, status from model_registry order by tenant_id, version"
         ).fetchall()

@@ -11,6 +11,7 @@ with its reason, and builds killed with SIGKILL before dbt, after "publishing" w
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -397,6 +398,9 @@ def test_status_lists_the_builds(tmp_path: Path) -> None:
     result = run_recsql("status", "--db", str(db))
     assert result.returncode == 0, result.stderr
     assert build_id in result.stdout and "running" in result.stdout
+    as_json = run_recsql("status", "--db", str(db), "--json")
+    [row] = json.loads(as_json.stdout)
+    assert (row["build_id"], row["status"], row["tenants"]) == (build_id, "running", 0)
     missing = run_recsql("status", "--db", str(tmp_path / "other.duckdb"))
     assert missing.returncode == 2
     assert "No state file at" in missing.stderr

@@ -157,8 +157,6 @@ MIGRATIONS: tuple[str, ...] = (
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
-BUILD_STATUSES = ("running", "publishing", "published", "failed", "abandoned")
-
 
 class StateError(RuntimeError):
     """The state file cannot be used: corrupt, from a newer recsql, or busy."""

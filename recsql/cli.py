@@ -308,7 +308,7 @@ def _state_argument(command: argparse.ArgumentParser) -> None:
         "--state",
         type=Path,
         metavar="PATH",
-        help="the state database: build history, tenant modes (default: <db>.state.duckdb "
+        help="the state database: build history, model registry (default: <db>.state.duckdb "
         "beside the served database; docs/lifecycle.md)",
     )
 

@@ -62,7 +62,7 @@ def test_a_new_state_file_has_the_current_schema(tmp_path: Path) -> None:
         ).fetchall()
         tables = {row[0] for row in con.execute("show tables").fetchall()}
     assert int(version) == state.SCHEMA_VERSION
-    assert {"builds", "tenant_modes", "state_info"} <= tables
+    assert {"builds", "tenant_builds", "model_versions", "registry_events"} <= tables
 
 
 def test_the_default_state_file_is_beside_the_served_one() -> None:
@@ -171,11 +171,13 @@ def small_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return data
 
 
-def _build(data: Path, db: Path, *extra: str, kill_at: str | None = None) -> int:
+def _build(
+    data: Path, db: Path, *extra: str, kill_at: str | None = None, as_of: str = AS_OF
+) -> int:
     env = {**os.environ, KILL_AT: kill_at} if kill_at else None
     process = subprocess.run(
         [sys.executable, "-m", "recsql.cli", "build", "--data", str(data), "--db", str(db),
-         "--as-of", AS_OF, *extra],
+         "--as-of", as_of, *extra],
         capture_output=True, text=True, env=env, check=False, timeout=300,
     )  # fmt: skip
     return process.returncode
@@ -208,17 +210,21 @@ def _trained(build_id: str, ndcg: dict[str, float]) -> pa.Table:
     )
 
 
-def _night(path: Path, ndcg: dict[str, float], *, publish: bool = True) -> tuple[str, pa.Table]:
-    """A build that trains the tenants of ``ndcg`` and publishes (or dies before the swap);
-    its id and the registry the published file would show."""
+def _night(
+    path: Path, ndcg: dict[str, float], *, publish: bool = True, off: tuple[str, ...] = ()
+) -> tuple[str, state.StateUpdate]:
+    """A build that trains the tenants of ``ndcg``, reads those of ``off`` as off, and
+    publishes (or dies before the swap); its id and what the published file would show."""
     with state.Writer(path) as writer:
         build = writer.begin(as_of=NIGHT, data_dir=path.parent, db_path=path.parent / "x.duckdb")
-    update = state.pending_registry(path, build.build_id, _trained(build.build_id, ndcg))
-    modes = pa.table({"tenant_id": sorted(ndcg), "mode": ["on"] * len(ndcg)})
-    state.record_publishing(path, build.build_id, modes, update)
+    modes = pa.table(
+        {"tenant_id": [*sorted(ndcg), *off], "mode": ["on"] * len(ndcg) + ["off"] * len(off)}
+    )
+    update = state.pending(path, build.build_id, NIGHT, _trained(build.build_id, ndcg), modes)
+    state.record_publishing(path, build.build_id, update)
     if publish:
         state.record_published(path, build.build_id)
-    return build.build_id, update.registry
+    return build.build_id, update
 
 
 def _statuses(registry: pa.Table) -> dict[tuple[str, str], str]:
@@ -228,11 +234,13 @@ def _statuses(registry: pa.Table) -> dict[tuple[str, str], str]:
 
 def test_each_training_is_a_version_and_the_newest_is_active(tmp_path: Path) -> None:
     path = tmp_path / "shop.state.duckdb"
-    first, registry = _night(path, {"a": 0.2, "b": 0.3})
+    first, update = _night(path, {"a": 0.2, "b": 0.3})
+    registry = update.registry
     assert _statuses(registry) == {("a", first): "active", ("b", first): "active"}
     assert set(registry.column("reason").to_pylist()) == {state.FIRST_VERSION}
 
-    second, registry = _night(path, {"a": 0.25})  # b not trained this night
+    second, update = _night(path, {"a": 0.25}, off=("b",))  # b switched off this night
+    registry = update.registry
     assert _statuses(registry) == {
         ("a", first): "superseded",
         ("a", second): "active",
@@ -252,15 +260,19 @@ def test_a_version_of_a_build_that_never_published_does_not_count(tmp_path: Path
     _night(path, {"a": 0.9}, publish=False)  # killed between "publishing" and the swap
     with state.Writer(path) as writer:
         writer.reconcile(path.parent / "x.duckdb")
-    third, registry = _night(path, {"a": 0.3})
+    third, update = _night(path, {"a": 0.3})
+    registry = update.registry
     assert _statuses(registry) == {("a", first): "superseded", ("a", third): "active"}
+    assert update.history.column("build_id").to_pylist() == [first, third]
     row = registry.filter(pa.compute.equal(registry["version"], third)).to_pylist()[0]
     assert row["active_ndcg"] == 0.2  # judged against the served version, not the dead one
 
 
 def test_without_a_state_every_version_is_a_first_version() -> None:
-    registry = state.pending_registry(None, "b1", _trained("b1", {"a": 0.1})).registry
-    assert _statuses(registry) == {("a", "b1"): "active"}
+    modes = pa.table({"tenant_id": ["a"], "mode": ["on"]})
+    update = state.pending(None, "b1", NIGHT, _trained("b1", {"a": 0.1}), modes)
+    assert _statuses(update.registry) == {("a", "b1"): "active"}
+    assert update.status.column("last_built_at").to_pylist() == [NIGHT]
 
 
 @pytest.fixture(scope="module")
@@ -365,7 +377,7 @@ def test_the_registry_names_the_version_every_served_row_carries(
     modes = ["off" if row["tenant_id"] == "t0002" else row["mode"] for row in rows]
     tenants = tenants.set_column(tenants.schema.get_field_index("mode"), "mode", pa.array(modes))
     pq.write_table(tenants, night2 / "tenants.parquet")
-    assert _build(night2, db, "--state", str(state_path)) == 0
+    assert _build(night2, db, "--state", str(state_path), as_of="2026-01-02") == 0
     [(second,)] = query(db, "select build_id from build_info")
     published = query(
         db, "select tenant_id, version, status from model_registry order by tenant_id, version"
@@ -382,6 +394,15 @@ def test_the_registry_names_the_version_every_served_row_carries(
     assert kept == published
     served = query(db, "select distinct tenant_id, model_version from recommendations")
     assert served == [("t0001", second)]
+    assert query(
+        db,
+        "select tenant_id, mode, active_version, last_outcome, last_built_at from tenant_status "
+        "order by tenant_id",
+    ) == [
+        ("t0001", "on", second, "promoted", datetime(2026, 1, 2)),
+        ("t0002", "off", first, "off", datetime.fromisoformat(AS_OF)),
+    ]
+    assert query(db, "select count(*), count(distinct build_id) from build_history") == [(4, 2)]
     [(lineage,)] = query(
         db,
         "select interactions > 0 and customers > 0 and items > 0 and data_until <= trained_at "

@@ -72,14 +72,18 @@ def model(dbt, session):
         .project("tenant_id, entity_id as item_id, factors")
         .order("tenant_id, item_id"),
     }
-    # the model registry: this build's versions with those the state database keeps (a plain
-    # dbt build has no state: its versions are the first)
+    # the model registry, build history and tenant status: this build's rows with those the
+    # state database keeps (a plain dbt build has no state: its versions are the first)
     state_path = Path(dbt.config.get("state_path")) if dbt.config.get("state_path") else None
-    trained = dbt.ref("trained_versions").to_arrow_table()
-    registry = state.pending_registry(state_path, build_id, trained)
-    tables["model_registry"] = session.from_arrow(registry.registry)
-    record = None
-    if state_path:
-        modes = dbt.ref("tenant_settings").project("tenant_id, mode").to_arrow_table()
-        record = StateRecord(state_path, build_id, modes, registry)
+    update = state.pending(
+        state_path,
+        build_id,
+        as_of,
+        trained=dbt.ref("trained_versions").to_arrow_table(),
+        modes=dbt.ref("tenant_settings").project("tenant_id, mode").to_arrow_table(),
+    )
+    tables["model_registry"] = session.from_arrow(update.registry)
+    tables["build_history"] = session.from_arrow(update.history)
+    tables["tenant_status"] = session.from_arrow(update.status)
+    record = StateRecord(state_path, build_id, update) if state_path else None
     return publish(session, tables, dbt.config.get("publish_path"), record)

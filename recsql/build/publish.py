@@ -108,11 +108,10 @@ class StateRecord:
 
     state_path: Path
     build_id: str
-    tenant_modes: pa.Table
-    registry: state.RegistryUpdate
+    update: state.StateUpdate
 
     def before_swap(self) -> None:
-        state.record_publishing(self.state_path, self.build_id, self.tenant_modes, self.registry)
+        state.record_publishing(self.state_path, self.build_id, self.update)
         fault_point("publishing")
 
     def after_swap(self) -> None:

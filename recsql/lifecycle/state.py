@@ -2,7 +2,7 @@
 
 The published file is derived and disposable; the state is not. ``recsql build`` keeps, beside
 the served ``<name>.duckdb``, a ``<name>.state.duckdb`` (or ``--state PATH``) holding the
-history of builds and of tenant modes (and, as the lifecycle grows, the model registry). No
+history of builds and of what each did for each tenant, and the model registry. No
 query of the published file reads it: what clients need from it is copied into the published
 file by the build.
 
@@ -87,6 +87,61 @@ _REGISTRY = """
         on versions.tenant_id = latest.tenant_id and versions.version = latest.version
 """
 
+#: Per build and tenant: what the build did for the tenant (outcome, why, the version it
+#: serves), with the build's clock and the version's NDCG against the one it was judged with.
+_HISTORY = """
+    select
+        builds.build_id,
+        builds.as_of,
+        builds.started_at,
+        tenants.tenant_id,
+        tenants.mode,
+        tenants.outcome,
+        tenants.reason,
+        tenants.version,
+        events.ndcg,
+        events.active_ndcg
+    from {tenant_builds} as tenants
+    inner join {builds} as builds on tenants.build_id = builds.build_id
+    left join {events} as events
+        on tenants.build_id = events.build_id
+            and tenants.tenant_id = events.tenant_id
+            and tenants.version = events.version
+"""
+
+#: Per tenant: its mode and outcome at the last build, the version serving it, and the clock
+#: of the last build that published fresh lists for it (any outcome but off and failed).
+_STATUS = """
+    with latest as (
+        select * from {history}
+        qualify row_number() over (
+            partition by tenant_id order by started_at desc, build_id desc
+        ) = 1
+    ),
+
+    fresh as (
+        select tenant_id, max(as_of) as last_built_at
+        from {history}
+        where outcome not in ('off', 'failed')
+        group by tenant_id
+    ),
+
+    active as (
+        select tenant_id, version from {registry} where status = 'active'
+    )
+
+    select
+        latest.tenant_id,
+        latest.mode,
+        active.version as active_version,
+        latest.outcome as last_outcome,
+        latest.reason as last_reason,
+        fresh.last_built_at
+    from latest
+    left join active on latest.tenant_id = active.tenant_id
+    left join fresh on latest.tenant_id = fresh.tenant_id
+"""
+
 #: MIGRATIONS[n] takes a state database from schema version n to n + 1 (version 0: empty).
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -154,6 +209,20 @@ MIGRATIONS: tuple[str, ...] = (
     + _REGISTRY.format(
         versions="model_versions", events="registry_events", builds="published_builds"
     ),
+    # what each build did for each tenant: tenant_modes becomes tenant_builds (builds of
+    # schema 2 recorded the mode only)
+    """
+    alter table tenant_modes rename to tenant_builds;
+    alter table tenant_builds add column outcome varchar;
+    alter table tenant_builds add column reason varchar;
+    alter table tenant_builds add column version varchar;
+    create view build_history as
+    """
+    + _HISTORY.format(
+        tenant_builds="tenant_builds", builds="published_builds", events="registry_events"
+    )
+    + "; create view tenant_status as "
+    + _STATUS.format(history="build_history", registry="model_registry"),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -345,13 +414,17 @@ class Writer:
 
 
 @dataclass(frozen=True)
-class RegistryUpdate:
-    """What a build adds to the model registry, and the registry as it will be once the build
-    is published (what the published file's ``model_registry`` shows)."""
+class StateUpdate:
+    """What a build adds to the state (its versions, their status changes, a row per tenant),
+    and the registry, history and tenant status as they will be once the build is published:
+    what the published file shows."""
 
     versions: pa.Table
     events: pa.Table
+    tenants: pa.Table
     registry: pa.Table
+    history: pa.Table
+    status: pa.Table
 
 
 #: Why a version got its status (until the promotion gate: every training is served).
@@ -371,11 +444,18 @@ def library_versions() -> str:
     return json.dumps(found, sort_keys=True)
 
 
-def pending_registry(state_path: Path | None, build_id: str, trained: pa.Table) -> RegistryUpdate:
-    """The registry rows of build ``build_id`` that trained the versions ``trained`` (one row
-    per tenant, columns of ``model_versions`` but ``library_versions``): each becomes the
-    tenant's active version, and the one it replaces ``superseded``. Without a state file (a
-    plain dbt build) every version is a first version."""
+def pending(
+    state_path: Path | None,
+    build_id: str,
+    as_of: datetime,
+    trained: pa.Table,
+    modes: pa.Table,
+) -> StateUpdate:
+    """The state rows of build ``build_id``, which read the tenants' ``modes`` (tenant_id,
+    mode) and trained the versions ``trained`` (one row per tenant, the columns of
+    ``model_versions`` but ``library_versions``): each trained version becomes its tenant's
+    active version, and the one it replaces ``superseded``. Without a state file (a plain dbt
+    build) every version is a first version."""
     con = duckdb.connect()
     try:
         if state_path is None:
@@ -385,7 +465,9 @@ def pending_registry(state_path: Path | None, build_id: str, trained: pa.Table) 
             con.execute("use memory")
         else:
             con.execute(f"attach {sql.literal(str(state_path))} as {_CATALOG} (read_only)")
+        state = _CATALOG
         con.register("trained", trained)
+        con.register("modes", modes)
         versions = con.sql(
             "select *, $1 as library_versions from trained", params=[library_versions()]
         ).to_arrow_table()
@@ -393,7 +475,7 @@ def pending_registry(state_path: Path | None, build_id: str, trained: pa.Table) 
         events = con.sql(
             f"""
             with active as (
-                select * from {_CATALOG}.model_registry where status = 'active'
+                select * from {state}.model_registry where status = 'active'
             )
             select
                 $build as build_id, new.tenant_id, new.version, 'active' as status,
@@ -411,36 +493,86 @@ def pending_registry(state_path: Path | None, build_id: str, trained: pa.Table) 
             params={"build": build_id, "first": FIRST_VERSION, "retrained": RETRAINED},
         ).to_arrow_table()
         con.register("new_events", events)
-        registry = con.sql(
-            _REGISTRY.format(
-                versions=f"(from {_CATALOG}.model_versions union all by name from new_versions)",
-                events=f"(from {_CATALOG}.registry_events union all by name from new_events)",
-                builds=f"(select build_id, now()::timestamp as started_at from new_events "
-                f"union select build_id, started_at from {_CATALOG}.published_builds)",
-            )
-            + " order by tenant_id, trained_at, version"
+        tenants = con.sql(
+            """
+            select
+                $build as build_id,
+                modes.tenant_id,
+                modes.mode,
+                case
+                    when modes.mode = 'off' then 'off'
+                    when events.version is not null then 'promoted'
+                    else 'kept'
+                end as outcome,
+                case
+                    when modes.mode = 'off' then 'switched off: nothing trained or served'
+                    when events.version is null then 'not trained by this build'
+                    when modes.mode = 'freeze'
+                        then events.reason || ' (freeze is not honoured yet: trained as on)'
+                    else events.reason
+                end as reason,
+                events.version
+            from modes
+            left join new_events as events
+                on modes.tenant_id = events.tenant_id and events.status = 'active'
+            """,
+            params={"build": build_id},
         ).to_arrow_table()
-        return RegistryUpdate(versions, events, registry)
+        con.register("new_tenants", tenants)
+        con.execute(
+            f"""
+            create temp table all_builds as
+            select build_id, as_of, started_at from {state}.published_builds
+            union all
+            select $build, $as_of::timestamp, now()::timestamp
+            """,
+            {"build": build_id, "as_of": as_of},
+        )
+        all_events = f"(from {state}.registry_events union all by name from new_events)"
+        con.execute(
+            "create temp table registry as "
+            + _REGISTRY.format(
+                versions=f"(from {state}.model_versions union all by name from new_versions)",
+                events=all_events,
+                builds="all_builds",
+            )
+        )
+        con.execute(
+            "create temp table history as "
+            + _HISTORY.format(
+                tenant_builds=f"(from {state}.tenant_builds union all by name from new_tenants)",
+                builds="all_builds",
+                events=all_events,
+            )
+        )
+        status = con.sql(_STATUS.format(history="history", registry="registry"))
+        return StateUpdate(
+            versions=versions,
+            events=events,
+            tenants=tenants,
+            registry=con.sql(
+                "from registry order by tenant_id, trained_at, version"
+            ).to_arrow_table(),
+            history=con.sql("from history order by started_at, tenant_id").to_arrow_table(),
+            status=status.order("tenant_id").to_arrow_table(),
+        )
     finally:
         con.close()
 
 
-def record_publishing(
-    state_path: Path, build_id: str, tenant_modes: pa.Table, registry: RegistryUpdate
-) -> None:
+def record_publishing(state_path: Path, build_id: str, update: StateUpdate) -> None:
     """Before the swap: what the build adds to the state, and its status ``publishing``, in
     one transaction."""
     with connect(state_path) as con:
         con.execute("begin transaction")
-        con.register("new_modes", tenant_modes)
-        con.execute(
-            "insert into tenant_modes select ?, tenant_id, mode from new_modes",
-            [build_id],
-        )
-        con.register("new_versions", registry.versions)
-        con.execute("insert into model_versions by name from new_versions")
-        con.register("new_events", registry.events)
-        con.execute("insert into registry_events by name from new_events")
+        for table, rows in (
+            ("tenant_builds", update.tenants),
+            ("model_versions", update.versions),
+            ("registry_events", update.events),
+        ):
+            con.register("new_rows", rows)
+            con.execute(f"insert into {table} by name from new_rows")
+            con.unregister("new_rows")
         con.execute("update builds set status = 'publishing' where build_id = ?", [build_id])
         con.execute("commit")
 
@@ -484,7 +616,7 @@ def builds(state_path: Path, limit: int = 20) -> list[dict[str, object]]:
                 count(m.tenant_id) filter (where m.mode = 'off') as off,
                 b.message
             from builds as b
-            left join tenant_modes as m on m.build_id = b.build_id
+            left join tenant_builds as m on m.build_id = b.build_id
             group by all
             order by b.started_at desc, b.build_id desc
             limit ?

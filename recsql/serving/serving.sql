@@ -49,6 +49,20 @@ select
     m.library_versions
 from recsql_data.model_registry as m;
 
+-- per tenant: its mode, the version serving it, what the last build did for it and when its
+-- lists were last built (docs/lifecycle.md)
+create or replace view tenant_status as
+select
+    t.tenant_id, t.mode, t.active_version, t.last_outcome, t.last_reason, t.last_built_at
+from recsql_data.tenant_status as t;
+
+-- per published build and tenant: what the build did for the tenant, and why
+create or replace view build_history as
+select
+    h.build_id, h.as_of, h.tenant_id, h.mode, h.outcome, h.reason, h.version, h.ndcg,
+    h.active_ndcg
+from recsql_data.build_history as h;
+
 create or replace view tenant_champions as
 select c.* from recsql_data.tenant_champions as c;
 

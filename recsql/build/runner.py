@@ -312,7 +312,7 @@ def build(
         try:
             result = _run_dbt(data_dir, db_path, registered, progress, extra_vars)
         except BaseException as error:
-            writer.fail(registered, _first_line(error))
+            writer.fail(registered, _failure_summary(error))
             raise
     counts, reasons, tenants = read_counts(db_path)
     return BuildResult(
@@ -327,7 +327,7 @@ def build(
     )
 
 
-def _first_line(error: BaseException) -> str:
+def _failure_summary(error: BaseException) -> str:
     """What the state records of a failed build, in one line: its first failure, and the first
     row a failed test stored (which says which tenant and why)."""
     lines = error.failures[:2] if isinstance(error, BuildFailed) else [str(error)]

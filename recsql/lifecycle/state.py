@@ -465,7 +465,6 @@ def pending(
             con.execute("use memory")
         else:
             con.execute(f"attach {sql.literal(str(state_path))} as {_CATALOG} (read_only)")
-        state = _CATALOG
         con.register("trained", trained)
         con.register("modes", modes)
         versions = con.sql(
@@ -475,7 +474,7 @@ def pending(
         events = con.sql(
             f"""
             with active as (
-                select * from {state}.model_registry where status = 'active'
+                select * from {_CATALOG}.model_registry where status = 'active'
             )
             select
                 $build as build_id, new.tenant_id, new.version, 'active' as status,
@@ -522,17 +521,17 @@ def pending(
         con.execute(
             f"""
             create temp table all_builds as
-            select build_id, as_of, started_at from {state}.published_builds
+            select build_id, as_of, started_at from {_CATALOG}.published_builds
             union all
             select $build, $as_of::timestamp, now()::timestamp
             """,
             {"build": build_id, "as_of": as_of},
         )
-        all_events = f"(from {state}.registry_events union all by name from new_events)"
+        all_events = f"(from {_CATALOG}.registry_events union all by name from new_events)"
         con.execute(
             "create temp table registry as "
             + _REGISTRY.format(
-                versions=f"(from {state}.model_versions union all by name from new_versions)",
+                versions=f"(from {_CATALOG}.model_versions union all by name from new_versions)",
                 events=all_events,
                 builds="all_builds",
             )
@@ -540,7 +539,7 @@ def pending(
         con.execute(
             "create temp table history as "
             + _HISTORY.format(
-                tenant_builds=f"(from {state}.tenant_builds union all by name from new_tenants)",
+                tenant_builds=f"(from {_CATALOG}.tenant_builds union all by name from new_tenants)",
                 builds="all_builds",
                 events=all_events,
             )

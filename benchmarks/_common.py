@@ -63,11 +63,14 @@ class TimedBuild:
         return self.work_dir / "target" / "run_results.json"
 
 
-def timed_build(data_dir: Path, db_path: Path, *, as_of: str | None = None) -> TimedBuild:
+def timed_build(
+    data_dir: Path, db_path: Path, *, as_of: str | None = None, retrain: str = "due"
+) -> TimedBuild:
     """Build ``data_dir`` into ``db_path`` with :func:`recsql.build.build` in a child process."""
     command = [sys.executable, str(Path(__file__).resolve()), "build", str(data_dir), str(db_path)]
     if as_of:
         command += ["--as-of", as_of]
+    command += ["--retrain", retrain]
     load_before = os.getloadavg()[0]
     with child_cpu() as cpu:
         done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=False)
@@ -116,11 +119,12 @@ def _child_build(argv: list[str]) -> None:
     parser.add_argument("data_dir", type=Path)
     parser.add_argument("db_path", type=Path)
     parser.add_argument("--as-of")
+    parser.add_argument("--retrain", default="due")
     args = parser.parse_args(argv)
     from recsql.build import build
 
     started = time.perf_counter()
-    result = build(args.data_dir, args.db_path, as_of=args.as_of)
+    result = build(args.data_dir, args.db_path, as_of=args.as_of, retrain=args.retrain)
     seconds = time.perf_counter() - started
     # ru_maxrss is in kilobytes on Linux (bytes on macOS).
     scale = 1 if sys.platform == "darwin" else 1024

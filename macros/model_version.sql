@@ -4,7 +4,11 @@
     {{ var('build_id', none) or run_started_at.strftime("%Y%m%dT%H%M%SZ") }}
 {%- endmacro %}
 
-{#- The version stamped on every served row: the build's id. -#}
-{% macro model_version() -%}
-    '{{ build_id() }}'
+{#- The version stamped on every served row of the tenant in `tenant_column`: the version of its
+    models that serves it (active_models; model_registry.version). -#}
+{% macro model_version(tenant_column) -%}
+    (
+        select models.version from {{ ref('active_models') }} as models
+        where models.tenant_id = {{ tenant_column }}
+    )
 {%- endmacro %}

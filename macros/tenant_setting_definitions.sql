@@ -132,6 +132,36 @@
             'at_least': none,
         },
         {
+            'name': 'ease_neighbours', 'type': 'integer', 'default': 200,
+            'choices': none,
+            'minimum': 1, 'maximum': 100000, 'minimum_exclusive': false,
+            'at_least': none,
+        },
+        {
+            'name': 'retrain_every_days', 'type': 'number', 'default': 1,
+            'choices': none,
+            'minimum': 0, 'maximum': none, 'minimum_exclusive': false,
+            'at_least': none,
+        },
+        {
+            'name': 'retrain_new_data_share', 'type': 'number', 'default': 0.1,
+            'choices': none,
+            'minimum': 0, 'maximum': 1, 'minimum_exclusive': false,
+            'at_least': none,
+        },
+        {
+            'name': 'retrain_drift', 'type': 'number', 'default': 0.3,
+            'choices': none,
+            'minimum': 0, 'maximum': 1, 'minimum_exclusive': false,
+            'at_least': none,
+        },
+        {
+            'name': 'keep_versions', 'type': 'integer', 'default': 5,
+            'choices': none,
+            'minimum': 1, 'maximum': 1000, 'minimum_exclusive': false,
+            'at_least': none,
+        },
+        {
             'name': 'min_accepted_share', 'type': 'number', 'default': 0.5,
             'choices': none,
             'minimum': 0, 'maximum': 1, 'minimum_exclusive': false,

@@ -18,6 +18,7 @@ import duckdb
 from recsql import __version__, sql
 from recsql.build import BuildFailed, BuildResult, ProjectNotFound, build, project_dir
 from recsql.build.inputs import ContractError
+from recsql.build.runner import RETRAIN_CHOICES
 from recsql.lifecycle import state
 from recsql.lifecycle.state import StateError
 
@@ -138,6 +139,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         state_path=args.state,
         progress=_progress,
         encodings=encodings,
+        retrain=args.retrain,
     )
     print_summary(result)
     return 0
@@ -152,14 +154,15 @@ def cmd_status(args: argparse.Namespace) -> int:
     _print(f"Builds recorded in {state_path} (newest first):")
     _print(
         f"  {'build':<22}{'as of':<21}{'status':<12}{'seconds':>8}{'tenants':>9}"
-        f"{'frozen':>8}{'off':>6}  message"
+        f"{'trained':>9}{'not due':>9}{'frozen':>8}{'off':>6}  message"
     )
     for row in rows:
         seconds = "" if row["seconds"] is None else f"{row['seconds']:,}"
         message = " ".join(str(row["message"] or "").split())
         _print(
             f"  {row['build_id']!s:<22}{row['as_of']!s:<21}{row['status']!s:<12}{seconds:>8}"
-            f"{row['tenants']:>9,}{row['frozen']:>8,}{row['off']:>6,}  {message}"
+            f"{row['tenants']:>9,}{row['trained']:>9,}{row['not_due']:>9,}{row['frozen']:>8,}"
+            f"{row['off']:>6,}  {message}"
         )
     return 0
 
@@ -344,6 +347,13 @@ def parser() -> argparse.ArgumentParser:
         metavar="TABLE=ENCODING",
         help="the encoding of a table's CSV files, e.g. items=cp1252 (repeatable; default: "
         "UTF-8, or UTF-16 by its byte-order mark)",
+    )
+    b.add_argument(
+        "--retrain",
+        choices=RETRAIN_CHOICES,
+        default="due",
+        help="which tenants train a new version: due (a trigger fired, the default), all, or "
+        "none; the others are served by their active version (docs/lifecycle.md)",
     )
     _state_argument(b)
     b.set_defaults(func=cmd_build)

@@ -174,9 +174,10 @@ TENANT_SETTINGS: tuple[Setting, ...] = (
         "mode",
         ColumnType.STRING,
         "on",
-        "`on`: build and serve; `freeze`: meant to keep serving the last lists, not honoured "
-        "yet (built like `on` until the lifecycle lands: docs/lifecycle.md); `off`: serve "
-        "nothing (and need no input)",
+        "`on`: retrained when a trigger fires (the `retrain_*` settings), else served by its "
+        "active version on today's histories; `freeze`: never retrained, served by its active "
+        "version (trained once if it has none); `off`: nothing trained or served (and no input "
+        "needed). docs/lifecycle.md",
         choices=TENANT_MODES,
     ),
     Setting(
@@ -337,6 +338,49 @@ TENANT_SETTINGS: tuple[Setting, ...] = (
         None,
         "recommend nothing rather than a weak list: a customer whose best personalized "
         "candidate scores below this gets no discover list (empty = off)",
+    ),
+    Setting(
+        "ease_neighbours",
+        ColumnType.INTEGER,
+        200,
+        "EASE: the largest weights kept per item, what its version stores and serves from",
+        minimum=1,
+        maximum=100_000,
+    ),
+    Setting(
+        "retrain_every_days",
+        ColumnType.NUMBER,
+        1,
+        "retrain when the active version is at least this many days old (by the build's "
+        "as-of clock; 0: every build)",
+        minimum=0,
+    ),
+    Setting(
+        "retrain_new_data_share",
+        ColumnType.NUMBER,
+        0.1,
+        "retrain when the interactions since the active version's data make at least this "
+        "share of the interactions it was trained on",
+        minimum=0,
+        maximum=1,
+    ),
+    Setting(
+        "retrain_drift",
+        ColumnType.NUMBER,
+        0.3,
+        "retrain when the item popularity of the last `trending_days` is at least this far "
+        "(total variation distance, 0..1) from that of the active version's data",
+        minimum=0,
+        maximum=1,
+    ),
+    Setting(
+        "keep_versions",
+        ColumnType.INTEGER,
+        5,
+        "stored models kept per tenant besides the active and pinned ones; older versions "
+        "are retired (their registry rows stay)",
+        minimum=1,
+        maximum=1000,
     ),
     Setting(
         "min_accepted_share",

@@ -1,6 +1,8 @@
 """The dbt project's folders are its stages, in the order data flows (docs/architecture.md):
-every model reads only models of its own stage or an earlier one, and only staging reads the
-input files (``source()``). A model that reads a later stage would hide the flow the folders
+every model reads only models of its own stage or an earlier one, only staging reads the input
+files (``source('inputs', ...)``), and only lifecycle and engine read the state database
+(``source('lifecycle_state', ...)``: the tenants' active versions, and their stored models
+that the engine serves from). A model that reads a later stage would hide the flow the folders
 show."""
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 #: The stages, first to last: the folders of models/.
-STAGES = ("staging", "base", "engine", "rules", "lists", "serving")
+STAGES = ("staging", "base", "lifecycle", "engine", "rules", "lists", "serving")
 
 _SQL_REF = re.compile(r"\bref\(\s*['\"](\w+)['\"]\s*\)")
 _PYTHON_REF = re.compile(r"\bdbt\.ref\(\s*['\"](\w+)['\"]\s*\)")
-_SOURCE = re.compile(r"\bsource\(\s*['\"]")
+_SOURCE = re.compile(r"\bsource\(\s*['\"](\w+)['\"]")
+#: The sources, and the stages that may read them.
+SOURCE_READERS = {"inputs": {"staging"}, "lifecycle_state": {"lifecycle", "engine"}}
 
 
 def models() -> dict[str, Path]:
@@ -32,15 +36,23 @@ def stage_of(path: Path) -> str:
     return path.relative_to(REPO / "models").parts[0]
 
 
-def refs(path: Path) -> set[str]:
+def _with_macros(path: Path, pattern: re.Pattern[str], in_macros: re.Pattern[str]) -> set[str]:
+    """What ``pattern`` finds in a model, and ``in_macros`` in the macros it calls (macros may
+    ref models or read sources too, e.g. is_unknown_tenant)."""
     text = path.read_text()
-    pattern = _PYTHON_REF if path.suffix == ".py" else _SQL_REF
     found = set(pattern.findall(text))
-    # macros a model calls may ref models too (e.g. is_unknown_tenant): count them as its refs
     for macro in (REPO / "macros").glob("*.sql"):
         if re.search(rf"\b{macro.stem}\(", text):
-            found |= set(_SQL_REF.findall(macro.read_text()))
+            found |= set(in_macros.findall(macro.read_text()))
     return found
+
+
+def refs(path: Path) -> set[str]:
+    return _with_macros(path, _PYTHON_REF if path.suffix == ".py" else _SQL_REF, _SQL_REF)
+
+
+def sources(path: Path) -> set[str]:
+    return _with_macros(path, _SOURCE, _SOURCE)
 
 
 def test_every_model_is_in_a_stage_folder() -> None:
@@ -61,13 +73,16 @@ def test_no_model_reads_a_later_stage() -> None:
     assert not backwards, "models that read a later stage:\n" + "\n".join(backwards)
 
 
-def test_only_staging_reads_the_inputs() -> None:
-    readers = {
-        name
+def test_only_staging_reads_the_inputs_and_only_lifecycle_and_engine_the_state() -> None:
+    wrong = {
+        f"{stage_of(path)}/{name} reads {source}"
         for name, path in models().items()
-        if _SOURCE.search(path.read_text()) and stage_of(path) != "staging"
+        for source in sources(path)
+        if stage_of(path) not in SOURCE_READERS.get(source, set())
     }
-    assert not readers
+    assert not wrong
+    readers = {source for path in models().values() for source in sources(path)}
+    assert readers == set(SOURCE_READERS)
 
 
 def test_each_stage_documents_its_models() -> None:

@@ -700,5 +700,5 @@ def test_dbt_users_state_encodings_as_a_variable(tmp_path: Path) -> None:
     with encodings goes through it too)."""
     data = write_files(tmp_path / "in", {"items.csv": ITEMS_TEXT.encode("cp1252")})
     plugin = Plugin("recsql", {"data_dir": str(data), "encodings": '{"items": "cp1252"}'})
-    items = plugin.load(SimpleNamespace(identifier="items"))
+    items = plugin.load(SimpleNamespace(identifier="items", schema="inputs"))
     assert items.column("name").to_pylist() == NAMES

@@ -206,21 +206,68 @@ def _trained(build_id: str, ndcg: dict[str, float]) -> pa.Table:
             "input_fingerprint": ["00"] * len(tenants),
             "ndcg": [ndcg[t] for t in tenants],
             "buy_again_ndcg": [0.5] * len(tenants),
+            "erasures": [0] * len(tenants),
         }
     )
 
 
+def _plans(trained: list[str], off: tuple[str, ...] = (), keep_versions: int = 5) -> pa.Table:
+    """tenant_plans rows: the tenants of ``trained`` train (their trigger: age), those of
+    ``off`` are off."""
+    tenants = [*trained, *off]
+    return pa.table(
+        {
+            "tenant_id": tenants,
+            "mode": ["on"] * len(trained) + ["off"] * len(off),
+            "action": ["train"] * len(trained) + ["off"] * len(off),
+            "trigger": ["age"] * len(trained) + ["off"] * len(off),
+            "reason": ["due"] * len(trained) + ["switched off"] * len(off),
+            "keep_versions": [keep_versions] * len(tenants),
+        }
+    )
+
+
+def _forms(build_id: str, tenants: list[str]) -> dict[str, pa.Table]:
+    """A stored model per trained tenant (a buy-again rule and one similar-items pair)."""
+    n = len(tenants)
+    return {
+        "repurchase": pa.table(
+            {"tenant_id": tenants, "version": [build_id] * n, "method": ["decayed affinity"] * n}
+        ),
+        "neighbours": pa.table(
+            {
+                "tenant_id": tenants,
+                "version": [build_id] * n,
+                "algorithm": ["cooccurrence"] * n,
+                "item_id": ["i1"] * n,
+                "rank": [1] * n,
+                "neighbour_item_id": ["i2"] * n,
+                "weight": [0.5] * n,
+            }
+        ),
+    }
+
+
 def _night(
-    path: Path, ndcg: dict[str, float], *, publish: bool = True, off: tuple[str, ...] = ()
+    path: Path,
+    ndcg: dict[str, float],
+    *,
+    publish: bool = True,
+    off: tuple[str, ...] = (),
+    keep_versions: int = 5,
 ) -> tuple[str, state.StateUpdate]:
     """A build that trains the tenants of ``ndcg``, reads those of ``off`` as off, and
     publishes (or dies before the swap); its id and what the published file would show."""
     with state.Writer(path) as writer:
         build = writer.begin(as_of=NIGHT, data_dir=path.parent, db_path=path.parent / "x.duckdb")
-    modes = pa.table(
-        {"tenant_id": [*sorted(ndcg), *off], "mode": ["on"] * len(ndcg) + ["off"] * len(off)}
+    update = state.pending(
+        path,
+        build.build_id,
+        NIGHT,
+        _trained(build.build_id, ndcg),
+        _plans(sorted(ndcg), off, keep_versions),
+        _forms(build.build_id, sorted(ndcg)),
     )
-    update = state.pending(path, build.build_id, NIGHT, _trained(build.build_id, ndcg), modes)
     state.record_publishing(path, build.build_id, update)
     if publish:
         state.record_published(path, build.build_id)
@@ -247,7 +294,8 @@ def test_each_training_is_a_version_and_the_newest_is_active(tmp_path: Path) -> 
         ("b", first): "active",
     }
     row = registry.filter(pa.compute.equal(registry["version"], second)).to_pylist()[0]
-    assert (row["ndcg"], row["active_ndcg"], row["reason"]) == (0.25, 0.2, state.RETRAINED)
+    retrained = state.RETRAINED.format(trigger="age")
+    assert (row["ndcg"], row["active_ndcg"], row["reason"]) == (0.25, 0.2, retrained)
 
     # the state's view says what the published file showed
     with state.connect(path, read_only=True) as con:
@@ -268,9 +316,49 @@ def test_a_version_of_a_build_that_never_published_does_not_count(tmp_path: Path
     assert row["active_ndcg"] == 0.2  # judged against the served version, not the dead one
 
 
+def test_stored_models_beyond_keep_versions_are_retired_and_their_registry_rows_stay(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "shop.state.duckdb"
+    versions = [_night(path, {"a": 0.1}, keep_versions=2)[0] for _ in range(4)]
+    with state.connect(path, read_only=True) as con:
+        registry = dict(con.execute("select version, status from model_registry").fetchall())
+        stored = {
+            version
+            for (version,) in con.execute(
+                "select distinct version from stored_neighbours"
+            ).fetchall()
+        }
+    # the active one and the two before it keep their stored models; the first is retired
+    assert registry == {
+        versions[0]: "retired",
+        versions[1]: "superseded",
+        versions[2]: "superseded",
+        versions[3]: "active",
+    }
+    assert stored == set(versions[1:])
+    assert state.active_rows(path, "stored_neighbours").column("version").to_pylist() == [
+        versions[3]
+    ]
+
+
+def test_a_killed_build_leaves_no_stored_model_behind(tmp_path: Path) -> None:
+    path = tmp_path / "shop.state.duckdb"
+    _night(path, {"a": 0.2})
+    dead, _ = _night(path, {"a": 0.9}, publish=False)  # killed before the swap
+    with state.Writer(path) as writer:
+        writer.reconcile(path.parent / "x.duckdb")
+    with state.connect(path, read_only=True) as con:
+        left = con.execute(
+            "select count(*) from stored_repurchase where version = ?", [dead]
+        ).fetchall()
+    assert left == [(0,)]
+
+
 def test_without_a_state_every_version_is_a_first_version() -> None:
-    modes = pa.table({"tenant_id": ["a"], "mode": ["on"]})
-    update = state.pending(None, "b1", NIGHT, _trained("b1", {"a": 0.1}), modes)
+    update = state.pending(
+        None, "b1", NIGHT, _trained("b1", {"a": 0.1}), _plans(["a"]), _forms("b1", ["a"])
+    )
     assert _statuses(update.registry) == {("a", "b1"): "active"}
     assert update.status.column("last_built_at").to_pylist() == [NIGHT]
 

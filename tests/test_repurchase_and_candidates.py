@@ -14,6 +14,7 @@ import pytest
 import threadpoolctl
 
 from recsql.engine import candidates, repurchase, workers
+from recsql.engine.algorithms.ease import largest_weights
 
 # -- buy again ------------------------------------------------------------------------------
 
@@ -62,14 +63,44 @@ def _tenant(n: int, labels: np.ndarray, rng: np.random.Generator) -> dict[str, n
     return rows
 
 
+def _table(tenant: str, fold: str, rows: dict[str, np.ndarray]) -> pa.Table:
+    n = len(rows["affinity"])
+    rows = dict(rows, tenant_id=np.full(n, tenant), fold=np.full(n, fold))
+    rows.setdefault("is_bought_again", np.zeros(n, bool))
+    rows.setdefault("cross_fit_group", np.arange(n) % 2)
+    rows["customer_id"] = np.array([f"c{i}" for i in range(n)])
+    rows["item_id"] = np.array([f"i{i}" for i in range(n)])
+    return pa.table(rows)
+
+
 def test_a_tenant_with_too_few_examples_falls_back_to_affinity() -> None:
     rng = np.random.default_rng(1)
-    holdout = _tenant(50, np.arange(50) < 3, rng)  # 3 positives
-    full = _features(20, rng)
-    holdout_scores, full_scores, method = repurchase.score_tenant(holdout, full)
-    assert method == "decayed affinity"
-    np.testing.assert_array_equal(full_scores, full["affinity"])
-    np.testing.assert_array_equal(holdout_scores, holdout["affinity"])
+    holdout = _table("a", "holdout", _tenant(50, np.arange(50) < 3, rng))  # 3 positives
+    full = _table("a", "full", _features(20, rng))
+    models = repurchase.fit(holdout)
+    assert models.to_pylist() == [
+        {"tenant_id": "a", "method": "decayed affinity", "mean": None, "scale": None, "coef": None}
+    ]
+    scored = repurchase.score(full, models)
+    np.testing.assert_array_equal(scored["score"].to_numpy(), full["affinity"].to_numpy())
+    scored = repurchase.holdout_scores(holdout)
+    np.testing.assert_array_equal(scored["score"].to_numpy(), holdout["affinity"].to_numpy())
+
+
+def test_a_stored_model_scores_as_the_fitted_one() -> None:
+    """What a version stores (fit) scores new rows exactly as the model it was fitted as."""
+    rng = np.random.default_rng(4)
+    rows = _tenant(400, rng.uniform(size=400) < 0.3, rng)
+    full = _features(30, rng)
+    models = repurchase.fit(_table("a", "holdout", rows))
+    scored = repurchase.score(_table("a", "full", full), models)
+    fitted = repurchase.RepurchaseModel().fit(
+        repurchase.design_matrix(rows), rows["is_bought_again"]
+    )
+    np.testing.assert_allclose(
+        scored["score"].to_numpy(), fitted.score(repurchase.design_matrix(full))
+    )
+    assert set(scored["method"].to_pylist()) == {"logistic regression"}
 
 
 def test_holdout_scores_are_cross_fitted() -> None:
@@ -78,13 +109,11 @@ def test_holdout_scores_are_cross_fitted() -> None:
     rng = np.random.default_rng(2)
     labels = rng.uniform(size=400) < 0.3
     holdout = _tenant(400, labels, rng)
-    full = _features(10, rng)
-    before, _, method = repurchase.score_tenant(holdout, full)
-    assert method == "logistic regression"
+    before = repurchase._cross_fitted(holdout, 20)
     flipped = dict(
         holdout, is_bought_again=np.where(holdout["cross_fit_group"] == 0, ~labels, labels)
     )
-    after, _, _ = repurchase.score_tenant(flipped, full)
+    after = repurchase._cross_fitted(flipped, 20)
     half = holdout["cross_fit_group"] == 0
     np.testing.assert_allclose(before[half], after[half])
     assert not np.allclose(before[~half], after[~half])
@@ -105,8 +134,12 @@ def test_score_keeps_rows_and_tenants_apart() -> None:
             rows["customer_id"] = np.array([f"c{i}" for i in range(n)])
             rows["item_id"] = np.array([f"i{i}" for i in range(n)])
             tables.append(pa.table(rows))
-    scored = repurchase.score(pa.concat_tables(tables))
-    assert scored.num_rows == 680
+    features = pa.concat_tables(tables)
+    holdout = features.filter(pa.compute.equal(features["fold"], "holdout"))
+    full = features.filter(pa.compute.equal(features["fold"], "full"))
+    scored = repurchase.score(full, repurchase.fit(holdout))
+    assert scored.num_rows == 340
+    assert repurchase.holdout_scores(holdout).num_rows == 340
     methods = dict(
         zip(
             scored.column("tenant_id").to_pylist(), scored.column("method").to_pylist(), strict=True
@@ -327,3 +360,65 @@ def test_worker_processes_run_blas_and_openmp_single_threaded(monkeypatch) -> No
     infos = [pool.submit(threadpoolctl.threadpool_info).result() for _ in range(8)]
     libraries = [library for info in infos for library in info]
     assert libraries and {library["num_threads"] for library in libraries} == {1}
+
+
+def _stored_forms(interactions: pa.Table, weights_kept: int) -> tuple[pa.Table, pa.Table]:
+    """What a version of tenant t stores: EASE's largest weights and ALS's item factors."""
+    settings = dict(SETTINGS, ease_neighbours=weights_kept)
+    neighbours = candidates.ease_neighbours(
+        interactions, [candidates.Job("t", "ease", weights_kept, settings, "binary")]
+    )
+    factors = candidates.factorize(interactions, [candidates.Job("t", "als", 0, SETTINGS)])
+    items = factors.filter(pa.compute.equal(factors["entity"], "item"))
+    return neighbours, pa.table(
+        {
+            "tenant_id": items["tenant_id"],
+            "item_id": items["entity_id"],
+            "factors": items["factors"].cast(pa.list_(pa.float32())),
+        }
+    )
+
+
+def test_a_stored_model_with_every_weight_recommends_as_the_fit() -> None:
+    """Serving from the stored form loses nothing when it keeps every weight: EASE from its
+    weights, ALS from its item factors with customers folded in (implicit's own user solve:
+    the fitted user factors of the last sweep are close to it, not equal)."""
+    interactions = _interactions(_blocks("t", groups=4, size=5, users=8))
+    neighbours, factors = _stored_forms(interactions, weights_kept=1000)
+    jobs = [candidates.Job("t", "ease", 5, SETTINGS, "binary")]
+    fitted = candidates.recommend(interactions, jobs)
+    stored = candidates.recommend_stored(interactions, jobs, neighbours, factors)
+    assert stored.to_pylist() == fitted.to_pylist()
+
+    jobs = [candidates.Job("t", "als", 3, SETTINGS)]
+    stored = candidates.recommend_stored(interactions, jobs, neighbours, factors).to_pylist()
+    firsts = {r["customer_id"]: r["item_id"] for r in stored if r["rank"] == 1}
+    assert len(firsts) == 32
+    for customer, item in firsts.items():
+        group, user = customer[1], int(customer.split("u")[1])
+        assert item == f"g{group}i{user % 5}"
+
+
+def test_a_stored_model_follows_new_purchases_and_ignores_unknown_items() -> None:
+    """A kept version scores today's histories: a customer's new purchase changes their list,
+    an item the version never saw is neither recommended nor an error."""
+    before = _blocks("t", groups=2, size=4, users=6)
+    neighbours, factors = _stored_forms(_interactions(before), weights_kept=1000)
+    # g0u0 (who missed g0i0) now bought it, and an item launched after the version
+    after = _interactions([*before, ("t", "g0u0", "g0i0", 1.0, 1), ("t", "g1u1", "new", 1.0, 1)])
+    for algorithm in ("ease", "als"):
+        jobs = [
+            candidates.Job("t", algorithm, 2, SETTINGS, "binary" if algorithm == "ease" else None)
+        ]
+        rows = candidates.recommend_stored(after, jobs, neighbours, factors).to_pylist()
+        assert "new" not in {r["item_id"] for r in rows}
+        g0u0 = [r["item_id"] for r in rows if r["customer_id"] == "g0u0"]
+        assert "g0i0" not in g0u0, algorithm  # bought: never offered on discover
+
+
+def test_ease_keeps_the_weights_largest_in_magnitude() -> None:
+    weights = np.array([[0, 0.5, -0.9, 0.1], [0.2, 0, 0.3, -0.1], [0, 0, 0, 0], [1, 2, 3, 0]])
+    kept = largest_weights(weights, 2).toarray()
+    np.testing.assert_allclose(
+        kept, [[0, 0.5, -0.9, 0], [0.2, 0, 0.3, 0], [0, 0, 0, 0], [0, 2, 3, 0]], rtol=1e-6
+    )

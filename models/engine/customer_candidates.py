@@ -1,8 +1,12 @@
-"""One row per tenant, customer and rank: the top `candidates_n` items the tenant's champion
-(algorithm and variant) recommends, for tenants whose champion is a matrix algorithm (ALS or
-EASE), fitted on the full history. ALS champions are not fitted again: their factors are
-als_factors' (the same fit). Co-occurrence candidates are SQL
-(int_cooccurrence_candidates_scored). All the logic is in recsql/engine/candidates.py."""
+"""One row per tenant, customer and rank: the top `candidates_n` items the model of the tenant's
+active version recommends on today's full histories, for versions whose champion is a matrix
+algorithm — scored from the version's stored model, never a fresh fit (one scoring path for a
+version trained tonight and one kept for months): EASE from its largest weights per item
+(active_item_neighbours), ALS from its item factors with each customer folded in
+(active_item_factors). Co-occurrence candidates are SQL (cooccurrence_candidates).
+All the logic is in recsql/engine/candidates.py."""
+
+import json
 
 from recsql.engine import candidates
 
@@ -12,26 +16,24 @@ MATRIX_ALGORITHMS = ("als", "ease")
 def model(dbt, session):
     dbt.config(materialized="table")
     interactions = candidates.fold_interactions(dbt.ref("int_interactions_weighted"), "full")
-    champions = {
-        row["tenant_id"]: row for row in dbt.ref("tenant_champions").to_arrow_table().to_pylist()
-    }
-    # the ALS champions' factors (the others' are their holdout fits)
-    als_factors = (
-        dbt.ref("als_factors")
-        .filter("fitted_on = 'full'")
-        .order("tenant_id, entity, entity_id")
-        .to_arrow_table()
-    )
-    settings = dbt.ref("tenant_settings").to_arrow_table().to_pylist()
+    depth = dict(dbt.ref("tenant_settings").project("tenant_id, candidates_n").fetchall())
     jobs = [
+        # the model as the version was trained (its parameters), as deep as today's settings say
         candidates.Job(
             row["tenant_id"],
-            champions[row["tenant_id"]]["champion"],
-            row["candidates_n"],
-            row,
-            champions[row["tenant_id"]]["champion_variant"],
+            row["algorithm"],
+            depth[row["tenant_id"]],
+            json.loads(row["parameters"]),
+            row["variant"],
         )
-        for row in settings
-        if champions[row["tenant_id"]]["champion"] in MATRIX_ALGORITHMS
+        for row in dbt.ref("active_models").to_arrow_table().to_pylist()
+        if row["algorithm"] in MATRIX_ALGORITHMS
     ]
-    return candidates.recommend(interactions, jobs, als_factors=als_factors)
+    neighbours = (
+        dbt.ref("active_item_neighbours")
+        .filter("algorithm = 'ease'")
+        .project("tenant_id, item_id, neighbour_item_id, weight")
+        .to_arrow_table()
+    )
+    factors = dbt.ref("active_item_factors").project("tenant_id, item_id, factors").to_arrow_table()
+    return candidates.recommend_stored(interactions, jobs, neighbours, factors)

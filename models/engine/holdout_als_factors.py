@@ -9,7 +9,9 @@ from recsql.engine import candidates
 
 def model(dbt, session):
     dbt.config(materialized="table")
-    interactions = candidates.fold_interactions(dbt.ref("int_interactions_weighted"), "holdout")
+    # the tenants this build trains (tenant_plans)
+    weighted = candidates.training(dbt.ref("int_interactions_weighted"), dbt.ref("tenant_plans"))
+    interactions = candidates.fold_interactions(weighted, "holdout")
     settings = dbt.ref("tenant_settings").to_arrow_table().to_pylist()
     jobs = [candidates.Job(row["tenant_id"], "als", 0, row) for row in settings]
     return candidates.factorize(interactions, jobs, width=candidates.factors_width(settings))

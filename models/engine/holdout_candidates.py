@@ -8,7 +8,9 @@ from recsql.engine import candidates
 
 def model(dbt, session):
     dbt.config(materialized="table")
-    interactions = candidates.fold_interactions(dbt.ref("int_interactions_weighted"), "holdout")
+    # the tenants this build trains (tenant_plans)
+    weighted = candidates.training(dbt.ref("int_interactions_weighted"), dbt.ref("tenant_plans"))
+    interactions = candidates.fold_interactions(weighted, "holdout")
     evaluated = (
         dbt.ref("int_holdout_purchases_collected")
         .project("tenant_id, customer_id")

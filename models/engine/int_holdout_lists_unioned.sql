@@ -103,7 +103,7 @@ repurchase_lists as (
             partition by scores.tenant_id, scores.customer_id
             order by scores.score desc, scores.item_id asc
         ) as rank
-    from {{ ref('repurchase_scores') }} as scores
+    from {{ ref('repurchase_holdout_scores') }} as scores
     semi join evaluated
         on scores.tenant_id = evaluated.tenant_id
             and scores.customer_id = evaluated.customer_id
@@ -129,7 +129,7 @@ lists as (
         customer_id,
         rank,
         item_id
-    from {{ ref('int_cooccurrence_candidates_scored') }}
+    from {{ ref('int_holdout_cooccurrence_candidates') }}
     where fold = 'holdout'
     union all
     select tenant_id, 'discover' as shelf, algorithm, variant, customer_id, rank, item_id

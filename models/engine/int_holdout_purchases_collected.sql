@@ -6,7 +6,7 @@ with
 
 folds as (
     select * from {{ ref('int_folds_defined') }}
-    where fold = 'holdout'
+    where fold = 'holdout' and tenant_id in {{ training_tenants() }}
 ),
 
 purchases as (

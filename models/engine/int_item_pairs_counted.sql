@@ -5,6 +5,7 @@ with
 
 histories as (
     select tenant_id, fold, customer_id, item_id from {{ ref('int_customer_histories_capped') }}
+    where tenant_id in {{ training_tenants() }}
 ),
 
 settings as (

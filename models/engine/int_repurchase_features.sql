@@ -5,7 +5,10 @@
 with
 
 interactions as (
+    -- the holdout fold (what the model learns from) of the tenants trained in this build; the
+    -- full fold (what is scored) of every tenant
     select * from {{ ref('int_interactions_weighted') }}
+    where fold = 'full' or tenant_id in {{ training_tenants() }}
 ),
 
 folds as (

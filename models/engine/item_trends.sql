@@ -9,7 +9,7 @@ with
 
 purchases as (
     select * from {{ ref('int_interactions_retained') }}
-    where event_type = 'purchase'
+    where event_type = 'purchase' and tenant_id in {{ training_tenants() }}
 ),
 
 folds as (

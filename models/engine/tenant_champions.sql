@@ -7,6 +7,7 @@ with
 
 settings as (
     select tenant_id, algorithm, ease_max_items from {{ ref('tenant_settings') }}
+    where tenant_id in {{ training_tenants() }}
 ),
 
 ndcg as (

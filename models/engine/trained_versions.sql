@@ -2,7 +2,8 @@
     night as one version of the tenant's models (docs/lifecycle.md) — the discover champion
     with its variant and the buy-again model, the settings they were fitted with, their holdout
     NDCG@k, and the lineage of the data: the newest interaction, rows, customers, items and a
-    fingerprint of the rows (the same interactions give the same fingerprint, in any order).
+    fingerprint of the rows (the same interactions give the same fingerprint, in any order), and
+    the erasure requests it saw (a later one makes tenant_plans retrain it).
     The version's id is the build's id; the publication records it in the state database. -#}
 with
 
@@ -37,6 +38,12 @@ interactions as (
     group by tenant_id
 ),
 
+erasures as (
+    select tenant_id, count(distinct customer_id) as erasures
+    from {{ ref('stg_erasure_requests') }}
+    group by tenant_id
+),
+
 final as (
     select
         settings.tenant_id,
@@ -52,11 +59,13 @@ final as (
         interactions.items,
         printf('%016x', interactions.fingerprint::ubigint) as input_fingerprint,
         champions.best_ndcg as ndcg,
-        buy_again.ndcg as buy_again_ndcg
+        buy_again.ndcg as buy_again_ndcg,
+        coalesce(erasures.erasures, 0) as erasures
     from settings
     inner join champions on settings.tenant_id = champions.tenant_id
     inner join interactions on settings.tenant_id = interactions.tenant_id
     left join buy_again on settings.tenant_id = buy_again.tenant_id
+    left join erasures on settings.tenant_id = erasures.tenant_id
 )
 
 select * from final

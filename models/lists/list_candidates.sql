@@ -52,7 +52,8 @@ settings as (
 ),
 
 champions as (
-    select tenant_id, champion from {{ ref('tenant_champions') }}
+    -- the champion of the tenant's active version
+    select tenant_id, algorithm as champion from {{ ref('active_models') }}
 ),
 
 histories as (
@@ -62,13 +63,11 @@ histories as (
 ),
 
 popularity as (
-    select * from {{ ref('item_popularity') }}
-    where fold = 'full'
+    select * from {{ ref('active_item_popularity') }}
 ),
 
 trending as (
-    select * from {{ ref('item_trends') }}
-    where fold = 'full'
+    select * from {{ ref('active_item_trends') }}
 ),
 
 repurchase as (
@@ -96,7 +95,7 @@ algorithm_candidates as (
         candidates.because_item_id,
         'cooccurrence' as algorithm,
         candidates.rank
-    from {{ ref('int_cooccurrence_candidates_scored') }} as candidates
+    from {{ ref('cooccurrence_candidates') }} as candidates
     inner join champions
         on candidates.tenant_id = champions.tenant_id
             and champions.champion = 'cooccurrence'

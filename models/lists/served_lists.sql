@@ -44,7 +44,7 @@ final as (
         ranked.adjusted_score as score,
         ranked.algorithm,
         ranked.reason,
-        {{ model_version() }} as model_version,
+        {{ model_version('ranked.tenant_id') }} as model_version,
         {{ build_time() }} as generated_at
     from ranked
     inner join settings on ranked.tenant_id = settings.tenant_id

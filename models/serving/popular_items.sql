@@ -4,8 +4,7 @@
 with
 
 popularity as (
-    select * from {{ ref('item_popularity') }}
-    where fold = 'full'
+    select * from {{ ref('active_item_popularity') }}
 ),
 
 items as (

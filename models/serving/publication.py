@@ -67,20 +67,33 @@ def model(dbt, session):
         .filter("fold = 'full' and purchase_occasions > 0")
         .project("tenant_id, customer_id, item_id")
         .order("tenant_id, customer_id, item_id"),
-        "item_factors": dbt.ref("als_factors")
-        .filter("entity = 'item'")
-        .project("tenant_id, entity_id as item_id, factors")
+        "item_factors": dbt.ref("active_item_factors")
+        .project("tenant_id, item_id, factors")
         .order("tenant_id, item_id"),
     }
     # the model registry, build history and tenant status: this build's rows with those the
     # state database keeps (a plain dbt build has no state: its versions are the first)
     state_path = Path(dbt.config.get("state_path")) if dbt.config.get("state_path") else None
+    stored_forms = {
+        "neighbours": dbt.ref("active_item_neighbours"),
+        "factors": dbt.ref("active_item_factors"),
+        "popularity": dbt.ref("active_item_popularity"),
+        "trends": dbt.ref("active_item_trends"),
+        "repurchase": dbt.ref("active_repurchase_models"),
+    }
     update = state.pending(
         state_path,
         build_id,
         as_of,
         trained=dbt.ref("trained_versions").to_arrow_table(),
-        modes=dbt.ref("tenant_settings").project("tenant_id, mode").to_arrow_table(),
+        plans=dbt.ref("tenant_plans")
+        .project("tenant_id, mode, action, trigger, reason, keep_versions")
+        .to_arrow_table(),
+        # the stored models of the versions this build trained: what the state keeps of them
+        forms={
+            form: relation.filter("version = " + literal(build_id)).to_arrow_table()
+            for form, relation in stored_forms.items()
+        },
     )
     tables["model_registry"] = session.from_arrow(update.registry)
     tables["build_history"] = session.from_arrow(update.history)

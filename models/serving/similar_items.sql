@@ -1,10 +1,12 @@
 {#- One row per tenant, item and rank: the active items most often bought by the same customers
-    (item_similarities on the full history, the tenant's similarity measure). -#}
+    (the co-occurrence similarities of the tenant's active version: item_similarities on the
+    full history of its training, the tenant's similarity measure). -#}
 with
 
 similarities as (
-    select * from {{ ref('item_similarities') }}
-    where fold = 'full'
+    select tenant_id, item_id, rank, neighbour_item_id as similar_item_id, weight as score
+    from {{ ref('active_item_neighbours') }}
+    where algorithm = 'cooccurrence'
 ),
 
 items as (

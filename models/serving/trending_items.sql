@@ -2,8 +2,7 @@
 with
 
 trending as (
-    select * from {{ ref('item_trends') }}
-    where fold = 'full'
+    select * from {{ ref('active_item_trends') }}
 ),
 
 items as (

@@ -125,7 +125,7 @@ final as (
         judged.item_id,
         judged.score,
         judged.reason,
-        {{ model_version() }} as model_version,
+        {{ model_version('judged.tenant_id') }} as model_version,
         {{ build_time() }} as generated_at
     from judged
     anti join over_cap

@@ -1,13 +1,16 @@
-"""dbt-duckdb plugin: loads the input files of the contract as the dbt sources, and defines
-the business-rule macros of ``recsql/rules/rules.sql`` in the build database.
+"""dbt-duckdb plugin: loads the dbt sources - the input files of the contract, and what the
+build reads of the state database (the tenants' active versions and their stored models) - and
+defines the business-rule macros of ``recsql/rules/rules.sql`` in the build database.
 
-Configured in ``profiles.yml``; every source in ``models/staging/_staging__sources.yml`` has
-``plugin: recsql``. All the logic is in :mod:`recsql.build.inputs` and the SQL file.
+Configured in ``profiles.yml``; every source in ``models/staging/_staging__sources.yml`` and
+``models/lifecycle/_lifecycle__sources.yml`` has ``plugin: recsql``. All the logic is in
+:mod:`recsql.build.inputs`, :mod:`recsql.lifecycle.state` and the SQL file.
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -15,7 +18,11 @@ from dbt.adapters.duckdb.plugins import BasePlugin
 from dbt.adapters.duckdb.utils import SourceConfig
 
 from recsql.build import inputs
+from recsql.lifecycle import state
 from recsql.rules import macros_sql
+
+#: The schema of the sources read from the state database.
+STATE_SOURCES = "lifecycle_state"
 
 
 class Plugin(BasePlugin):
@@ -24,6 +31,10 @@ class Plugin(BasePlugin):
         # The encodings variable, as JSON (profiles.yml); dbt may have parsed it already.
         encodings = plugin_config.get("encodings") or {}
         self.encodings = json.loads(encodings) if isinstance(encodings, str) else encodings
+        # empty for a plain dbt build: no state, every tenant's first version
+        self.state_path = (
+            Path(plugin_config["state_path"]) if plugin_config.get("state_path") else None
+        )
         self._checked = False
 
     def configure_connection(self, conn: Any) -> None:
@@ -36,4 +47,6 @@ class Plugin(BasePlugin):
         conn.execute(macros_sql())
 
     def load(self, source_config: SourceConfig) -> pa.Table:
+        if source_config.schema == STATE_SOURCES:
+            return state.active_rows(self.state_path, source_config.identifier)
         return inputs.read_table(self.data_dir, source_config.identifier, self.encodings)

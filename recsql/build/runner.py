@@ -273,6 +273,10 @@ def read_counts(db_path: Path) -> tuple[list[TableCounts], list[tuple[str, str, 
         con.close()
 
 
+#: What ``--retrain`` accepts (tenant_plans reads it as the dbt var ``retrain``).
+RETRAIN_CHOICES = ("due", "all", "none")
+
+
 def build(
     data_dir: Path | str,
     db_path: Path | str = "recsql.duckdb",
@@ -282,11 +286,16 @@ def build(
     extra_vars: dict[str, Any] | None = None,
     state_path: Path | str | None = None,
     encodings: Mapping[str, str] | None = None,
+    retrain: str = "due",
 ) -> BuildResult:
     """Build the inputs in ``data_dir`` and publish them to ``db_path``, recorded in the state
     database ``state_path`` (default: :func:`recsql.lifecycle.state.default_path`).
 
     ``as_of`` is the build's clock (ISO timestamp; default: now, UTC).
+
+    ``retrain``: which tenants train a new version - ``due`` (those a trigger fires for, and
+    those without a version), ``all``, or ``none`` (only those without a version); the others
+    are served by their active version (docs/lifecycle.md).
 
     ``encodings`` states the encoding of a table's CSV files where it is neither UTF-8 nor
     marked by a byte-order mark, by table name: ``{"items": "cp1252"}``.
@@ -299,10 +308,16 @@ def build(
     data_dir = Path(data_dir).resolve()
     db_path = Path(db_path).resolve()
     clock = _as_of(as_of)
+    if retrain not in RETRAIN_CHOICES:
+        raise ValueError(f"retrain must be one of {', '.join(RETRAIN_CHOICES)}, got {retrain!r}")
     # Stop at once, with a clear message, on a contract error. Quietly: the dbt plugin checks
     # again when dbt opens the database and prints the warnings (once).
     inputs.locate_all(data_dir, warn=False, encodings=encodings)
-    extra_vars = {**({"encodings": dict(encodings)} if encodings else {}), **(extra_vars or {})}
+    extra_vars = {
+        **({"encodings": dict(encodings)} if encodings else {}),
+        "retrain": retrain,
+        **(extra_vars or {}),
+    }
     state_path = Path(state_path).resolve() if state_path else state.default_path(db_path)
     with state.Writer(state_path) as writer:
         for build_id, status in writer.reconcile(db_path):

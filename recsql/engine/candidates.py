@@ -23,6 +23,7 @@ import scipy.sparse as sp
 
 from recsql.engine import workers as engine_workers
 from recsql.engine.algorithms import ALGORITHMS, ALS, EASE, Algorithm
+from recsql.engine.algorithms.ease import largest_weights
 from recsql.engine.tenancy import tenant_slices
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,12 @@ def fold_interactions(weighted: Any, fold: str) -> pa.Table:
         .order("tenant_id, customer_id, item_id")
         .to_arrow_table()
     )
+
+
+def training(relation: Any, plans: Any) -> Any:
+    """The rows of ``relation`` (a DuckDB relation with a tenant_id) of the tenants this build
+    trains (``plans``: the tenant_plans relation, action 'train')."""
+    return relation.join(plans.filter("action = 'train'").project("tenant_id"), "tenant_id")
 
 
 def tenant_matrices(interactions: pa.Table) -> dict[str, TenantMatrix]:
@@ -162,6 +169,10 @@ class _Plan:
     targets: np.ndarray | None = None
     #: ALS factors fitted earlier on the same matrix (users, items): used instead of a fit.
     factors: tuple[np.ndarray, np.ndarray] | None = None
+    #: A version's stored ALS item factors, in the matrix's item order: customers folded in.
+    item_factors: np.ndarray | None = None
+    #: A version's stored EASE weights (items x items, sparse), in the matrix's item order.
+    weights: sp.csr_matrix | None = None
 
 
 def _candidates(job: Job, matrix: TenantMatrix, plan: _Plan, num_threads: int) -> pa.Table | None:
@@ -183,6 +194,10 @@ def _candidates(job: Job, matrix: TenantMatrix, plan: _Plan, num_threads: int) -
     if plan.factors is not None and isinstance(model, ALS):
         # stored zero-padded to the widest tenant's factors
         model.with_factors(*(f[:, : model.factors] for f in plan.factors))
+    elif plan.item_factors is not None and isinstance(model, ALS):
+        model.with_item_factors(plan.item_factors[:, : model.factors], matrix.affinities)
+    elif plan.weights is not None and isinstance(model, EASE):
+        model.with_weights(plan.weights)
     else:
         model.fit(matrix.affinities)
     depth = min(job.depth, matrix.affinities.shape[1])
@@ -369,3 +384,139 @@ def targets_from(customers: pa.Table) -> dict[str, np.ndarray]:
     ids = customers.column("customer_id").to_numpy(zero_copy_only=False)
     order = np.argsort(tenants, kind="stable")
     return {tenant: ids[order][rows] for tenant, rows in tenant_slices(tenants[order])}
+
+
+NEIGHBOURS_SCHEMA = pa.schema(
+    [
+        pa.field("tenant_id", pa.string()),
+        pa.field("item_id", pa.string()),
+        pa.field("rank", pa.int64()),
+        pa.field("neighbour_item_id", pa.string()),
+        pa.field("weight", pa.float64()),
+    ]
+)
+
+
+def ease_neighbours(
+    interactions: pa.Table, jobs: list[Job], workers: int | None = None
+) -> pa.Table:
+    """EASE fitted per tenant (``jobs`` of algorithm 'ease', ``depth`` = the weights kept per
+    item): each item's ``depth`` weights largest in magnitude (:func:`largest_weights`), one
+    row per tenant, item and neighbour, strongest first - what a version of EASE stores and
+    serves from (:func:`recommend_stored`)."""
+    started = time.perf_counter()
+    matrices = tenant_matrices(interactions)
+    tasks = [
+        (job, None)
+        for job in jobs
+        if job.tenant_id in matrices and not _is_skipped(job, matrices[job.tenant_id])
+    ]
+    tables = _each_tenant(matrices, tasks, _neighbours, workers)
+    log.info("EASE weights for %d tenant(s) in %.1f s", len(tables), time.perf_counter() - started)
+    return pa.concat_tables(tables) if tables else NEIGHBOURS_SCHEMA.empty_table()
+
+
+def _neighbours(job: Job, matrix: TenantMatrix, _: None, num_threads: int) -> pa.Table | None:
+    if matrix.affinities.nnz == 0:
+        return None
+    model = make_model(job, num_threads)
+    assert isinstance(model, EASE)
+    weights = largest_weights(model.fit(matrix.affinities).item_weights_, job.depth)
+    # strongest first within each item: order by row, then by magnitude descending
+    rows = np.repeat(np.arange(weights.shape[0]), np.diff(weights.indptr))
+    order = np.lexsort((weights.indices, -np.abs(weights.data), rows))
+    ranks = np.arange(weights.nnz) - weights.indptr[rows[order]] + 1
+    return pa.table(
+        {
+            "tenant_id": _repeated(job.tenant_id, weights.nnz),
+            "item_id": matrix.item_ids.take(rows[order]),
+            "rank": pa.array(ranks, pa.int64()),
+            "neighbour_item_id": matrix.item_ids.take(weights.indices[order]),
+            "weight": pa.array(weights.data[order], pa.float64()),
+        },
+        schema=NEIGHBOURS_SCHEMA,
+    )
+
+
+def recommend_stored(
+    interactions: pa.Table,
+    jobs: list[Job],
+    neighbours: pa.Table,
+    factors: pa.Table,
+    workers: int | None = None,
+) -> pa.Table:
+    """Candidates from the stored models of the tenants' versions, on today's ``interactions``
+    (no fit): ``jobs`` name each tenant's algorithm ('als' or 'ease'), variant and the
+    settings it was trained with. ``neighbours``: tenant_id, item_id, neighbour_item_id,
+    weight (EASE's stored weights); ``factors``: tenant_id, item_id, factors (ALS's stored
+    item factors; a customer's are folded in from their history). Items the version does not
+    know get no weights or zero factors: they can be filled in by the lists, not recommended
+    by the model. Returns ``OUTPUT_SCHEMA``."""
+    started = time.perf_counter()
+    matrices = tenant_matrices(interactions)
+    weights = _by_tenant(neighbours)
+    item_factors = _by_tenant(factors)
+    tasks = []
+    for job in jobs:
+        matrix = matrices.get(job.tenant_id)
+        if matrix is None:
+            continue
+        if job.algorithm == "ease" and job.tenant_id in weights:
+            plan = _Plan(weights=_aligned_weights(weights[job.tenant_id], matrix.item_ids))
+        elif job.algorithm == "als" and job.tenant_id in item_factors:
+            plan = _Plan(
+                item_factors=_aligned_factors(item_factors[job.tenant_id], matrix.item_ids)
+            )
+        else:
+            log.warning(
+                "tenant %s: no stored %s model; no candidates", job.tenant_id, job.algorithm
+            )
+            continue
+        tasks.append((job, plan))
+    tables = _each_tenant(matrices, tasks, _candidates, workers)
+    log.info(
+        "candidates of %d stored model(s) in %.1f s", len(tasks), time.perf_counter() - started
+    )
+    return pa.concat_tables(tables) if tables else OUTPUT_SCHEMA.empty_table()
+
+
+def _by_tenant(table: pa.Table) -> dict[str, pa.Table]:
+    """The rows of each tenant of ``table`` (any order)."""
+    table = table.sort_by("tenant_id")
+    tenants = table.column("tenant_id").to_numpy(zero_copy_only=False)
+    return {
+        tenant: table.slice(rows.start, rows.stop - rows.start)
+        for tenant, rows in tenant_slices(tenants)
+    }
+
+
+def _aligned_weights(rows: pa.Table, item_ids: pa.StringArray) -> sp.csr_matrix:
+    """Stored weights (item_id, neighbour_item_id, weight) as a sparse matrix in the order of
+    ``item_ids``; pairs with an item not there are left out."""
+    source = pc.index_in(rows.column("item_id"), value_set=item_ids).to_numpy(zero_copy_only=False)
+    target = pc.index_in(rows.column("neighbour_item_id"), value_set=item_ids).to_numpy(
+        zero_copy_only=False
+    )
+    known = ~(np.isnan(source.astype(float)) | np.isnan(target.astype(float)))
+    values = rows.column("weight").to_numpy(zero_copy_only=False)[known]
+    n = len(item_ids)
+    return sp.csr_matrix(
+        (
+            values.astype(np.float32),
+            (source[known].astype(np.int64), target[known].astype(np.int64)),
+        ),
+        shape=(n, n),
+    )
+
+
+def _aligned_factors(rows: pa.Table, item_ids: pa.StringArray) -> np.ndarray:
+    """Stored item factors (item_id, factors) as a dense array in the order of ``item_ids``;
+    an item not there has zero factors."""
+    vectors = rows.column("factors").combine_chunks()
+    width = len(vectors[0]) if len(vectors) else 1
+    values = vectors.flatten().to_numpy(zero_copy_only=False).reshape(-1, width)
+    out = np.zeros((len(item_ids), width), dtype=np.float32)
+    position = pc.index_in(item_ids, value_set=rows.column("item_id"))
+    found = position.is_valid().to_numpy(zero_copy_only=False)
+    out[found] = values[position.drop_null().to_numpy()]
+    return out

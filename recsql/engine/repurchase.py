@@ -22,12 +22,13 @@ item_repeat_rate (as is), and the item's share of the customer's occasions.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Self
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from recsql.engine.tenancy import tenant_slices
 
@@ -93,6 +94,13 @@ class RepurchaseModel:
         self.coef_ = coef
         return self
 
+    @classmethod
+    def stored(cls, mean: list[float], scale: list[float], coef: list[float]) -> RepurchaseModel:
+        """A model as a version stored it (:func:`fit`)."""
+        model = cls()
+        model.mean_, model.scale_, model.coef_ = (np.asarray(v, float) for v in (mean, scale, coef))
+        return model
+
     def score(self, features: np.ndarray) -> np.ndarray:
         """The log-odds of buying again (higher is more likely)."""
         return self._standardised(features) @ self.coef_
@@ -107,15 +115,68 @@ def _can_learn(labels: np.ndarray, min_examples: int) -> bool:
     return positives >= min_examples and len(labels) - positives >= min_examples
 
 
-def score_tenant(
-    holdout: Mapping[str, np.ndarray], full: Mapping[str, np.ndarray], min_examples: int = 20
-) -> tuple[np.ndarray, np.ndarray, str]:
-    """Scores of the holdout rows (cross-fitted), scores of the full rows, and the method."""
+#: The methods of a tenant's buy-again model.
+LEARNED = "logistic regression"
+FIXED_RULE = "decayed affinity"
+
+MODELS_SCHEMA = pa.schema(
+    [
+        pa.field("tenant_id", pa.string()),
+        pa.field("method", pa.string()),
+        pa.field("mean", pa.list_(pa.float64())),
+        pa.field("scale", pa.list_(pa.float64())),
+        pa.field("coef", pa.list_(pa.float64())),
+    ]
+)
+
+
+def _columns(table: pa.Table) -> dict[str, np.ndarray]:
+    return {name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names}
+
+
+def _tenants(columns: Mapping[str, np.ndarray]) -> Iterator[tuple[str, dict[str, np.ndarray]]]:
+    """Each tenant's rows of ``columns`` (sorted by tenant_id)."""
+    for tenant_id, rows in tenant_slices(columns["tenant_id"]):
+        yield tenant_id, {name: values[rows] for name, values in columns.items()}
+
+
+def fit(features: pa.Table, min_examples: int = 20) -> pa.Table:
+    """Each tenant's buy-again model, learned from its holdout rows of
+    ``int_repurchase_features`` (sorted by tenant_id): what a version stores (``MODELS_SCHEMA``;
+    the fixed rule has no coefficients) and :func:`score` applies."""
+    rows = []
+    holdout = features.filter(pc.equal(features.column("fold"), "holdout"))
+    for tenant_id, tenant in _tenants(_columns(holdout)):
+        labels = tenant["is_bought_again"].astype(bool)
+        if _can_learn(labels, min_examples):
+            model = RepurchaseModel().fit(design_matrix(tenant), labels)
+            rows.append(
+                {
+                    "tenant_id": tenant_id,
+                    "method": LEARNED,
+                    "mean": model.mean_.tolist(),
+                    "scale": model.scale_.tolist(),
+                    "coef": model.coef_.tolist(),
+                }
+            )
+        else:
+            rows.append({"tenant_id": tenant_id, "method": FIXED_RULE})
+    log.info(
+        "Buy-again models: %d of %d tenant(s) learned a model",
+        sum(row["method"] == LEARNED for row in rows),
+        len(rows),
+    )
+    return pa.Table.from_pylist(rows, schema=MODELS_SCHEMA)
+
+
+def _cross_fitted(holdout: Mapping[str, np.ndarray], min_examples: int) -> np.ndarray:
+    """Scores of a tenant's holdout rows, each half of the customers by a model fitted on the
+    other half (out of sample), or the fixed rule where a half cannot learn."""
     labels = holdout["is_bought_again"].astype(bool)
     if not _can_learn(labels, min_examples):
-        return holdout["affinity"].astype(float), full["affinity"].astype(float), "decayed affinity"
+        return holdout["affinity"].astype(float)
     x_holdout = design_matrix(holdout)
-    holdout_scores = np.empty(len(labels))
+    scores = np.empty(len(labels))
     groups = holdout["cross_fit_group"]
     for group in (0, 1):
         scored = groups == group
@@ -123,38 +184,13 @@ def score_tenant(
         if scored.any():
             if _can_learn(labels[trained], min_examples):
                 model = RepurchaseModel().fit(x_holdout[trained], labels[trained])
-                holdout_scores[scored] = model.score(x_holdout[scored])
+                scores[scored] = model.score(x_holdout[scored])
             else:
-                holdout_scores[scored] = holdout["affinity"][scored]
-    model = RepurchaseModel().fit(x_holdout, labels)
-    return holdout_scores, model.score(design_matrix(full)), "logistic regression"
+                scores[scored] = holdout["affinity"][scored]
+    return scores
 
 
-def score(features: pa.Table, min_examples: int = 20) -> pa.Table:
-    """Score every row of ``int_repurchase_features`` (sorted by tenant_id).
-
-    Returns tenant_id, fold, customer_id, item_id, score, method.
-    """
-    columns = {
-        name: features.column(name).to_numpy(zero_copy_only=False) for name in features.column_names
-    }
-    tenants = columns["tenant_id"]
-    scores = np.zeros(len(tenants))
-    methods = np.empty(len(tenants), dtype=object)
-    learned = 0
-    for _, rows in tenant_slices(tenants):
-        tenant = {name: values[rows] for name, values in columns.items()}
-        in_holdout = tenant["fold"] == "holdout"
-        holdout = {name: values[in_holdout] for name, values in tenant.items()}
-        full = {name: values[~in_holdout] for name, values in tenant.items()}
-        holdout_scores, full_scores, method = score_tenant(holdout, full, min_examples)
-        tenant_scores = np.empty(len(in_holdout))
-        tenant_scores[in_holdout] = holdout_scores
-        tenant_scores[~in_holdout] = full_scores
-        scores[rows] = tenant_scores
-        methods[rows] = method
-        learned += method == "logistic regression"
-    log.info("Buy-again models: %d tenant(s) learned a model", learned)
+def _scored(features: pa.Table, scores: np.ndarray, methods: np.ndarray) -> pa.Table:
     return pa.table(
         {
             "tenant_id": features.column("tenant_id"),
@@ -165,3 +201,45 @@ def score(features: pa.Table, min_examples: int = 20) -> pa.Table:
             "method": pa.array(methods.tolist(), pa.string()),
         }
     )
+
+
+def holdout_scores(features: pa.Table, min_examples: int = 20) -> pa.Table:
+    """Score the holdout rows of ``int_repurchase_features`` (sorted by tenant_id) for the
+    offline evaluation, cross-fitted: each half of a tenant's customers by a model fitted on
+    the other half. Returns tenant_id, fold, customer_id, item_id, score, method."""
+    columns = _columns(features)
+    scores = np.zeros(len(columns["tenant_id"]))
+    methods = np.empty(len(columns["tenant_id"]), dtype=object)
+    for _, rows in tenant_slices(columns["tenant_id"]):
+        tenant = {name: values[rows] for name, values in columns.items()}
+        scores[rows] = _cross_fitted(tenant, min_examples)
+        methods[rows] = (
+            LEARNED
+            if _can_learn(tenant["is_bought_again"].astype(bool), min_examples)
+            else FIXED_RULE
+        )
+    return _scored(features, scores, methods)
+
+
+def score(features: pa.Table, models: pa.Table) -> pa.Table:
+    """Score the full rows of ``int_repurchase_features`` (sorted by tenant_id) with each
+    tenant's model in ``models`` (``MODELS_SCHEMA``: its active version's; the fixed rule, the
+    decayed affinity, for a tenant without a learned one).
+
+    Returns tenant_id, fold, customer_id, item_id, score, method.
+    """
+    stored = {row["tenant_id"]: row for row in models.to_pylist()}
+    columns = _columns(features)
+    scores = np.zeros(len(columns["tenant_id"]))
+    methods = np.empty(len(columns["tenant_id"]), dtype=object)
+    for tenant_id, rows in tenant_slices(columns["tenant_id"]):
+        tenant = {name: values[rows] for name, values in columns.items()}
+        model = stored.get(tenant_id)
+        if model is not None and model["method"] == LEARNED:
+            learned = RepurchaseModel.stored(model["mean"], model["scale"], model["coef"])
+            scores[rows] = learned.score(design_matrix(tenant))
+            methods[rows] = LEARNED
+        else:
+            scores[rows] = tenant["affinity"].astype(float)
+            methods[rows] = FIXED_RULE
+    return _scored(features, scores, methods)

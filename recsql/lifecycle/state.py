@@ -87,9 +87,33 @@ _REGISTRY = """
         on versions.tenant_id = latest.tenant_id and versions.version = latest.version
 """
 
-#: Per build and tenant: what the build did for the tenant (outcome, why, the version it
-#: serves), with the build's clock and the version's NDCG against the one it was judged with.
+#: Per build and tenant: what the build did for the tenant (what decided whether it trained,
+#: the outcome, why, the version it serves), with the build's clock and the version's NDCG
+#: against the one it was judged with.
 _HISTORY = """
+    select
+        builds.build_id,
+        builds.as_of,
+        builds.started_at,
+        tenants.tenant_id,
+        tenants.mode,
+        tenants.trigger,
+        tenants.outcome,
+        tenants.reason,
+        tenants.version,
+        events.ndcg,
+        events.active_ndcg
+    from {tenant_builds} as tenants
+    inner join {builds} as builds on tenants.build_id = builds.build_id
+    left join {events} as events
+        on tenants.build_id = events.build_id
+            and tenants.tenant_id = events.tenant_id
+            and tenants.version = events.version
+"""
+
+#: build_history as schema 3 defined it: a migration's text never changes, so this copy stays
+#: as it was while _HISTORY grows.
+_HISTORY_V3 = """
     select
         builds.build_id,
         builds.as_of,
@@ -218,11 +242,67 @@ MIGRATIONS: tuple[str, ...] = (
     alter table tenant_builds add column version varchar;
     create view build_history as
     """
-    + _HISTORY.format(
+    + _HISTORY_V3.format(
         tenant_builds="tenant_builds", builds="published_builds", events="registry_events"
     )
     + "; create view tenant_status as "
     + _STATUS.format(history="build_history", registry="model_registry"),
+    # the stored models: what scores new interactions with a version without refitting it
+    # (docs/lifecycle.md); the trigger of each tenant's build; the erasures a version saw
+    """
+    alter table model_versions add column erasures bigint;
+    alter table tenant_builds add column trigger varchar;
+    -- co-occurrence similarities (also the similar-items list) and EASE's largest weights
+    create table stored_neighbours (
+        tenant_id varchar not null,
+        version varchar not null,
+        algorithm varchar not null,
+        item_id varchar not null,
+        rank bigint not null,
+        neighbour_item_id varchar not null,
+        weight double not null,
+        shared_customers bigint
+    );
+    -- ALS item factors (a customer's factors are folded in from their history)
+    create table stored_factors (
+        tenant_id varchar not null,
+        version varchar not null,
+        item_id varchar not null,
+        factors float[] not null
+    );
+    -- popularity per country (NULL: the tenant) and trending, as of the version's data
+    create table stored_popularity (
+        tenant_id varchar not null,
+        version varchar not null,
+        country varchar,
+        item_id varchar not null,
+        score double not null,
+        buyers bigint not null,
+        popularity_rank bigint not null
+    );
+    create table stored_trends (
+        tenant_id varchar not null,
+        version varchar not null,
+        item_id varchar not null,
+        recent_buyers bigint not null,
+        baseline_buyers bigint not null,
+        score double not null,
+        trending_rank bigint not null
+    );
+    -- the buy-again model: its method, and the standardisation and coefficients it learned
+    create table stored_repurchase (
+        tenant_id varchar not null,
+        version varchar not null,
+        method varchar not null,
+        mean double[],
+        scale double[],
+        coef double[]
+    );
+    create or replace view build_history as
+    """
+    + _HISTORY.format(
+        tenant_builds="tenant_builds", builds="published_builds", events="registry_events"
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -387,6 +467,10 @@ class Writer:
                     "update builds set status = ?, message = ? where build_id = ?",
                     [new, message, build_id],
                 )
+                if new == "abandoned":
+                    # the stored models of the versions it trained (a version is its build)
+                    for form in STORED_FORMS:
+                        con.execute(f"delete from stored_{form} where version = ?", [build_id])
                 settled.append((build_id, new))
         return settled
 
@@ -413,13 +497,72 @@ class Writer:
             )
 
 
+#: What a version stores so that it can score new interactions without refitting: the state
+#: table of each form is ``stored_<form>``; a build reads its tenants' active versions' forms
+#: through :func:`active_rows`, and publishing records the forms of the versions it trained.
+STORED_FORMS = ("neighbours", "factors", "popularity", "trends", "repurchase")
+
+#: The active version of each tenant and whether its model is stored (a version trained by a
+#: recsql before the stored models has none, and is trained again).
+_ACTIVE_VERSIONS = """
+    select
+        registry.tenant_id, registry.version, registry.algorithm, registry.variant,
+        registry.trained_at, registry.data_until, registry.interactions, registry.parameters,
+        versions.erasures,
+        exists (
+            select 1 from stored_repurchase as stored
+            where stored.tenant_id = registry.tenant_id and stored.version = registry.version
+        ) as is_stored
+    from model_registry as registry
+    inner join model_versions as versions
+        on registry.tenant_id = versions.tenant_id and registry.version = versions.version
+    where registry.status = 'active'
+"""
+
+
+@contextlib.contextmanager
+def _reader(state_path: Path | None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection on the state's tables (its default schema); without a state
+    file, an empty state of the current schema in memory."""
+    con = duckdb.connect()
+    try:
+        if state_path is None:
+            con.execute(f"attach ':memory:' as {_CATALOG}")
+            con.execute(f"use {_CATALOG}")
+            migrate(con, 0)
+        else:
+            con.execute(f"attach {sql.literal(str(state_path))} as {_CATALOG} (read_only)")
+            con.execute(f"use {_CATALOG}")
+        yield con
+    finally:
+        con.close()
+
+
+def active_rows(state_path: Path | None, table: str) -> pa.Table:
+    """What a build reads of the state (the dbt sources of ``models/lifecycle``):
+    ``active_versions``, or ``stored_<form>`` for the tenants' active versions only. Empty
+    without a state file (a plain dbt build)."""
+    with _reader(state_path) as con:
+        if table == "active_versions":
+            return con.sql(_ACTIVE_VERSIONS + " order by tenant_id").to_arrow_table()
+        if table.removeprefix("stored_") not in STORED_FORMS:
+            raise ValueError(f"{table!r} is not a table a build reads from the state")
+        return con.sql(
+            f"select stored.* from {table} as stored "
+            "semi join model_registry as registry on stored.tenant_id = registry.tenant_id "
+            "and stored.version = registry.version and registry.status = 'active' "
+            "order by all"
+        ).to_arrow_table()
+
+
 @dataclass(frozen=True)
 class StateUpdate:
-    """What a build adds to the state (its versions, their status changes, a row per tenant),
-    and the registry, history and tenant status as they will be once the build is published:
-    what the published file shows."""
+    """What a build adds to the state (its versions and their stored models, status changes,
+    a row per tenant), and the registry, history and tenant status as they will be once the
+    build is published: what the published file shows."""
 
     versions: pa.Table
+    forms: dict[str, pa.Table]
     events: pa.Table
     tenants: pa.Table
     registry: pa.Table
@@ -429,7 +572,7 @@ class StateUpdate:
 
 #: Why a version got its status (until the promotion gate: every training is served).
 FIRST_VERSION = "first version of the tenant: active at once"
-RETRAINED = "retrained: active at once (no promotion gate yet, docs/lifecycle.md)"
+RETRAINED = "retrained ({trigger}): active at once (no promotion gate yet, docs/lifecycle.md)"
 
 
 def library_versions() -> str:
@@ -449,24 +592,23 @@ def pending(
     build_id: str,
     as_of: datetime,
     trained: pa.Table,
-    modes: pa.Table,
+    plans: pa.Table,
+    forms: dict[str, pa.Table],
 ) -> StateUpdate:
-    """The state rows of build ``build_id``, which read the tenants' ``modes`` (tenant_id,
-    mode) and trained the versions ``trained`` (one row per tenant, the columns of
-    ``model_versions`` but ``library_versions``): each trained version becomes its tenant's
-    active version, and the one it replaces ``superseded``. Without a state file (a plain dbt
-    build) every version is a first version."""
-    con = duckdb.connect()
-    try:
-        if state_path is None:
-            con.execute(f"attach ':memory:' as {_CATALOG}")
-            con.execute(f"use {_CATALOG}")
-            migrate(con, 0)
-            con.execute("use memory")
-        else:
-            con.execute(f"attach {sql.literal(str(state_path))} as {_CATALOG} (read_only)")
+    """The state rows of build ``build_id``.
+
+    ``plans``: one row per tenant (tenant_id, mode, action, trigger, reason, keep_versions) -
+    what the build decided to do for it (``models/lifecycle/tenant_plans``). ``trained``: the
+    versions it trained (one row per tenant, the columns of ``model_versions`` but
+    ``library_versions``), ``forms``: their stored models (``stored_<form>`` rows by form).
+    Each trained version becomes its tenant's active version, and the one it replaces
+    ``superseded``; stored models beyond a tenant's ``keep_versions`` (besides the active
+    one) are retired. Without a state file (a plain dbt build) every version is a first one.
+    """
+    with _reader(state_path) as con:
+        con.execute("use memory")
         con.register("trained", trained)
-        con.register("modes", modes)
+        con.register("plans", plans)
         versions = con.sql(
             "select *, $1 as library_versions from trained", params=[library_versions()]
         ).to_arrow_table()
@@ -475,45 +617,91 @@ def pending(
             f"""
             with active as (
                 select * from {_CATALOG}.model_registry where status = 'active'
+            ),
+
+            changed as (
+                select
+                    $build as build_id, new.tenant_id, new.version, 'active' as status,
+                    if(active.version is null, $first, replace($retrained, '{{trigger}}',
+                        plans.trigger)) as reason,
+                    new.ndcg, active.ndcg as active_ndcg
+                from new_versions as new
+                inner join plans on new.tenant_id = plans.tenant_id
+                left join active on new.tenant_id = active.tenant_id
+                union all
+                select
+                    $build, active.tenant_id, active.version, 'superseded',
+                    'replaced by version ' || new.version, active.ndcg, new.ndcg
+                from active
+                inner join new_versions as new on active.tenant_id = new.tenant_id
+            ),
+
+            stored as (
+                select
+                    versions.tenant_id, versions.version, versions.trained_at,
+                    builds.started_at
+                from {_CATALOG}.model_registry as versions
+                -- a version's id is its build's: the build's start orders versions of one clock
+                inner join {_CATALOG}.builds as builds on versions.version = builds.build_id
+                semi join {_CATALOG}.stored_repurchase as stored
+                    on versions.tenant_id = stored.tenant_id
+                        and versions.version = stored.version
+                anti join new_versions as new on versions.tenant_id = new.tenant_id
+                    and versions.version = new.version
+                -- the active version is kept, whoever it is after this build
+                anti join (
+                    select tenant_id, version from active
+                    anti join new_versions as new on active.tenant_id = new.tenant_id
+                ) as serving on versions.tenant_id = serving.tenant_id
+                    and versions.version = serving.version
+            ),
+
+            retired as (
+                select
+                    $build, stored.tenant_id, stored.version, 'retired',
+                    'stored model deleted: more than keep_versions = ' || plans.keep_versions
+                    || ' versions besides the active one', null::double, null::double
+                from stored
+                inner join plans on stored.tenant_id = plans.tenant_id
+                qualify row_number() over (
+                    partition by stored.tenant_id order by stored.trained_at desc,
+                    stored.started_at desc
+                ) > plans.keep_versions
             )
-            select
-                $build as build_id, new.tenant_id, new.version, 'active' as status,
-                if(active.version is null, $first, $retrained) as reason,
-                new.ndcg, active.ndcg as active_ndcg
-            from new_versions as new
-            left join active on new.tenant_id = active.tenant_id
-            union all
-            select
-                $build, active.tenant_id, active.version, 'superseded',
-                'replaced by version ' || new.version, active.ndcg, new.ndcg
-            from active
-            inner join new_versions as new on active.tenant_id = new.tenant_id
+
+            from changed union all from retired
             """,
             params={"build": build_id, "first": FIRST_VERSION, "retrained": RETRAINED},
         ).to_arrow_table()
         con.register("new_events", events)
         tenants = con.sql(
-            """
+            f"""
             select
                 $build as build_id,
-                modes.tenant_id,
-                modes.mode,
+                plans.tenant_id,
+                plans.mode,
+                plans.trigger,
                 case
-                    when modes.mode = 'off' then 'off'
+                    when plans.action = 'off' then 'off'
                     when events.version is not null then 'promoted'
+                    when plans.mode = 'freeze' then 'frozen'
+                    when plans.action = 'score' then 'not_due'
                     else 'kept'
                 end as outcome,
                 case
-                    when modes.mode = 'off' then 'switched off: nothing trained or served'
-                    when events.version is null then 'not trained by this build'
-                    when modes.mode = 'freeze'
-                        then events.reason || ' (freeze is not honoured yet: trained as on)'
-                    else events.reason
+                    when events.version is not null and plans.mode = 'freeze'
+                        then events.reason || '; frozen from now on'
+                    when events.version is not null then events.reason
+                    when plans.action = 'train' then 'nothing to train on: no interactions'
+                    else plans.reason
                 end as reason,
-                events.version
-            from modes
+                coalesce(events.version, active.version) as version
+            from plans
             left join new_events as events
-                on modes.tenant_id = events.tenant_id and events.status = 'active'
+                on plans.tenant_id = events.tenant_id and events.status = 'active'
+            left join {_CATALOG}.model_registry as active
+                on plans.tenant_id = active.tenant_id and active.status = 'active'
+                    and plans.action <> 'off'
             """,
             params={"build": build_id},
         ).to_arrow_table()
@@ -547,6 +735,7 @@ def pending(
         status = con.sql(_STATUS.format(history="history", registry="registry"))
         return StateUpdate(
             versions=versions,
+            forms=forms,
             events=events,
             tenants=tenants,
             registry=con.sql(
@@ -555,23 +744,33 @@ def pending(
             history=con.sql("from history order by started_at, tenant_id").to_arrow_table(),
             status=status.order("tenant_id").to_arrow_table(),
         )
-    finally:
-        con.close()
 
 
 def record_publishing(state_path: Path, build_id: str, update: StateUpdate) -> None:
-    """Before the swap: what the build adds to the state, and its status ``publishing``, in
-    one transaction."""
+    """Before the swap: what the build adds to the state - its versions with their stored
+    models, their status changes, its row per tenant - and its status ``publishing``, in one
+    transaction. The stored models of the versions it retired are deleted (their registry
+    rows stay). A build that is then abandoned leaves its rows unread (see published_builds);
+    its stored models are deleted by the next build's reconciliation."""
     with connect(state_path) as con:
         con.execute("begin transaction")
-        for table, rows in (
+        tables = [
             ("tenant_builds", update.tenants),
             ("model_versions", update.versions),
             ("registry_events", update.events),
-        ):
+            *((f"stored_{form}", rows) for form, rows in update.forms.items()),
+        ]
+        for table, rows in tables:
             con.register("new_rows", rows)
             con.execute(f"insert into {table} by name from new_rows")
             con.unregister("new_rows")
+        con.register("new_events", update.events)
+        for form in STORED_FORMS:
+            con.execute(
+                f"delete from stored_{form} as stored using new_events as events "
+                "where events.status = 'retired' and stored.tenant_id = events.tenant_id "
+                "and stored.version = events.version"
+            )
         con.execute("update builds set status = 'publishing' where build_id = ?", [build_id])
         con.execute("commit")
 
@@ -603,7 +802,8 @@ def published_build_id(db_path: Path) -> str | None:
 
 
 def builds(state_path: Path, limit: int = 20) -> list[dict[str, object]]:
-    """The last ``limit`` builds, newest first, with the count of tenants per mode."""
+    """The last ``limit`` builds, newest first, with the count of tenants per mode and of
+    those it trained (a new version) and found not due."""
     with connect(state_path, read_only=True) as con:
         cursor = con.execute(
             """
@@ -611,6 +811,8 @@ def builds(state_path: Path, limit: int = 20) -> list[dict[str, object]]:
                 b.build_id, b.as_of, b.status, b.started_at,
                 date_diff('second', b.started_at, b.finished_at) as seconds,
                 count(m.tenant_id) as tenants,
+                count(m.tenant_id) filter (where m.outcome = 'promoted') as trained,
+                count(m.tenant_id) filter (where m.outcome = 'not_due') as not_due,
                 count(m.tenant_id) filter (where m.mode = 'freeze') as frozen,
                 count(m.tenant_id) filter (where m.mode = 'off') as off,
                 b.message

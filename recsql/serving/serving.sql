@@ -59,8 +59,8 @@ from recsql_data.tenant_status as t;
 -- per published build and tenant: what the build did for the tenant, and why
 create or replace view build_history as
 select
-    h.build_id, h.as_of, h.tenant_id, h.mode, h.outcome, h.reason, h.version, h.ndcg,
-    h.active_ndcg
+    h.build_id, h.as_of, h.tenant_id, h.mode, h.trigger, h.outcome, h.reason, h.version,
+    h.ndcg, h.active_ndcg
 from recsql_data.build_history as h;
 
 create or replace view tenant_champions as

@@ -35,7 +35,7 @@ import scipy.sparse as sp
 import threadpoolctl
 from implicit.cpu.als import AlternatingLeastSquares
 
-from recsql.engine.algorithms.base import Algorithm, training_matrix
+from recsql.engine.algorithms.base import Algorithm, as_user_items, training_matrix
 
 __all__ = ["ALS", "fold_in"]
 
@@ -168,6 +168,33 @@ class ALS(Algorithm):
             if factors.ndim != 2 or factors.shape[1] != self.factors:
                 raise ValueError(f"{name} must have {self.factors} columns, got {factors.shape}")
         self._store_factors(user_factors, item_factors)
+        return self
+
+    def with_item_factors(self, item_factors: np.ndarray, user_items: sp.csr_matrix) -> Self:
+        """This model with stored item factors (what a version of ALS keeps) instead of a fit:
+        the customers' factors are folded in from their rows of ``user_items`` - one exact
+        least-squares solve per customer, implicit's own user update (``recalculate_user``),
+        the :func:`fold_in` of every row at once."""
+        item_factors = np.ascontiguousarray(item_factors, dtype=np.float32)
+        if item_factors.ndim != 2 or item_factors.shape[1] != self.factors:
+            raise ValueError(
+                f"item_factors must have {self.factors} columns, got {item_factors.shape}"
+            )
+        matrix = as_user_items(user_items)
+        if matrix.shape[1] != item_factors.shape[0]:
+            raise ValueError(
+                f"user_items has {matrix.shape[1]} items, item_factors {item_factors.shape[0]}"
+            )
+        with _threadpools().limit(limits=1, user_api="blas"):
+            model = AlternatingLeastSquares(
+                factors=self.factors,
+                regularization=self.regularization,
+                alpha=self.alpha,
+                num_threads=self.num_threads,
+            )
+            model.item_factors = item_factors
+            users = model.recalculate_user(np.arange(matrix.shape[0]), matrix)
+        self._store_factors(np.asarray(users), item_factors)
         return self
 
     def _store_factors(self, user_factors: np.ndarray, item_factors: np.ndarray) -> None:

@@ -23,12 +23,14 @@ import scipy.sparse as sp
 
 from recsql.engine.algorithms.base import Algorithm, training_matrix
 
-__all__ = ["EASE"]
+__all__ = ["EASE", "largest_weights"]
 
 logger = logging.getLogger(__name__)
 
 #: Items (columns or rows) per block when building the Gram matrix and the weights.
 _BLOCK = 256
+#: Up to this many items, stored weights are scored as a dense matrix (256 MiB at most).
+_DENSE_ITEMS = 8192
 
 
 @dataclass(eq=False, kw_only=True)
@@ -120,6 +122,21 @@ class EASE(Algorithm):
         )
         return self
 
+    def with_weights(self, weights: sp.csr_matrix) -> Self:
+        """This model with stored weights instead of a fit: ``weights[i, j]`` as in
+        ``item_weights_``, sparse (e.g. the largest weights of each item, what a version of
+        the model keeps: :func:`largest_weights`). Scores, explanations and similar items as if
+        :meth:`fit` had produced them."""
+        if weights.ndim != 2 or weights.shape[0] != weights.shape[1]:
+            raise ValueError(f"weights must be square, got shape {weights.shape}")
+        n_items = weights.shape[0]
+        # scored dense where that fits (numpy's indexing and products are far faster than
+        # scipy's sparse ones), sparse above: the same values either way
+        matrix = sp.csr_matrix(weights, dtype=np.float32)
+        self.item_weights_ = matrix.toarray() if n_items <= _DENSE_ITEMS else matrix
+        self.n_items_ = n_items
+        return self
+
     def _prepare(self, matrix: sp.csr_matrix) -> sp.csr_matrix:
         """The matrix the model sees: the affinities transformed as ``values`` says."""
         if self.values == "linear":
@@ -128,18 +145,23 @@ class EASE(Algorithm):
         return sp.csr_matrix((data, matrix.indices, matrix.indptr), shape=matrix.shape)
 
     def _user_scores(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
-        return np.asarray(self._prepare(history) @ self.item_weights_, dtype=np.float32)
+        return _dense(self._prepare(history) @ self.item_weights_)
 
     def _contributions(self, history: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
         """``X_ui * B[i, j]`` for each history entry ``(u, i)`` and recommended item ``j``."""
         values = self._prepare(history).data
         entry_rows = np.repeat(np.arange(history.shape[0]), np.diff(history.indptr))
-        weights = self.item_weights_[history.indices[:, None], items[entry_rows]]
+        weights = _dense(self.item_weights_[history.indices[:, None], items[entry_rows]])
         return weights * values[:, None]
 
     def _item_scores(self, items: np.ndarray) -> np.ndarray:
         """Row ``i`` of ``B``: the scores EASE gives every item for a history of just ``i``."""
-        return self.item_weights_[items]
+        return _dense(self.item_weights_[items])
+
+
+def _dense(values: Any) -> np.ndarray:
+    """A float32 ndarray of dense or sparse (stored weights) values."""
+    return np.asarray(values.toarray() if sp.issparse(values) else values, dtype=np.float32)
 
 
 def _gram(matrix: sp.csr_matrix) -> np.ndarray:
@@ -181,3 +203,20 @@ def _weights_from_gram(gram: np.ndarray) -> np.ndarray:
         block[rows - start, rows] = 0.0
         weights[start:stop] = block
     return weights
+
+
+def largest_weights(weights: np.ndarray, n: int) -> sp.csr_matrix:
+    """The ``n`` weights of each row (item) of ``weights`` largest in magnitude, sparse: what a
+    version of EASE stores. A history item's strongest weights, positive and negative, are
+    what move a customer's scores most; keeping them bounds a version's size by ``n`` per
+    item, and keeping every weight (``n`` >= items - 1) scores exactly as the fit does."""
+    from recsql.engine.algorithms.topn import topn
+
+    weights = np.asarray(weights, dtype=np.float32)
+    n_items = weights.shape[0]
+    itself = sp.identity(n_items, dtype=np.float32, format="csr")
+    columns, magnitudes = topn(np.abs(weights), n, exclude=itself)
+    keep = (columns >= 0) & (magnitudes > 0)
+    rows = np.repeat(np.arange(n_items), keep.sum(axis=1))
+    values = weights[rows, columns[keep]]
+    return sp.csr_matrix((values, (rows, columns[keep])), shape=(n_items, n_items))

@@ -1,17 +1,33 @@
-{#- One row per tenant, fold, customer and candidate item the customer has not bought, by
-    item-to-item co-occurrence: the candidate's score is the sum, over the items of the
-    customer's capped history, of similarity(history item, candidate) x the history item's
-    recency weight (0.5 ^ days since bought / half_life_days). `because_item_id` is the
-    history item that contributed most (the explanation). Kept: the top `candidates_n` per
-    customer in the 'full' fold; in 'holdout', the top k of the evaluated customers only. -#}
+{#- Candidates by item-to-item co-occurrence for one fold: one row per tenant, customer and
+    candidate item the customer has not bought. The candidate's score is the sum, over the
+    items of the customer's capped history, of similarity(history item, candidate) x the
+    history item's recency weight (0.5 ^ days since bought / half_life_days);
+    `because_item_id` is the history item that contributed most (the explanation).
+    - 'holdout' (int_holdout_cooccurrence_candidates): this build's similarities of the
+      holdout fold, the top k of the evaluated customers (the offline evaluation);
+    - 'full' (cooccurrence_candidates): the similarities of the tenant's active version, the
+      top `candidates_n` of every customer (what the lists are made from). -#}
+{% macro cooccurrence_candidates(fold) -%}
 with
 
 histories as (
     select * from {{ ref('int_customer_histories_capped') }}
+    where fold = '{{ fold }}'
 ),
 
 similarities as (
-    select * from {{ ref('item_similarities') }}
+    {%- if fold == 'holdout' %}
+    -- this build's evaluation
+    select tenant_id, fold, item_id, similar_item_id, score from {{ ref('item_similarities') }}
+    where fold = 'holdout'
+    {%- else %}
+    -- the similarities of the tenant's active version
+    select
+        tenant_id, 'full' as fold, item_id, neighbour_item_id as similar_item_id,
+        weight as score
+    from {{ ref('active_item_neighbours') }}
+    where algorithm = 'cooccurrence'
+    {%- endif %}
 ),
 
 folds as (
@@ -24,24 +40,18 @@ settings as (
 
 bought as (
     select tenant_id, fold, customer_id, item_id from {{ ref('int_interactions_weighted') }}
-    where purchase_occasions > 0
-),
-
-evaluated as (
-    select distinct tenant_id, customer_id from {{ ref('int_holdout_purchases_collected') }}
+    where fold = '{{ fold }}' and purchase_occasions > 0
 ),
 
 targets as (
     select histories.*
     from histories
-    where
-        histories.fold = 'full'
-        or exists (
-            select 1 from evaluated
-            where
-                evaluated.tenant_id = histories.tenant_id
-                and evaluated.customer_id = histories.customer_id
-        )
+    {%- if fold == 'holdout' %}
+    -- the customers the evaluation scores
+    semi join {{ ref('int_holdout_purchases_collected') }} as evaluated
+        on evaluated.tenant_id = histories.tenant_id
+            and evaluated.customer_id = histories.customer_id
+    {%- endif %}
 ),
 
 contributions as (
@@ -105,3 +115,4 @@ final as (
 )
 
 select * from final
+{%- endmacro %}

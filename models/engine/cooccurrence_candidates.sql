@@ -1,0 +1,4 @@
+{#- One row per tenant, customer and rank (up to candidates_n): co-occurrence candidates on
+    today's full histories, scored with the similarities of the tenant's active version
+    (macros/cooccurrence_candidates.sql). -#}
+{{ cooccurrence_candidates('full') }}

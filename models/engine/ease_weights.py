@@ -1,0 +1,27 @@
+"""One row per tenant, item and neighbour: the `ease_neighbours` weights largest in magnitude of
+each item in EASE fitted on the full history, for the tenants trained in this build whose
+champion is EASE — what their version stores and serves from (customer_candidates scores
+from these, never from the dense fit). All the logic is in recsql/engine/candidates.py."""
+
+from recsql.engine import candidates
+
+
+def model(dbt, session):
+    dbt.config(materialized="table")
+    champions = dbt.ref("tenant_champions").filter("champion = 'ease'")
+    interactions = candidates.fold_interactions(
+        dbt.ref("int_interactions_weighted").join(champions.project("tenant_id"), "tenant_id"),
+        "full",
+    )
+    variants = {
+        row["tenant_id"]: row["champion_variant"] for row in champions.to_arrow_table().to_pylist()
+    }
+    settings = dbt.ref("tenant_settings").to_arrow_table().to_pylist()
+    jobs = [
+        candidates.Job(
+            row["tenant_id"], "ease", row["ease_neighbours"], row, variants[row["tenant_id"]]
+        )
+        for row in settings
+        if row["tenant_id"] in variants
+    ]
+    return candidates.ease_neighbours(interactions, jobs)

@@ -1,0 +1,169 @@
+{#- One row per tenant: what this build does for it (docs/lifecycle.md).
+    - off: nothing is trained or served;
+    - train: a new version is fitted — the tenant has no stored version yet (first_version), an
+      erasure request arrived since its version was trained (erasure: its stored model was
+      fitted on the erased customer's data; frozen tenants too), --retrain all (retrain_all),
+      or, for a tenant `on`, a trigger fired: the version is retrain_every_days old (age), the
+      interactions since its data_until make retrain_new_data_share of those it was trained on
+      (new_data), or the item popularity of the last trending_days moved retrain_drift away from
+      that of the version's last trending_days (drift: total variation distance of the shares
+      of distinct buyers per item);
+    - score: the active version's stored model serves on today's histories — frozen, --retrain
+      none (retrain_none), or no trigger fired (not_due).
+    A tenant with no interactions since its version's data_until is never due by new_data or
+    drift. Every time is the build's clock (build_time: --as-of). -#}
+with
+
+settings as (
+    select
+        tenant_id, mode, trending_days, keep_versions, retrain_every_days,
+        retrain_new_data_share, retrain_drift
+    from {{ ref('tenant_settings') }}
+),
+
+active as (
+    select * from {{ source('lifecycle_state', 'active_versions') }}
+    where is_stored
+),
+
+interactions as (
+    select tenant_id, item_id, occurred_at, event_type, customer_id, session_id
+    from {{ ref('int_interactions_retained') }}
+),
+
+erasures as (
+    select tenant_id, count(distinct customer_id) as erasures
+    from {{ ref('stg_erasure_requests') }}
+    group by tenant_id
+),
+
+new_data as (
+    select
+        active.tenant_id,
+        count(interactions.tenant_id) filter (
+            where interactions.occurred_at > active.data_until
+        ) as new_interactions,
+        max(interactions.occurred_at) as latest_at
+    from active
+    left join interactions on active.tenant_id = interactions.tenant_id
+    group by active.tenant_id
+),
+
+-- distinct buyers per item in the trending_days up to the version's data and up to today's
+windows as (
+    select active.tenant_id, 'version' as window_name, active.data_until as window_end
+    from active
+    union all
+    select tenant_id, 'today' as window_name, latest_at as window_end from new_data
+),
+
+buyers as (
+    select
+        windows.tenant_id,
+        windows.window_name,
+        interactions.item_id,
+        count(
+            distinct coalesce(interactions.customer_id, 'session:' || interactions.session_id)
+        ) as buyers
+    from windows
+    inner join settings on windows.tenant_id = settings.tenant_id
+    inner join interactions
+        on windows.tenant_id = interactions.tenant_id
+            and interactions.event_type = 'purchase'
+            and windows.window_end >= interactions.occurred_at
+            and interactions.occurred_at > windows.window_end - to_days(settings.trending_days)
+    group by all
+),
+
+shares as (
+    select *, buyers / sum(buyers) over (partition by tenant_id, window_name) as share
+    from buyers
+),
+
+drift as (
+    select
+        coalesce(version.tenant_id, today.tenant_id) as tenant_id,
+        -- total variation distance: half the summed absolute differences of the shares
+        0.5 * sum(abs(coalesce(version.share, 0) - coalesce(today.share, 0))) as drift
+    from (select * from shares where window_name = 'version') as version
+    full join (select * from shares where window_name = 'today') as today
+        on version.tenant_id = today.tenant_id and version.item_id = today.item_id
+    group by all
+),
+
+measured as (
+    select
+        settings.*,
+        active.version,
+        date_diff('second', active.trained_at, {{ build_time() }}) / 86400.0 as age_days,
+        coalesce(new_data.new_interactions, 0) as new_interactions,
+        coalesce(new_data.new_interactions, 0) / greatest(active.interactions, 1) as new_share,
+        coalesce(drift.drift, 0) as drift,
+        coalesce(erasures.erasures, 0) > coalesce(active.erasures, 0) as has_new_erasures
+    from settings
+    left join active on settings.tenant_id = active.tenant_id
+    left join new_data on settings.tenant_id = new_data.tenant_id
+    left join drift on settings.tenant_id = drift.tenant_id
+    left join erasures on settings.tenant_id = erasures.tenant_id
+),
+
+decided as (
+    select
+        *,
+        case
+            when mode = 'off' then 'off'
+            when version is null then 'first_version'
+            when has_new_erasures then 'erasure'
+            when mode = 'freeze' then 'frozen'
+            when '{{ var("retrain", "due") }}' = 'all' then 'retrain_all'
+            when '{{ var("retrain", "due") }}' = 'none' then 'retrain_none'
+            when age_days >= retrain_every_days then 'age'
+            when new_interactions > 0 and new_share >= retrain_new_data_share then 'new_data'
+            when new_interactions > 0 and drift >= retrain_drift then 'drift'
+            else 'not_due'
+        end as trigger
+    from measured
+),
+
+final as (
+    select
+        tenant_id,
+        mode,
+        keep_versions,
+        version as active_version,
+        case
+            when trigger = 'off' then 'off'
+            when trigger in ('frozen', 'retrain_none', 'not_due') then 'score'
+            else 'train'
+        end as action,
+        trigger,
+        case trigger
+            when 'off' then 'switched off: nothing trained or served'
+            when 'first_version' then 'no stored version yet'
+            when 'erasure'
+                then 'an erasure request since version ' || version
+                    || ': its stored model was fitted on the erased data'
+            when 'frozen' then 'frozen: served by version ' || version
+            when 'retrain_all' then '--retrain all'
+            when 'retrain_none' then '--retrain none: served by version ' || version
+            else concat_ws(
+                    ', ',
+                    printf(
+                        'version %s is %.1f days old (retrain_every_days %g)',
+                        version, age_days, retrain_every_days
+                    ),
+                    printf(
+                        '%d new interactions, %.1f%% of its data (retrain_new_data_share %g)',
+                        new_interactions, 100 * new_share, retrain_new_data_share
+                    ),
+                    printf('drift %.3f (retrain_drift %g)', drift, retrain_drift)
+                )
+        end as reason,
+        age_days,
+        new_interactions,
+        new_share,
+        drift
+    from decided
+)
+
+select * from final

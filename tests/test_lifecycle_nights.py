@@ -1,0 +1,255 @@
+"""The tenant lifecycle over several nights of a generated world (docs/lifecycle.md): what each
+build trains and what it serves from the stored versions.
+
+Three tenants: t0001 `on` and retrained nightly, t0002 `freeze`, t0003 `on` with
+retrain_every_days 7. The nights walk: a first build (every tenant's first version); a night
+where some customers bought new items (t0001 retrained; the frozen t0002 and the quiet t0003
+served by their stored versions: their lists unchanged for every customer without new
+interactions, and following the new purchases of the others); t0003 switched off and an
+erasure request for a frozen customer (t0002 retrained once, t0003 in no serving object, still
+in the registry); t0003 back on (its kept version serves again) while t0001's new data passes
+retrain_new_data_share; and `--retrain all`.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from recsql.build import build
+from recsql.datasets.generator import generate
+from recsql.lifecycle import state
+from tests.conftest import query
+
+pytestmark = pytest.mark.slow
+
+#: What every night's build compares: the served rows that must not change for a customer
+#: whose history did not (scores move with time decay; the items, order and reasons do not).
+LIST = "select customer_id, rank, item_id, reason from {table} where tenant_id = ?"
+SERVING = (
+    "recommendations",
+    "buy_again",
+    "similar_items",
+    "popular_items",
+    "trending_items",
+    "recsql_data.visitor_popular_items",
+    "recsql_data.item_factors",
+)
+
+
+def _tenants(data: Path, **columns: dict[str, object]) -> None:
+    """Set columns of tenants.parquet, by tenant."""
+    rows = pq.read_table(data / "tenants.parquet").to_pylist()
+    for row in rows:
+        for name, values in columns.items():
+            if row["tenant_id"] in values:
+                row[name] = values[row["tenant_id"]]
+    names = list(dict.fromkeys(name for row in rows for name in row))
+    pq.write_table(
+        pa.Table.from_pylist([{n: r.get(n) for n in names} for r in rows]), data / "tenants.parquet"
+    )
+
+
+def _append(data: Path, table: str, rows: list[dict[str, object]]) -> None:
+    existing = pq.read_table(data / f"{table}.parquet")
+    added = pa.Table.from_pylist(rows, schema=existing.schema)
+    pq.write_table(pa.concat_tables([existing, added]), data / f"{table}.parquet")
+
+
+def _night(data: Path, db: Path, as_of: str, retrain: str = "due") -> Path:
+    """Build ``data`` as of ``as_of``; a copy of the served file, named after the night."""
+    build(data, db, as_of=as_of, retrain=retrain)
+    night = db.with_name(f"{as_of[:10]}.duckdb")
+    shutil.copy(db, night)
+    return night
+
+
+def _history(db: Path, as_of: str) -> dict[str, tuple[str, str, str]]:
+    """Per tenant: (trigger, outcome, version) of the build as of ``as_of``."""
+    rows = query(
+        db,
+        "select tenant_id, trigger, outcome, version from build_history where as_of = ?",
+        [datetime.fromisoformat(as_of)],
+    )
+    return {tenant: (trigger, outcome, version) for tenant, trigger, outcome, version in rows}
+
+
+def _lists(db: Path, table: str, tenant: str) -> dict[str, list[tuple]]:
+    """A tenant's served list per customer: (rank, item, reason) rows."""
+    out: dict[str, list[tuple]] = {}
+    for customer, rank, item, reason in sorted(query(db, LIST.format(table=table), [tenant])):
+        out.setdefault(customer, []).append((rank, item, reason))
+    return out
+
+
+def _rows(db: Path, table: str, tenant: str) -> list[tuple]:
+    rows = query(db, f"select * exclude (tenant_id) from {table} where tenant_id = ?", [tenant])
+    return sorted(rows, key=repr)
+
+
+def _versions_served(db: Path) -> None:
+    """Every served row carries the version tenant_status names active for its tenant."""
+    for table in ("recommendations", "buy_again", "recsql_data.visitor_popular_items"):
+        wrong = query(
+            db,
+            f"select distinct s.tenant_id, s.model_version, t.active_version from {table} as s "
+            "left join tenant_status as t on s.tenant_id = t.tenant_id "
+            "where s.model_version is distinct from t.active_version",
+        )
+        assert wrong == [], table
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    data = tmp_path_factory.mktemp("nights") / "data"
+    generate(data, tenants=3, customers=80, items=40, interactions=1500, seed=11)
+    _tenants(
+        data,
+        mode={"t0001": "on", "t0002": "freeze", "t0003": "on"},
+        retrain_every_days={"t0001": 1.0, "t0002": 1.0, "t0003": 7.0},
+    )
+    return data
+
+
+def test_nights_of_a_fleet(world: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(world, data)
+    db = tmp_path / "shop.duckdb"
+
+    # night 1: every tenant's first version, the frozen one included (trained once)
+    night1 = _night(data, db, "2026-01-01")
+    first = _history(night1, "2026-01-01")
+    assert {t: h[:2] for t, h in first.items()} == {
+        t: ("first_version", "promoted") for t in ("t0001", "t0002", "t0003")
+    }
+    v1 = first["t0001"][2]
+    _versions_served(night1)
+
+    # night 2: three customers of t0001 and of t0002 buy the first two items of their list
+    movers = query(
+        night1,
+        "select tenant_id, customer_id, item_id from recommendations where rank <= 2 and "
+        "tenant_id in ('t0001', 't0002') and customer_id in (select distinct customer_id from "
+        "recommendations as r where r.tenant_id = recommendations.tenant_id order by 1 limit 3)",
+    )
+    assert len(movers) == 12
+    _append(
+        data,
+        "interactions",
+        [
+            {
+                "tenant_id": tenant,
+                "customer_id": customer,
+                "item_id": item,
+                "occurred_at": datetime(2026, 1, 1, 12),
+                "event_type": "purchase",
+                "quantity": 1,
+                "value": 10.0,
+            }
+            for tenant, customer, item in movers
+        ],
+    )
+    night2 = _night(data, db, "2026-01-02")
+    second = _history(night2, "2026-01-02")
+    assert second["t0001"][:2] == ("age", "promoted") and second["t0001"][2] != v1
+    assert second["t0002"] == ("frozen", "frozen", v1)
+    assert second["t0003"] == ("not_due", "not_due", v1)
+    _versions_served(night2)
+    moved = {(tenant, customer) for tenant, customer, _ in movers}
+    for tenant in ("t0002", "t0003"):
+        # served by the stored version: derived lists as of it, customers' lists unchanged
+        # unless their history changed
+        for table in ("similar_items", "popular_items", "trending_items"):
+            assert _rows(night2, table, tenant) == _rows(night1, table, tenant), (tenant, table)
+        for table in ("recommendations", "buy_again"):
+            before, after = _lists(night1, table, tenant), _lists(night2, table, tenant)
+            changed = {c for c in before.keys() | after.keys() if before.get(c) != after.get(c)}
+            assert changed <= {c for t, c in moved if t == tenant}, (tenant, table)
+    # recsql status counts what each build did
+    [latest, _] = state.builds(db.with_name("shop.state.duckdb"), limit=2)
+    counts = {key: latest[key] for key in ("tenants", "trained", "not_due", "frozen", "off")}
+    assert counts == {"tenants": 3, "trained": 1, "not_due": 1, "frozen": 1, "off": 0}
+    # a kept version follows new purchases: what a mover bought is off their discover list
+    for tenant, customer, item in movers:
+        items = [i for _, i, _ in _lists(night2, "recommendations", tenant)[customer]]
+        assert item not in items
+
+    # night 3: t0003 switched off; a customer of the frozen t0002 asks to be forgotten
+    _tenants(data, mode={"t0003": "off"})
+    erased = movers[-1][1]
+    _append(
+        data,
+        "erasure_requests",
+        [{"tenant_id": "t0002", "customer_id": erased, "requested_at": datetime(2026, 1, 2, 9)}],
+    )
+    night3 = _night(data, db, "2026-01-03")
+    third = _history(night3, "2026-01-03")
+    assert third["t0002"][:2] == ("erasure", "promoted") and third["t0002"][2] != v1
+    assert third["t0003"][:2] == ("off", "off")
+    for table in SERVING:
+        assert query(night3, f"select count(*) from {table} where tenant_id = 't0003'") == [(0,)]
+    assert query(night3, "select count(*) from recommend('t0003', 'c000001', 10)") == [(0,)]
+    assert query(
+        night3, "select status from model_registry where tenant_id = 't0003' and version = ?", [v1]
+    ) == [("active",)]
+    assert query(
+        night3, "select mode, last_outcome from tenant_status where tenant_id = 't0003'"
+    ) == [("off", "off")]
+    assert query(
+        night3,
+        "select count(*) from recommendations where customer_id = ? and tenant_id = 't0002'",
+        [erased],
+    ) == [(0,)]
+    _versions_served(night3)
+
+    # night 4: t0003 back on, its version 3 days old, nothing new: its kept version serves
+    # again, as on night 2. t0001 (now every 30 days) got 20 % more interactions.
+    _tenants(data, mode={"t0003": "on"}, retrain_every_days={"t0001": 30.0})
+    t0001 = [
+        dict(row, occurred_at=datetime(2026, 1, 3, 8))
+        for row in pq.read_table(data / "interactions.parquet").to_pylist()
+        if row["tenant_id"] == "t0001"
+    ]
+    _append(data, "interactions", t0001[: len(t0001) // 5])
+    night4 = _night(data, db, "2026-01-04")
+    fourth = _history(night4, "2026-01-04")
+    assert fourth["t0001"][:2] == ("new_data", "promoted")
+    assert fourth["t0002"] == ("frozen", "frozen", third["t0002"][2])
+    assert fourth["t0003"] == ("not_due", "not_due", v1)
+    for table in ("recommendations", "buy_again"):
+        assert _lists(night4, table, "t0003") == _lists(night2, table, "t0003")
+    reason = query(night4, "select last_reason from tenant_status where tenant_id = 't0003'")
+    assert "3.0 days old (retrain_every_days 7)" in reason[0][0]
+
+    # night 5: --retrain all retrains every tenant but the frozen one
+    night5 = _night(data, db, "2026-01-05", retrain="all")
+    fifth = _history(night5, "2026-01-05")
+    assert fifth["t0001"][:2] == fifth["t0003"][:2] == ("retrain_all", "promoted")
+    assert fifth["t0002"][:2] == ("frozen", "frozen")
+    registry = query(
+        night5, "select tenant_id, status, count(*) from model_registry group by all order by all"
+    )
+    assert registry == [
+        ("t0001", "active", 1),
+        ("t0001", "superseded", 4),
+        ("t0002", "active", 1),
+        ("t0002", "superseded", 1),
+        ("t0003", "active", 1),
+        ("t0003", "superseded", 1),
+    ]
+    _versions_served(night5)
+    # the state keeps the stored models of every version (fewer than keep_versions = 5)
+    stored = duckdb.connect(str(db.with_name("shop.state.duckdb")), read_only=True)
+    try:
+        kept = stored.execute(
+            "select count(distinct (tenant_id, version)) from stored_repurchase"
+        ).fetchall()
+    finally:
+        stored.close()
+    assert kept == [(9,)]

@@ -167,6 +167,44 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    state_path = args.state or state.default_path(args.db.resolve())
+    if args.action == "list":
+        found = state.versions(state_path, args.tenant)
+        if args.json:
+            print(state.as_json([{"tenant_id": args.tenant, **found}]))
+            return 0
+        if not found["versions"]:
+            _print(f"Tenant {args.tenant} has no version in {state_path}.")
+            return 0
+        _print(f"Versions of tenant {args.tenant} in {state_path} (newest first):")
+        _print(
+            f"  {'version':<24}{'status':<12}{'algorithm':<22}{'trained at':<21}{'ndcg':>7}"
+            "  stored  pinned  reason"
+        )
+        for row in found["versions"]:
+            algorithm = "/".join(str(v) for v in (row["algorithm"], row["variant"]) if v)
+            ndcg = "" if row["ndcg"] is None else f"{row['ndcg']:.3f}"
+            _print(
+                f"  {row['version']!s:<24}{row['status']!s:<12}{algorithm:<22}"
+                f"{row['trained_at']!s:<21}{ndcg:>7}  {'yes' if row['stored'] else 'no':<8}"
+                f"{'yes' if row['pinned'] else '':<8}{row['reason']}"
+            )
+        for row in found["requests"]:
+            when = "waiting for the next build" if row["is_pending"] else f"by {row['build_id']}"
+            what = f"{row['action']} {row['version'] or ''}".strip()
+            _print(f"  request {row['request_id']}: {what} ({row['why']}), applied {when}")
+        return 0
+    if args.action in ("promote", "pin") and not args.version:
+        raise StateError(f"recsql models {args.action} needs --version V (recsql models list).")
+    request_id = state.request(state_path, args.tenant, args.action, args.why or "", args.version)
+    _print(
+        f"Recorded request {request_id}: {args.action} {args.version or ''} for tenant "
+        f"{args.tenant}. The next build applies it (recsql build ... --state {state_path})."
+    )
+    return 0
+
+
 def _demo_customers(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str]]:
     """The first customer with a discover list in each of a few countries (from the published
     file: what any client of it could ask)."""
@@ -379,6 +417,23 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--limit", type=_positive_int, default=20, help="builds to show (default 20)")
     s.add_argument("--json", action="store_true", help="print JSON instead of a table")
     s.set_defaults(func=cmd_status)
+
+    m = sub.add_parser(
+        "models",
+        help="list a tenant's versions; promote, pin or unpin one",
+        description="list: a tenant's versions and the operators' requests on them. promote: "
+        "serve version V from the next build on (automatic retraining goes on). pin: serve V "
+        "and train the tenant no more until unpin. unpin: let the triggers retrain it again. "
+        "A request is applied by the next build and kept in the history (docs/lifecycle.md).",
+    )
+    m.add_argument("action", choices=("list", *state.OPERATOR_ACTIONS))
+    m.add_argument("--tenant", required=True, metavar="T")
+    m.add_argument("--version", metavar="V", help="the version to promote or pin")
+    m.add_argument("--why", metavar="TEXT", help="why (required but for list): kept in history")
+    m.add_argument("--json", action="store_true", help="list: print JSON")
+    _db_argument(m, "whose state to use")
+    _state_argument(m)
+    m.set_defaults(func=cmd_models)
 
     g = sub.add_parser(
         "generate",

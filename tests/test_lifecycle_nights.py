@@ -8,7 +8,8 @@ served by their stored versions: their lists unchanged for every customer withou
 interactions, and following the new purchases of the others); t0003 switched off and an
 erasure request for a frozen customer (t0002 retrained once, t0003 in no serving object, still
 in the registry); t0003 back on (its kept version serves again) while t0001's new data passes
-retrain_new_data_share; and `--retrain all`.
+retrain_new_data_share; an operator who pins t0001 to an older version (served by the next
+build, which `--retrain all` retrains otherwise; not trained while pinned) and unpins it.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import pytest
 from recsql.build import build
 from recsql.datasets.generator import generate
 from recsql.lifecycle import state
-from tests.conftest import query
+from tests.conftest import query, run_recsql
 
 pytestmark = pytest.mark.slow
 
@@ -227,17 +228,28 @@ def test_nights_of_a_fleet(world: Path, tmp_path: Path) -> None:
     reason = query(night4, "select last_reason from tenant_status where tenant_id = 't0003'")
     assert "3.0 days old (retrain_every_days 7)" in reason[0][0]
 
-    # night 5: --retrain all retrains every tenant but the frozen one
+    # night 5: an operator pinned t0001 to its night-2 version; --retrain all retrains every
+    # tenant but the frozen and the pinned one, which the pinned version serves
+    v2 = second["t0001"][2]
+    models = ("models", "--db", str(db), "--tenant", "t0001")
+    pinned = run_recsql(*models[:1], "pin", *models[1:], "--version", v2, "--why", "sold more")
+    assert pinned.returncode == 0, pinned.stderr
     night5 = _night(data, db, "2026-01-05", retrain="all")
     fifth = _history(night5, "2026-01-05")
-    assert fifth["t0001"][:2] == fifth["t0003"][:2] == ("retrain_all", "promoted")
+    assert fifth["t0001"] == ("operator", "promoted", v2)
+    assert fifth["t0003"][:2] == ("retrain_all", "promoted")
     assert fifth["t0002"][:2] == ("frozen", "frozen")
+    assert query(
+        night5,
+        "select status, reason from model_registry where version = ? and tenant_id = 't0001'",
+        [v2],
+    ) == [("active", "pinned by the operator: sold more")]
     registry = query(
         night5, "select tenant_id, status, count(*) from model_registry group by all order by all"
     )
     assert registry == [
         ("t0001", "active", 1),
-        ("t0001", "superseded", 4),
+        ("t0001", "superseded", 3),
         ("t0002", "active", 1),
         ("t0002", "superseded", 1),
         ("t0003", "active", 1),
@@ -252,4 +264,24 @@ def test_nights_of_a_fleet(world: Path, tmp_path: Path) -> None:
         ).fetchall()
     finally:
         stored.close()
-    assert kept == [(9,)]
+    assert kept == [(8,)]
+
+    # night 6: still pinned, so not trained even by --retrain all; then unpinned
+    night6 = _night(data, db, "2026-01-06", retrain="all")
+    assert _history(night6, "2026-01-06")["t0001"] == ("pinned", "kept", v2)
+    listed = run_recsql("models", "list", *models[1:])
+    assert listed.returncode == 0, listed.stderr
+    assert f"{v2}" in listed.stdout and "sold more" in listed.stdout
+    unpinned = run_recsql(*models[:1], "unpin", *models[1:], "--why", "back to the triggers")
+    assert unpinned.returncode == 0, unpinned.stderr
+    [t0001] = [
+        row
+        for row in state.active_rows(
+            db.with_name("shop.state.duckdb"), "active_versions"
+        ).to_pylist()
+        if row["tenant_id"] == "t0001"
+    ]
+    assert (t0001["version"], t0001["is_pinned"], t0001["operator_action"]) == (v2, False, "unpin")
+    # a version that does not exist is refused, naming the tenant; nothing is recorded
+    wrong = run_recsql(*models[:1], "pin", *models[1:], "--version", "nope", "--why", "x")
+    assert wrong.returncode == 2 and "has no version 'nope'" in wrong.stderr

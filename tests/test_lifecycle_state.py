@@ -215,14 +215,19 @@ def _plans(trained: list[str], off: tuple[str, ...] = (), keep_versions: int = 5
     """tenant_plans rows: the tenants of ``trained`` train (their trigger: age), those of
     ``off`` are off."""
     tenants = [*trained, *off]
+    n = len(tenants)
     return pa.table(
         {
-            "tenant_id": tenants,
-            "mode": ["on"] * len(trained) + ["off"] * len(off),
-            "action": ["train"] * len(trained) + ["off"] * len(off),
-            "trigger": ["age"] * len(trained) + ["off"] * len(off),
-            "reason": ["due"] * len(trained) + ["switched off"] * len(off),
-            "keep_versions": [keep_versions] * len(tenants),
+            "tenant_id": pa.array(tenants, pa.string()),
+            "mode": pa.array(["on"] * len(trained) + ["off"] * len(off), pa.string()),
+            "action": pa.array(["train"] * len(trained) + ["off"] * len(off), pa.string()),
+            "trigger": pa.array(["age"] * len(trained) + ["off"] * len(off), pa.string()),
+            "reason": pa.array(["due"] * len(trained) + ["switched off"] * len(off), pa.string()),
+            "keep_versions": pa.array([keep_versions] * n, pa.int64()),
+            "active_version": pa.nulls(n, pa.string()),
+            "operator_request_id": pa.nulls(n, pa.int64()),
+            "operator_action": pa.nulls(n, pa.string()),
+            "operator_why": pa.nulls(n, pa.string()),
         }
     )
 
@@ -513,3 +518,107 @@ def test_status_lists_the_builds(tmp_path: Path) -> None:
     missing = run_recsql("status", "--db", str(tmp_path / "other.duckdb"))
     assert missing.returncode == 2
     assert "No state file at" in missing.stderr
+
+
+def _serving_night(path: Path, trigger: str) -> tuple[str, state.StateUpdate]:
+    """A build that trains nothing and serves tenant a's version as the state says (with the
+    operator's request it read): its trigger ``trigger`` (operator, pinned)."""
+    with state.Writer(path) as writer:
+        build = writer.begin(as_of=NIGHT, data_dir=path.parent, db_path=path.parent / "x.duckdb")
+    [row] = state.active_rows(path, "active_versions").to_pylist()
+    plans = pa.Table.from_pylist(
+        [
+            {
+                "tenant_id": "a",
+                "mode": "on",
+                "action": "score",
+                "trigger": trigger,
+                "reason": trigger,
+                "keep_versions": 5,
+                "active_version": row["version"],
+                "operator_request_id": row["operator_request_id"],
+                "operator_action": row["operator_action"],
+                "operator_why": row["operator_why"],
+            }
+        ],
+        schema=_plans(["a"]).schema,
+    )
+    update = state.pending(
+        path, build.build_id, NIGHT, _trained(build.build_id, {"a": 0.0}).slice(0, 0), plans, {}
+    )
+    state.record_publishing(path, build.build_id, update)
+    state.record_published(path, build.build_id)
+    return build.build_id, update
+
+
+def test_a_pinned_version_serves_from_the_next_build_until_unpinned(tmp_path: Path) -> None:
+    path = tmp_path / "shop.state.duckdb"
+    first, _ = _night(path, {"a": 0.2})
+    second, _ = _night(path, {"a": 0.3})
+    request = state.request(path, "a", "pin", "the new version sells less", first)
+    [row] = state.active_rows(path, "active_versions").to_pylist()
+    assert (row["version"], row["operator_action"], row["is_pinned"]) == (first, "pin", True)
+    assert row["operator_request_id"] == request
+
+    _, update = _serving_night(path, "operator")
+    assert _statuses(update.registry) == {("a", first): "active", ("a", second): "superseded"}
+    [tenant] = update.tenants.to_pylist()
+    assert (tenant["outcome"], tenant["version"]) == ("promoted", first)
+    [event] = [e for e in update.events.to_pylist() if e["status"] == "active"]
+    assert event["reason"] == "pinned by the operator: the new version sells less"
+    # applied: the next build reads no request, the tenant stays pinned
+    [row] = state.active_rows(path, "active_versions").to_pylist()
+    assert (row["version"], row["operator_action"], row["is_pinned"]) == (first, None, True)
+    listed = state.versions(path, "a")
+    assert [(v["version"], v["pinned"]) for v in listed["versions"]] == [
+        (second, False),
+        (first, True),
+    ]
+    assert [r["is_pending"] for r in listed["requests"]] == [False]
+
+    state.request(path, "a", "unpin", "back to nightly training")
+    _serving_night(path, "not_due")
+    [row] = state.active_rows(path, "active_versions").to_pylist()
+    assert (row["version"], row["is_pinned"]) == (first, False)
+
+
+def test_a_pinned_version_is_never_retired(tmp_path: Path) -> None:
+    path = tmp_path / "shop.state.duckdb"
+    first, _ = _night(path, {"a": 0.1}, keep_versions=1)
+    _night(path, {"a": 0.2}, keep_versions=1)
+    state.request(path, "a", "pin", "keep the first around", first)
+    _serving_night(path, "operator")
+    # trainings a build would not make while pinned: the state keeps the pinned model anyway
+    for _ in range(3):
+        _night(path, {"a": 0.4}, keep_versions=1)
+    with state.connect(path, read_only=True) as con:
+        statuses = dict(con.execute("select version, status from model_registry").fetchall())
+    assert statuses[first] == "superseded"  # pinned: its stored model stays
+
+
+@pytest.mark.parametrize(
+    ("action", "version", "why", "message"),
+    [
+        ("pin", "nope", "x", "has no version 'nope'"),
+        ("pin", None, "", "Say why"),
+        ("unpin", None, "x", "is not pinned"),
+    ],
+)
+def test_a_request_that_cannot_be_applied_is_refused(
+    tmp_path: Path, action: str, version: str | None, why: str, message: str
+) -> None:
+    path = tmp_path / "shop.state.duckdb"
+    _night(path, {"a": 0.2})
+    with pytest.raises(state.StateError, match=message):
+        state.request(path, "a", action, why, version)
+    with pytest.raises(state.StateError, match="has no version in"):
+        state.request(path, "b", "pin", "x", "v")
+
+
+def test_a_retired_version_cannot_be_pinned(tmp_path: Path) -> None:
+    path = tmp_path / "shop.state.duckdb"
+    first, _ = _night(path, {"a": 0.1}, keep_versions=1)
+    for _ in range(2):
+        _night(path, {"a": 0.2}, keep_versions=1)
+    with pytest.raises(state.StateError, match="is retired and has no stored model"):
+        state.request(path, "a", "pin", "x", first)

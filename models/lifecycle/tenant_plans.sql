@@ -8,8 +8,10 @@
       (new_data), or the item popularity of the last trending_days moved retrain_drift away from
       that of the version's last trending_days (drift: total variation distance of the shares
       of distinct buyers per item);
-    - score: the active version's stored model serves on today's histories — frozen, --retrain
-      none (retrain_none), or no trigger fired (not_due).
+    - score: the active version's stored model serves on today's histories — a version an
+      operator promoted or pinned since the last build (operator: recsql models), a pinned
+      tenant (pinned: no automatic training until unpinned), frozen, --retrain none
+      (retrain_none), or no trigger fired (not_due).
     A tenant with no interactions since its version's data_until is never due by new_data or
     drift. Every time is the build's clock (build_time: --as-of). -#}
 with
@@ -95,6 +97,10 @@ measured as (
     select
         settings.*,
         active.version,
+        active.is_pinned,
+        active.operator_request_id,
+        active.operator_action,
+        active.operator_why,
         date_diff('second', active.trained_at, {{ build_time() }}) / 86400.0 as age_days,
         coalesce(new_data.new_interactions, 0) as new_interactions,
         coalesce(new_data.new_interactions, 0) / greatest(active.interactions, 1) as new_share,
@@ -114,6 +120,8 @@ decided as (
             when mode = 'off' then 'off'
             when version is null then 'first_version'
             when has_new_erasures then 'erasure'
+            when operator_action in ('promote', 'pin') then 'operator'
+            when is_pinned then 'pinned'
             when mode = 'freeze' then 'frozen'
             when '{{ var("retrain", "due") }}' = 'all' then 'retrain_all'
             when '{{ var("retrain", "due") }}' = 'none' then 'retrain_none'
@@ -133,7 +141,8 @@ final as (
         version as active_version,
         case
             when trigger = 'off' then 'off'
-            when trigger in ('frozen', 'retrain_none', 'not_due') then 'score'
+            when trigger in ('operator', 'pinned', 'frozen', 'retrain_none', 'not_due')
+                then 'score'
             else 'train'
         end as action,
         trigger,
@@ -143,6 +152,13 @@ final as (
             when 'erasure'
                 then 'an erasure request since version ' || version
                     || ': its stored model was fitted on the erased data'
+            when 'operator'
+                then 'version ' || version || ' '
+                    || if(operator_action = 'pin', 'pinned', 'promoted') || ' by the operator: '
+                    || operator_why
+            when 'pinned'
+                then 'pinned to version ' || version
+                    || ': no automatic training until unpinned'
             when 'frozen' then 'frozen: served by version ' || version
             when 'retrain_all' then '--retrain all'
             when 'retrain_none' then '--retrain none: served by version ' || version
@@ -159,6 +175,9 @@ final as (
                     printf('drift %.3f (retrain_drift %g)', drift, retrain_drift)
                 )
         end as reason,
+        operator_request_id,
+        operator_action,
+        operator_why,
         age_days,
         new_interactions,
         new_share,

@@ -87,7 +87,10 @@ def model(dbt, session):
         as_of,
         trained=dbt.ref("trained_versions").to_arrow_table(),
         plans=dbt.ref("tenant_plans")
-        .project("tenant_id, mode, action, trigger, reason, keep_versions")
+        .project(
+            "tenant_id, mode, action, trigger, reason, keep_versions, active_version, "
+            "operator_request_id, operator_action, operator_why"
+        )
         .to_arrow_table(),
         # the stored models of the versions this build trained: what the state keeps of them
         forms={

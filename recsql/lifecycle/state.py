@@ -303,6 +303,20 @@ MIGRATIONS: tuple[str, ...] = (
     + _HISTORY.format(
         tenant_builds="tenant_builds", builds="published_builds", events="registry_events"
     ),
+    # operators' decisions (recsql models promote|pin|unpin), applied by the next build
+    """
+    create sequence operator_request_ids;
+    create table operator_requests (
+        request_id bigint primary key default nextval('operator_request_ids'),
+        tenant_id varchar not null,
+        action varchar not null check (action in ('promote', 'pin', 'unpin')),
+        version varchar,
+        why varchar not null,
+        requested_at timestamp not null,
+        -- the build that applied it: NULL until a build does (it counts once published)
+        build_id varchar
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -468,9 +482,14 @@ class Writer:
                     [new, message, build_id],
                 )
                 if new == "abandoned":
-                    # the stored models of the versions it trained (a version is its build)
+                    # the stored models of the versions it trained (a version is its build);
+                    # the operators' requests it applied wait for the next build again
                     for form in STORED_FORMS:
                         con.execute(f"delete from stored_{form} where version = ?", [build_id])
+                    con.execute(
+                        "update operator_requests set build_id = null where build_id = ?",
+                        [build_id],
+                    )
                 settled.append((build_id, new))
         return settled
 
@@ -502,21 +521,63 @@ class Writer:
 #: through :func:`active_rows`, and publishing records the forms of the versions it trained.
 STORED_FORMS = ("neighbours", "factors", "popularity", "trends", "repurchase")
 
-#: The active version of each tenant and whether its model is stored (a version trained by a
-#: recsql before the stored models has none, and is trained again).
-_ACTIVE_VERSIONS = """
+#: Per tenant, the operators' requests that count: applied by a published build, or waiting
+#: for the next build.
+_REQUESTS = """
+    select requests.*, requests.build_id is null as is_pending
+    from operator_requests as requests
+    where requests.build_id is null
+        or requests.build_id in (select build_id from published_builds)
+"""
+
+#: Per tenant, the version its latest pin pins (none after an unpin).
+_PINS = f"""
+    select tenant_id, version
+    from ({_REQUESTS})
+    where action in ('pin', 'unpin')
+    qualify row_number() over (partition by tenant_id order by request_id desc) = 1
+        and action = 'pin'
+"""
+
+#: The version each tenant is served by at the next build — the registry's active one, or the
+#: one a waiting operator request (promote, pin) names — with what a build needs of it: its
+#: model (whether it is stored: a version trained by a recsql before the stored models has
+#: none, and is trained again), whether the tenant is pinned, and the latest waiting request.
+_SERVING_VERSIONS = f"""
+    with pending as (
+        select * from ({_REQUESTS}) where is_pending
+        qualify row_number() over (partition by tenant_id order by request_id desc) = 1
+    ),
+
+    serving as (
+        select
+            active.tenant_id,
+            if(pending.action in ('promote', 'pin'), pending.version, active.version)
+                as version,
+            pending.request_id as operator_request_id,
+            pending.action as operator_action,
+            pending.why as operator_why
+        from model_registry as active
+        left join pending on active.tenant_id = pending.tenant_id
+        where active.status = 'active'
+    )
+
     select
-        registry.tenant_id, registry.version, registry.algorithm, registry.variant,
-        registry.trained_at, registry.data_until, registry.interactions, registry.parameters,
+        serving.tenant_id, serving.version, versions.algorithm, versions.variant,
+        versions.trained_at, versions.data_until, versions.interactions, versions.parameters,
         versions.erasures,
         exists (
             select 1 from stored_repurchase as stored
-            where stored.tenant_id = registry.tenant_id and stored.version = registry.version
-        ) as is_stored
-    from model_registry as registry
+            where stored.tenant_id = serving.tenant_id and stored.version = serving.version
+        ) as is_stored,
+        pins.tenant_id is not null as is_pinned,
+        serving.operator_request_id,
+        serving.operator_action,
+        serving.operator_why
+    from serving
     inner join model_versions as versions
-        on registry.tenant_id = versions.tenant_id and registry.version = versions.version
-    where registry.status = 'active'
+        on serving.tenant_id = versions.tenant_id and serving.version = versions.version
+    left join ({_PINS}) as pins on serving.tenant_id = pins.tenant_id
 """
 
 
@@ -540,18 +601,18 @@ def _reader(state_path: Path | None) -> Iterator[duckdb.DuckDBPyConnection]:
 
 def active_rows(state_path: Path | None, table: str) -> pa.Table:
     """What a build reads of the state (the dbt sources of ``models/lifecycle``):
-    ``active_versions``, or ``stored_<form>`` for the tenants' active versions only. Empty
-    without a state file (a plain dbt build)."""
+    ``active_versions`` (the version serving each tenant, :data:`_SERVING_VERSIONS`), or
+    ``stored_<form>`` of those versions only. Empty without a state file (a plain dbt
+    build)."""
     with _reader(state_path) as con:
         if table == "active_versions":
-            return con.sql(_ACTIVE_VERSIONS + " order by tenant_id").to_arrow_table()
+            return con.sql(_SERVING_VERSIONS + " order by tenant_id").to_arrow_table()
         if table.removeprefix("stored_") not in STORED_FORMS:
             raise ValueError(f"{table!r} is not a table a build reads from the state")
         return con.sql(
             f"select stored.* from {table} as stored "
-            "semi join model_registry as registry on stored.tenant_id = registry.tenant_id "
-            "and stored.version = registry.version and registry.status = 'active' "
-            "order by all"
+            f"semi join ({_SERVING_VERSIONS}) as serving on stored.tenant_id = serving.tenant_id "
+            "and stored.version = serving.version order by all"
         ).to_arrow_table()
 
 
@@ -563,6 +624,8 @@ class StateUpdate:
 
     versions: pa.Table
     forms: dict[str, pa.Table]
+    #: The operators' requests the build read (tenant_id, the latest request_id): applied by it.
+    applied_requests: pa.Table
     events: pa.Table
     tenants: pa.Table
     registry: pa.Table
@@ -597,16 +660,18 @@ def pending(
 ) -> StateUpdate:
     """The state rows of build ``build_id``.
 
-    ``plans``: one row per tenant (tenant_id, mode, action, trigger, reason, keep_versions) -
-    what the build decided to do for it (``models/lifecycle/tenant_plans``). ``trained``: the
-    versions it trained (one row per tenant, the columns of ``model_versions`` but
-    ``library_versions``), ``forms``: their stored models (``stored_<form>`` rows by form).
-    Each trained version becomes its tenant's active version, and the one it replaces
-    ``superseded``; stored models beyond a tenant's ``keep_versions`` (besides the active
-    one) are retired. Without a state file (a plain dbt build) every version is a first one.
+    ``plans``: one row per tenant (tenant_id, mode, action, trigger, reason, keep_versions,
+    active_version, operator_request_id, operator_action, operator_why) - what the build
+    decided to do for it (``models/lifecycle/tenant_plans``). ``trained``: the versions it
+    trained (one row per tenant, the columns of ``model_versions`` but ``library_versions``),
+    ``forms``: their stored models (``stored_<form>`` rows by form). Each trained version
+    becomes its tenant's active version, and the one it replaces ``superseded``; so does a
+    version an operator promoted or pinned (trigger ``operator``). Stored models beyond a
+    tenant's ``keep_versions`` (besides the active and the pinned one) are retired. The
+    operators' requests the build read are applied by it. Without a state file (a plain dbt
+    build) every version is a first one.
     """
     with _reader(state_path) as con:
-        con.execute("use memory")
         con.register("trained", trained)
         con.register("plans", plans)
         versions = con.sql(
@@ -634,6 +699,27 @@ def pending(
                     'replaced by version ' || new.version, active.ndcg, new.ndcg
                 from active
                 inner join new_versions as new on active.tenant_id = new.tenant_id
+                union all
+                -- what an operator promoted or pinned, and the version it replaces
+                select
+                    $build, plans.tenant_id, plans.active_version, 'active',
+                    if(plans.operator_action = 'pin', 'pinned', 'promoted')
+                    || ' by the operator: ' || plans.operator_why,
+                    versions.ndcg, active.ndcg
+                from plans
+                inner join active on plans.tenant_id = active.tenant_id
+                inner join {_CATALOG}.model_versions as versions
+                    on plans.tenant_id = versions.tenant_id
+                        and plans.active_version = versions.version
+                where plans.trigger = 'operator' and plans.active_version <> active.version
+                union all
+                select
+                    $build, active.tenant_id, active.version, 'superseded',
+                    'replaced by version ' || plans.active_version || ' (operator)',
+                    active.ndcg, null
+                from plans
+                inner join active on plans.tenant_id = active.tenant_id
+                where plans.trigger = 'operator' and plans.active_version <> active.version
             ),
 
             stored as (
@@ -648,10 +734,13 @@ def pending(
                         and versions.version = stored.version
                 anti join new_versions as new on versions.tenant_id = new.tenant_id
                     and versions.version = new.version
-                -- the active version is kept, whoever it is after this build
+                -- the active version is kept, whoever it is after this build, and so is the
+                -- pinned one
                 anti join (
-                    select tenant_id, version from active
-                    anti join new_versions as new on active.tenant_id = new.tenant_id
+                    select plans.tenant_id, plans.active_version as version from plans
+                    anti join new_versions as new on plans.tenant_id = new.tenant_id
+                    union all
+                    select tenant_id, version from ({_PINS})
                 ) as serving on versions.tenant_id = serving.tenant_id
                     and versions.version = serving.version
             ),
@@ -684,6 +773,7 @@ def pending(
                 case
                     when plans.action = 'off' then 'off'
                     when events.version is not null then 'promoted'
+                    when plans.trigger in ('pinned', 'operator') then 'kept'
                     when plans.mode = 'freeze' then 'frozen'
                     when plans.action = 'score' then 'not_due'
                     else 'kept'
@@ -733,9 +823,14 @@ def pending(
             )
         )
         status = con.sql(_STATUS.format(history="history", registry="registry"))
+        applied = con.sql(
+            "select tenant_id, operator_request_id as request_id from plans "
+            "where operator_request_id is not null"
+        ).to_arrow_table()
         return StateUpdate(
             versions=versions,
             forms=forms,
+            applied_requests=applied,
             events=events,
             tenants=tenants,
             registry=con.sql(
@@ -764,6 +859,13 @@ def record_publishing(state_path: Path, build_id: str, update: StateUpdate) -> N
             con.register("new_rows", rows)
             con.execute(f"insert into {table} by name from new_rows")
             con.unregister("new_rows")
+        con.register("applied", update.applied_requests)
+        con.execute(
+            "update operator_requests as requests set build_id = ? from applied "
+            "where requests.build_id is null and requests.tenant_id = applied.tenant_id "
+            "and requests.request_id <= applied.request_id",
+            [build_id],
+        )
         con.register("new_events", update.events)
         for form in STORED_FORMS:
             con.execute(
@@ -782,6 +884,100 @@ def record_published(state_path: Path, build_id: str) -> None:
             "update builds set status = 'published', finished_at = ? where build_id = ?",
             [_now(), build_id],
         )
+
+
+#: What an operator may ask of a tenant's versions (``recsql models``).
+OPERATOR_ACTIONS = ("promote", "pin", "unpin")
+
+
+def request(
+    state_path: Path, tenant_id: str, action: str, why: str, version: str | None = None
+) -> int:
+    """Record an operator's request on a tenant's versions - ``promote`` or ``pin`` a version
+    (active, superseded or rejected, with its stored model), ``unpin`` - applied by the next
+    build; its id. Takes the state's lock: refused while a build runs. Raises
+    :class:`StateError` with what to do when the request cannot be applied."""
+    if action not in OPERATOR_ACTIONS:
+        raise ValueError(f"action must be one of {', '.join(OPERATOR_ACTIONS)}, got {action!r}")
+    if not why.strip():
+        raise StateError("Say why (--why TEXT): the reason is kept in the tenant's history.")
+    if not state_path.exists():
+        raise StateError(f"No state file at {state_path}: no build has used it yet.")
+    with Writer(state_path), connect(state_path) as con:
+        known = con.execute(
+            "select version, status, exists (select 1 from stored_repurchase as stored "
+            "where stored.tenant_id = registry.tenant_id and stored.version = registry.version) "
+            "from model_registry as registry where tenant_id = ? order by trained_at desc",
+            [tenant_id],
+        ).fetchall()
+        if not known:
+            raise StateError(
+                f"Tenant {tenant_id!r} has no version in {state_path}: it was never trained "
+                "(recsql models list shows the tenants' versions)."
+            )
+        if action == "unpin":
+            pinned = con.execute(f"select 1 from ({_PINS}) where tenant_id = ?", [tenant_id])
+            if not pinned.fetchall():
+                raise StateError(f"Tenant {tenant_id!r} is not pinned: nothing to unpin.")
+            version = None
+        else:
+            statuses = {v: (status, stored) for v, status, stored in known}
+            if version not in statuses:
+                listed = ", ".join(f"{v} ({status})" for v, status, _ in known[:5])
+                raise StateError(
+                    f"Tenant {tenant_id!r} has no version {version!r}; its newest: {listed}."
+                )
+            status, stored = statuses[version]
+            if status in ("retired", "failed") or not stored:
+                raise StateError(
+                    f"Version {version} of tenant {tenant_id!r} is {status} and has no stored "
+                    "model: it cannot serve. Pin or promote a version that has one "
+                    "(recsql models list)."
+                )
+        [(request_id,)] = con.execute(
+            "insert into operator_requests (tenant_id, action, version, why, requested_at) "
+            "values (?, ?, ?, ?, ?) returning request_id",
+            [tenant_id, action, version, why.strip(), _now()],
+        ).fetchall()
+    return int(request_id)
+
+
+def versions(state_path: Path, tenant_id: str) -> dict[str, list[dict[str, object]]]:
+    """A tenant's versions, newest first (status, algorithm, clock, NDCG, reason, whether its
+    model is stored and whether it is pinned), and the operators' requests on it, newest
+    first (``pending``: not applied yet)."""
+    with connect(state_path, read_only=True) as con:
+
+        def rows(query: str) -> list[dict[str, object]]:
+            cursor = con.execute(query, [tenant_id])
+            names = [column[0] for column in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+        return {
+            "versions": rows(
+                f"""
+                select
+                    registry.version, registry.status, registry.algorithm, registry.variant,
+                    registry.trained_at, registry.data_until, registry.ndcg, registry.reason,
+                    exists (
+                        select 1 from stored_repurchase as stored
+                        where stored.tenant_id = registry.tenant_id
+                            and stored.version = registry.version
+                    ) as stored,
+                    pins.version is not null as pinned
+                from model_registry as registry
+                left join ({_PINS}) as pins
+                    on registry.tenant_id = pins.tenant_id and registry.version = pins.version
+                left join builds on registry.version = builds.build_id
+                where registry.tenant_id = ?
+                order by registry.trained_at desc, builds.started_at desc
+                """
+            ),
+            "requests": rows(
+                f"select request_id, action, version, why, requested_at, build_id, is_pending "
+                f"from ({_REQUESTS}) where tenant_id = ? order by request_id desc"
+            ),
+        }
 
 
 def published_build_id(db_path: Path) -> str | None:

@@ -191,9 +191,13 @@ def cmd_models(args: argparse.Namespace) -> int:
                 f"{'yes' if row['pinned'] else '':<8}{row['reason']}"
             )
         for row in found["requests"]:
-            when = "waiting for the next build" if row["is_pending"] else f"by {row['build_id']}"
+            done = (
+                "waiting for the next build"
+                if row["is_pending"]
+                else f"applied by build {row['build_id']}"
+            )
             what = f"{row['action']} {row['version'] or ''}".strip()
-            _print(f"  request {row['request_id']}: {what} ({row['why']}), applied {when}")
+            _print(f"  request {row['request_id']}: {what} ({row['why']}), {done}")
         return 0
     if args.action in ("promote", "pin") and not args.version:
         raise StateError(f"recsql models {args.action} needs --version V (recsql models list).")

@@ -38,12 +38,6 @@ interactions as (
     group by tenant_id
 ),
 
-erasures as (
-    select tenant_id, count(distinct customer_id) as erasures
-    from {{ ref('stg_erasure_requests') }}
-    group by tenant_id
-),
-
 final as (
     select
         settings.tenant_id,
@@ -60,12 +54,12 @@ final as (
         printf('%016x', interactions.fingerprint::ubigint) as input_fingerprint,
         champions.best_ndcg as ndcg,
         buy_again.ndcg as buy_again_ndcg,
-        coalesce(erasures.erasures, 0) as erasures
+        plans.erasures
     from settings
     inner join champions on settings.tenant_id = champions.tenant_id
     inner join interactions on settings.tenant_id = interactions.tenant_id
     left join buy_again on settings.tenant_id = buy_again.tenant_id
-    left join erasures on settings.tenant_id = erasures.tenant_id
+    inner join {{ ref('tenant_plans') }} as plans on settings.tenant_id = plans.tenant_id
 )
 
 select * from final

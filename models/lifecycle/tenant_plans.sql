@@ -105,6 +105,7 @@ measured as (
         coalesce(new_data.new_interactions, 0) as new_interactions,
         coalesce(new_data.new_interactions, 0) / greatest(active.interactions, 1) as new_share,
         coalesce(drift.drift, 0) as drift,
+        coalesce(erasures.erasures, 0) as erasures,
         coalesce(erasures.erasures, 0) > coalesce(active.erasures, 0) as has_new_erasures
     from settings
     left join active on settings.tenant_id = active.tenant_id
@@ -178,6 +179,8 @@ final as (
         operator_request_id,
         operator_action,
         operator_why,
+        -- the erasure requests of the tenant: what a version trained now has seen
+        erasures,
         age_days,
         new_interactions,
         new_share,

@@ -11,6 +11,7 @@ from collections import Counter
 
 import duckdb
 import pytest
+import yaml
 
 from recsql.build import BuildResult
 from recsql.datasets.generator import GenerationReport, generate
@@ -34,7 +35,28 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> GenerationReport:
 
 @pytest.fixture(scope="module")
 def built(generated: GenerationReport, tmp_path_factory, build_inputs) -> BuildResult:
-    return build_inputs(generated.out_dir, tmp_path_factory.mktemp("db") / "recsql.duckdb")
+    db = tmp_path_factory.mktemp("db") / "recsql.duckdb"
+    return build_inputs(generated.out_dir, db, unit_tests=True)
+
+
+def test_the_dbt_unit_tests_pass(built: BuildResult) -> None:
+    """Production builds skip the project's dbt unit tests (tests of the code, with fixtures of
+    their own); this build runs them, every one."""
+    defined = {
+        test["name"]
+        for yml in (REPO / "models").rglob("*.yml")
+        for test in (yaml.safe_load(yml.read_text()) or {}).get("unit_tests", [])
+    }
+    results = json.loads(
+        (built.db_path.parent / "recsql.duckdb.build/target/run_results.json").read_text()
+    )["results"]
+    ran = {
+        r["unique_id"].rsplit(".", 1)[-1]: r["status"]
+        for r in results
+        if r["unique_id"].startswith("unit_test.")
+    }
+    assert len(defined) >= 5
+    assert ran == dict.fromkeys(defined, "pass")
 
 
 def test_every_planted_bad_row_is_quarantined_with_its_reason(

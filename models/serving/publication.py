@@ -4,7 +4,6 @@ All the work is in recsql/build/publish.py. dbt skips this model when anything i
 including the data tests on those models: a failed build never replaces the served file.
 """
 
-from datetime import datetime
 from pathlib import Path
 
 from recsql import __version__
@@ -15,13 +14,11 @@ from recsql.sql import literal
 
 def model(dbt, session):
     dbt.config(materialized="table")
-    build_id = dbt.config.get("build_id")
     # the build's id and clock, in the published file and (with recsql build) in the state
-    as_of = datetime.fromisoformat(str(dbt.config.get("as_of")))
-    build_info = session.sql(
-        f"select {literal(build_id)} as build_id, timestamp '{as_of:%Y-%m-%d %H:%M:%S}' as as_of, "
-        f"{literal(__version__)} as recsql_version"
-    )
+    context = dbt.ref("build_context")
+    [build] = context.to_arrow_table().to_pylist()
+    build_id, as_of = build["build_id"], build["as_of"]
+    build_info = context.project(f"build_id, as_of, {literal(__version__)} as recsql_version")
     # Each table is sorted by tenant first, so that a query for one tenant reads only the row
     # groups holding it (DuckDB skips the others by their min/max), however many tenants share
     # the file. (dbt needs every ref spelled out.)
@@ -73,7 +70,7 @@ def model(dbt, session):
     }
     # the model registry, build history and tenant status: this build's rows with those the
     # state database keeps (a plain dbt build has no state: its versions are the first)
-    state_path = Path(dbt.config.get("state_path")) if dbt.config.get("state_path") else None
+    state_path = Path(build["state_path"]) if build["state_path"] else None
     stored_forms = {
         "neighbours": dbt.ref("active_item_neighbours"),
         "factors": dbt.ref("active_item_factors"),
@@ -102,4 +99,4 @@ def model(dbt, session):
     tables["build_history"] = session.from_arrow(update.history)
     tables["tenant_status"] = session.from_arrow(update.status)
     record = StateRecord(state_path, build_id, update) if state_path else None
-    return publish(session, tables, dbt.config.get("publish_path"), record)
+    return publish(session, tables, build["publish_path"], record)

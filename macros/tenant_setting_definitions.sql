@@ -162,6 +162,18 @@
             'at_least': none,
         },
         {
+            'name': 'promotion_min_customers', 'type': 'integer', 'default': 50,
+            'choices': none,
+            'minimum': 1, 'maximum': none, 'minimum_exclusive': false,
+            'at_least': none,
+        },
+        {
+            'name': 'promotion_margin', 'type': 'number', 'default': 0,
+            'choices': none,
+            'minimum': 0, 'maximum': 1, 'minimum_exclusive': false,
+            'at_least': none,
+        },
+        {
             'name': 'min_accepted_share', 'type': 'number', 'default': 0.5,
             'choices': none,
             'minimum': 0, 'maximum': 1, 'minimum_exclusive': false,

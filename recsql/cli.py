@@ -111,6 +111,10 @@ def print_summary(result: BuildResult) -> None:
         _print("  Quarantined, by reason (rows and reasons: select * from quarantined_rows):")
         for table, reason, rows in result.reasons:
             _print(f"    {table:<20}{reason:<36}{rows:>10,}")
+    if result.outcomes:
+        _print()
+        outcomes = ", ".join(f"{n:,} {outcome}" for outcome, n in result.outcomes.items())
+        _print(f"  Tenants by outcome: {outcomes} (recsql status; report: {result.report_path})")
     example = _example_customer(result.db_path)
     _print()
     _print("Query it from any DuckDB client (1.4 or later), for example:")
@@ -154,14 +158,15 @@ def cmd_status(args: argparse.Namespace) -> int:
     _print(f"Builds recorded in {state_path} (newest first):")
     _print(
         f"  {'build':<22}{'as of':<21}{'status':<12}{'seconds':>8}{'tenants':>9}"
-        f"{'trained':>9}{'not due':>9}{'frozen':>8}{'off':>6}  message"
+        f"{'trained':>9}{'promoted':>10}{'not due':>9}{'frozen':>8}{'off':>6}  message"
     )
     for row in rows:
         seconds = "" if row["seconds"] is None else f"{row['seconds']:,}"
         message = " ".join(str(row["message"] or "").split())
         _print(
             f"  {row['build_id']!s:<22}{row['as_of']!s:<21}{row['status']!s:<12}{seconds:>8}"
-            f"{row['tenants']:>9,}{row['trained']:>9,}{row['not_due']:>9,}{row['frozen']:>8,}"
+            f"{row['tenants']:>9,}{row['trained']:>9,}{row['promoted']:>10,}"
+            f"{row['not_due']:>9,}{row['frozen']:>8,}"
             f"{row['off']:>6,}  {message}"
         )
     return 0

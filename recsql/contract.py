@@ -383,6 +383,23 @@ TENANT_SETTINGS: tuple[Setting, ...] = (
         maximum=1000,
     ),
     Setting(
+        "promotion_min_customers",
+        ColumnType.INTEGER,
+        50,
+        "a candidate version is judged against the active one once at least this many "
+        "customers bought something after its data",
+        minimum=1,
+    ),
+    Setting(
+        "promotion_margin",
+        ColumnType.NUMBER,
+        0,
+        "a judged candidate becomes active when its NDCG@k beats the active version's by "
+        "more than this (0: any gain; a tie keeps the active)",
+        minimum=0,
+        maximum=1,
+    ),
+    Setting(
         "min_accepted_share",
         ColumnType.NUMBER,
         0.5,

@@ -1,19 +1,26 @@
 """The tenant lifecycle over several nights of a generated world (docs/lifecycle.md): what each
 build trains and what it serves from the stored versions.
 
-Three tenants: t0001 `on` and retrained nightly, t0002 `freeze`, t0003 `on` with
-retrain_every_days 7. The nights walk: a first build (every tenant's first version); a night
-where some customers bought new items (t0001 retrained; the frozen t0002 and the quiet t0003
+Three tenants: t0001 `on`, retrained nightly, its champion forced to popularity (so that the
+test knows what each of its versions recommends), t0002 `freeze`, t0003 `on` with
+retrain_every_days 7. The nights walk: a first build (every tenant's first version, active at
+once); a night where some customers bought new items and many bought one unpopular item (t0001
+retrained: a candidate, while its active version serves; the frozen t0002 and the quiet t0003
 served by their stored versions: their lists unchanged for every customer without new
 interactions, and following the new purchases of the others); t0003 switched off and an
-erasure request for a frozen customer (t0002 retrained once, t0003 in no serving object, still
-in the registry); t0003 back on (its kept version serves again) while t0001's new data passes
-retrain_new_data_share; an operator who pins t0001 to an older version (served by the next
-build, which `--retrain all` retrains otherwise; not trained while pinned) and unpins it.
+erasure request for a frozen customer (t0002 retrained once and active at once, t0003 in no
+serving object, still in the registry, t0001's candidate still waiting for buyers); t0003 back
+on (its kept version serves again) and customers buy what only the candidate ranks high
+(promoted); a burst of another item makes a candidate that ranks it first, and customers buy
+what the active version ranks first (rejected); an operator who pins t0001 to an older version
+(served by the next build, which `--retrain all` retrains otherwise; not trained while pinned)
+and unpins it.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import shutil
 from datetime import datetime
 from pathlib import Path
@@ -63,12 +70,85 @@ def _append(data: Path, table: str, rows: list[dict[str, object]]) -> None:
     pq.write_table(pa.concat_tables([existing, added]), data / f"{table}.parquet")
 
 
+def _buy(data: Path, tenant: str, bought: list[tuple[str, str]], at: datetime) -> None:
+    """Customers of ``tenant`` buy items: (customer, item) pairs."""
+    _append(
+        data,
+        "interactions",
+        [
+            {
+                "tenant_id": tenant,
+                "customer_id": customer,
+                "item_id": item,
+                "occurred_at": at,
+                "event_type": "purchase",
+                "quantity": 1,
+                "value": 10.0,
+            }
+            for customer, item in bought
+        ],
+    )
+
+
+def _popularity(db: Path, tenant: str, version: str) -> list[str]:
+    """A version's items, most popular first (the tenant's, as the state stores them)."""
+    state_db = duckdb.connect(str(db.with_name("shop.state.duckdb")), read_only=True)
+    try:
+        rows = state_db.execute(
+            "select item_id from stored_popularity where tenant_id = ? and version = ? "
+            "and country is null order by popularity_rank",
+            [tenant, version],
+        ).fetchall()
+    finally:
+        state_db.close()
+    return [item for (item,) in rows]
+
+
+def _bought(db: Path, tenant: str) -> dict[str, set[str]]:
+    """What each customer of ``tenant`` has bought, as the served file says."""
+    out: dict[str, set[str]] = {}
+    for customer, item in query(
+        db,
+        "select customer_id, item_id from recsql_data.bought_items where tenant_id = ?",
+        [tenant],
+    ):
+        out.setdefault(customer, set()).add(item)
+    return out
+
+
+def _ndcg(ranking: list[str], bought: dict[str, set[str]], new: dict[str, str], k: int) -> float:
+    """What the promotion gate must measure for a popularity version (``ranking``): the mean
+    NDCG@k of the lists it makes for customers who then bought one new item each (``new``)."""
+    total = 0.0
+    for customer, item in new.items():
+        listed = [i for i in ranking if i not in bought[customer]][:k]
+        total += 1 / math.log2(listed.index(item) + 2) if item in listed else 0.0
+    return total / len(new)
+
+
+def _registry(db: Path, tenant: str, version: str) -> tuple[str, float, float, str]:
+    [row] = query(
+        db,
+        "select status, ndcg, active_ndcg, reason from model_registry "
+        "where tenant_id = ? and version = ?",
+        [tenant, version],
+    )
+    return row
+
+
 def _night(data: Path, db: Path, as_of: str, retrain: str = "due") -> Path:
     """Build ``data`` as of ``as_of``; a copy of the served file, named after the night."""
-    build(data, db, as_of=as_of, retrain=retrain)
+    result = build(data, db, as_of=as_of, retrain=retrain)
     night = db.with_name(f"{as_of[:10]}.duckdb")
     shutil.copy(db, night)
+    assert result.report_path is not None
+    shutil.copy(result.report_path, night.with_suffix(".json"))
     return night
+
+
+def _report(night: Path) -> dict[str, object]:
+    """The JSON report of the night's build."""
+    return json.loads(night.with_suffix(".json").read_text())
 
 
 def _history(db: Path, as_of: str) -> dict[str, tuple[str, str, str]]:
@@ -114,6 +194,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
         data,
         mode={"t0001": "on", "t0002": "freeze", "t0003": "on"},
         retrain_every_days={"t0001": 1.0, "t0002": 1.0, "t0003": 7.0},
+        algorithm={"t0001": "popularity"},
+        promotion_min_customers={"t0001": 6},
     )
     return data
 
@@ -132,7 +214,8 @@ def test_nights_of_a_fleet(world: Path, tmp_path: Path) -> None:
     v1 = first["t0001"][2]
     _versions_served(night1)
 
-    # night 2: three customers of t0001 and of t0002 buy the first two items of their list
+    # night 2: three customers of t0001 and of t0002 buy the first two items of their list;
+    # 20 customers of t0001 buy its least popular item
     movers = query(
         night1,
         "select tenant_id, customer_id, item_id from recommendations where rank <= 2 and "
@@ -140,25 +223,19 @@ def test_nights_of_a_fleet(world: Path, tmp_path: Path) -> None:
         "recommendations as r where r.tenant_id = recommendations.tenant_id order by 1 limit 3)",
     )
     assert len(movers) == 12
-    _append(
-        data,
-        "interactions",
-        [
-            {
-                "tenant_id": tenant,
-                "customer_id": customer,
-                "item_id": item,
-                "occurred_at": datetime(2026, 1, 1, 12),
-                "event_type": "purchase",
-                "quantity": 1,
-                "value": 10.0,
-            }
-            for tenant, customer, item in movers
-        ],
-    )
+    for tenant in ("t0001", "t0002"):
+        _buy(data, tenant, [(c, i) for t, c, i in movers if t == tenant], datetime(2026, 1, 1, 12))
+    rising = _popularity(db, "t0001", v1)[-1]
+    bought = _bought(night1, "t0001")
+    burst = sorted(c for c in bought if rising not in bought[c])[:20]
+    _buy(data, "t0001", [(c, rising) for c in burst], datetime(2026, 1, 1, 13))
     night2 = _night(data, db, "2026-01-02")
     second = _history(night2, "2026-01-02")
-    assert second["t0001"][:2] == ("age", "promoted") and second["t0001"][2] != v1
+    # t0001 retrained: a candidate; its active version serves until the gate judges it
+    assert second["t0001"] == ("age", "kept", v1)
+    candidate = query(night2, "select version from model_registry where status = 'candidate'")
+    [(v2,)] = candidate
+    assert _registry(night2, "t0001", v2)[0] == "candidate"
     assert second["t0002"] == ("frozen", "frozen", v1)
     assert second["t0003"] == ("not_due", "not_due", v1)
     _versions_served(night2)
@@ -172,6 +249,9 @@ def test_nights_of_a_fleet(world: Path, tmp_path: Path) -> None:
             before, after = _lists(night1, table, tenant), _lists(night2, table, tenant)
             changed = {c for c in before.keys() | after.keys() if before.get(c) != after.get(c)}
             assert changed <= {c for t, c in moved if t == tenant}, (tenant, table)
+    # the candidate ranks the rising item first; the active version, last
+    assert _popularity(db, "t0001", v2)[0] == rising
+    assert _rows(night2, "popular_items", "t0001") == _rows(night1, "popular_items", "t0001")
     # recsql status counts what each build did
     [latest, _] = state.builds(db.with_name("shop.state.duckdb"), limit=2)
     counts = {key: latest[key] for key in ("tenants", "trained", "not_due", "frozen", "off")}
@@ -181,7 +261,8 @@ def test_nights_of_a_fleet(world: Path, tmp_path: Path) -> None:
         items = [i for _, i, _ in _lists(night2, "recommendations", tenant)[customer]]
         assert item not in items
 
-    # night 3: t0003 switched off; a customer of the frozen t0002 asks to be forgotten
+    # night 3: t0003 switched off; a customer of the frozen t0002 asks to be forgotten;
+    # nobody bought from t0001 since its candidate's data: it waits, and is not retrained
     _tenants(data, mode={"t0003": "off"})
     erased = movers[-1][1]
     _append(
@@ -192,6 +273,11 @@ def test_nights_of_a_fleet(world: Path, tmp_path: Path) -> None:
     night3 = _night(data, db, "2026-01-03")
     third = _history(night3, "2026-01-03")
     assert third["t0002"][:2] == ("erasure", "promoted") and third["t0002"][2] != v1
+    assert third["t0001"] == ("awaiting_judgement", "kept", v1)
+    assert (
+        "0 of promotion_min_customers 6"
+        in query(night3, "select last_reason from tenant_status where tenant_id = 't0001'")[0][0]
+    )
     assert third["t0003"][:2] == ("off", "off")
     for table in SERVING:
         assert query(night3, f"select count(*) from {table} where tenant_id = 't0003'") == [(0,)]
@@ -210,52 +296,97 @@ def test_nights_of_a_fleet(world: Path, tmp_path: Path) -> None:
     _versions_served(night3)
 
     # night 4: t0003 back on, its version 3 days old, nothing new: its kept version serves
-    # again, as on night 2. t0001 (now every 30 days) got 20 % more interactions.
-    _tenants(data, mode={"t0003": "on"}, retrain_every_days={"t0001": 30.0})
-    t0001 = [
-        dict(row, occurred_at=datetime(2026, 1, 3, 8))
-        for row in pq.read_table(data / "interactions.parquet").to_pylist()
-        if row["tenant_id"] == "t0001"
-    ]
-    _append(data, "interactions", t0001[: len(t0001) // 5])
+    # again, as on night 2. Six customers of t0001 buy the rising item, first on the
+    # candidate's list and not in the active version's top k: the candidate is promoted
+    _tenants(data, mode={"t0003": "on"})
+    bought = _bought(night3, "t0001")
+    buyers = sorted(c for c in bought if rising not in bought[c])[:6]
+    _buy(data, "t0001", [(c, rising) for c in buyers], datetime(2026, 1, 3, 8))
     night4 = _night(data, db, "2026-01-04")
     fourth = _history(night4, "2026-01-04")
-    assert fourth["t0001"][:2] == ("new_data", "promoted")
+    assert fourth["t0001"] == ("promotion", "promoted", v2)
+    [(k,)] = query(night4, "select k from tenant_settings where tenant_id = 't0001'")
+    new = dict.fromkeys(buyers, rising)
+    expected = [_ndcg(_popularity(db, "t0001", v), bought, new, k) for v in (v2, v1)]
+    assert expected[0] == 1.0 and expected[1] < 1.0
+    status, ndcg, active_ndcg, reason = _registry(night4, "t0001", v2)
+    assert status == "active", reason
+    assert (ndcg, active_ndcg) == pytest.approx(expected)
+    assert reason.startswith(f"promoted: NDCG@{k} 1.0000 > ") and "on 6 customers" in reason
+    superseded = _registry(night4, "t0001", v1)
+    assert superseded[0] == "superseded"
+    assert superseded[1:3] == pytest.approx(expected[::-1])
+    # the build's report counts the same
+    report = _report(night4)
+    assert report["tenants_by_outcome"] == {"frozen": 1, "not_due": 1, "promoted": 1}
+    assert report["tenants_by_trigger"] == {"frozen": 1, "not_due": 1, "promotion": 1}
+    assert {k: v for k, v in report["versions"].items() if v} == {"active": 1, "superseded": 1}
+    assert report["ndcg_drops"] == []
     assert fourth["t0002"] == ("frozen", "frozen", third["t0002"][2])
     assert fourth["t0003"] == ("not_due", "not_due", v1)
     for table in ("recommendations", "buy_again"):
         assert _lists(night4, table, "t0003") == _lists(night2, table, "t0003")
     reason = query(night4, "select last_reason from tenant_status where tenant_id = 't0003'")
     assert "3.0 days old (retrain_every_days 7)" in reason[0][0]
+    _versions_served(night4)
 
-    # night 5: an operator pinned t0001 to its night-2 version; --retrain all retrains every
+    # night 5: most customers of t0001 buy another unpopular item: the new candidate ranks it
+    # higher. Night 6: six customers for whom the candidate lists another item first buy the
+    # first item the active version lists for them: rejected, the active version stays
+    falling = _popularity(db, "t0001", v2)[-1]
+    bought = _bought(night4, "t0001")
+    burst = sorted(c for c in bought if falling not in bought[c])[6:]
+    _buy(data, "t0001", [(c, falling) for c in burst], datetime(2026, 1, 4, 8))
+    night5 = _night(data, db, "2026-01-05")
+    assert _history(night5, "2026-01-05")["t0001"] == ("age", "kept", v2)
+    [(v5,)] = query(night5, "select version from model_registry where status = 'candidate'")
+    rankings = {v: _popularity(db, "t0001", v) for v in (v2, v5)}
+    assert rankings[v5].index(falling) < rankings[v2].index(falling)
+    bought = _bought(night5, "t0001")
+
+    def first(version: str, customer: str) -> str:
+        return next(i for i in rankings[version] if i not in bought[customer])
+
+    chosen = [(c, first(v2, c)) for c in sorted(bought) if first(v2, c) != first(v5, c)][:6]
+    assert len(chosen) == 6
+    _buy(data, "t0001", chosen, datetime(2026, 1, 5, 8))
+    night6 = _night(data, db, "2026-01-06")
+    assert _history(night6, "2026-01-06")["t0001"] == ("promotion", "kept", v2)
+    new = dict(chosen)
+    expected = [_ndcg(_popularity(db, "t0001", v), bought, new, k) for v in (v5, v2)]
+    assert expected[0] < expected[1] == 1.0
+    status, ndcg, active_ndcg, reason = _registry(night6, "t0001", v5)
+    assert status == "rejected", reason
+    assert (ndcg, active_ndcg) == pytest.approx(expected)
+    assert reason.startswith(f"rejected: NDCG@{k}")
+    [drop] = _report(night6)["ndcg_drops"]
+    assert (drop["tenant_id"], drop["version"], drop["status"]) == ("t0001", v5, "rejected")
+    _versions_served(night6)
+
+    # night 7: an operator pinned t0001 to its first version; --retrain all retrains every
     # tenant but the frozen and the pinned one, which the pinned version serves
-    v2 = second["t0001"][2]
     models = ("models", "--db", str(db), "--tenant", "t0001")
-    pinned = run_recsql(*models[:1], "pin", *models[1:], "--version", v2, "--why", "sold more")
+    pinned = run_recsql(*models[:1], "pin", *models[1:], "--version", v1, "--why", "sold more")
     assert pinned.returncode == 0, pinned.stderr
-    night5 = _night(data, db, "2026-01-05", retrain="all")
-    fifth = _history(night5, "2026-01-05")
-    assert fifth["t0001"] == ("operator", "promoted", v2)
-    assert fifth["t0003"][:2] == ("retrain_all", "promoted")
-    assert fifth["t0002"][:2] == ("frozen", "frozen")
-    assert query(
-        night5,
-        "select status, reason from model_registry where version = ? and tenant_id = 't0001'",
-        [v2],
-    ) == [("active", "pinned by the operator: sold more")]
+    night7 = _night(data, db, "2026-01-07", retrain="all")
+    seventh = _history(night7, "2026-01-07")
+    assert seventh["t0001"] == ("operator", "promoted", v1)
+    assert seventh["t0003"] == ("retrain_all", "kept", v1)
+    assert seventh["t0002"][:2] == ("frozen", "frozen")
+    assert _registry(night7, "t0001", v1)[::3] == ("active", "pinned by the operator: sold more")
     registry = query(
-        night5, "select tenant_id, status, count(*) from model_registry group by all order by all"
+        night7, "select tenant_id, status, count(*) from model_registry group by all order by all"
     )
     assert registry == [
         ("t0001", "active", 1),
-        ("t0001", "superseded", 3),
+        ("t0001", "rejected", 1),
+        ("t0001", "superseded", 1),
         ("t0002", "active", 1),
         ("t0002", "superseded", 1),
         ("t0003", "active", 1),
-        ("t0003", "superseded", 1),
+        ("t0003", "candidate", 1),
     ]
-    _versions_served(night5)
+    _versions_served(night7)
     # the state keeps the stored models of every version (fewer than keep_versions = 5)
     stored = duckdb.connect(str(db.with_name("shop.state.duckdb")), read_only=True)
     try:
@@ -264,14 +395,14 @@ def test_nights_of_a_fleet(world: Path, tmp_path: Path) -> None:
         ).fetchall()
     finally:
         stored.close()
-    assert kept == [(8,)]
+    assert kept == [(7,)]
 
-    # night 6: still pinned, so not trained even by --retrain all; then unpinned
-    night6 = _night(data, db, "2026-01-06", retrain="all")
-    assert _history(night6, "2026-01-06")["t0001"] == ("pinned", "kept", v2)
+    # night 8: still pinned, so not trained even by --retrain all; then unpinned
+    night8 = _night(data, db, "2026-01-08", retrain="all")
+    assert _history(night8, "2026-01-08")["t0001"] == ("pinned", "kept", v1)
     listed = run_recsql("models", "list", *models[1:])
     assert listed.returncode == 0, listed.stderr
-    assert f"{v2}" in listed.stdout and "sold more" in listed.stdout
+    assert f"{v1}" in listed.stdout and "sold more" in listed.stdout
     unpinned = run_recsql(*models[:1], "unpin", *models[1:], "--why", "back to the triggers")
     assert unpinned.returncode == 0, unpinned.stderr
     [t0001] = [
@@ -281,7 +412,7 @@ def test_nights_of_a_fleet(world: Path, tmp_path: Path) -> None:
         ).to_pylist()
         if row["tenant_id"] == "t0001"
     ]
-    assert (t0001["version"], t0001["is_pinned"], t0001["operator_action"]) == (v2, False, "unpin")
+    assert (t0001["version"], t0001["is_pinned"], t0001["operator_action"]) == (v1, False, "unpin")
     # a version that does not exist is refused, naming the tenant; nothing is recorded
     wrong = run_recsql(*models[:1], "pin", *models[1:], "--version", "nope", "--why", "x")
     assert wrong.returncode == 2 and "has no version 'nope'" in wrong.stderr

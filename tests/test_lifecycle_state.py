@@ -26,7 +26,7 @@ import pytest
 
 from recsql.build.publish import KILL_AT
 from recsql.datasets.generator import generate
-from recsql.lifecycle import state
+from recsql.lifecycle import promotion, state
 from tests.conftest import AS_OF, query, run_recsql
 
 NIGHT = datetime(2026, 1, 1)
@@ -211,20 +211,39 @@ def _trained(build_id: str, ndcg: dict[str, float]) -> pa.Table:
     )
 
 
-def _plans(trained: list[str], off: tuple[str, ...] = (), keep_versions: int = 5) -> pa.Table:
-    """tenant_plans rows: the tenants of ``trained`` train (their trigger: age), those of
-    ``off`` are off."""
+def _plans(
+    trained: list[str],
+    off: tuple[str, ...] = (),
+    keep_versions: int = 5,
+    triggers: dict[str, str] | None = None,
+    candidates: dict[str, str] | None = None,
+) -> pa.Table:
+    """tenant_plans rows: the tenants of ``trained`` train (their trigger: ``triggers``, else
+    erasure: active at once; age, new_data, drift or retrain_all make a candidate), those of
+    ``off`` are off. ``candidates``: the tenants' waiting candidates."""
     tenants = [*trained, *off]
     n = len(tenants)
+    triggers = {t: (triggers or {}).get(t, "erasure") for t in trained}
     return pa.table(
         {
             "tenant_id": pa.array(tenants, pa.string()),
             "mode": pa.array(["on"] * len(trained) + ["off"] * len(off), pa.string()),
             "action": pa.array(["train"] * len(trained) + ["off"] * len(off), pa.string()),
-            "trigger": pa.array(["age"] * len(trained) + ["off"] * len(off), pa.string()),
+            "trigger": pa.array([triggers[t] for t in trained] + ["off"] * len(off), pa.string()),
             "reason": pa.array(["due"] * len(trained) + ["switched off"] * len(off), pa.string()),
+            "new_version_status": pa.array(
+                [
+                    "active" if triggers[t] in ("first_version", "erasure") else "candidate"
+                    for t in trained
+                ]
+                + [None] * len(off),
+                pa.string(),
+            ),
             "keep_versions": pa.array([keep_versions] * n, pa.int64()),
             "active_version": pa.nulls(n, pa.string()),
+            "candidate_version": pa.array(
+                [(candidates or {}).get(t) for t in tenants], pa.string()
+            ),
             "operator_request_id": pa.nulls(n, pa.int64()),
             "operator_action": pa.nulls(n, pa.string()),
             "operator_why": pa.nulls(n, pa.string()),
@@ -260,17 +279,30 @@ def _night(
     publish: bool = True,
     off: tuple[str, ...] = (),
     keep_versions: int = 5,
+    trigger: str | None = None,
+    judgements: list[dict[str, object]] = (),  # type: ignore[assignment]
 ) -> tuple[str, state.StateUpdate]:
-    """A build that trains the tenants of ``ndcg``, reads those of ``off`` as off, and
-    publishes (or dies before the swap); its id and what the published file would show."""
+    """A build that trains the tenants of ``ndcg`` (for ``trigger``; default: first_version
+    for a tenant without a version, else erasure, both active at once), reads those of ``off``
+    as off, applies the promotion gate's ``judgements``, and publishes (or dies before the
+    swap); its id and what the published file would show."""
     with state.Writer(path) as writer:
         build = writer.begin(as_of=NIGHT, data_dir=path.parent, db_path=path.parent / "x.duckdb")
+    serving = {row["tenant_id"] for row in state.active_rows(path, "active_versions").to_pylist()}
+    waiting = {
+        row["tenant_id"]: row["version"]
+        for row in state.active_rows(path, "candidate_versions").to_pylist()
+    }
+    triggers = {
+        t: trigger or ("erasure" if t in serving else "first_version") for t in sorted(ndcg)
+    }
     update = state.pending(
         path,
         build.build_id,
         NIGHT,
         _trained(build.build_id, ndcg),
-        _plans(sorted(ndcg), off, keep_versions),
+        _plans(sorted(ndcg), off, keep_versions, triggers, waiting),
+        pa.Table.from_pylist(list(judgements), schema=promotion.JUDGEMENTS_SCHEMA),
         _forms(build.build_id, sorted(ndcg)),
     )
     state.record_publishing(path, build.build_id, update)
@@ -299,8 +331,7 @@ def test_each_training_is_a_version_and_the_newest_is_active(tmp_path: Path) -> 
         ("b", first): "active",
     }
     row = registry.filter(pa.compute.equal(registry["version"], second)).to_pylist()[0]
-    retrained = state.RETRAINED.format(trigger="age")
-    assert (row["ndcg"], row["active_ndcg"], row["reason"]) == (0.25, 0.2, retrained)
+    assert (row["ndcg"], row["active_ndcg"], row["reason"]) == (0.25, 0.2, state.ERASURE)
 
     # the state's view says what the published file showed
     with state.connect(path, read_only=True) as con:
@@ -360,9 +391,101 @@ def test_a_killed_build_leaves_no_stored_model_behind(tmp_path: Path) -> None:
     assert left == [(0,)]
 
 
+def _judgement(active: str, candidate: str, verdict: str) -> dict[str, object]:
+    ndcg = {"promoted": (0.2, 0.4), "rejected": (0.3, 0.1)}[verdict]
+    return {
+        "tenant_id": "a",
+        "active_version": active,
+        "candidate_version": candidate,
+        "window_customers": 60,
+        "judged_customers": 50,
+        "active_ndcg": ndcg[0],
+        "candidate_ndcg": ndcg[1],
+        "promotion_margin": 0.0,
+        "verdict": verdict,
+        "reason": f"{verdict}: as measured",
+    }
+
+
+def test_a_retrained_version_is_a_candidate_until_the_gate_judges_it(tmp_path: Path) -> None:
+    path = tmp_path / "shop.state.duckdb"
+    first, _ = _night(path, {"a": 0.2})
+    second, update = _night(path, {"a": 0.5}, trigger="age")
+    # the active version still serves; the candidate and its stored model wait for the gate
+    assert _statuses(update.registry) == {("a", first): "active", ("a", second): "candidate"}
+    [tenant] = update.tenants.to_pylist()
+    assert (tenant["outcome"], tenant["version"]) == ("kept", first)
+    assert tenant["reason"].startswith(f"trained candidate {second} (due); version {first}")
+    [waiting] = state.active_rows(path, "candidate_versions").to_pylist()
+    assert waiting["version"] == second
+    stored = state.active_rows(path, "stored_neighbours").column("version").to_pylist()
+    assert sorted(stored) == sorted([first, second])
+
+    # judged at a later build: rejected, with both NDCGs; the active version stays
+    _, update = _night(path, {}, judgements=[_judgement(first, second, "rejected")])
+    row = update.registry.filter(pa.compute.equal(update.registry["version"], second))
+    assert row.select(["status", "ndcg", "active_ndcg", "reason"]).to_pylist() == [
+        {"status": "rejected", "ndcg": 0.1, "active_ndcg": 0.3, "reason": "rejected: as measured"}
+    ]
+    assert state.active_rows(path, "candidate_versions").num_rows == 0
+
+    # the next candidate is promoted: it serves, the one it replaces is superseded
+    fourth, _ = _night(path, {"a": 0.6}, trigger="drift")
+    _, update = _night(path, {}, judgements=[_judgement(first, fourth, "promoted")])
+    assert _statuses(update.registry) == {
+        ("a", first): "superseded",
+        ("a", second): "rejected",
+        ("a", fourth): "active",
+    }
+    [row] = state.active_rows(path, "active_versions").to_pylist()
+    assert row["version"] == fourth
+
+
+def test_a_candidate_still_waiting_when_a_version_is_trained_is_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "shop.state.duckdb"
+    first, _ = _night(path, {"a": 0.2})
+    second, _ = _night(path, {"a": 0.5}, trigger="age")
+    third, update = _night(path, {"a": 0.4})  # an erasure: active at once
+    assert _statuses(update.registry) == {
+        ("a", first): "superseded",
+        ("a", second): "rejected",
+        ("a", third): "active",
+    }
+    [event] = [e for e in update.events.to_pylist() if e["version"] == second]
+    assert event["reason"] == f"not judged: replaced by version {third} (erasure)"
+
+
+def test_keep_versions_counts_neither_the_active_version_nor_the_candidate(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "shop.state.duckdb"
+    first, _ = _night(path, {"a": 0.2}, keep_versions=1)
+    second, _ = _night(path, {"a": 0.3}, keep_versions=1)  # an erasure: first superseded
+    third, _ = _night(path, {"a": 0.5}, keep_versions=1, trigger="age")
+    with state.connect(path, read_only=True) as con:
+        statuses = dict(con.execute("select version, status from model_registry").fetchall())
+    # one stored version besides the active one and the candidate: the first is kept
+    assert statuses == {first: "superseded", second: "active", third: "candidate"}
+    fourth, _ = _night(path, {"a": 0.4}, keep_versions=1)  # the candidate is rejected
+    with state.connect(path, read_only=True) as con:
+        statuses = dict(con.execute("select version, status from model_registry").fetchall())
+    assert statuses == {
+        first: "retired",
+        second: "retired",
+        third: "rejected",
+        fourth: "active",
+    }
+
+
 def test_without_a_state_every_version_is_a_first_version() -> None:
     update = state.pending(
-        None, "b1", NIGHT, _trained("b1", {"a": 0.1}), _plans(["a"]), _forms("b1", ["a"])
+        None,
+        "b1",
+        NIGHT,
+        _trained("b1", {"a": 0.1}),
+        _plans(["a"], triggers={"a": "first_version"}),
+        promotion.JUDGEMENTS_SCHEMA.empty_table(),
+        _forms("b1", ["a"]),
     )
     assert _statuses(update.registry) == {("a", "b1"): "active"}
     assert update.status.column("last_built_at").to_pylist() == [NIGHT]
@@ -476,8 +599,8 @@ def test_the_registry_names_the_version_every_served_row_carries(
         db, "select tenant_id, version, status from model_registry order by tenant_id, version"
     )
     assert published == [
-        ("t0001", first, "superseded"),
-        ("t0001", second, "active"),
+        ("t0001", first, "active"),  # retrained: a candidate, the active version serves on
+        ("t0001", second, "candidate"),
         ("t0002", first, "active"),  # off: its last version stays the active one
     ]
     with state.connect(state_path, read_only=True) as con:
@@ -486,13 +609,13 @@ def test_the_registry_names_the_version_every_served_row_carries(
         ).fetchall()
     assert kept == published
     served = query(db, "select distinct tenant_id, model_version from recommendations")
-    assert served == [("t0001", second)]
+    assert served == [("t0001", first)]
     assert query(
         db,
         "select tenant_id, mode, active_version, last_outcome, last_built_at from tenant_status "
         "order by tenant_id",
     ) == [
-        ("t0001", "on", second, "promoted", datetime(2026, 1, 2)),
+        ("t0001", "on", first, "kept", datetime(2026, 1, 2)),
         ("t0002", "off", first, "off", datetime.fromisoformat(AS_OF)),
     ]
     assert query(db, "select count(*), count(distinct build_id) from build_history") == [(4, 2)]
@@ -544,7 +667,13 @@ def _serving_night(path: Path, trigger: str) -> tuple[str, state.StateUpdate]:
         schema=_plans(["a"]).schema,
     )
     update = state.pending(
-        path, build.build_id, NIGHT, _trained(build.build_id, {"a": 0.0}).slice(0, 0), plans, {}
+        path,
+        build.build_id,
+        NIGHT,
+        _trained(build.build_id, {"a": 0.0}).slice(0, 0),
+        plans,
+        promotion.JUDGEMENTS_SCHEMA.empty_table(),
+        {},
     )
     state.record_publishing(path, build.build_id, update)
     state.record_published(path, build.build_id)

@@ -289,11 +289,12 @@ def running_build(inputs: Path, db: Path, output: Path) -> Iterator[subprocess.P
     if still running on exit."""
     with output.open("w") as out:
         process = subprocess.Popen(
-            # every build trains a new version (--retrain all), so the lists of each build carry
-            # a model_version of their own: what the readers tell builds apart by
+            # every build has a state of its own, so every tenant gets a first version, served
+            # at once: the lists of each build carry a model_version of their own, what the
+            # readers tell builds apart by
             recsql_command(
                 *("build", "--data", str(inputs), "--db", str(db), "--as-of", AS_OF),
-                *("--retrain", "all"),
+                *("--state", str(output.with_name(output.name + ".state.duckdb"))),
             ),
             stdout=out,
             stderr=subprocess.STDOUT,

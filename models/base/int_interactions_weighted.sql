@@ -31,13 +31,10 @@ weighted as (
         interactions.occurred_at,
         coalesce(interactions.session_id, strftime(interactions.occurred_at, '%Y-%m-%d'))
             as occasion,
-        event_types.weight
-        * log2(1 + interactions.quantity)
-        * pow(
-            0.5,
-            greatest(date_diff('second', interactions.occurred_at, folds.reference_at), 0)
-            / 86400.0 / folds.half_life_days
-        ) as contribution
+        {{ interaction_affinity(
+            'event_types.weight', 'interactions.quantity', 'interactions.occurred_at',
+            'folds.reference_at', 'folds.half_life_days'
+        ) }} as contribution
     from interactions
     inner join folds
         on interactions.tenant_id = folds.tenant_id

@@ -10,8 +10,14 @@
       of distinct buyers per item);
     - score: the active version's stored model serves on today's histories — a version an
       operator promoted or pinned since the last build (operator: recsql models), a pinned
-      tenant (pinned: no automatic training until unpinned), frozen, --retrain none
-      (retrain_none), or no trigger fired (not_due).
+      tenant (pinned: no automatic training until unpinned), frozen, the tenant's candidate is
+      judged by the promotion gate this build (promotion: promotion_min_customers customers
+      bought after its data; promotion_judgements) or still waits for enough of them
+      (awaiting_judgement: no automatic training meanwhile), --retrain none (retrain_none), or
+      no trigger fired (not_due).
+    A version trained for a tenant's first version or for an erasure is active at once
+    (new_version_status 'active'); any other is a candidate, judged by the promotion gate at a
+    later build; a candidate still waiting when a new version is trained is rejected.
     A tenant with no interactions since its version's data_until is never due by new_data or
     drift. Every time is the build's clock (build_time: --as-of). -#}
 with
@@ -19,8 +25,23 @@ with
 settings as (
     select
         tenant_id, mode, trending_days, keep_versions, retrain_every_days,
-        retrain_new_data_share, retrain_drift
+        retrain_new_data_share, retrain_drift, promotion_min_customers
     from {{ ref('tenant_settings') }}
+),
+
+-- the candidate awaiting the promotion gate, and how many customers bought after its data
+candidates as (
+    select
+        candidates.tenant_id,
+        candidates.version as candidate_version,
+        candidates.data_until as candidate_data_until,
+        count(distinct retained.customer_id) as window_customers
+    from {{ source('lifecycle_state', 'candidate_versions') }} as candidates
+    left join {{ ref('int_interactions_retained') }} as retained
+        on candidates.tenant_id = retained.tenant_id
+            and candidates.data_until < retained.occurred_at
+            and retained.event_type = 'purchase'
+    group by all
 ),
 
 active as (
@@ -106,9 +127,13 @@ measured as (
         coalesce(new_data.new_interactions, 0) / greatest(active.interactions, 1) as new_share,
         coalesce(drift.drift, 0) as drift,
         coalesce(erasures.erasures, 0) as erasures,
-        coalesce(erasures.erasures, 0) > coalesce(active.erasures, 0) as has_new_erasures
+        coalesce(erasures.erasures, 0) > coalesce(active.erasures, 0) as has_new_erasures,
+        candidates.candidate_version,
+        candidates.candidate_data_until,
+        candidates.window_customers
     from settings
     left join active on settings.tenant_id = active.tenant_id
+    left join candidates on settings.tenant_id = candidates.tenant_id
     left join new_data on settings.tenant_id = new_data.tenant_id
     left join drift on settings.tenant_id = drift.tenant_id
     left join erasures on settings.tenant_id = erasures.tenant_id
@@ -125,6 +150,9 @@ decided as (
             when is_pinned then 'pinned'
             when mode = 'freeze' then 'frozen'
             when '{{ var("retrain", "due") }}' = 'all' then 'retrain_all'
+            when candidate_version is not null and window_customers >= promotion_min_customers
+                then 'promotion'
+            when candidate_version is not null then 'awaiting_judgement'
             when '{{ var("retrain", "due") }}' = 'none' then 'retrain_none'
             when age_days >= retrain_every_days then 'age'
             when new_interactions > 0 and new_share >= retrain_new_data_share then 'new_data'
@@ -142,11 +170,24 @@ final as (
         version as active_version,
         case
             when trigger = 'off' then 'off'
-            when trigger in ('operator', 'pinned', 'frozen', 'retrain_none', 'not_due')
+            when
+                trigger in (
+                    'operator',
+                    'pinned',
+                    'frozen',
+                    'promotion',
+                    'awaiting_judgement',
+                    'retrain_none',
+                    'not_due'
+                )
                 then 'score'
             else 'train'
         end as action,
         trigger,
+        case
+            when trigger in ('first_version', 'erasure') then 'active'
+            when trigger in ('retrain_all', 'age', 'new_data', 'drift') then 'candidate'
+        end as new_version_status,
         case trigger
             when 'off' then 'switched off: nothing trained or served'
             when 'first_version' then 'no stored version yet'
@@ -162,6 +203,14 @@ final as (
                     || ': no automatic training until unpinned'
             when 'frozen' then 'frozen: served by version ' || version
             when 'retrain_all' then '--retrain all'
+            when 'promotion'
+                then 'candidate ' || candidate_version || ' judged against version ' || version
+                    || ': ' || window_customers || ' customers bought after its data '
+                    || '(promotion_min_customers ' || promotion_min_customers || ')'
+            when 'awaiting_judgement'
+                then 'candidate ' || candidate_version || ' awaits the promotion gate: '
+                    || window_customers || ' of promotion_min_customers '
+                    || promotion_min_customers || ' customers have bought after its data'
             when 'retrain_none' then '--retrain none: served by version ' || version
             else concat_ws(
                     ', ',
@@ -179,6 +228,10 @@ final as (
         operator_request_id,
         operator_action,
         operator_why,
+        -- the tenant's candidate awaiting the promotion gate (rejected if a version is trained)
+        candidate_version,
+        candidate_data_until,
+        window_customers,
         -- the erasure requests of the tenant: what a version trained now has seen
         erasures,
         age_days,

@@ -71,12 +71,13 @@ def model(dbt, session):
     # the model registry, build history and tenant status: this build's rows with those the
     # state database keeps (a plain dbt build has no state: its versions are the first)
     state_path = Path(build["state_path"]) if build["state_path"] else None
-    stored_forms = {
-        "neighbours": dbt.ref("active_item_neighbours"),
-        "factors": dbt.ref("active_item_factors"),
-        "popularity": dbt.ref("active_item_popularity"),
-        "trends": dbt.ref("active_item_trends"),
-        "repurchase": dbt.ref("active_repurchase_models"),
+    # the stored models of the versions this build trained: what the state keeps of them
+    trained_forms = {
+        "neighbours": dbt.ref("trained_item_neighbours"),
+        "factors": dbt.ref("trained_item_factors"),
+        "popularity": dbt.ref("trained_item_popularity"),
+        "trends": dbt.ref("trained_item_trends"),
+        "repurchase": dbt.ref("trained_repurchase_models"),
     }
     update = state.pending(
         state_path,
@@ -85,15 +86,13 @@ def model(dbt, session):
         trained=dbt.ref("trained_versions").to_arrow_table(),
         plans=dbt.ref("tenant_plans")
         .project(
-            "tenant_id, mode, action, trigger, reason, keep_versions, active_version, "
-            "operator_request_id, operator_action, operator_why"
+            "tenant_id, mode, action, trigger, reason, new_version_status, keep_versions, "
+            "active_version, candidate_version, operator_request_id, operator_action, "
+            "operator_why"
         )
         .to_arrow_table(),
-        # the stored models of the versions this build trained: what the state keeps of them
-        forms={
-            form: relation.filter("version = " + literal(build_id)).to_arrow_table()
-            for form, relation in stored_forms.items()
-        },
+        judgements=dbt.ref("promotion_judgements").to_arrow_table(),
+        forms={form: relation.to_arrow_table() for form, relation in trained_forms.items()},
     )
     tables["model_registry"] = session.from_arrow(update.registry)
     tables["build_history"] = session.from_arrow(update.history)

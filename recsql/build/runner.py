@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import yaml  # type: ignore[import-untyped]
 
 from recsql import sql
 from recsql.build import inputs
@@ -70,16 +71,28 @@ def work_dir_for(db_path: Path) -> Path:
     return db_path.with_name(db_path.name + ".build")
 
 
+#: What dbt parses of the project: a change to any of these files makes a new parse.
+_PARSED = ("dbt_project.yml", "profiles.yml", "models", "macros", "tests/dbt", "seeds")
+
+
 def parse_cache_for(project: Path) -> Path:
     """Where builds of ``project`` keep dbt's parse of it between runs (partial_parse.msgpack):
-    in the user's cache directory, one file per project checkout and dbt version. dbt checks
-    the file against the project's files and reparses what changed, so a stale or foreign file
-    costs a full parse, never a wrong one; deleting it is always safe."""
+    in the user's cache directory, under a fingerprint of the project's files and the dbt
+    version. dbt's partial parsing of a *changed* project can miss a change (a test's
+    description did not reach its node), so a parse is only ever reused for the very same
+    files: a change to any of them, or a new recsql, makes a full parse. Deleting the cache is
+    always safe."""
     from dbt.version import __version__ as dbt_version
 
+    digest = hashlib.sha256(f"{project.resolve()}\0{dbt_version}".encode())
+    for name in _PARSED:
+        top = project / name
+        for path in sorted([top] if top.is_file() else top.rglob("*")):
+            if path.is_file():
+                digest.update(f"\0{path.relative_to(project)}\0".encode())
+                digest.update(path.read_bytes())
     root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "recsql"
-    key = hashlib.sha256(f"{project.resolve()}\0{dbt_version}".encode()).hexdigest()[:16]
-    return root / f"dbt-parse-{key}.msgpack"
+    return root / f"dbt-parse-{digest.hexdigest()[:24]}.msgpack"
 
 
 @dataclass(frozen=True)
@@ -101,6 +114,10 @@ class BuildResult:
     #: (source_table, reason, rows), most frequent first.
     reasons: list[tuple[str, str, int]] = field(default_factory=list)
     tenants: int = 0
+    #: How many tenants each outcome had (promoted, kept, not_due, frozen, off).
+    outcomes: dict[str, int] = field(default_factory=dict)
+    #: The build's JSON report (:func:`write_report`).
+    report_path: Path | None = None
 
     @property
     def rows_read(self) -> int:
@@ -222,9 +239,10 @@ def _failures(result: Any, build_db: Path) -> list[str]:
         relation = getattr(node, "relation_name", None)
         if node.resource_type == "test" and relation and build_db.exists():
             failures += [f"    {row}" for row in _failing_rows(build_db, relation)]
-        if node.resource_type == "test" and node.description:
+        description = node.description or _test_descriptions().get(node.name, "")
+        if node.resource_type == "test" and description:
             failures += textwrap.wrap(
-                " ".join(node.description.split()),
+                " ".join(description.split()),
                 width=96,
                 initial_indent="  ",
                 subsequent_indent="  ",
@@ -234,6 +252,17 @@ def _failures(result: Any, build_db: Path) -> list[str]:
     if build_db.exists():
         failures.append(f"The build database, to look closer: {build_db}")
     return failures
+
+
+def _test_descriptions() -> dict[str, str]:
+    """The descriptions of the singular data tests (tests/dbt/**/*.yml), by name: what a
+    failing one prints. Read here too because a manifest loaded from dbt's partial parse can
+    lack them (seen with dbt-core 1.11)."""
+    found = {}
+    for path in (project_dir() / "tests" / "dbt").rglob("*.yml"):
+        for test in (yaml.safe_load(path.read_text()) or {}).get("data_tests", []):
+            found[test["name"]] = str(test.get("description") or "")
+    return found
 
 
 def _release_dbt_database() -> None:
@@ -349,22 +378,85 @@ def build(
             writer.fail(registered, _failure_summary(error))
             raise
     counts, reasons, tenants = read_counts(db_path)
+    seconds = time.perf_counter() - started
+    report = write_report(db_path, work_dir_for(db_path) / "report.json", seconds)
     return BuildResult(
         db_path=db_path,
         build_db=result,
-        seconds=time.perf_counter() - started,
+        seconds=seconds,
         build_id=registered.build_id,
         state_path=state_path,
         counts=counts,
         reasons=reasons,
         tenants=tenants,
+        outcomes=report["tenants_by_outcome"],
+        report_path=work_dir_for(db_path) / "report.json",
     )
+
+
+def write_report(db_path: Path, report_path: Path, seconds: float) -> dict[str, Any]:
+    """The build's report, as JSON in ``report_path`` (and returned): what it did for the
+    fleet, from the published ``build_history`` and ``model_registry`` — tenants by mode,
+    trigger and outcome, the versions it trained, promoted and rejected, the tenants whose new
+    version scored below the version it was compared with, and one row per tenant."""
+    con = duckdb.connect(str(db_path), read_only=True)
+    try:
+        [(build_id, as_of)] = con.execute("select build_id, as_of from build_info").fetchall()
+
+        def rows(query: str) -> list[dict[str, Any]]:
+            cursor = con.execute(query, [build_id])
+            names = [column[0] for column in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+        def counted(column: str) -> dict[str, int]:
+            found = con.execute(
+                f"select {column}, count(*) from build_history where build_id = ? "
+                "group by all order by 2 desc, 1",
+                [build_id],
+            ).fetchall()
+            return {str(key): int(n) for key, n in found}
+
+        # the registry's rows whose status this build decided
+        decided = (
+            "select tenant_id, version, status, ndcg, active_ndcg, reason "
+            "from recsql_data.model_registry "
+            "where status_build_id = ? order by tenant_id, version"
+        )
+        changed = rows(decided)
+        report = {
+            "build_id": build_id,
+            "as_of": as_of.isoformat(sep=" "),
+            "seconds": round(seconds, 1),
+            "tenants_by_mode": counted("mode"),
+            "tenants_by_trigger": counted("trigger"),
+            "tenants_by_outcome": counted("outcome"),
+            "versions": {
+                status: sum(1 for row in changed if row["status"] == status)
+                for status in ("active", "candidate", "rejected", "superseded", "retired")
+            },
+            "ndcg_drops": [
+                row
+                for row in changed
+                if row["status"] in ("active", "candidate", "rejected")
+                and row["ndcg"] is not None
+                and row["active_ndcg"] is not None
+                and row["ndcg"] < row["active_ndcg"]
+            ],
+            "tenants": rows(
+                "select tenant_id, mode, trigger, outcome, reason, version, ndcg, active_ndcg "
+                "from build_history where build_id = ? order by tenant_id"
+            ),
+        }
+    finally:
+        con.close()
+    report_path.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    return report
 
 
 def _parse(project: Path, work: Path, paths: list[str], build_db: Path) -> Any:
     """dbt's manifest of the project, parsed without this build's vars: nothing dbt parses
     reads them (the models read them when they run, e.g. models/serving/build_context.sql), so
-    the parse is the same for every build and dbt's partial parsing reuses the last one
+    the parse is the same for every build of the same project files, and dbt reuses it
     (:func:`parse_cache_for`) - half a second instead of six."""
     from dbt.cli.main import dbtRunner
     from dbt.contracts.graph.manifest import Manifest
@@ -379,12 +471,24 @@ def _parse(project: Path, work: Path, paths: list[str], build_db: Path) -> Any:
         raise BuildFailed(_failures(parsed, build_db))
     try:  # another build may be saving its parse too: each replaces the file whole
         cache.parent.mkdir(parents=True, exist_ok=True)
-        unsaved = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
-        shutil.copyfile(parsed_file, unsaved)
-        os.replace(unsaved, cache)
+        if not cache.exists():
+            unsaved = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
+            shutil.copyfile(parsed_file, unsaved)
+            os.replace(unsaved, cache)
+        # the parses of other project files are stale: keep the newest few
+        others = sorted(cache.parent.glob("dbt-parse-*.msgpack"), key=_modified, reverse=True)
+        for stale in others[8:]:
+            stale.unlink(missing_ok=True)
     except OSError as error:
         log.debug("Cannot keep dbt's parse in %s: %s", cache, error)
     return parsed.result
+
+
+def _modified(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def _failure_summary(error: BaseException) -> str:

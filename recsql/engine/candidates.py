@@ -461,23 +461,47 @@ def recommend_stored(
         matrix = matrices.get(job.tenant_id)
         if matrix is None:
             continue
-        if job.algorithm == "ease" and job.tenant_id in weights:
-            plan = _Plan(weights=_aligned_weights(weights[job.tenant_id], matrix.item_ids))
-        elif job.algorithm == "als" and job.tenant_id in item_factors:
-            plan = _Plan(
-                item_factors=_aligned_factors(item_factors[job.tenant_id], matrix.item_ids)
-            )
-        else:
-            log.warning(
-                "tenant %s: no stored %s model; no candidates", job.tenant_id, job.algorithm
-            )
-            continue
-        tasks.append((job, plan))
+        plan = _stored_plan(
+            job, matrix, weights.get(job.tenant_id), item_factors.get(job.tenant_id)
+        )
+        if plan is not None:
+            tasks.append((job, plan))
     tables = _each_tenant(matrices, tasks, _candidates, workers)
     log.info(
         "candidates of %d stored model(s) in %.1f s", len(tasks), time.perf_counter() - started
     )
     return pa.concat_tables(tables) if tables else OUTPUT_SCHEMA.empty_table()
+
+
+def _stored_plan(
+    job: Job,
+    matrix: TenantMatrix,
+    weights: pa.Table | None,
+    factors: pa.Table | None,
+    targets: np.ndarray | None = None,
+) -> _Plan | None:
+    """How a job scores from its version's stored model: EASE from ``weights`` (item_id,
+    neighbour_item_id, weight), ALS from item ``factors`` (item_id, factors); None (logged)
+    when the model it needs is not there."""
+    if job.algorithm == "ease" and weights is not None:
+        return _Plan(targets=targets, weights=aligned_weights(weights, matrix.item_ids))
+    if job.algorithm == "als" and factors is not None:
+        return _Plan(targets=targets, item_factors=_aligned_factors(factors, matrix.item_ids))
+    log.warning("tenant %s: no stored %s model; no candidates", job.tenant_id, job.algorithm)
+    return None
+
+
+def stored_candidates(
+    job: Job,
+    matrix: TenantMatrix,
+    weights: pa.Table | None,
+    factors: pa.Table | None,
+    targets: np.ndarray,
+) -> pa.Table | None:
+    """The candidates (``OUTPUT_SCHEMA``) of the ``targets`` customers of one tenant's matrix
+    from a version's stored model (see :func:`recommend_stored`), in this process."""
+    plan = _stored_plan(job, matrix, weights, factors, targets)
+    return None if plan is None else _candidates(job, matrix, plan, num_threads=1)
 
 
 def _by_tenant(table: pa.Table) -> dict[str, pa.Table]:
@@ -490,7 +514,7 @@ def _by_tenant(table: pa.Table) -> dict[str, pa.Table]:
     }
 
 
-def _aligned_weights(rows: pa.Table, item_ids: pa.StringArray) -> sp.csr_matrix:
+def aligned_weights(rows: pa.Table, item_ids: pa.StringArray) -> sp.csr_matrix:
     """Stored weights (item_id, neighbour_item_id, weight) as a sparse matrix in the order of
     ``item_ids``; pairs with an item not there are left out."""
     source = pc.index_in(rows.column("item_id"), value_set=item_ids).to_numpy(zero_copy_only=False)

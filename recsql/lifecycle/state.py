@@ -581,6 +581,24 @@ _SERVING_VERSIONS = f"""
 """
 
 
+#: Per tenant, its candidate awaiting the promotion gate (status ``candidate``, with its stored
+#: model; a tenant has at most one, docs/lifecycle.md), with what judging it needs.
+_CANDIDATES = """
+    select
+        registry.tenant_id, registry.version, registry.algorithm, registry.variant,
+        registry.trained_at, registry.data_until, versions.parameters
+    from model_registry as registry
+    inner join model_versions as versions
+        on registry.tenant_id = versions.tenant_id and registry.version = versions.version
+    semi join stored_repurchase as stored
+        on registry.tenant_id = stored.tenant_id and registry.version = stored.version
+    where registry.status = 'candidate'
+    qualify row_number() over (
+        partition by registry.tenant_id order by registry.trained_at desc, registry.version desc
+    ) = 1
+"""
+
+
 @contextlib.contextmanager
 def _reader(state_path: Path | None) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-only connection on the state's tables (its default schema); without a state
@@ -601,18 +619,23 @@ def _reader(state_path: Path | None) -> Iterator[duckdb.DuckDBPyConnection]:
 
 def active_rows(state_path: Path | None, table: str) -> pa.Table:
     """What a build reads of the state (the dbt sources of ``models/lifecycle``):
-    ``active_versions`` (the version serving each tenant, :data:`_SERVING_VERSIONS`), or
-    ``stored_<form>`` of those versions only. Empty without a state file (a plain dbt
-    build)."""
+    ``active_versions`` (the version serving each tenant, :data:`_SERVING_VERSIONS`),
+    ``candidate_versions`` (each tenant's candidate awaiting the promotion gate,
+    :data:`_CANDIDATES`), or ``stored_<form>`` of those versions only. Empty without a state
+    file (a plain dbt build)."""
     with _reader(state_path) as con:
         if table == "active_versions":
             return con.sql(_SERVING_VERSIONS + " order by tenant_id").to_arrow_table()
+        if table == "candidate_versions":
+            return con.sql(_CANDIDATES + " order by tenant_id").to_arrow_table()
         if table.removeprefix("stored_") not in STORED_FORMS:
             raise ValueError(f"{table!r} is not a table a build reads from the state")
         return con.sql(
-            f"select stored.* from {table} as stored "
-            f"semi join ({_SERVING_VERSIONS}) as serving on stored.tenant_id = serving.tenant_id "
-            "and stored.version = serving.version order by all"
+            f"select stored.* from {table} as stored semi join ("
+            f"select tenant_id, version from ({_SERVING_VERSIONS}) union all "
+            f"select tenant_id, version from ({_CANDIDATES})"
+            ") as read on stored.tenant_id = read.tenant_id and stored.version = read.version "
+            "order by all"
         ).to_arrow_table()
 
 
@@ -633,9 +656,16 @@ class StateUpdate:
     status: pa.Table
 
 
-#: Why a version got its status (until the promotion gate: every training is served).
+#: Why a version trained by a build got its status.
 FIRST_VERSION = "first version of the tenant: active at once"
-RETRAINED = "retrained ({trigger}): active at once (no promotion gate yet, docs/lifecycle.md)"
+ERASURE = (
+    "retrained for an erasure request: active at once (the version it replaces was fitted on "
+    "the erased data)"
+)
+CANDIDATE = (
+    "retrained ({trigger}): a candidate, judged against the active version once "
+    "promotion_min_customers customers have bought after its data"
+)
 
 
 def library_versions() -> str:
@@ -656,24 +686,32 @@ def pending(
     as_of: datetime,
     trained: pa.Table,
     plans: pa.Table,
+    judgements: pa.Table,
     forms: dict[str, pa.Table],
 ) -> StateUpdate:
     """The state rows of build ``build_id``.
 
-    ``plans``: one row per tenant (tenant_id, mode, action, trigger, reason, keep_versions,
-    active_version, operator_request_id, operator_action, operator_why) - what the build
-    decided to do for it (``models/lifecycle/tenant_plans``). ``trained``: the versions it
-    trained (one row per tenant, the columns of ``model_versions`` but ``library_versions``),
-    ``forms``: their stored models (``stored_<form>`` rows by form). Each trained version
-    becomes its tenant's active version, and the one it replaces ``superseded``; so does a
-    version an operator promoted or pinned (trigger ``operator``). Stored models beyond a
-    tenant's ``keep_versions`` (besides the active and the pinned one) are retired. The
+    ``plans``: one row per tenant (tenant_id, mode, action, trigger, reason,
+    new_version_status, keep_versions, active_version, candidate_version,
+    operator_request_id, operator_action, operator_why) - what the build decided to do for it
+    (``models/lifecycle/tenant_plans``). ``trained``: the versions it trained (one row per
+    tenant, the columns of ``model_versions`` but ``library_versions``), ``forms``: their
+    stored models (``stored_<form>`` rows by form). ``judgements``: the promotion gate's
+    verdicts (``models/engine/promotion_judgements``).
+
+    A trained version is active at once when it is the tenant's first or was trained for an
+    erasure (the version it replaces becomes ``superseded``), else a ``candidate``; a
+    candidate still waiting then is ``rejected``. A judged candidate becomes ``active`` (the
+    active one ``superseded``) or ``rejected``, with both NDCGs. A version an operator
+    promoted or pinned (trigger ``operator``) becomes active. Stored models beyond a tenant's
+    ``keep_versions`` (besides the active, the candidate and the pinned one) are retired. The
     operators' requests the build read are applied by it. Without a state file (a plain dbt
     build) every version is a first one.
     """
     with _reader(state_path) as con:
         con.register("trained", trained)
         con.register("plans", plans)
+        con.register("judgements", judgements)
         versions = con.sql(
             "select *, $1 as library_versions from trained", params=[library_versions()]
         ).to_arrow_table()
@@ -684,21 +722,55 @@ def pending(
                 select * from {_CATALOG}.model_registry where status = 'active'
             ),
 
-            changed as (
-                select
-                    $build as build_id, new.tenant_id, new.version, 'active' as status,
-                    if(active.version is null, $first, replace($retrained, '{{trigger}}',
-                        plans.trigger)) as reason,
-                    new.ndcg, active.ndcg as active_ndcg
+            trainings as (
+                select new.*, plans.new_version_status, plans.trigger, plans.candidate_version
                 from new_versions as new
                 inner join plans on new.tenant_id = plans.tenant_id
+            ),
+
+            changed as (
+                -- what this build trained: active at once, or a candidate
+                select
+                    $build as build_id, new.tenant_id, new.version,
+                    if(new.new_version_status = 'active', 'active', 'candidate') as status,
+                    case new.trigger
+                        when 'first_version' then $first
+                        when 'erasure' then $erasure
+                        else replace($candidate, '{{trigger}}', new.trigger)
+                    end as reason,
+                    new.ndcg, active.ndcg as active_ndcg
+                from trainings as new
                 left join active on new.tenant_id = active.tenant_id
                 union all
                 select
                     $build, active.tenant_id, active.version, 'superseded',
-                    'replaced by version ' || new.version, active.ndcg, new.ndcg
+                    'replaced by version ' || new.version || ' (' || new.trigger || ')',
+                    active.ndcg, new.ndcg
                 from active
-                inner join new_versions as new on active.tenant_id = new.tenant_id
+                inner join trainings as new on active.tenant_id = new.tenant_id
+                where new.new_version_status = 'active'
+                union all
+                -- a candidate still waiting when a new version was trained
+                select
+                    $build, new.tenant_id, new.candidate_version, 'rejected',
+                    'not judged: replaced by version ' || new.version || ' (' || new.trigger
+                    || ')', null, null
+                from trainings as new
+                where new.candidate_version is not null
+                union all
+                -- the promotion gate's verdicts, and the version a promotion replaces
+                select
+                    $build, tenant_id, candidate_version,
+                    if(verdict = 'promoted', 'active', 'rejected'), reason, candidate_ndcg,
+                    active_ndcg
+                from judgements
+                union all
+                select
+                    $build, tenant_id, active_version, 'superseded',
+                    'replaced by version ' || candidate_version || ' (promotion gate)',
+                    active_ndcg, candidate_ndcg
+                from judgements
+                where verdict = 'promoted'
                 union all
                 -- what an operator promoted or pinned, and the version it replaces
                 select
@@ -722,6 +794,8 @@ def pending(
                 where plans.trigger = 'operator' and plans.active_version <> active.version
             ),
 
+            -- the stored versions that may be retired: neither trained by this build, nor
+            -- active or a candidate once it is published, nor pinned
             stored as (
                 select
                     versions.tenant_id, versions.version, versions.trained_at,
@@ -729,27 +803,21 @@ def pending(
                 from {_CATALOG}.model_registry as versions
                 -- a version's id is its build's: the build's start orders versions of one clock
                 inner join {_CATALOG}.builds as builds on versions.version = builds.build_id
+                left join changed
+                    on versions.tenant_id = changed.tenant_id
+                        and versions.version = changed.version
                 semi join {_CATALOG}.stored_repurchase as stored
                     on versions.tenant_id = stored.tenant_id
                         and versions.version = stored.version
                 anti join new_versions as new on versions.tenant_id = new.tenant_id
                     and versions.version = new.version
-                -- the active version is kept, whoever it is after this build, and so is the
-                -- pinned one
-                anti join (
-                    select plans.tenant_id, plans.active_version as version from plans
-                    anti join new_versions as new on plans.tenant_id = new.tenant_id
-                    union all
-                    select tenant_id, version from ({_PINS})
-                ) as serving on versions.tenant_id = serving.tenant_id
-                    and versions.version = serving.version
+                anti join ({_PINS}) as pins
+                    on versions.tenant_id = pins.tenant_id and versions.version = pins.version
+                where coalesce(changed.status, versions.status) not in ('active', 'candidate')
             ),
 
             retired as (
-                select
-                    $build, stored.tenant_id, stored.version, 'retired',
-                    'stored model deleted: more than keep_versions = ' || plans.keep_versions
-                    || ' versions besides the active one', null::double, null::double
+                select stored.tenant_id, stored.version, plans.keep_versions
                 from stored
                 inner join plans on stored.tenant_id = plans.tenant_id
                 qualify row_number() over (
@@ -758,9 +826,31 @@ def pending(
                 ) > plans.keep_versions
             )
 
-            from changed union all from retired
+            -- one event per version: one this build retires says both what else happened to
+            -- it (superseded, rejected) and why its stored model goes
+            select changed.*
+            from changed
+            anti join retired
+                on changed.tenant_id = retired.tenant_id and changed.version = retired.version
+            union all
+            select
+                $build, retired.tenant_id, retired.version, 'retired',
+                concat_ws(
+                    '; ', changed.reason,
+                    'stored model deleted: more than keep_versions = ' || retired.keep_versions
+                    || ' versions besides the active one'
+                ),
+                changed.ndcg, changed.active_ndcg
+            from retired
+            left join changed
+                on retired.tenant_id = changed.tenant_id and retired.version = changed.version
             """,
-            params={"build": build_id, "first": FIRST_VERSION, "retrained": RETRAINED},
+            params={
+                "build": build_id,
+                "first": FIRST_VERSION,
+                "erasure": ERASURE,
+                "candidate": CANDIDATE,
+            },
         ).to_arrow_table()
         con.register("new_events", events)
         tenants = con.sql(
@@ -775,6 +865,8 @@ def pending(
                     when events.version is not null then 'promoted'
                     when plans.trigger in ('pinned', 'operator') then 'kept'
                     when plans.mode = 'freeze' then 'frozen'
+                    when plans.trigger in ('promotion', 'awaiting_judgement') then 'kept'
+                    when candidates.version is not null then 'kept'
                     when plans.action = 'score' then 'not_due'
                     else 'kept'
                 end as outcome,
@@ -782,6 +874,11 @@ def pending(
                     when events.version is not null and plans.mode = 'freeze'
                         then events.reason || '; frozen from now on'
                     when events.version is not null then events.reason
+                    when judged.version is not null then judged.reason
+                    when candidates.version is not null
+                        then 'trained candidate ' || candidates.version || ' (' || plans.reason
+                            || '); version ' || active.version
+                            || ' serves until the promotion gate judges it'
                     when plans.action = 'train' then 'nothing to train on: no interactions'
                     else plans.reason
                 end as reason,
@@ -789,6 +886,11 @@ def pending(
             from plans
             left join new_events as events
                 on plans.tenant_id = events.tenant_id and events.status = 'active'
+            left join new_events as candidates
+                on plans.tenant_id = candidates.tenant_id and candidates.status = 'candidate'
+            left join new_events as judged
+                on plans.tenant_id = judged.tenant_id and judged.status = 'rejected'
+                    and plans.trigger = 'promotion'
             left join {_CATALOG}.model_registry as active
                 on plans.tenant_id = active.tenant_id and active.status = 'active'
                     and plans.action <> 'off'
@@ -998,8 +1100,9 @@ def published_build_id(db_path: Path) -> str | None:
 
 
 def builds(state_path: Path, limit: int = 20) -> list[dict[str, object]]:
-    """The last ``limit`` builds, newest first, with the count of tenants per mode and of
-    those it trained (a new version) and found not due."""
+    """The last ``limit`` builds, newest first, with the count of tenants per mode, of those
+    it trained (a new version, active or candidate), of those a new version serves (promoted)
+    and of those it found not due."""
     with connect(state_path, read_only=True) as con:
         cursor = con.execute(
             """
@@ -1007,7 +1110,10 @@ def builds(state_path: Path, limit: int = 20) -> list[dict[str, object]]:
                 b.build_id, b.as_of, b.status, b.started_at,
                 date_diff('second', b.started_at, b.finished_at) as seconds,
                 count(m.tenant_id) as tenants,
-                count(m.tenant_id) filter (where m.outcome = 'promoted') as trained,
+                (
+                    select count(*) from model_versions as v where v.version = b.build_id
+                ) as trained,
+                count(m.tenant_id) filter (where m.outcome = 'promoted') as promoted,
                 count(m.tenant_id) filter (where m.outcome = 'not_due') as not_due,
                 count(m.tenant_id) filter (where m.mode = 'freeze') as frozen,
                 count(m.tenant_id) filter (where m.mode = 'off') as off,

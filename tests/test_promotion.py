@@ -1,0 +1,163 @@
+"""The promotion gate's judgement with known answers (recsql/lifecycle/promotion.py): each version
+scored from its stored model on the histories up to the candidate's data, NDCG@k against what
+customers bought new after it, the candidate promoted only when it beats the active version by
+more than the margin."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pyarrow as pa
+import pytest
+
+from recsql.lifecycle import promotion
+
+CUTOFF = datetime(2026, 1, 10)
+#: NDCG of one relevant item found at rank 2.
+AT_2 = 1 / 1.584962500721156
+
+
+def _interactions() -> pa.Table:
+    """c1 bought a, then c (new); c2 bought b, then d (new); c3 bought a, then a again
+    (nothing new: not judged); c4 had no history and bought c (not judged: no version can
+    know them)."""
+    day = timedelta(days=1)
+    rows = [
+        ("c1", "a", 1.0, 1, CUTOFF - day, False),
+        ("c1", "c", 0.0, 0, None, True),
+        ("c2", "b", 1.0, 1, CUTOFF - day, False),
+        ("c2", "d", 0.0, 0, None, True),
+        ("c3", "a", 1.0, 1, CUTOFF - day, True),
+        ("c4", "c", 0.0, 0, None, True),
+    ]
+    names = (
+        "customer_id",
+        "item_id",
+        "affinity",
+        "purchase_occasions",
+        "last_purchased_at",
+        "is_bought_after",
+    )
+    table = pa.Table.from_pylist([dict(zip(names, row, strict=True)) for row in rows])
+    return table.add_column(0, "tenant_id", pa.array(["t"] * len(rows)))
+
+
+def _forms(popularity: dict[str, list[str]], neighbours: list[tuple]) -> dict[str, pa.Table]:
+    return {
+        "popularity": pa.Table.from_pylist(
+            [
+                {
+                    "tenant_id": "t",
+                    "version": version,
+                    "country": None,
+                    "item_id": item,
+                    "popularity_rank": rank,
+                }
+                for version, items in popularity.items()
+                for rank, item in enumerate(items, 1)
+            ],
+            schema=pa.schema(
+                [
+                    ("tenant_id", pa.string()),
+                    ("version", pa.string()),
+                    ("country", pa.string()),
+                    ("item_id", pa.string()),
+                    ("popularity_rank", pa.int64()),
+                ]
+            ),
+        ),
+        "neighbours": pa.Table.from_pylist(
+            [
+                {
+                    "tenant_id": "t",
+                    "version": version,
+                    "algorithm": algorithm,
+                    "item_id": item,
+                    "neighbour_item_id": neighbour,
+                    "weight": weight,
+                }
+                for version, algorithm, item, neighbour, weight in neighbours
+            ],
+            schema=pa.schema(
+                [
+                    ("tenant_id", pa.string()),
+                    ("version", pa.string()),
+                    ("algorithm", pa.string()),
+                    ("item_id", pa.string()),
+                    ("neighbour_item_id", pa.string()),
+                    ("weight", pa.float64()),
+                ]
+            ),
+        ),
+        "factors": pa.table(
+            {
+                "tenant_id": pa.array([], pa.string()),
+                "version": pa.array([], pa.string()),
+                "item_id": pa.array([], pa.string()),
+                "factors": pa.array([], pa.list_(pa.float32())),
+            }
+        ),
+    }
+
+
+def _judged(candidate: str, algorithm: str, margin: float = 0.0) -> promotion.Judged:
+    return promotion.Judged(
+        tenant_id="t",
+        active=promotion.Version("v1", "popularity", None, {}),
+        candidate=promotion.Version(candidate, algorithm, None, {"ease_lambda": 0.001}),
+        cutoff=CUTOFF,
+        window_customers=4,
+        k=2,
+        history_cap=20,
+        half_life_days=1.0,
+        margin=margin,
+    )
+
+
+FORMS = _forms(
+    # v1: a, b most popular: c1 gets [b, c] (c at rank 2), c2 gets [a, c] (no hit)
+    # v2: c, d: c1 gets [c, d] (hit at 1), c2 gets [c, d] (d at 2)
+    {"v1": ["a", "b", "c", "d"], "v2": ["c", "d", "a", "b"], "v3": ["a", "b", "c", "d"]},
+    [
+        # v4, co-occurrence: a -> c, b -> d (and weaker b -> c): c1 [c], c2 [d, c]
+        ("v4", "cooccurrence", "a", "c", 1.0),
+        ("v4", "cooccurrence", "b", "d", 0.5),
+        ("v4", "cooccurrence", "b", "c", 0.2),
+        # v5, EASE weights: a -> d, b -> c: c1 [d], c2 [c]: no hit
+        ("v5", "ease", "a", "d", 1.0),
+        ("v5", "ease", "b", "c", 1.0),
+    ],
+)
+
+
+@pytest.mark.parametrize(
+    ("candidate", "algorithm", "margin", "expected"),
+    [
+        ("v2", "popularity", 0.0, ("promoted", (1 + AT_2) / 2)),
+        # the same gain, but not by more than the margin
+        ("v2", "popularity", 0.6, ("rejected", (1 + AT_2) / 2)),
+        # a tie keeps the active version
+        ("v3", "popularity", 0.0, ("rejected", AT_2 / 2)),
+        ("v4", "cooccurrence", 0.0, ("promoted", 1.0)),
+        ("v5", "ease", 0.0, ("rejected", 0.0)),
+    ],
+)
+def test_a_candidate_is_promoted_only_when_it_beats_the_active_version(
+    candidate: str, algorithm: str, margin: float, expected: tuple[str, float]
+) -> None:
+    [row] = promotion.judge(
+        [_judged(candidate, algorithm, margin)], _interactions(), FORMS
+    ).to_pylist()
+    verdict, candidate_ndcg = expected
+    assert row["verdict"] == verdict
+    assert row["judged_customers"] == 2  # c1 and c2: c3 bought nothing new, c4 had no history
+    assert row["active_ndcg"] == pytest.approx(AT_2 / 2)
+    assert row["candidate_ndcg"] == pytest.approx(candidate_ndcg)
+    assert row["reason"].startswith(f"{verdict}: NDCG@2 {candidate_ndcg:.4f}")
+
+
+def test_no_customer_to_judge_on_rejects_the_candidate() -> None:
+    quiet = _interactions().filter(pa.compute.invert(pa.compute.field("is_bought_after")))
+    [row] = promotion.judge([_judged("v2", "popularity")], quiet, FORMS).to_pylist()
+    assert (row["verdict"], row["judged_customers"]) == ("rejected", 0)
+    assert "no customer with a history" in row["reason"]

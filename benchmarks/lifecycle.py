@@ -170,7 +170,8 @@ def run(args: argparse.Namespace, work: Path) -> str:
         t
         for (t,) in _published(
             db,
-            "select tenant_id from build_history where outcome = 'promoted' and as_of = "
+            # a version trained that night (a candidate, for the promotion gate to judge)
+            "select tenant_id from model_registry where trained_at = "
             f"timestamp '{NIGHT:%Y-%m-%d %H:%M:%S}'",
         )
     }

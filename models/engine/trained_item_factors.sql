@@ -1,5 +1,6 @@
 {#- One row per tenant this build trained a version for and item: the version's ALS item factors
     (als_factors; the tenant's own number of factors), what it stores (stored_factors). -#}
+{{ config(materialized='view') }}
 with
 
 models as (

@@ -1,6 +1,7 @@
 {#- One row per tenant this build trained a version for, item and neighbour: what the version
     stores of its neighbours (stored_neighbours) — co-occurrence similarities (item_similarities'
     full fold) and, where its champion is EASE, its largest weights (ease_weights). -#}
+{{ config(materialized='view') }}
 with
 
 models as (

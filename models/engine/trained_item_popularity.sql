@@ -1,5 +1,6 @@
 {#- One row per tenant this build trained a version for, country (NULL = the tenant) and item: the
     version's popularity (item_popularity's full fold), what it stores (stored_popularity). -#}
+{{ config(materialized='view') }}
 with
 
 models as (

@@ -1,5 +1,6 @@
 {#- One row per tenant this build trained a version for and trending item: the version's trends
     (item_trends' full fold), what it stores (stored_trends). -#}
+{{ config(materialized='view') }}
 with
 
 models as (

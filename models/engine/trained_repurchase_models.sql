@@ -1,6 +1,7 @@
 {#- One row per tenant this build trained a version for: its buy-again model (repurchase_models;
     the fixed rule where its holdout had nothing to learn from), what it stores
     (stored_repurchase). -#}
+{{ config(materialized='view') }}
 with
 
 models as (

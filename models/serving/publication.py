@@ -92,7 +92,10 @@ def model(dbt, session):
         )
         .to_arrow_table(),
         judgements=dbt.ref("promotion_judgements").to_arrow_table(),
-        forms={form: relation.to_arrow_table() for form, relation in trained_forms.items()},
+        # sorted, so that the state keeps each tenant's rows together (and compresses them)
+        forms={
+            form: relation.order("all").to_arrow_table() for form, relation in trained_forms.items()
+        },
     )
     tables["model_registry"] = session.from_arrow(update.registry)
     tables["build_history"] = session.from_arrow(update.history)

@@ -461,14 +461,23 @@ def _parse(project: Path, work: Path, paths: list[str], build_db: Path) -> Any:
     from dbt.cli.main import dbtRunner
     from dbt.contracts.graph.manifest import Manifest
 
-    cache = parse_cache_for(project)
     parsed_file = work / "target" / "partial_parse.msgpack"
+    # never the last build's parse: the project may have changed since (a new recsql)
+    parsed_file.unlink(missing_ok=True)
+    try:
+        cache: Path | None = parse_cache_for(project)
+    except (OSError, RuntimeError, KeyError) as error:  # e.g. no home directory
+        log.debug("No cache for dbt's parse: %s", error)
+        cache = None
     with contextlib.suppress(OSError):
-        parsed_file.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(cache, parsed_file)
+        if cache is not None and cache.exists():
+            parsed_file.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(cache, parsed_file)
     parsed = dbtRunner().invoke(["parse", *paths])
     if not parsed.success or not isinstance(parsed.result, Manifest):
         raise BuildFailed(_failures(parsed, build_db))
+    if cache is None:
+        return parsed.result
     try:  # another build may be saving its parse too: each replaces the file whole
         cache.parent.mkdir(parents=True, exist_ok=True)
         if not cache.exists():

@@ -9,35 +9,39 @@ from recsql.lifecycle import promotion
 
 def model(dbt, session):
     dbt.config(materialized="table")
+    judged_ids = dbt.ref("tenant_plans").filter("trigger = 'promotion'").project("tenant_id")
     plans = dbt.ref("tenant_plans").filter("trigger = 'promotion'").to_arrow_table().to_pylist()
+    if not plans:  # most builds: nothing to judge
+        return promotion.JUDGEMENTS_SCHEMA.empty_table()
+
+    def of_judged(relation):
+        """The rows of the judged tenants only."""
+        return relation.join(judged_ids, "tenant_id", how="semi")
+
     active = dbt.source("lifecycle_state", "active_versions")
     candidates = dbt.source("lifecycle_state", "candidate_versions")
     versions = {
         (row["tenant_id"], row["version"]): row
         for relation in (active, candidates)
-        for row in relation.project("tenant_id, version, algorithm, variant, parameters")
+        for row in of_judged(relation)
+        .project("tenant_id, version, algorithm, variant, parameters")
         .to_arrow_table()
         .to_pylist()
     }
     settings = {
         row["tenant_id"]: row
-        for row in dbt.ref("tenant_settings")
+        for row in of_judged(dbt.ref("tenant_settings"))
         .project("tenant_id, k, history_cap, half_life_days, promotion_margin")
         .to_arrow_table()
         .to_pylist()
     }
-    judged = promotion.judged_tenants(plans, versions, settings)
-    judged_ids = dbt.ref("tenant_plans").filter("trigger = 'promotion'").project("tenant_id")
     forms = {
         "neighbours": dbt.source("lifecycle_state", "stored_neighbours"),
         "factors": dbt.source("lifecycle_state", "stored_factors"),
         "popularity": dbt.source("lifecycle_state", "stored_popularity"),
     }
     return promotion.judge(
-        judged,
+        promotion.judged_tenants(plans, versions, settings),
         dbt.ref("int_judging_interactions").to_arrow_table(),
-        {
-            form: relation.join(judged_ids, "tenant_id", how="semi").to_arrow_table()
-            for form, relation in forms.items()
-        },
+        {form: of_judged(relation).to_arrow_table() for form, relation in forms.items()},
     )

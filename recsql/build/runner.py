@@ -379,7 +379,8 @@ def build(
             raise
     counts, reasons, tenants = read_counts(db_path)
     seconds = time.perf_counter() - started
-    report = write_report(db_path, work_dir_for(db_path) / "report.json", seconds)
+    report_path = work_dir_for(db_path) / "report.json"
+    report = write_report(db_path, report_path, seconds)
     return BuildResult(
         db_path=db_path,
         build_db=result,
@@ -390,7 +391,7 @@ def build(
         reasons=reasons,
         tenants=tenants,
         outcomes=report["tenants_by_outcome"],
-        report_path=work_dir_for(db_path) / "report.json",
+        report_path=report_path,
     )
 
 

@@ -130,6 +130,13 @@ def _progress(line: str) -> None:
     _print(line)
 
 
+def _tenant_list(text: str) -> list[str]:
+    tenants = [tenant.strip() for tenant in text.split(",") if tenant.strip()]
+    if not tenants:
+        raise argparse.ArgumentTypeError("name at least one tenant, e.g. --tenants t1,t2")
+    return tenants
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     _print(f"recsql build: {args.data} -> {args.db}")
     encodings: dict[str, str] = {}
@@ -144,8 +151,18 @@ def cmd_build(args: argparse.Namespace) -> int:
         progress=_progress,
         encodings=encodings,
         retrain=args.retrain,
+        tenants=args.tenants or (),
     )
     print_summary(result)
+    if result.failed:
+        _print()
+        _print(
+            f"Published, but {len(result.failed):,} tenant(s) failed: each keeps its previous "
+            "lists, minus what today's rules forbid, until a build succeeds for it."
+        )
+        for tenant_id, reason in result.failed:
+            _print(f"  {tenant_id} failed: {reason}")
+        return 3
     return 0
 
 
@@ -158,7 +175,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     _print(f"Builds recorded in {state_path} (newest first):")
     _print(
         f"  {'build':<22}{'as of':<21}{'status':<12}{'seconds':>8}{'tenants':>9}"
-        f"{'trained':>9}{'promoted':>10}{'not due':>9}{'frozen':>8}{'off':>6}  message"
+        f"{'trained':>9}{'promoted':>10}{'not due':>9}{'frozen':>8}{'off':>6}{'failed':>8}"
+        "  message"
     )
     for row in rows:
         seconds = "" if row["seconds"] is None else f"{row['seconds']:,}"
@@ -167,7 +185,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             f"  {row['build_id']!s:<22}{row['as_of']!s:<21}{row['status']!s:<12}{seconds:>8}"
             f"{row['tenants']:>9,}{row['trained']:>9,}{row['promoted']:>10,}"
             f"{row['not_due']:>9,}{row['frozen']:>8,}"
-            f"{row['off']:>6,}  {message}"
+            f"{row['off']:>6,}{row['failed']:>8,}  {message}"
         )
     return 0
 
@@ -377,7 +395,10 @@ def parser() -> argparse.ArgumentParser:
         help="build input files into a served database",
         description="Read every table from DIR as <table>.csv (.csv.gz, .csv.zst), "
         "<table>.parquet or a folder <table>/ of such files (docs/contract.md), validate them, "
-        "build every model and publish the result to PATH atomically.",
+        "build every model and publish the result to PATH atomically. Exit status: 0 "
+        "published; 3 published, but some tenants failed (each keeps its previous lists; one "
+        "line per tenant says why); 1 a build failure and 2 an input, contract or state error "
+        "(nothing published).",
     )
     b.add_argument("--data", required=True, type=Path, metavar="DIR", help="input directory")
     _db_argument(b)
@@ -401,6 +422,13 @@ def parser() -> argparse.ArgumentParser:
         default="due",
         help="which tenants train a new version: due (a trigger fired, the default), all, or "
         "none; the others are served by their active version (docs/lifecycle.md)",
+    )
+    b.add_argument(
+        "--tenants",
+        type=_tenant_list,
+        metavar="T1,T2",
+        help="build only these tenants; the others keep serving the lists of the published file "
+        "(minus what today's rules forbid)",
     )
     _state_argument(b)
     b.set_defaults(func=cmd_build)

@@ -14,7 +14,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 #: The stages, first to last: the folders of models/.
-STAGES = ("staging", "base", "lifecycle", "engine", "rules", "lists", "serving")
+STAGES = ("staging", "base", "rules", "lifecycle", "engine", "lists", "serving")
 
 _SQL_REF = re.compile(r"\bref\(\s*['\"](\w+)['\"]\s*\)")
 _PYTHON_REF = re.compile(r"\bdbt\.ref\(\s*['\"](\w+)['\"]\s*\)")

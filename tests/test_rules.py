@@ -392,16 +392,17 @@ def test_every_list_is_full_when_enough_allowed_items_exist(built: BuildResult) 
         ("price", "cannot be evaluated"),  # allowed syntax, but not a boolean
     ],
 )
-def test_a_rule_that_cannot_run_stops_the_build_and_publishes_nothing(
+def test_a_rule_for_every_tenant_that_cannot_run_stops_the_build_and_publishes_nothing(
     tmp_path: Path, build_inputs, condition: str, offending: str
 ) -> None:
+    # (a tenant's own such rule fails only that tenant: tests/test_tenant_failures.py)
     data = write_inputs(
         tmp_path / "data",
         {
             "interactions.csv": "customer_id,item_id,occurred_at\nc1,i1,2025-01-01\n",
             "items.csv": "item_id,category,price\ni1,toys,3\n",
-            "rules.csv": "rule_id,action,item_condition,reason\n"
-            f'hostile,exclude,"{condition}",testing the guard\n',
+            "rules.csv": "tenant_id,rule_id,action,item_condition,reason\n"
+            f'*,hostile,exclude,"{condition}",testing the guard\n',
         },
     )
     served = tmp_path / "recsql.duckdb"
@@ -409,6 +410,6 @@ def test_a_rule_that_cannot_run_stops_the_build_and_publishes_nothing(
     with pytest.raises(BuildFailed) as failed:
         build_inputs(data, served)
     message = str(failed.value)
-    assert "rule 'hostile' of tenant 'default'" in message and offending in message
+    assert "rule 'hostile' of tenant '*'" in message and offending in message
     assert "Traceback" not in message
     assert served.read_bytes() == b"the served database"

@@ -1,5 +1,9 @@
 {#- One row per tenant: its settings, each taken from the tenants input or, where that is empty,
-    the default of recsql/contract.py (tenant_setting_definitions). Without a tenants input,
+    the default of recsql/contract.py (tenant_setting_definitions). A tenant whose tenants row
+    is rejected (an invalid setting, conflicting rows) is still a tenant: it fails this build
+    (tenant_failures) and keeps serving its previous lists, judged by today's rules with the
+    valid settings of its row (the defaults for the others, or for all where several rows
+    conflict). Without a tenants input,
     every tenant that any items or interactions row names (accepted or not) is a tenant with
     default settings: a tenant whose rows were all rejected is still a tenant, and
     input_acceptance fails the build on it. -#}
@@ -7,8 +11,33 @@
 
 with
 
-listed as (
+accepted as (
     select * from {{ ref('stg_tenants') }}
+),
+
+-- the tenants whose every row was rejected: the valid settings of their row, if it is one
+rejected as (
+    select
+        tenant_id,
+        {% for setting in settings %}
+            if(
+                count(*) = 1,
+                any_value(if({{ setting_is_allowed(setting) }}, {{ setting.name }}, null)),
+                null
+            ) as {{ setting.name }}{% if not loop.last %},{% endif %}
+        {% endfor %}
+    from {{ ref('stg_tenants_validated') }}
+    where
+        rejection_reason is not null
+        and tenant_id is not null
+        and tenant_id not in (select tenant_id from accepted)
+    group by tenant_id
+),
+
+listed as (
+    select tenant_id, {{ settings | map(attribute='name') | join(', ') }} from accepted
+    union all
+    select * from rejected
 ),
 
 named as (

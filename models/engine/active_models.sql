@@ -1,5 +1,5 @@
-{#- One row per tenant served in this build (mode not off) that has a version: the version that
-    serves it and where its model comes from — `trained` by this build (trained_versions; a
+{#- One row per tenant served fresh lists in this build (not off, not held) that has a
+    version: the version that serves it and where its model comes from — `trained` by this build (trained_versions; a
     first version, or one trained for an erasure: tenant_plans' new_version_status 'active')
     or `stored` in the state database: the candidate the promotion gate promotes this build
     (promotion_judgements), else the tenant's active version (tenant_plans' action score, a
@@ -10,7 +10,7 @@ with
 
 plans as (
     select tenant_id, action, new_version_status from {{ ref('tenant_plans') }}
-    where action <> 'off'
+    where action in ('train', 'score')
 ),
 
 trained as (

@@ -1,5 +1,9 @@
 {#- One row per tenant: what this build does for it (docs/lifecycle.md).
     - off: nothing is trained or served;
+    - hold: nothing is trained or scored; the tenant keeps serving the lists of the published
+      file, minus the rows today's rules forbid (carried_rows) - a tenant left out by
+      `recsql build --tenants` (not_selected), or one this build fails (failed:
+      tenant_failures says why);
     - train: a new version is fitted — the tenant has no stored version yet (first_version), an
       erasure request arrived since its version was trained (erasure: its stored model was
       fitted on the erased customer's data; frozen tenants too), --retrain all (retrain_all),
@@ -20,6 +24,10 @@
     later build; a candidate still waiting when a new version is trained is rejected.
     A tenant with no interactions since its version's data_until is never due by new_data or
     drift. Every time is the build's clock (build_time: --as-of). -#}
+{%- set selected = [] %}
+{%- for tenant in var('tenants', []) %}
+    {%- do selected.append("'" ~ (tenant | replace("'", "''")) ~ "'") %}
+{%- endfor %}
 with
 
 settings as (
@@ -130,20 +138,26 @@ measured as (
         coalesce(erasures.erasures, 0) > coalesce(active.erasures, 0) as has_new_erasures,
         candidates.candidate_version,
         candidates.candidate_data_until,
-        candidates.window_customers
+        candidates.window_customers,
+        failures.reason as failure
     from settings
     left join active on settings.tenant_id = active.tenant_id
     left join candidates on settings.tenant_id = candidates.tenant_id
     left join new_data on settings.tenant_id = new_data.tenant_id
     left join drift on settings.tenant_id = drift.tenant_id
     left join erasures on settings.tenant_id = erasures.tenant_id
+    left join {{ ref('tenant_failures') }} as failures on settings.tenant_id = failures.tenant_id
 ),
 
 decided as (
     select
         *,
         case
+            {% if selected %}
+                when tenant_id not in ({{ selected | join(', ') }}) then 'not_selected'
+            {% endif %}
             when mode = 'off' then 'off'
+            when failure is not null then 'failed'
             when version is null then 'first_version'
             when has_new_erasures then 'erasure'
             when operator_action in ('promote', 'pin') then 'operator'
@@ -170,6 +184,7 @@ final as (
         version as active_version,
         case
             when trigger = 'off' then 'off'
+            when trigger in ('not_selected', 'failed') then 'hold'
             when
                 trigger in (
                     'operator',
@@ -190,6 +205,11 @@ final as (
         end as new_version_status,
         case trigger
             when 'off' then 'switched off: nothing trained or served'
+            when 'not_selected'
+                then 'not in --tenants: serves the lists it was published with'
+            when 'failed'
+                then failure || '; serves the lists it was published with, minus the rows '
+                    || 'today''s rules forbid'
             when 'first_version' then 'no stored version yet'
             when 'erasure'
                 then 'an erasure request since version ' || version
@@ -225,7 +245,9 @@ final as (
                     printf('drift %.3f (retrain_drift %g)', drift, retrain_drift)
                 )
         end as reason,
-        operator_request_id,
+        -- an operator's request waits while the tenant is held
+        if(trigger in ('not_selected', 'failed'), null, operator_request_id)
+            as operator_request_id,
         operator_action,
         operator_why,
         -- the tenant's candidate awaiting the promotion gate (rejected if a version is trained)

@@ -27,8 +27,11 @@
 with
 
 shelf_customers as (
-    select * from {{ ref('customer_shelves') }}
-    where withheld_by is null
+    -- of the tenants served fresh lists (a held tenant keeps its published ones: served_lists)
+    select * from {{ ref('customer_shelves') }} as shelves
+    where
+        shelves.withheld_by is null
+        and shelves.tenant_id in {{ fresh_tenants() }}
 ),
 
 people as (

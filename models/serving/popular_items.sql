@@ -1,6 +1,7 @@
 {#- One row per tenant, country (NULL = the whole tenant) and rank: the most popular active
     items (time-decayed distinct buyers), `candidates_n` of them per country; a country's list
-    leaves out the items restricted there (item_rule_states). -#}
+    leaves out the items restricted there (item_rule_states). A tenant the build holds keeps
+    its published rows (previous_rows) of items still active and not restricted there. -#}
 with
 
 popularity as (
@@ -33,11 +34,35 @@ active as (
     where not coalesce(list_contains(items.blocked_countries, popularity.country), false)
 ),
 
-final as (
+fresh as (
     select active.tenant_id, active.country, active.rank, active.item_id, active.score
     from active
     inner join settings on active.tenant_id = settings.tenant_id
     where active.rank <= settings.candidates_n
+),
+
+carried as (
+    select
+        previous.tenant_id,
+        previous.country,
+        row_number() over (
+            partition by previous.tenant_id, previous.country order by previous.rank
+        ) as rank,
+        previous.item_id,
+        previous.score
+    from (
+        {{ previous_rows(
+            'popular_items', ['tenant_id', 'country', 'rank', 'item_id', 'score'], 'fresh') }}
+    ) as previous
+    inner join items
+        on previous.tenant_id = items.tenant_id and previous.item_id = items.item_id
+    where not coalesce(list_contains(items.blocked_countries, previous.country), false)
+),
+
+final as (
+    select * from fresh
+    union all
+    select * from carried
 )
 
 select * from final

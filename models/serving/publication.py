@@ -7,6 +7,7 @@ including the data tests on those models: a failed build never replaces the serv
 from pathlib import Path
 
 from recsql import __version__
+from recsql.build.dbt_plugin import PREVIOUS
 from recsql.build.publish import StateRecord, publish
 from recsql.lifecycle import state
 from recsql.sql import literal
@@ -64,9 +65,7 @@ def model(dbt, session):
         .filter("fold = 'full' and purchase_occasions > 0")
         .project("tenant_id, customer_id, item_id")
         .order("tenant_id, customer_id, item_id"),
-        "item_factors": dbt.ref("active_item_factors")
-        .project("tenant_id, item_id, factors")
-        .order("tenant_id, item_id"),
+        "item_factors": dbt.ref("served_item_factors").order("tenant_id, item_id"),
     }
     # the model registry, build history and tenant status: this build's rows with those the
     # state database keeps (a plain dbt build has no state: its versions are the first)
@@ -101,4 +100,7 @@ def model(dbt, session):
     tables["build_history"] = session.from_arrow(update.history)
     tables["tenant_status"] = session.from_arrow(update.status)
     record = StateRecord(state_path, build_id, update) if state_path else None
+    # the served file the held tenants' rows were read from (recsql/build/dbt_plugin.py) is
+    # let go before the new one replaces it
+    session.execute(f"detach database if exists {PREVIOUS}")
     return publish(session, tables, build["publish_path"], record)

@@ -1,6 +1,7 @@
 {#- One row per tenant, item and rank: the active items most often bought by the same customers
     (the co-occurrence similarities of the tenant's active version: item_similarities on the
-    full history of its training, the tenant's similarity measure). -#}
+    full history of its training, the tenant's similarity measure). A tenant the build holds
+    keeps its published rows (previous_rows) whose similar item is still active. -#}
 with
 
 similarities as (
@@ -19,7 +20,7 @@ settings as (
     where mode <> 'off'
 ),
 
-final as (
+fresh as (
     select
         similarities.tenant_id,
         similarities.item_id,
@@ -34,6 +35,30 @@ final as (
     semi join items
         on similarities.tenant_id = items.tenant_id
             and similarities.similar_item_id = items.item_id
+),
+
+carried as (
+    select
+        previous.tenant_id,
+        previous.item_id,
+        row_number() over (
+            partition by previous.tenant_id, previous.item_id order by previous.rank
+        ) as rank,
+        previous.similar_item_id,
+        previous.score
+    from (
+        {{ previous_rows(
+            'similar_items', ['tenant_id', 'item_id', 'rank', 'similar_item_id', 'score'],
+            'fresh') }}
+    ) as previous
+    semi join items
+        on previous.tenant_id = items.tenant_id and previous.similar_item_id = items.item_id
+),
+
+final as (
+    select * from fresh
+    union all
+    select * from carried
 )
 
 select * from final

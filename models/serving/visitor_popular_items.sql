@@ -7,11 +7,14 @@
     the unknown visitor where the country has no visitor state): items the rules forbid go,
     boosts scale the score (a visitor has no purchases for the sustainability nudge to compare
     with), a `nothing` rule empties the list; a category cap counts every allowed item ranked
-    before an item (as the recommend_for_items macro does). -#}
+    before an item (as the recommend_for_items macro does). A tenant the build holds keeps its
+    published rows (previous_rows) that the verdicts of today's visitor state still allow (the
+    unknown visitor's where the country has none), renumbered. -#}
 with
 
 lists as (
     select * from {{ ref('popular_items') }}
+    where tenant_id in {{ fresh_tenants() }}
 ),
 
 states as (
@@ -115,7 +118,7 @@ over_cap as (
         ) > counted.cap.cap
 ),
 
-final as (
+fresh as (
     select
         judged.tenant_id,
         judged.country,
@@ -132,6 +135,50 @@ final as (
         on judged.tenant_id = over_cap.tenant_id
             and judged.country is not distinct from over_cap.country
             and judged.item_id = over_cap.item_id
+),
+
+{%- set columns = [
+    'tenant_id', 'country', 'rank', 'item_id', 'score', 'reason', 'model_version', 'generated_at'
+] %}
+
+carried as (
+    select
+        previous.tenant_id,
+        previous.country,
+        row_number() over (
+            partition by previous.tenant_id, previous.country order by previous.rank
+        ) as rank,
+        previous.item_id,
+        previous.score,
+        previous.reason,
+        previous.model_version,
+        previous.generated_at
+    from ({{ previous_rows('visitor_popular_items', columns, 'fresh') }}) as previous
+    -- the visitor state of the country, else the unknown visitor's
+    inner join states
+        on previous.tenant_id = states.tenant_id
+            and states.country is not distinct from (
+                select max(own.country) from states as own
+                where own.tenant_id = previous.tenant_id and own.country = previous.country
+            )
+    left join exceptions
+        on previous.tenant_id = exceptions.tenant_id
+            and states.rule_class = exceptions.rule_class
+            and previous.item_id = exceptions.item_id
+    semi join {{ ref('item_rule_states') }} as items
+        on previous.tenant_id = items.tenant_id
+            and previous.item_id = items.item_id
+            and items.is_active
+    where
+        states.nothing_rule is null
+        and exceptions.blocked_by is null
+        and exceptions.not_included_by is null
+),
+
+final as (
+    select * from fresh
+    union all by name
+    select * from carried
 )
 
 select * from final

@@ -1,6 +1,8 @@
 """dbt-duckdb plugin: loads the dbt sources - the input files of the contract, and what the
-build reads of the state database (the tenants' active versions and their stored models) - and
-defines the business-rule macros of ``recsql/rules/rules.sql`` in the build database.
+build reads of the state database (the tenants' active versions and their stored models) -
+defines the business-rule macros of ``recsql/rules/rules.sql`` in the build database, and
+attaches the served file read-only as ``recsql_previous``: the lists of the tenants a build holds
+(``macros/previous_rows.sql``).
 
 Configured in ``profiles.yml``; every source in ``models/staging/_staging__sources.yml`` and
 ``models/lifecycle/_lifecycle__sources.yml`` has ``plugin: recsql``. All the logic is in
@@ -10,9 +12,11 @@ Configured in ``profiles.yml``; every source in ``models/staging/_staging__sourc
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 from dbt.adapters.duckdb.plugins import BasePlugin
 from dbt.adapters.duckdb.utils import SourceConfig
@@ -20,9 +24,14 @@ from dbt.adapters.duckdb.utils import SourceConfig
 from recsql.build import inputs
 from recsql.lifecycle import state
 from recsql.rules import macros_sql
+from recsql.sql import literal
+
+log = logging.getLogger(__name__)
 
 #: The schema of the sources read from the state database.
 STATE_SOURCES = "lifecycle_state"
+#: The catalog the served file is attached as (read-only) during a build.
+PREVIOUS = "recsql_previous"
 
 
 class Plugin(BasePlugin):
@@ -35,7 +44,11 @@ class Plugin(BasePlugin):
         self.state_path = (
             Path(plugin_config["state_path"]) if plugin_config.get("state_path") else None
         )
+        self.publish_path = (
+            Path(plugin_config["publish_path"]) if plugin_config.get("publish_path") else None
+        )
         self._checked = False
+        self._attach_failed = False
 
     def configure_connection(self, conn: Any) -> None:
         # Check the whole input directory when the build opens its database, so a missing
@@ -45,6 +58,24 @@ class Plugin(BasePlugin):
             inputs.locate_all(self.data_dir, encodings=self.encodings)
             self._checked = True
         conn.execute(macros_sql())
+        self._attach_previous(conn)
+
+    def _attach_previous(self, conn: Any) -> None:
+        """Attach the served file, if there is one, read-only: what the held tenants keep."""
+        if self._attach_failed or not (self.publish_path and self.publish_path.is_file()):
+            return
+        try:
+            conn.execute(
+                f"attach if not exists {literal(str(self.publish_path))} as {PREVIOUS} (read_only)"
+            )
+        except duckdb.Error as error:  # busy (opened for writing), not a DuckDB file...
+            self._attach_failed = True
+            log.warning(
+                "Cannot read the served file %s (%s): a tenant this build holds (failed, or "
+                "left out by --tenants) will serve no lists until a build succeeds for it.",
+                self.publish_path,
+                str(error).splitlines()[0],
+            )
 
     def load(self, source_config: SourceConfig) -> pa.Table:
         if source_config.schema == STATE_SOURCES:

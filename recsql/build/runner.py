@@ -20,7 +20,7 @@ import shutil
 import textwrap
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -118,6 +118,9 @@ class BuildResult:
     outcomes: dict[str, int] = field(default_factory=dict)
     #: The build's JSON report (:func:`write_report`).
     report_path: Path | None = None
+    #: (tenant_id, reason) of each tenant this build failed: published with the rest, it keeps
+    #: its previous lists minus what today's rules forbid (``recsql build`` exits 3).
+    failed: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def rows_read(self) -> int:
@@ -331,6 +334,7 @@ def build(
     state_path: Path | str | None = None,
     encodings: Mapping[str, str] | None = None,
     retrain: str = "due",
+    tenants: Sequence[str] = (),
     unit_tests: bool = False,
 ) -> BuildResult:
     """Build the inputs in ``data_dir`` and publish them to ``db_path``, recorded in the state
@@ -342,6 +346,9 @@ def build(
     those without a version), ``all``, or ``none`` (only those without a version); the others
     are served by their active version (docs/lifecycle.md).
 
+    ``tenants``: build only these (default: all); the others keep the lists of the served file,
+    minus what today's rules forbid, and get no build_history row.
+
     ``encodings`` states the encoding of a table's CSV files where it is neither UTF-8 nor
     marked by a byte-order mark, by table name: ``{"items": "cp1252"}``.
 
@@ -351,6 +358,8 @@ def build(
     Raises :class:`recsql.build.inputs.ContractError` before anything runs if the inputs break the
     contract, :class:`recsql.lifecycle.state.StateError` if the state file is busy or cannot be
     used, and :class:`BuildFailed` if a model or test fails (the served file is unchanged).
+    A failure of one tenant (a rejected settings row or rule of its own, a rule the guard
+    refuses) does not raise: the build publishes, and ``BuildResult.failed`` lists it.
     """
     started = time.perf_counter()
     data_dir = Path(data_dir).resolve()
@@ -364,6 +373,7 @@ def build(
     extra_vars = {
         **({"encodings": dict(encodings)} if encodings else {}),
         "retrain": retrain,
+        **({"tenants": list(tenants)} if tenants else {}),
         **(extra_vars or {}),
     }
     state_path = Path(state_path).resolve() if state_path else state.default_path(db_path)
@@ -377,7 +387,7 @@ def build(
         except BaseException as error:
             writer.fail(registered, _failure_summary(error))
             raise
-    counts, reasons, tenants = read_counts(db_path)
+    counts, reasons, tenant_count = read_counts(db_path)
     seconds = time.perf_counter() - started
     report_path = work_dir_for(db_path) / "report.json"
     report = write_report(db_path, report_path, seconds)
@@ -389,9 +399,14 @@ def build(
         state_path=state_path,
         counts=counts,
         reasons=reasons,
-        tenants=tenants,
+        tenants=tenant_count,
         outcomes=report["tenants_by_outcome"],
         report_path=report_path,
+        failed=[
+            (row["tenant_id"], row["reason"])
+            for row in report["tenants"]
+            if row["outcome"] == "failed"
+        ],
     )
 
 

@@ -705,8 +705,9 @@ def pending(
     active one ``superseded``) or ``rejected``, with both NDCGs. A version an operator
     promoted or pinned (trigger ``operator``) becomes active. Stored models beyond a tenant's
     ``keep_versions`` (besides the active, the candidate and the pinned one) are retired. The
-    operators' requests the build read are applied by it. Without a state file (a plain dbt
-    build) every version is a first one.
+    operators' requests the build read are applied by it. A tenant the build failed (trigger
+    ``failed``) gets the outcome ``failed``; one it left out (``not_selected``: ``--tenants``)
+    no row. Without a state file (a plain dbt build) every version is a first one.
     """
     with _reader(state_path) as con:
         con.register("trained", trained)
@@ -862,6 +863,7 @@ def pending(
                 plans.trigger,
                 case
                     when plans.action = 'off' then 'off'
+                    when plans.trigger = 'failed' then 'failed'
                     when events.version is not null then 'promoted'
                     when plans.trigger in ('pinned', 'operator') then 'kept'
                     when plans.mode = 'freeze' then 'frozen'
@@ -894,6 +896,8 @@ def pending(
             left join {_CATALOG}.model_registry as active
                 on plans.tenant_id = active.tenant_id and active.status = 'active'
                     and plans.action <> 'off'
+            -- a tenant left out by --tenants: this build did nothing for it
+            where plans.trigger <> 'not_selected'
             """,
             params={"build": build_id},
         ).to_arrow_table()
@@ -1101,8 +1105,8 @@ def published_build_id(db_path: Path) -> str | None:
 
 def builds(state_path: Path, limit: int = 20) -> list[dict[str, object]]:
     """The last ``limit`` builds, newest first, with the count of tenants per mode, of those
-    it trained (a new version, active or candidate), of those a new version serves (promoted)
-    and of those it found not due."""
+    it trained (a new version, active or candidate), of those a new version serves (promoted),
+    of those it found not due and of those it failed."""
     with connect(state_path, read_only=True) as con:
         cursor = con.execute(
             """
@@ -1117,6 +1121,7 @@ def builds(state_path: Path, limit: int = 20) -> list[dict[str, object]]:
                 count(m.tenant_id) filter (where m.outcome = 'not_due') as not_due,
                 count(m.tenant_id) filter (where m.mode = 'freeze') as frozen,
                 count(m.tenant_id) filter (where m.mode = 'off') as off,
+                count(m.tenant_id) filter (where m.outcome = 'failed') as failed,
                 b.message
             from builds as b
             left join tenant_builds as m on m.build_id = b.build_id

@@ -4,8 +4,11 @@ Rule conditions are data written by analysts. Every condition first goes through
 (:func:`recsql.rules.guard.check_rule`): only what it re-renders from the syntax tree runs, as a
 filter on the customers (``customer_profiles``) or the items (``stg_items``) of the rule's
 tenant — or of every tenant, for a rule whose tenant_id is ``'*'``. A condition the guard
-refuses raises :class:`recsql.rules.guard.RuleError`, which fails the build before anything is
-published. An empty condition matches every customer (or item) of the tenant.
+refuses, or that is not a boolean condition on its table, is a
+:class:`recsql.rules.guard.RuleError`: for a rule of every tenant it fails the build before
+anything is published; a tenant's own rule is left out and its tenant fails
+(``tenant_failures``: it keeps serving its previous lists). An empty condition matches every
+customer (or item) of the tenant.
 
 Rules are identified across tenants by their *rule key*, ``<scope>:<rule_id>`` where the scope
 is the rule's tenant_id or ``*``: a tenant's own rule and a rule for every tenant may share an
@@ -54,31 +57,73 @@ class GuardedRule:
 
 
 def guard_rules(
-    rules: Iterable[dict], customer_columns: Iterable[str], item_columns: Iterable[str]
+    rules: Iterable[dict],
+    customers: duckdb.DuckDBPyRelation,
+    items: duckdb.DuckDBPyRelation,
+    refused: list[RuleError] | None = None,
 ) -> list[GuardedRule]:
-    """The enabled rules, with their conditions checked and re-rendered by the guard.
+    """The enabled rules, with their conditions checked and re-rendered by the guard, and
+    checked to be boolean conditions on ``customers`` and ``items`` (the relations they filter).
 
     ``rules``: rows of ``stg_rules`` (tenant_id, rule_id, action, customer_condition,
-    item_condition, is_enabled). Raises :class:`recsql.rules.guard.RuleError` on the first
-    condition the guard refuses.
+    item_condition, is_enabled). A condition that cannot run raises
+    :class:`recsql.rules.guard.RuleError` - unless ``refused`` is given and the rule is a
+    tenant's own: then the error is appended to ``refused`` and the rule left out (the tenant
+    fails the build; a rule for every tenant still stops it).
     """
-    customer_columns, item_columns = list(customer_columns), list(item_columns)
     guarded = []
     for rule in rules:
         if not rule["is_enabled"]:
             continue
-        customer_sql, item_sql = check_rule(
-            rule["tenant_id"],
-            rule["rule_id"],
-            rule["customer_condition"],
-            rule["item_condition"],
-            customer_columns,
-            item_columns,
-        )
-        guarded.append(
-            GuardedRule(rule["tenant_id"], rule["rule_id"], rule["action"], customer_sql, item_sql)
-        )
+        try:
+            customer_sql, item_sql = check_rule(
+                rule["tenant_id"],
+                rule["rule_id"],
+                rule["customer_condition"],
+                rule["item_condition"],
+                customers.columns,
+                items.columns,
+            )
+            checked = GuardedRule(
+                rule["tenant_id"], rule["rule_id"], rule["action"], customer_sql, item_sql
+            )
+            _check_boolean(customers, checked, "customer")
+            _check_boolean(items, checked, "item")
+        except RuleError as error:
+            if refused is None or rule["tenant_id"] == ALL_TENANTS:
+                raise
+            log.warning("%s", error)
+            refused.append(error)
+            continue
+        guarded.append(checked)
     return guarded
+
+
+def _check_boolean(relation: duckdb.DuckDBPyRelation, rule: GuardedRule, side: Side) -> None:
+    """Raise :class:`RuleError` unless the rule's condition on ``side`` binds, as a boolean,
+    to ``relation`` (no row is read)."""
+    condition = rule.customer_condition if side == "customer" else rule.item_condition
+    if condition is None:
+        return
+    try:
+        kind = str(relation.project(condition).types[0])
+        if kind != "BOOLEAN":
+            raise duckdb.Error(f"it is {kind}, not a boolean condition")
+    except duckdb.Error as error:
+        raise _evaluation_error(rule, side, condition, error) from error
+
+
+def _evaluation_error(
+    rule: GuardedRule, side: Side, condition: str, error: duckdb.Error
+) -> RuleError:
+    return RuleError(
+        rule.scope,
+        rule.rule_id,
+        f"{side}_condition",
+        condition,
+        condition,
+        f"it cannot be evaluated ({str(error).splitlines()[0]})",
+    )
 
 
 GUARDED_SCHEMA = pa.schema(
@@ -89,31 +134,39 @@ GUARDED_SCHEMA = pa.schema(
         ("action", pa.string()),
         ("customer_condition", pa.string()),
         ("item_condition", pa.string()),
+        # why the guard refused a tenant's rule (its conditions are then NULL: they never run)
+        ("refusal", pa.string()),
     ]
 )
 
 
-def to_table(rules: list[GuardedRule]) -> pa.Table:
-    """The guarded rules as a table (``rules_guarded``): what runs, rule by rule."""
+def to_table(rules: list[GuardedRule], refused: Iterable[RuleError] = ()) -> pa.Table:
+    """The guarded rules as a table (``rules_guarded``): what runs, rule by rule, and the
+    tenants' rules the guard refused, with why (``refusal``)."""
+    refused = list(refused)
+    refused_keys = [rule_key(e.tenant_id, e.rule_id) for e in refused]
     return pa.table(
         {
-            "rule_key": [r.key for r in rules],
-            "scope": [r.scope for r in rules],
-            "rule_id": [r.rule_id for r in rules],
-            "action": [r.action for r in rules],
-            "customer_condition": [r.customer_condition for r in rules],
-            "item_condition": [r.item_condition for r in rules],
+            "rule_key": [r.key for r in rules] + refused_keys,
+            "scope": [r.scope for r in rules] + [e.tenant_id for e in refused],
+            "rule_id": [r.rule_id for r in rules] + [e.rule_id for e in refused],
+            "action": [r.action for r in rules] + [None] * len(refused),
+            "customer_condition": [r.customer_condition for r in rules] + [None] * len(refused),
+            "item_condition": [r.item_condition for r in rules] + [None] * len(refused),
+            "refusal": [None] * len(rules) + [str(e) for e in refused],
         },
         schema=GUARDED_SCHEMA,
     )
 
 
 def from_table(table: pa.Table) -> list[GuardedRule]:
+    """The rules that run (a refused rule never does)."""
     return [
         GuardedRule(
             r["scope"], r["rule_id"], r["action"], r["customer_condition"], r["item_condition"]
         )
         for r in table.to_pylist()
+        if r["refusal"] is None
     ]
 
 
@@ -143,21 +196,10 @@ def match(
         try:
             if condition is not None:
                 # The guard re-rendered this from a checked syntax tree: not the raw text.
-                kind = str(relation.project(condition).types[0])
-                if kind != "BOOLEAN":
-                    raise duckdb.Error(f"it is {kind}, not a boolean condition")
                 rows = rows.filter(condition)
             matched = rows.project(columns).to_arrow_table()
-        except duckdb.Error as error:  # allowed syntax, but not a boolean, or failing
-            rule = group[0]
-            raise RuleError(
-                rule.scope,
-                rule.rule_id,
-                f"{side}_condition",
-                condition or "",
-                condition or "",
-                f"it cannot be evaluated ({str(error).splitlines()[0]})",
-            ) from error
+        except duckdb.Error as error:  # checked as a boolean by guard_rules, but failing
+            raise _evaluation_error(group[0], side, condition or "", error) from error
         for rule in group:
             tables.append(
                 matched.append_column(

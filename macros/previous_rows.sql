@@ -1,12 +1,11 @@
 {#- The rows of the published file's table `recsql_data.<table>` (attached read-only as
-    recsql_previous by the recsql dbt plugin) of the tenants this build holds (tenant_plans'
-    action hold: left out by --tenants, or failed), with the given `columns`. No rows - with
+    recsql_previous by the recsql dbt plugin) of the tenants this build holds (held_tenants),
+    with the given `columns`. No rows - with
     the columns and types of the relation `like` - when there is no published file, or its
     table lacks one of the columns (a file from an older recsql): the held tenant then serves
     nothing until a build succeeds for it. The callers (the served lists' models) drop the
     rows today's rules forbid and renumber the ranks. -#}
 {% macro previous_rows(table, columns, like) -%}
-    {%- set held = ref('tenant_plans') -%}
     {%- set available = [] -%}
     {%- if execute -%}
         {%- set found = run_query(
@@ -23,7 +22,7 @@
     {%- if available and not (columns | reject('in', available) | list) -%}
         select {{ columns | join(', ') }}
         from recsql_previous.recsql_data.{{ table }}
-        where tenant_id in (select tenant_id from {{ held }} where action = 'hold')
+        where tenant_id in {{ held_tenants() }}
     {%- else -%}
         select {{ columns | join(', ') }} from {{ like }} where false
     {%- endif -%}
@@ -33,4 +32,65 @@
     subquery: `semi join {{ fresh_tenants() }} as fresh on ...`. -#}
 {% macro fresh_tenants() -%}
     (select tenant_id from {{ ref('tenant_plans') }} where action in ('train', 'score'))
+{%- endmacro %}
+
+{#- The tenants this build holds, as a subquery: `tenant_plans`' action hold (failed before the
+    engine ran, or left out by --tenants) and those that failed after (tenant_late_failures: a
+    model that could not be fitted, fresh lists that broke a compliance guarantee). They serve their published lists (previous_rows)
+    minus what today's rules forbid; the serving models leave out their fresh rows. -#}
+{% macro held_tenants() -%}
+    (
+        select tenant_id from {{ ref('tenant_plans') }} where action = 'hold'
+        union all
+        select tenant_id from {{ ref('tenant_late_failures') }}
+    )
+{%- endmacro %}
+
+{#- A customer list (`table`: recommendations or buy_again, on `shelf` discover or buy_again) of
+    the tenants this build holds: their published rows (previous_rows) minus those today's rules
+    forbid - a customer erased, withheld the shelf (consents, `nothing` rules) or no longer
+    personalized (then only popularity and trending rows stay on discover), an item no longer
+    active, or one the customer's rule class may not be shown (geo, age, exclude and
+    include_only rules: rule_class_verdicts) - in their order, ranks renumbered, no refill.
+    `like`: a relation with the table's columns. -#}
+{% macro carried_customer_rows(table, shelf, like) -%}
+    {%- set columns = [
+        'tenant_id', 'customer_id', 'rank', 'item_id', 'score', 'algorithm', 'reason',
+        'model_version', 'generated_at'
+    ] -%}
+    select
+        previous.tenant_id,
+        previous.customer_id,
+        row_number() over (
+            partition by previous.tenant_id, previous.customer_id order by previous.rank
+        ) as rank,
+        previous.item_id,
+        previous.score,
+        previous.algorithm,
+        previous.reason,
+        previous.model_version,
+        previous.generated_at
+    from ({{ previous_rows(table, columns, like) }}) as previous
+    inner join {{ ref('customer_shelves') }} as shelves
+        on previous.tenant_id = shelves.tenant_id
+            and previous.customer_id = shelves.customer_id
+            and shelves.shelf = '{{ shelf }}'
+    inner join {{ ref('customer_rule_states') }} as people
+        on previous.tenant_id = people.tenant_id
+            and previous.customer_id = people.customer_id
+            and not people.is_visitor
+    inner join {{ ref('item_rule_states') }} as items
+        on previous.tenant_id = items.tenant_id and previous.item_id = items.item_id
+    left join {{ ref('rule_class_verdicts') }} as verdicts
+        on previous.tenant_id = verdicts.tenant_id
+            and people.rule_class = verdicts.rule_class
+            and previous.item_id = verdicts.item_id
+    where
+        shelves.withheld_by is null
+        {%- if shelf == 'discover' %}
+            and (shelves.is_personalized or previous.algorithm in ('popularity', 'trending'))
+        {%- endif %}
+        and items.is_active
+        and verdicts.blocked_by is null
+        and verdicts.not_included_by is null
 {%- endmacro %}

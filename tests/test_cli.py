@@ -173,7 +173,9 @@ def test_a_contract_error_stops_the_build_with_a_clear_message(
 def test_a_failed_build_exits_non_zero_and_keeps_the_served_file(tmp_path: Path) -> None:
     data = write_inputs(
         tmp_path / "in",
-        {**SMALL, "rules.csv": "rule_id,action,reason\nr1,exclud,a typo\n"},
+        # a rule of every tenant: a tenant's own rejected rule fails only that tenant (exit 3,
+        # tests/test_tenant_failures.py)
+        {**SMALL, "rules.csv": "tenant_id,rule_id,action,reason\n*,r1,exclud,a typo\n"},
     )
     db = tmp_path / "recsql.duckdb"
     db.write_bytes(b"served")

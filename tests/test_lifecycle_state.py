@@ -247,6 +247,7 @@ def _plans(
             "operator_request_id": pa.nulls(n, pa.int64()),
             "operator_action": pa.nulls(n, pa.string()),
             "operator_why": pa.nulls(n, pa.string()),
+            "fit_seconds": pa.array([1.5] * len(trained) + [None] * len(off), pa.float64()),
         }
     )
 
@@ -439,6 +440,26 @@ def test_a_retrained_version_is_a_candidate_until_the_gate_judges_it(tmp_path: P
     }
     [row] = state.active_rows(path, "active_versions").to_pylist()
     assert row["version"] == fourth
+
+
+def test_a_version_trained_for_a_tenant_the_build_failed_is_failed_and_not_stored(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "shop.state.duckdb"
+    first, _ = _night(path, {"a": 0.2, "b": 0.3})
+    # the engine trained both, then a's fresh lists broke a guarantee: a failed
+    second, update = _night(path, {"a": 0.5, "b": 0.4}, trigger="failed")
+    assert _statuses(update.registry)[("a", second)] == "failed"
+    assert _statuses(update.registry)[("a", first)] == "active"  # still serving
+    tenants = {row["tenant_id"]: row for row in update.tenants.to_pylist()}
+    assert (tenants["a"]["outcome"], tenants["a"]["version"]) == ("failed", first)
+    assert tenants["a"]["fit_seconds"] == 1.5
+    history = update.history.filter(pa.compute.equal(update.history["build_id"], second))
+    assert history.column("fit_seconds").to_pylist() == [1.5, 1.5]
+    stored = state.active_rows(path, "stored_repurchase").to_pylist()
+    assert second not in {row["version"] for row in stored}
+    with pytest.raises(state.StateError, match="is failed and has no stored model"):
+        state.request(path, "a", "pin", "try it", version=second)
 
 
 def test_a_candidate_still_waiting_when_a_version_is_trained_is_rejected(tmp_path: Path) -> None:

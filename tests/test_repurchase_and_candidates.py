@@ -8,12 +8,13 @@ import sys
 import time
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pytest
 import threadpoolctl
 
-from recsql.engine import candidates, repurchase, workers
+from recsql.engine import candidates, journal, repurchase, workers
 from recsql.engine.algorithms.ease import largest_weights
 
 # -- buy again ------------------------------------------------------------------------------
@@ -216,6 +217,38 @@ def test_tenants_are_fitted_apart_even_with_the_same_ids() -> None:
     first = {(r["tenant_id"], r["customer_id"]): r["item_id"] for r in result}
     assert first[("t", "g0u1")] == "g0i1"
     assert first[("u", "g0u1")] == "g1i1"
+
+
+def test_a_tenant_whose_fit_fails_leaves_the_others_and_the_journal_says_why(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One tenant's fit raising gives that tenant no rows and a run with its error (what makes
+    the build fail the tenant, models/lists/tenant_late_failures); the other tenant's rows are
+    as they would be alone, and every run is timed in the build database's journal."""
+    rows = _blocks("t") + [("u", c, i, a, p) for _, c, i, a, p in _blocks("t")]
+    jobs = [candidates.Job(t, "ease", 1, SETTINGS) for t in ("t", "u")]
+    alone = candidates.recommend(_interactions(_blocks("t")), jobs[:1]).to_pylist()
+    fit = candidates._candidates
+
+    def failing(job, matrix, plan, num_threads):  # type: ignore[no-untyped-def]
+        if job.tenant_id == "u":
+            raise np.linalg.LinAlgError("Singular matrix\nin the planted fit")
+        return fit(job, matrix, plan, num_threads)
+
+    monkeypatch.setattr(candidates, "_candidates", failing)
+    con = duckdb.connect()
+    con.execute(journal.RUNS_DDL)
+    with journal.recording(con, "holdout_candidates"):
+        result = candidates.recommend(_interactions(rows), jobs).to_pylist()
+    assert result == alone
+    runs = con.execute(
+        "select model, tenant_id, algorithm, seconds >= 0, error from main.recsql_engine_runs "
+        "order by tenant_id"
+    ).fetchall()
+    assert runs == [
+        ("holdout_candidates", "t", "ease", True, None),
+        ("holdout_candidates", "u", "ease", True, "LinAlgError: Singular matrix"),
+    ]
 
 
 def test_bought_items_are_never_candidates_and_targets_limit_customers() -> None:

@@ -8,6 +8,9 @@ built afresh, and each failed tenant serves exactly its night-1 rows minus the o
 rules forbid (computed here from the night-1 file), renumbered, with no refill. Night 3 fixes the
 inputs but builds only t0001 (`--tenants`): the others keep night 2's rows and get no history
 row; a misspelt tenant stops the build. Night 4 builds everyone afresh.
+
+A defect planted in a copy of the project - a tenant's fresh lists breaking a compliance
+guarantee - fails that tenant the same way, and the version trained for it is `failed`.
 """
 
 from __future__ import annotations
@@ -16,14 +19,19 @@ import shutil
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from recsql.build import build, runner
 from recsql.datasets.generator import generate
+from recsql.engine import candidates
 from tests.conftest import query, run_recsql
 
 pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parent.parent
 
 LISTS = {
     "recommendations": "customer_id, rank, item_id, algorithm, reason, model_version",
@@ -241,3 +249,97 @@ def test_a_failed_tenant_keeps_its_lists_minus_what_todays_rules_forbid(tmp_path
         tenant: str(built)
         for tenant, built in query(db, "select tenant_id, last_built_at from tenant_status")
     } == dict.fromkeys(("t0001", "t0002", "t0003"), "2026-01-09 00:00:00")
+
+
+#: A defect planted in a copy of the project: t0002's fresh discover lists offer an inactive item.
+_DEFECT = """
+union all by name
+select
+    tenant_id, 'discover' as shelf, customer_id, 99 as rank, item_id, 1.0 as score,
+    'ease' as algorithm, 'planted' as reason, null as model_version,
+    null::timestamp as generated_at
+from (
+    select shelves.tenant_id, shelves.customer_id, items.item_id
+    from {{ ref('customer_shelves') }} as shelves
+    inner join {{ ref('stg_items') }} as items on shelves.tenant_id = items.tenant_id
+    where shelves.tenant_id = 't0002' and not items.is_active and shelves.shelf = 'discover'
+    order by shelves.customer_id, items.item_id
+    limit 1
+)
+"""
+
+
+def test_a_tenant_that_fails_once_the_engine_ran_keeps_its_lists(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Night 2: t0002's fresh lists break a guarantee (a defect planted in a copy of the
+    project). Night 3: fitting t0002's models raises. Each time t0002 alone fails, keeps its
+    night-1 lists, and the version trained for it is failed."""
+    data = tmp_path / "data"
+    generate(data, tenants=3, customers=80, items=40, interactions=1500, seed=11)
+    db = tmp_path / "shop.duckdb"
+    build(data, db, as_of="2026-01-05")
+    before = {(t, n): _rows(db, t, n) for t in LISTS for n in ("t0002", "t0003")}
+    [(active,)] = query(db, "select active_version from tenant_status where tenant_id = 't0002'")
+
+    project = tmp_path / "project"
+    for part in ("models", "macros", "tests/dbt"):
+        shutil.copytree(REPO / part, project / part)
+    for part in ("dbt_project.yml", "profiles.yml"):
+        shutil.copy(REPO / part, project / part)
+    served_lists = project / "models" / "lists" / "served_lists.sql"
+    served_lists.write_text(served_lists.read_text() + _DEFECT)
+    original_project = runner.project_dir
+    monkeypatch.setattr(runner, "project_dir", lambda: project)
+
+    night2 = build(data, db, as_of="2026-01-07")
+    [(tenant, reason)] = night2.failed
+    assert tenant == "t0002"
+    assert reason.startswith("a compliance check failed on its fresh lists: inactive items 1")
+    for key, rows in before.items():
+        assert _rows(db, *key) == rows, key  # nothing changed in today's rules
+    # the version trained for it tonight failed, and is not stored; the active one serves on
+    registry = dict(
+        query(db, "select version, status from model_registry where tenant_id = 't0002'")
+    )
+    assert registry[active] == "active"
+    assert registry[night2.build_id] == "failed"
+    assert query(
+        db, "select active_version, last_outcome from tenant_status where tenant_id = 't0002'"
+    ) == [(active, "failed")]
+    assert not query(
+        night2.state_path,
+        "select 1 from stored_repurchase where tenant_id = 't0002' and version = ?",
+        [night2.build_id],
+    )
+
+    # night 3: the project as it is, but fitting t0002's models raises
+    monkeypatch.setattr(runner, "project_dir", original_project)
+    fit = candidates._candidates
+
+    def failing(job, matrix, plan, num_threads):  # type: ignore[no-untyped-def]
+        if job.tenant_id == "t0002":
+            raise np.linalg.LinAlgError("Singular matrix")
+        return fit(job, matrix, plan, num_threads)
+
+    monkeypatch.setattr(candidates, "_candidates", failing)
+    night3 = build(data, db, as_of="2026-01-09")
+    [(tenant, reason)] = night3.failed
+    assert tenant == "t0002"
+    assert reason.startswith("fitting its models failed: ")
+    assert "LinAlgError: Singular matrix" in reason
+    for key, rows in before.items():
+        assert _rows(db, *key) == rows, key
+    # its failed run was timed like the others: fit_seconds in build_history
+    [(seconds,)] = query(
+        db,
+        "select fit_seconds from build_history where build_id = ? and tenant_id = 't0002'",
+        [night3.build_id],
+    )
+    assert seconds > 0
+    [(status,)] = query(
+        db,
+        "select status from model_registry where tenant_id = 't0002' and version = ?",
+        [night3.build_id],
+    )
+    assert status == "failed"

@@ -8,7 +8,7 @@ folded in from the items they look at. All the logic is in recsql/engine/candida
 
 import pyarrow as pa
 
-from recsql.engine import candidates
+from recsql.engine import candidates, journal
 
 
 def model(dbt, session):
@@ -20,7 +20,8 @@ def model(dbt, session):
     settings = dbt.ref("tenant_settings").to_arrow_table().to_pylist()
     # a job for every tenant: only those with interactions here (the champions) are fitted
     jobs = [candidates.Job(row["tenant_id"], "als", 0, row) for row in settings]
-    full = candidates.factorize(interactions, jobs, width=candidates.factors_width(settings))
+    with journal.recording(session, "als_factors"):
+        full = candidates.factorize(interactions, jobs, width=candidates.factors_width(settings))
     holdout = (
         dbt.ref("holdout_als_factors")
         .join(champions, "tenant_id", how="anti")

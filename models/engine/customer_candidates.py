@@ -8,7 +8,7 @@ All the logic is in recsql/engine/candidates.py."""
 
 import json
 
-from recsql.engine import candidates
+from recsql.engine import candidates, journal
 
 MATRIX_ALGORITHMS = ("als", "ease")
 
@@ -36,4 +36,6 @@ def model(dbt, session):
         .to_arrow_table()
     )
     factors = dbt.ref("active_item_factors").project("tenant_id, item_id, factors").to_arrow_table()
-    return candidates.recommend_stored(interactions, jobs, neighbours, factors)
+    with journal.recording(session, "customer_candidates"):
+        result = candidates.recommend_stored(interactions, jobs, neighbours, factors)
+    return result

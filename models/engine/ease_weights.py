@@ -3,7 +3,7 @@ each item in EASE fitted on the full history, for the tenants trained in this bu
 champion is EASE — what their version stores and serves from (customer_candidates scores
 from these, never from the dense fit). All the logic is in recsql/engine/candidates.py."""
 
-from recsql.engine import candidates
+from recsql.engine import candidates, journal
 
 
 def model(dbt, session):
@@ -24,4 +24,6 @@ def model(dbt, session):
         for row in settings
         if row["tenant_id"] in variants
     ]
-    return candidates.ease_neighbours(interactions, jobs)
+    with journal.recording(session, "ease_weights"):
+        result = candidates.ease_neighbours(interactions, jobs)
+    return result

@@ -4,7 +4,7 @@ arrays zero-padded to the widest tenant. Kept so that no tenant is fitted twice 
 data: holdout_candidates scores from them, and a tenant whose champion is not ALS publishes
 these item factors for fold-in (als_factors). All the logic is in recsql/engine/candidates.py."""
 
-from recsql.engine import candidates
+from recsql.engine import candidates, journal
 
 
 def model(dbt, session):
@@ -14,4 +14,6 @@ def model(dbt, session):
     interactions = candidates.fold_interactions(weighted, "holdout")
     settings = dbt.ref("tenant_settings").to_arrow_table().to_pylist()
     jobs = [candidates.Job(row["tenant_id"], "als", 0, row) for row in settings]
-    return candidates.factorize(interactions, jobs, width=candidates.factors_width(settings))
+    with journal.recording(session, "holdout_als_factors"):
+        result = candidates.factorize(interactions, jobs, width=candidates.factors_width(settings))
+    return result

@@ -3,7 +3,7 @@ the top k items the algorithm recommends from the holdout fold, for offline eval
 scores from holdout_als_factors (the same fit, kept). All the logic is in
 recsql/engine/candidates.py (candidates.VARIANTS lists the variants)."""
 
-from recsql.engine import candidates
+from recsql.engine import candidates, journal
 
 
 def model(dbt, session):
@@ -25,9 +25,11 @@ def model(dbt, session):
         for variant in variants
     ]
     als_factors = dbt.ref("holdout_als_factors").order("tenant_id, entity, entity_id")
-    return candidates.recommend(
-        interactions,
-        jobs,
-        candidates.targets_from(evaluated),
-        als_factors=als_factors.to_arrow_table(),
-    )
+    with journal.recording(session, "holdout_candidates"):
+        result = candidates.recommend(
+            interactions,
+            jobs,
+            candidates.targets_from(evaluated),
+            als_factors=als_factors.to_arrow_table(),
+        )
+    return result

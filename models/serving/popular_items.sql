@@ -15,7 +15,8 @@ items as (
 
 settings as (
     select tenant_id, candidates_n from {{ ref('tenant_settings') }}
-    where mode <> 'off'
+    -- the tenants served fresh lists (a held one keeps its published rows: carried)
+    where mode <> 'off' and tenant_id not in {{ held_tenants() }}
 ),
 
 active as (

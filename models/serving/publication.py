@@ -78,18 +78,35 @@ def model(dbt, session):
         "trends": dbt.ref("trained_item_trends"),
         "repurchase": dbt.ref("trained_repurchase_models"),
     }
+    # a tenant that failed once the engine ran (a model that could not be fitted, fresh lists
+    # that broke a compliance guarantee) was held (its lists are the published ones), and what
+    # was trained for it is not kept
+    failed = dbt.ref("tenant_late_failures").project("tenant_id, reason as failure")
+    # seconds the engine spent on each tenant's models (the SQL work is shared, not apportioned)
+    fit_seconds = dbt.ref("engine_runs").aggregate(
+        "tenant_id, round(sum(seconds), 3) as fit_seconds", "tenant_id"
+    )
+    plans = (
+        dbt.ref("tenant_plans")
+        .join(failed, "tenant_id", how="left")
+        .join(fit_seconds, "tenant_id", how="left")
+        .project(
+            "tenant_id, mode, "
+            "if(failure is null, action, 'hold') as action, "
+            "if(failure is null, trigger, 'failed') as trigger, "
+            "coalesce(failure || '; serves the lists it was published with, minus the rows "
+            "today''s rules forbid', reason) as reason, "
+            "new_version_status, keep_versions, active_version, candidate_version, "
+            "if(failure is null, operator_request_id, null) as operator_request_id, "
+            "operator_action, operator_why, fit_seconds"
+        )
+    )
     update = state.pending(
         state_path,
         build_id,
         as_of,
         trained=dbt.ref("trained_versions").to_arrow_table(),
-        plans=dbt.ref("tenant_plans")
-        .project(
-            "tenant_id, mode, action, trigger, reason, new_version_status, keep_versions, "
-            "active_version, candidate_version, operator_request_id, operator_action, "
-            "operator_why"
-        )
-        .to_arrow_table(),
+        plans=plans.to_arrow_table(),
         judgements=dbt.ref("promotion_judgements").to_arrow_table(),
         # sorted, so that the state keeps each tenant's rows together (and compresses them)
         forms={

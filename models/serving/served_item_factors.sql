@@ -6,6 +6,7 @@ with
 
 fresh as (
     select tenant_id, item_id, factors from {{ ref('active_item_factors') }}
+    where tenant_id not in {{ held_tenants() }}
 ),
 
 final as (

@@ -14,7 +14,7 @@ with
 
 lists as (
     select * from {{ ref('popular_items') }}
-    where tenant_id in {{ fresh_tenants() }}
+    where tenant_id not in {{ held_tenants() }}
 ),
 
 states as (

@@ -22,6 +22,7 @@ from dbt.adapters.duckdb.plugins import BasePlugin
 from dbt.adapters.duckdb.utils import SourceConfig
 
 from recsql.build import inputs
+from recsql.engine import journal
 from recsql.lifecycle import state
 from recsql.rules import macros_sql
 from recsql.sql import literal
@@ -58,6 +59,8 @@ class Plugin(BasePlugin):
             inputs.locate_all(self.data_dir, encodings=self.encodings)
             self._checked = True
         conn.execute(macros_sql())
+        # where the engine's Python models record each tenant's runs (models/engine/engine_runs)
+        conn.execute(journal.RUNS_DDL)
         self._attach_previous(conn)
 
     def _attach_previous(self, conn: Any) -> None:

@@ -459,8 +459,8 @@ def write_report(db_path: Path, report_path: Path, seconds: float) -> dict[str, 
                 and row["ndcg"] < row["active_ndcg"]
             ],
             "tenants": rows(
-                "select tenant_id, mode, trigger, outcome, reason, version, ndcg, active_ndcg "
-                "from build_history where build_id = ? order by tenant_id"
+                "select tenant_id, mode, trigger, outcome, reason, version, ndcg, active_ndcg, "
+                "fit_seconds from build_history where build_id = ? order by tenant_id"
             ),
         }
     finally:

@@ -10,6 +10,7 @@ the worker processes of :mod:`recsql.engine.workers`.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -21,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import scipy.sparse as sp
 
+from recsql.engine import journal
 from recsql.engine import workers as engine_workers
 from recsql.engine.algorithms import ALGORITHMS, ALS, EASE, Algorithm
 from recsql.engine.algorithms.ease import largest_weights
@@ -235,14 +237,36 @@ def _each_tenant(
     workers: int | None = None,
 ) -> list[pa.Table]:
     """``work(job, matrix, extra, num_threads)`` for every task ``(job, extra)`` whose tenant has
-    a matrix, on :func:`recsql.engine.workers.run`; the non-empty tables."""
+    a matrix, on :func:`recsql.engine.workers.run`; the non-empty tables. A task that raises
+    gives no table: its tenant's run, noted in the journal with every other
+    (:func:`recsql.engine.journal.note`), says why."""
     runnable = [
         (matrices[job.tenant_id].affinities.nnz, (job, matrices[job.tenant_id], extra))
         for job, extra in tasks
         if job.tenant_id in matrices
     ]
-    results = engine_workers.run(work, runnable, workers)
-    return [t for t in results if t is not None and t.num_rows]
+    results = engine_workers.run(functools.partial(_guarded, work), runnable, workers)
+    journal.note(run for _, run in results)
+    for _, run in results:
+        if run.error:
+            log.error("tenant %s: %s failed: %s", run.tenant_id, run.algorithm, run.error)
+    return [t for t, _ in results if t is not None and t.num_rows]
+
+
+def _guarded(
+    work: Callable[[Job, TenantMatrix, Any, int], pa.Table | None],
+    job: Job,
+    matrix: TenantMatrix,
+    extra: Any,
+    num_threads: int,
+) -> tuple[pa.Table | None, journal.Run]:
+    """One task, timed; an exception is the tenant's failure, not the build's."""
+    started = time.perf_counter()
+    try:
+        table, error = work(job, matrix, extra, num_threads), None
+    except Exception as failure:  # any error of one tenant's fit is its own, not the build's
+        table, error = None, journal.describe(failure)
+    return table, journal.Run(job.tenant_id, job.algorithm, time.perf_counter() - started, error)
 
 
 def recommend(

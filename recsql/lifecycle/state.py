@@ -38,6 +38,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from recsql import __version__, sql
 
@@ -102,7 +103,8 @@ _HISTORY = """
         tenants.reason,
         tenants.version,
         events.ndcg,
-        events.active_ndcg
+        events.active_ndcg,
+        tenants.fit_seconds
     from {tenant_builds} as tenants
     inner join {builds} as builds on tenants.build_id = builds.build_id
     left join {events} as events
@@ -120,6 +122,28 @@ _HISTORY_V3 = """
         builds.started_at,
         tenants.tenant_id,
         tenants.mode,
+        tenants.outcome,
+        tenants.reason,
+        tenants.version,
+        events.ndcg,
+        events.active_ndcg
+    from {tenant_builds} as tenants
+    inner join {builds} as builds on tenants.build_id = builds.build_id
+    left join {events} as events
+        on tenants.build_id = events.build_id
+            and tenants.tenant_id = events.tenant_id
+            and tenants.version = events.version
+"""
+
+#: build_history as schemas 4 and 5 defined it (migration 4's text, kept as it was).
+_HISTORY_V4 = """
+    select
+        builds.build_id,
+        builds.as_of,
+        builds.started_at,
+        tenants.tenant_id,
+        tenants.mode,
+        tenants.trigger,
         tenants.outcome,
         tenants.reason,
         tenants.version,
@@ -300,7 +324,7 @@ MIGRATIONS: tuple[str, ...] = (
     );
     create or replace view build_history as
     """
-    + _HISTORY.format(
+    + _HISTORY_V4.format(
         tenant_builds="tenant_builds", builds="published_builds", events="registry_events"
     ),
     # operators' decisions (recsql models promote|pin|unpin), applied by the next build
@@ -317,6 +341,14 @@ MIGRATIONS: tuple[str, ...] = (
         build_id varchar
     );
     """,
+    # the seconds the engine spent on each tenant's models at each build
+    """
+    alter table tenant_builds add column fit_seconds double;
+    create or replace view build_history as
+    """
+    + _HISTORY.format(
+        tenant_builds="tenant_builds", builds="published_builds", events="registry_events"
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -706,9 +738,23 @@ def pending(
     promoted or pinned (trigger ``operator``) becomes active. Stored models beyond a tenant's
     ``keep_versions`` (besides the active, the candidate and the pinned one) are retired. The
     operators' requests the build read are applied by it. A tenant the build failed (trigger
-    ``failed``) gets the outcome ``failed``; one it left out (``not_selected``: ``--tenants``)
-    no row. Without a state file (a plain dbt build) every version is a first one.
+    ``failed``) gets the outcome ``failed``, and a version trained for it the status
+    ``failed``: its stored model is not kept, nor a judgement of its candidate; a tenant it
+    left out (``not_selected``: ``--tenants``) no row. ``plans.fit_seconds``: the seconds the
+    engine spent on the tenant's models (build_history). Without a state file (a plain dbt
+    build) every version is a first one.
     """
+    # a tenant the build failed keeps nothing of what was trained or judged for it
+    failed_ids = pc.filter(plans.column("tenant_id"), pc.equal(plans.column("trigger"), "failed"))
+    if len(failed_ids):
+
+        def kept(table: pa.Table) -> pa.Table:
+            return table.filter(
+                pc.invert(pc.is_in(table.column("tenant_id"), value_set=failed_ids))
+            )
+
+        forms = {form: kept(table) for form, table in forms.items()}
+        judgements = kept(judgements)
     with _reader(state_path) as con:
         con.register("trained", trained)
         con.register("plans", plans)
@@ -724,7 +770,9 @@ def pending(
             ),
 
             trainings as (
-                select new.*, plans.new_version_status, plans.trigger, plans.candidate_version
+                select
+                    new.*, plans.new_version_status, plans.trigger, plans.candidate_version,
+                    plans.reason
                 from new_versions as new
                 inner join plans on new.tenant_id = plans.tenant_id
             ),
@@ -733,10 +781,15 @@ def pending(
                 -- what this build trained: active at once, or a candidate
                 select
                     $build as build_id, new.tenant_id, new.version,
-                    if(new.new_version_status = 'active', 'active', 'candidate') as status,
+                    case
+                        when new.trigger = 'failed' then 'failed'
+                        when new.new_version_status = 'active' then 'active'
+                        else 'candidate'
+                    end as status,
                     case new.trigger
                         when 'first_version' then $first
                         when 'erasure' then $erasure
+                        when 'failed' then new.reason
                         else replace($candidate, '{{trigger}}', new.trigger)
                     end as reason,
                     new.ndcg, active.ndcg as active_ndcg
@@ -749,7 +802,7 @@ def pending(
                     active.ndcg, new.ndcg
                 from active
                 inner join trainings as new on active.tenant_id = new.tenant_id
-                where new.new_version_status = 'active'
+                where new.new_version_status = 'active' and new.trigger <> 'failed'
                 union all
                 -- a candidate still waiting when a new version was trained
                 select
@@ -757,7 +810,7 @@ def pending(
                     'not judged: replaced by version ' || new.version || ' (' || new.trigger
                     || ')', null, null
                 from trainings as new
-                where new.candidate_version is not null
+                where new.candidate_version is not null and new.trigger <> 'failed'
                 union all
                 -- the promotion gate's verdicts, and the version a promotion replaces
                 select
@@ -884,7 +937,8 @@ def pending(
                     when plans.action = 'train' then 'nothing to train on: no interactions'
                     else plans.reason
                 end as reason,
-                coalesce(events.version, active.version) as version
+                coalesce(events.version, active.version) as version,
+                plans.fit_seconds
             from plans
             left join new_events as events
                 on plans.tenant_id = events.tenant_id and events.status = 'active'

@@ -56,11 +56,12 @@ select
     t.tenant_id, t.mode, t.active_version, t.last_outcome, t.last_reason, t.last_built_at
 from recsql_data.tenant_status as t;
 
--- per published build and tenant: what the build did for the tenant, and why
+-- per published build and tenant: what the build did for the tenant, and why; fit_seconds:
+-- the seconds the engine spent fitting and scoring its models (recsql/engine/journal.py)
 create or replace view build_history as
 select
     h.build_id, h.as_of, h.tenant_id, h.mode, h.trigger, h.outcome, h.reason, h.version,
-    h.ndcg, h.active_ndcg
+    h.ndcg, h.active_ndcg, h.fit_seconds
 from recsql_data.build_history as h;
 
 create or replace view tenant_champions as

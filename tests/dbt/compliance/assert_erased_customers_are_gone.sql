@@ -1,26 +1,23 @@
 {#- Compliance: a customer who asked to be forgotten has no row in any served list or in the
-    customer rule states, and none of their interactions reached a model. -#}
+    customer rule states, and none of their interactions reached a model
+    (macros/compliance.sql). -#}
 with
 
-erased as (
-    select distinct tenant_id, customer_id from {{ ref('stg_erasure_requests') }}
-),
-
 traces as (
-    select 'recommendations' as place, tenant_id, customer_id from {{ ref('recommendations') }}
-    union all
-    select 'buy_again' as place, tenant_id, customer_id from {{ ref('buy_again') }}
-    union all
-    select 'customer_rule_states' as place, tenant_id, customer_id
+    select tenant_id, customer_id, 'customer_rule_states' as place
     from {{ ref('customer_rule_states') }}
     union all
-    select 'int_interactions_retained' as place, tenant_id, customer_id
+    select tenant_id, customer_id, 'int_interactions_retained' as place
     from {{ ref('int_interactions_retained') }}
     union all
-    select 'int_interactions_weighted' as place, tenant_id, customer_id
+    select tenant_id, customer_id, 'int_interactions_weighted' as place
     from {{ ref('int_interactions_weighted') }}
 )
 
-select traces.*
+select list as place, tenant_id, customer_id
+from ({{ erased_customer_rows(customer_lists(ref('recommendations'), ref('buy_again'))) }})
+union all
+select traces.place, traces.tenant_id, traces.customer_id
 from traces
-semi join erased using (tenant_id, customer_id)
+semi join {{ ref('stg_erasure_requests') }} as erased
+    on traces.tenant_id = erased.tenant_id and traces.customer_id = erased.customer_id

@@ -1,11 +1,8 @@
-{#- Compliance: an inactive item (history only) appears in no customer-facing list. -#}
+{#- Compliance: an inactive item (history only) appears in no customer-facing list
+    (macros/compliance.sql for the customers' lists). -#}
 with
 
 offers as (
-    select 'recommendations' as list, tenant_id, item_id from {{ ref('recommendations') }}
-    union all
-    select 'buy_again' as list, tenant_id, item_id from {{ ref('buy_again') }}
-    union all
     select 'popular_items' as list, tenant_id, item_id from {{ ref('popular_items') }}
     union all
     select 'trending_items' as list, tenant_id, item_id from {{ ref('trending_items') }}
@@ -14,7 +11,11 @@ offers as (
     from {{ ref('similar_items') }}
 )
 
-select offers.*
+select list, tenant_id, item_id
+from ({{ inactive_item_rows(customer_lists(ref('recommendations'), ref('buy_again'))) }})
+union all
+select offers.list, offers.tenant_id, offers.item_id
 from offers
-inner join {{ ref('stg_items') }} as items using (tenant_id, item_id)
+inner join {{ ref('stg_items') }} as items
+    on offers.tenant_id = items.tenant_id and offers.item_id = items.item_id
 where not items.is_active

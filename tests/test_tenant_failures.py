@@ -283,7 +283,7 @@ def test_a_tenant_that_fails_once_the_engine_ran_keeps_its_lists(
     [(active,)] = query(db, "select active_version from tenant_status where tenant_id = 't0002'")
 
     project = tmp_path / "project"
-    for part in ("models", "macros", "tests/dbt"):
+    for part in ("models", "macros", "seeds", "tests/dbt"):
         shutil.copytree(REPO / part, project / part)
     for part in ("dbt_project.yml", "profiles.yml"):
         shutil.copy(REPO / part, project / part)

@@ -1,10 +1,14 @@
 {#- Every rejected input row, with the reason, the row as it was read (JSON) and where it is:
     the file (relative to the input directory) and the line a CSV row starts on (a Parquet
     row's number). With the accepted rows of the staging models, this accounts for every row
-    read. -#}
+    read.
+    A row that names a customer who asked to be forgotten (erasure_requests: their id, as a
+    whole word, anywhere in the row - a malformed line too, whatever tenant it names) keeps its
+    place, table, file, line and reason, so that the accounting holds, but not its values:
+    its `row_json` is NULL (docs/privacy.md). -#}
 with
 
-final as (
+rejected as (
     {% for table in input_tables() %}
         select
             '{{ table }}' as source_table,
@@ -17,6 +21,46 @@ final as (
         where rejection_reason is not null
         {% if not loop.last %}union all{% endif %}
     {% endfor %}
+),
+
+erased as (
+    -- each id as it is written in row_json (JSON-escaped, without the quotes)
+    select
+        tenant_id,
+        written,
+        regexp_escape(written) as pattern
+    from (
+        select distinct tenant_id, trim(to_json(customer_id)::varchar, '"') as written
+        from {{ ref('stg_erasure_requests') }}
+    ) as ids
+),
+
+marked as (
+    -- (a malformed line has no row number: rows are marked where they are)
+    select
+        rejected.*,
+        exists(
+            select 1 from erased
+            where
+                (rejected.tenant_id = erased.tenant_id or rejected.tenant_id is null)
+                and contains(rejected.row_json, erased.written)
+                and regexp_matches(
+                    rejected.row_json,
+                    '(^|[^A-Za-z0-9_])' || erased.pattern || '($|[^A-Za-z0-9_])'
+                )
+        ) as is_of_erased
+    from rejected
+),
+
+final as (
+    select
+        source_table,
+        tenant_id,
+        reason,
+        if(is_of_erased, null, row_json) as row_json,
+        source_file,
+        source_line
+    from marked
 )
 
 select * from final

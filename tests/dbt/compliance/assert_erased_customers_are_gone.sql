@@ -1,11 +1,20 @@
-{#- Compliance: a customer who asked to be forgotten has no row in any served list or in the
-    customer rule states, and none of their interactions reached a model
-    (macros/compliance.sql). -#}
+{#- Compliance: a customer who asked to be forgotten has no row in any served list, in the
+    customer rule states and shelves the macros read, or in what the engine read (the
+    interactions retained and weighted, whose full fold is the published bought_items), and no
+    quarantined row shows their id: as a whole word anywhere in its row_json
+    (macros/compliance.sql for the lists). -#}
 with
+
+erased as (
+    select distinct tenant_id, customer_id from {{ ref('stg_erasure_requests') }}
+),
 
 traces as (
     select tenant_id, customer_id, 'customer_rule_states' as place
     from {{ ref('customer_rule_states') }}
+    union all
+    select tenant_id, customer_id, 'customer_shelves' as place
+    from {{ ref('customer_shelves') }}
     union all
     select tenant_id, customer_id, 'int_interactions_retained' as place
     from {{ ref('int_interactions_retained') }}
@@ -19,5 +28,16 @@ from ({{ erased_customer_rows(customer_lists(ref('recommendations'), ref('buy_ag
 union all
 select traces.place, traces.tenant_id, traces.customer_id
 from traces
-semi join {{ ref('stg_erasure_requests') }} as erased
+semi join erased
     on traces.tenant_id = erased.tenant_id and traces.customer_id = erased.customer_id
+union all
+select 'quarantined_rows' as place, quarantined.tenant_id, erased.customer_id
+from {{ ref('quarantined_rows') }} as quarantined
+inner join erased
+    on quarantined.tenant_id = erased.tenant_id or quarantined.tenant_id is null
+where
+    regexp_matches(
+        quarantined.row_json,
+        '(^|[^A-Za-z0-9_])' || regexp_escape(trim(to_json(erased.customer_id)::varchar, '"'))
+        || '($|[^A-Za-z0-9_])'
+    )

@@ -1,0 +1,62 @@
+"""Privacy: what the published file keeps of a customer who asked to be forgotten (docs/privacy.md).
+
+A customer (c9) asked to be forgotten; the inputs still hold their rows, some of which are
+rejected - an unparseable quantity, a line too malformed to split into columns, an
+unparseable birth date - next to rejected rows of customers whose ids contain theirs (c90,
+xc9). The published quarantine accounts for every row, shows where each rejected row is and
+why, and shows the values of every row but c9's.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import query, write_inputs
+
+pytestmark = pytest.mark.slow
+
+INPUTS = {
+    "interactions.csv": "customer_id,item_id,occurred_at,event_type,quantity\n"
+    "c1,i1,2025-01-01,purchase,1\n"
+    "c2,i2,2025-01-02,purchase,1\n"
+    "c2,i1,2025-01-03,purchase,1\n"
+    "c9,i1,2025-01-03,purchase,1\n"  # accepted: never reaches a model
+    "c9,i2,2025-01-04,purchase,three\n"  # rejected: unparseable quantity
+    '"c9,i2,2025-01-05\n'  # rejected: a malformed line
+    "c90,i2,2025-01-04,purchase,three\n"  # rejected, not c9's
+    "xc9,i2,2025-01-04,purchase,three\n",  # rejected, not c9's
+    "items.csv": "item_id,name\ni1,One\ni2,Two\n",
+    "customers.csv": "customer_id,country,birth_date\n"
+    "c1,DE,1980-01-01\nc9,DE,not a date\nc90,DE,not a date\n",
+    "erasure_requests.csv": "customer_id,requested_at\nc9,2025-02-01\n",
+}
+
+
+def test_the_quarantine_keeps_no_value_of_an_erased_customer(tmp_path: Path, build_inputs) -> None:
+    data = write_inputs(tmp_path / "data", INPUTS)
+    built = build_inputs(data, tmp_path / "recsql.duckdb")
+    rows = query(
+        built.db_path,
+        "select source_table, reason, row_json, source_line from quarantined_rows "
+        "order by source_table, source_line",
+    )
+    # every rejected row is listed where it is, with its reason ...
+    assert [(table, reason, line) for table, reason, _, line in rows] == [
+        ("customers", "unparseable birth_date", 3),
+        ("customers", "unparseable birth_date", 4),
+        ("interactions", "unparseable quantity", 6),
+        ("interactions", "malformed csv line", 7),
+        ("interactions", "unparseable quantity", 8),
+        ("interactions", "unparseable quantity", 9),
+    ]
+    # ... but only the values of the customers who did not ask to be forgotten
+    shown = [json.loads(row_json) for _, _, row_json, _ in rows if row_json is not None]
+    assert sorted(row["customer_id"] for row in shown) == ["c90", "c90", "xc9"]
+    assert [line for _, _, row_json, line in rows if row_json is None] == [3, 6, 7]
+    # the accounting still holds (the build's own test checks it too)
+    counts = {c.source_table: c for c in built.counts}
+    assert counts["interactions"].rows_quarantined == 4
+    assert counts["interactions"].rows_read == 8

@@ -124,7 +124,10 @@ def _child_build(argv: list[str]) -> None:
     from recsql.build import build
 
     started = time.perf_counter()
-    result = build(args.data_dir, args.db_path, as_of=args.as_of, retrain=args.retrain)
+    # the scratch database is kept: the benchmarks measure it and read from it
+    result = build(
+        args.data_dir, args.db_path, as_of=args.as_of, retrain=args.retrain, keep_build_db=True
+    )
     seconds = time.perf_counter() - started
     # ru_maxrss is in kilobytes on Linux (bytes on macOS).
     scale = 1 if sys.platform == "darwin" else 1024

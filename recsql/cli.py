@@ -152,6 +152,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         encodings=encodings,
         retrain=args.retrain,
         tenants=args.tenants or (),
+        keep_build_db=args.keep_build_db,
     )
     print_summary(result)
     if result.failed:
@@ -429,6 +430,12 @@ def parser() -> argparse.ArgumentParser:
         metavar="T1,T2",
         help="build only these tenants; the others keep serving the lists of the published file "
         "(minus what today's rules forbid)",
+    )
+    b.add_argument(
+        "--keep-build-db",
+        action="store_true",
+        help="keep the build's scratch database (<db>.build/build.duckdb) to look closer; it "
+        "holds every input row, erased customers' included (docs/privacy.md): delete it after",
     )
     _state_argument(b)
     b.set_defaults(func=cmd_build)

@@ -28,6 +28,7 @@ def build_inputs() -> Callable[..., BuildResult]:
 
     def run(data_dir: Path, db: Path, **kwargs) -> BuildResult:
         kwargs.setdefault("as_of", AS_OF)
+        kwargs.setdefault("keep_build_db", True)  # the tests look into it
         return build(data_dir, db, **kwargs)
 
     return run

@@ -10,11 +10,12 @@ why, and shows the values of every row but c9's.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import query, write_inputs
+from tests.conftest import AS_OF, query, run_recsql, write_inputs
 
 pytestmark = pytest.mark.slow
 
@@ -60,3 +61,50 @@ def test_the_quarantine_keeps_no_value_of_an_erased_customer(tmp_path: Path, bui
     counts = {c.source_table: c for c in built.counts}
     assert counts["interactions"].rows_quarantined == 4
     assert counts["interactions"].rows_read == 8
+
+
+#: An id no file would hold by chance: what the byte search looks for.
+ERASED = "erased-4b7e1c"
+
+
+def _files_holding(root: Path, needle: bytes) -> list[str]:
+    return sorted(
+        str(path.relative_to(root))
+        for path in root.rglob("*")
+        if path.is_file() and needle in path.read_bytes()
+    )
+
+
+def test_no_file_a_build_leaves_holds_an_erased_id(tmp_path: Path) -> None:
+    """The served file, the state database and the build directory after a build that
+    succeeded and after one that failed: no byte of them spells the erased customer's id. The
+    scratch database (every input row) is deleted when the build ends, unless kept."""
+    inputs = {
+        name: re.sub(r"(?<![A-Za-z0-9_])c9(?![A-Za-z0-9_])", ERASED, text)
+        for name, text in INPUTS.items()
+    }
+    data = write_inputs(tmp_path / "data", inputs)
+    out = tmp_path / "out"
+    db = out / "recsql.duckdb"
+    scratch = out / "recsql.duckdb.build" / "build.duckdb"
+    built = run_recsql("build", "--data", str(data), "--db", str(db), "--as-of", AS_OF)
+    assert built.returncode == 0, built.stderr
+    assert db.exists() and not scratch.exists()
+    assert _files_holding(out, ERASED.encode()) == []
+    assert ERASED not in built.stdout + built.stderr
+
+    # a build that fails (a rule of every tenant with a typo) leaves no scratch database either
+    (data / "rules.csv").write_text("tenant_id,rule_id,action,reason\n*,r1,exclud,a typo\n")
+    failed = run_recsql("build", "--data", str(data), "--db", str(db), "--as-of", AS_OF)
+    assert failed.returncode == 1
+    assert "--keep-build-db" in failed.stderr and not scratch.exists()
+    assert _files_holding(out, ERASED.encode()) == []
+
+    # kept on request, to look closer: then it holds every input row, as documented
+    kept = run_recsql(
+        "build", "--data", str(data), "--db", str(db), "--as-of", AS_OF, "--keep-build-db"
+    )
+    assert kept.returncode == 1 and scratch.exists()
+    assert "The build database, to look closer" in kept.stderr
+    holding = _files_holding(out, ERASED.encode())
+    assert holding and all(f.startswith("recsql.duckdb.build/build.duckdb") for f in holding)

@@ -5,7 +5,8 @@
     A row that names a customer who asked to be forgotten (erasure_requests: their id, as a
     whole word, anywhere in the row - a malformed line too, whatever tenant it names) keeps its
     place, table, file, line and reason, so that the accounting holds, but not its values:
-    its `row_json` is NULL (docs/privacy.md). -#}
+    its `row_json` is NULL (docs/privacy.md). An erased id that is also a common word blanks
+    the other rows it appears in as well: values are hidden, never shown by mistake. -#}
 with
 
 rejected as (

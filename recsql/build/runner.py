@@ -224,7 +224,7 @@ def _failing_rows(build_db: Path, relation: str) -> list[str]:
     return lines
 
 
-def _failures(result: Any, build_db: Path) -> list[str]:
+def _failures(result: Any, build_db: Path, keep_build_db: bool) -> list[str]:
     """One line per failed node, each failing test followed by its rows (or their messages)
     and by its description, which says how to fix the input."""
     if result.exception is not None:
@@ -252,8 +252,13 @@ def _failures(result: Any, build_db: Path) -> list[str]:
             )
     if not failures:
         return ["dbt reported a failure (see the log in the build directory)."]
-    if build_db.exists():
+    if keep_build_db and build_db.exists():
         failures.append(f"The build database, to look closer: {build_db}")
+    elif build_db.exists():
+        failures.append(
+            "To look closer, build again with --keep-build-db: the build database is deleted "
+            "when a build ends (it holds every input row)."
+        )
     return failures
 
 
@@ -292,6 +297,13 @@ def _release_dbt_database() -> None:
 def _fresh_build_database(build_db: Path) -> None:
     """Remove the previous build's scratch database: dbt rebuilds every table of it, and a
     new file needs no replay of the old one's write-ahead log."""
+    _discard_build_database(build_db)
+
+
+def _discard_build_database(build_db: Path) -> None:
+    """Delete the scratch database and its write-ahead log: the files, not their rows (a
+    DELETE leaves the bytes in the file). A build killed before this is cleaned up by the next
+    one (:func:`_fresh_build_database`)."""
     for path in (build_db, build_db.with_name(build_db.name + ".wal")):
         path.unlink(missing_ok=True)
 
@@ -336,6 +348,7 @@ def build(
     retrain: str = "due",
     tenants: Sequence[str] = (),
     unit_tests: bool = False,
+    keep_build_db: bool = False,
 ) -> BuildResult:
     """Build the inputs in ``data_dir`` and publish them to ``db_path``, recorded in the state
     database ``state_path`` (default: :func:`recsql.lifecycle.state.default_path`).
@@ -354,6 +367,11 @@ def build(
 
     ``unit_tests``: also run the project's dbt unit tests (the test suite does; a production
     build runs the data tests that guard what is published, not the tests of the code).
+
+    ``keep_build_db``: keep the scratch database (``<db>.build/build.duckdb``, every input row
+    and every intermediate table) after the build, to look closer. By default it is deleted
+    when the build ends, succeeded or failed: it holds the rows of customers who asked to be
+    forgotten (docs/privacy.md). ``BuildResult.build_db`` names it either way.
 
     Raises :class:`recsql.build.inputs.ContractError` before anything runs if the inputs break the
     contract, :class:`recsql.lifecycle.state.StateError` if the state file is busy or cannot be
@@ -383,10 +401,16 @@ def build(
         registered = writer.begin(as_of=clock, data_dir=data_dir, db_path=db_path)
         fault_point("running")
         try:
-            result = _run_dbt(data_dir, db_path, registered, progress, extra_vars, unit_tests)
+            result = _run_dbt(
+                data_dir, db_path, registered, progress, extra_vars, unit_tests, keep_build_db
+            )
         except BaseException as error:
             writer.fail(registered, _failure_summary(error))
+            if not keep_build_db:
+                _discard_build_database(work_dir_for(db_path) / "build.duckdb")
             raise
+    if not keep_build_db:
+        _discard_build_database(result)
     counts, reasons, tenant_count = read_counts(db_path)
     seconds = time.perf_counter() - started
     report_path = work_dir_for(db_path) / "report.json"
@@ -491,7 +515,7 @@ def _parse(project: Path, work: Path, paths: list[str], build_db: Path) -> Any:
             shutil.copyfile(cache, parsed_file)
     parsed = dbtRunner().invoke(["parse", *paths])
     if not parsed.success or not isinstance(parsed.result, Manifest):
-        raise BuildFailed(_failures(parsed, build_db))
+        raise BuildFailed(_failures(parsed, build_db, keep_build_db=False))
     if cache is None:
         return parsed.result
     try:  # another build may be saving its parse too: each replaces the file whole
@@ -546,6 +570,7 @@ def _run_dbt(
     progress: Progress | None,
     extra_vars: dict[str, Any],
     unit_tests: bool,
+    keep_build_db: bool = False,
 ) -> Path:
     """``dbt build`` of the project for ``registered``; the build database it wrote."""
     # dbt is slow to import; only builds need it
@@ -593,5 +618,5 @@ def _run_dbt(
     finally:
         _release_dbt_database()
     if not result.success:
-        raise BuildFailed(_failures(result, build_db))
+        raise BuildFailed(_failures(result, build_db, keep_build_db))
     return build_db

@@ -1,11 +1,13 @@
 {#- The rows of the published file's table `recsql_data.<table>` (attached read-only as
     recsql_previous by the recsql dbt plugin) of the tenants this build holds (held_tenants),
-    with the given `columns`. No rows - with
-    the columns and types of the relation `like` - when there is no published file, or its
-    table lacks one of the columns (a file from an older recsql): the held tenant then serves
-    nothing until a build succeeds for it. The callers (the served lists' models) drop the
-    rows today's rules forbid and renumber the ranks. -#}
+    with the given `columns`. No rows - with the columns and types of the relation `like` -
+    when there is no published file, or its table lacks one of the columns (a file from an
+    older recsql): the held tenant then serves nothing until a build succeeds for it. The
+    callers (the served lists' models) drop the rows today's rules forbid and renumber the
+    ranks. -#}
 {% macro previous_rows(table, columns, like) -%}
+    {#- rendered first, so that dbt records its refs when it parses (the file is not read then) -#}
+    {%- set held = held_tenants() -%}
     {%- set available = [] -%}
     {%- if execute -%}
         {%- set found = run_query(
@@ -22,22 +24,23 @@
     {%- if available and not (columns | reject('in', available) | list) -%}
         select {{ columns | join(', ') }}
         from recsql_previous.recsql_data.{{ table }}
-        where tenant_id in {{ held_tenants() }}
+        where tenant_id in {{ held }}
     {%- else -%}
         select {{ columns | join(', ') }} from {{ like }} where false
     {%- endif -%}
 {%- endmacro %}
 
 {#- The tenants served fresh lists by this build (tenant_plans' action train or score), as a
-    subquery: `semi join {{ fresh_tenants() }} as fresh on ...`. -#}
+    subquery: `where tenant_id in {{ fresh_tenants() }}`. -#}
 {% macro fresh_tenants() -%}
     (select tenant_id from {{ ref('tenant_plans') }} where action in ('train', 'score'))
 {%- endmacro %}
 
 {#- The tenants this build holds, as a subquery: `tenant_plans`' action hold (failed before the
     engine ran, or left out by --tenants) and those that failed after (tenant_late_failures: a
-    model that could not be fitted, fresh lists that broke a compliance guarantee). They serve their published lists (previous_rows)
-    minus what today's rules forbid; the serving models leave out their fresh rows. -#}
+    model that could not be fitted, fresh lists that broke a compliance guarantee). They serve
+    their published lists (previous_rows) minus what today's rules forbid; the serving models
+    leave out their fresh rows. -#}
 {% macro held_tenants() -%}
     (
         select tenant_id from {{ ref('tenant_plans') }} where action = 'hold'

@@ -5,7 +5,7 @@ Fast tests on the module: a new file, migration forward from every older schema,
 newer, corrupt or foreign file, one writer at a time, reconciliation of unfinished builds.
 Slow tests run real builds: the build id and clock in both files, a failed build recorded
 with its reason, and builds killed with SIGKILL before dbt, after "publishing" was recorded
-(before the swap) and after the swap (before "published"), each followed by a good build.
+(before the swap) and after the swap (before "published"), one after the other, then a good build.
 """
 
 from __future__ import annotations
@@ -566,35 +566,35 @@ def test_a_failed_build_is_recorded_with_its_reason(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    ("kill_at", "settled", "served_changes"),
-    [
-        ("running", "abandoned", False),  # before dbt starts
-        ("publishing", "abandoned", False),  # publishing recorded, before the swap
-        ("swapped", "published", True),  # after the swap, before "published" is recorded
-    ],
-)
-def test_a_killed_build_is_settled_by_the_next_one(
-    small_world: Path,
-    first_night: tuple[Path, Path],
-    kill_at: str,
-    settled: str,
-    served_changes: bool,
+def test_killed_builds_are_settled_by_the_next_one(
+    small_world: Path, first_night: tuple[Path, Path]
 ) -> None:
+    """Builds killed with SIGKILL before dbt starts, once "publishing" is recorded (before the
+    swap) and after the swap (before "published" is recorded), one after the other: each next
+    build settles the one before it by the build id the served file carries - abandoned,
+    abandoned, published - and the served file changed only with the swap."""
     db, state_path = first_night
     first = query(db, "select build_id from build_info")[0][0]
-    served = _digest(db)
-
-    assert _build(small_world, db, "--state", str(state_path), kill_at=kill_at) == -9
-    [killed] = [b for b in _build_statuses(state_path) if b != first]
-    assert (_digest(db) != served) == served_changes
-    assert (query(db, "select build_id from build_info")[0][0] == killed) == served_changes
+    killed = {}
+    for kill_at, served_changes in (("running", False), ("publishing", False), ("swapped", True)):
+        served = _digest(db)
+        assert _build(small_world, db, "--state", str(state_path), kill_at=kill_at) == -9
+        [killed[kill_at]] = [
+            b for b in _build_statuses(state_path) if b != first and b not in killed.values()
+        ]
+        assert (_digest(db) != served) == served_changes, kill_at
+        carried = query(db, "select build_id from build_info")[0][0]
+        assert (carried == killed[kill_at]) == served_changes, kill_at
 
     assert _build(small_world, db, "--state", str(state_path)) == 0
     statuses = _build_statuses(state_path)
     assert statuses[first] == "published"
-    assert statuses[killed] == settled
-    [last] = [b for b in statuses if b not in (first, killed)]
+    assert [statuses[killed[k]] for k in ("running", "publishing", "swapped")] == [
+        "abandoned",
+        "abandoned",
+        "published",
+    ]
+    [last] = [b for b in statuses if b != first and b not in killed.values()]
     assert statuses[last] == "published"
     assert query(db, "select build_id from build_info") == [(last,)]
     assert not db.with_name(db.name + ".next").exists()

@@ -7,10 +7,10 @@ gets new purchases: the build publishes, exits 3 with one line per failed tenant
 built afresh, and each failed tenant serves exactly its night-1 rows minus the ones today's
 rules forbid (computed here from the night-1 file), renumbered, with no refill. Night 3 fixes the
 inputs but builds only t0001 (`--tenants`): the others keep night 2's rows and get no history
-row; a misspelt tenant stops the build. Night 4 builds everyone afresh.
-
-A defect planted in a copy of the project - a tenant's fresh lists breaking a compliance
-guarantee - fails that tenant the same way, and the version trained for it is `failed`.
+row; a misspelt tenant stops the build. Night 4 builds everyone afresh. Night 5 plants a
+defect in a copy of the project - t0002's fresh lists break a compliance guarantee - and night
+6 makes fitting t0002's models raise: each time t0002 alone fails the same way, and the
+version trained for it is `failed`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from recsql.build import build, runner
+from recsql.build import BuildFailed, build, runner
 from recsql.datasets.generator import generate
 from recsql.engine import candidates
 from tests.conftest import query, run_recsql
@@ -88,7 +88,27 @@ def _history(db: Path, build_as_of: str) -> dict[str, str]:
     )
 
 
-def test_a_failed_tenant_keeps_its_lists_minus_what_todays_rules_forbid(tmp_path: Path) -> None:
+#: A defect planted in a copy of the project: t0002's fresh discover lists offer an inactive item.
+_DEFECT = """
+union all by name
+select
+    tenant_id, 'discover' as shelf, customer_id, 99 as rank, item_id, 1.0 as score,
+    'ease' as algorithm, 'planted' as reason, null as model_version,
+    null::timestamp as generated_at
+from (
+    select shelves.tenant_id, shelves.customer_id, items.item_id
+    from {{ ref('customer_shelves') }} as shelves
+    inner join {{ ref('stg_items') }} as items on shelves.tenant_id = items.tenant_id
+    where shelves.tenant_id = 't0002' and not items.is_active and shelves.shelf = 'discover'
+    order by shelves.customer_id, items.item_id
+    limit 1
+)
+"""
+
+
+def test_failures_stay_with_their_tenant_night_after_night(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     data = tmp_path / "data"
     generate(data, tenants=3, customers=80, items=40, interactions=1500, seed=11)
     db = tmp_path / "shop.duckdb"
@@ -224,11 +244,10 @@ def test_a_failed_tenant_keeps_its_lists_minus_what_todays_rules_forbid(tmp_path
     (data / "rules.csv").unlink()
     _rewrite(data, "tenants", lambda r: {**r, "k": None} if r["tenant_id"] == "t0003" else r)
     after_night2 = {(t, n): _rows(db, t, n) for t in LISTS for n in ("t0002", "t0003")}
-    misspelt = _build(data, db, "2026-01-08", "--tenants", "t0001,t9999")
-    assert misspelt.returncode == 1
-    assert "no input names tenant t9999" in misspelt.stderr + misspelt.stdout
-    night3 = _build(data, db, "2026-01-08", "--tenants", "t0001")
-    assert night3.returncode == 0, night3.stderr
+    with pytest.raises(BuildFailed, match="no input names tenant t9999"):
+        build(data, db, as_of="2026-01-08", tenants=["t0001", "t9999"])
+    night3 = build(data, db, as_of="2026-01-08", tenants=["t0001"])
+    assert night3.failed == []
     assert set(_history(db, "2026-01-08")) == {"t0001"}
     for key, rows in after_night2.items():
         assert _rows(db, *key) == rows, key
@@ -237,8 +256,8 @@ def test_a_failed_tenant_keeps_its_lists_minus_what_todays_rules_forbid(tmp_path
     )
 
     # night 4: everyone built afresh
-    night4 = _build(data, db, "2026-01-09")
-    assert night4.returncode == 0, night4.stderr
+    night4 = build(data, db, as_of="2026-01-09")
+    assert night4.failed == []
     assert set(_history(db, "2026-01-09").values()) <= {"promoted", "kept", "not_due"}
     assert not query(
         db,
@@ -250,38 +269,11 @@ def test_a_failed_tenant_keeps_its_lists_minus_what_todays_rules_forbid(tmp_path
         for tenant, built in query(db, "select tenant_id, last_built_at from tenant_status")
     } == dict.fromkeys(("t0001", "t0002", "t0003"), "2026-01-09 00:00:00")
 
-
-#: A defect planted in a copy of the project: t0002's fresh discover lists offer an inactive item.
-_DEFECT = """
-union all by name
-select
-    tenant_id, 'discover' as shelf, customer_id, 99 as rank, item_id, 1.0 as score,
-    'ease' as algorithm, 'planted' as reason, null as model_version,
-    null::timestamp as generated_at
-from (
-    select shelves.tenant_id, shelves.customer_id, items.item_id
-    from {{ ref('customer_shelves') }} as shelves
-    inner join {{ ref('stg_items') }} as items on shelves.tenant_id = items.tenant_id
-    where shelves.tenant_id = 't0002' and not items.is_active and shelves.shelf = 'discover'
-    order by shelves.customer_id, items.item_id
-    limit 1
-)
-"""
-
-
-def test_a_tenant_that_fails_once_the_engine_ran_keeps_its_lists(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Night 2: t0002's fresh lists break a guarantee (a defect planted in a copy of the
-    project). Night 3: fitting t0002's models raises. Each time t0002 alone fails, keeps its
-    night-1 lists, and the version trained for it is failed."""
-    data = tmp_path / "data"
-    generate(data, tenants=3, customers=80, items=40, interactions=1500, seed=11)
-    db = tmp_path / "shop.duckdb"
-    build(data, db, as_of="2026-01-05")
-    before = {(t, n): _rows(db, t, n) for t in LISTS for n in ("t0002", "t0003")}
+    # night 5: a defect planted in a copy of the project - t0002's fresh lists break a
+    # guarantee - and everyone retrained (--retrain all): t0002 alone fails, keeps night 4's
+    # lists, and the version trained for it is failed
+    before = {(t, "t0002"): _rows(db, t, "t0002") for t in LISTS}
     [(active,)] = query(db, "select active_version from tenant_status where tenant_id = 't0002'")
-
     project = tmp_path / "project"
     for part in ("models", "macros", "seeds", "tests/dbt"):
         shutil.copytree(REPO / part, project / part)
@@ -292,10 +284,11 @@ def test_a_tenant_that_fails_once_the_engine_ran_keeps_its_lists(
     original_project = runner.project_dir
     monkeypatch.setattr(runner, "project_dir", lambda: project)
 
-    night2 = build(data, db, as_of="2026-01-07")
-    [(tenant, reason)] = night2.failed
+    night5 = build(data, db, as_of="2026-01-11", retrain="all")
+    [(tenant, reason)] = night5.failed
     assert tenant == "t0002"
-    assert reason.startswith("a compliance check failed on its fresh lists: inactive items 1")
+    assert reason.startswith("a compliance check failed on its fresh lists: ")
+    assert "inactive items 1 row(s), e.g. recommendations item" in reason
     for key, rows in before.items():
         assert _rows(db, *key) == rows, key  # nothing changed in today's rules
     # the version trained for it tonight failed, and is not stored; the active one serves on
@@ -303,17 +296,17 @@ def test_a_tenant_that_fails_once_the_engine_ran_keeps_its_lists(
         query(db, "select version, status from model_registry where tenant_id = 't0002'")
     )
     assert registry[active] == "active"
-    assert registry[night2.build_id] == "failed"
+    assert registry[night5.build_id] == "failed"
     assert query(
         db, "select active_version, last_outcome from tenant_status where tenant_id = 't0002'"
     ) == [(active, "failed")]
     assert not query(
-        night2.state_path,
+        night5.state_path,
         "select 1 from stored_repurchase where tenant_id = 't0002' and version = ?",
-        [night2.build_id],
+        [night5.build_id],
     )
 
-    # night 3: the project as it is, but fitting t0002's models raises
+    # night 6: the project as it is, but fitting t0002's models raises
     monkeypatch.setattr(runner, "project_dir", original_project)
     fit = candidates._candidates
 
@@ -323,8 +316,8 @@ def test_a_tenant_that_fails_once_the_engine_ran_keeps_its_lists(
         return fit(job, matrix, plan, num_threads)
 
     monkeypatch.setattr(candidates, "_candidates", failing)
-    night3 = build(data, db, as_of="2026-01-09")
-    [(tenant, reason)] = night3.failed
+    night6 = build(data, db, as_of="2026-01-13", retrain="all")
+    [(tenant, reason)] = night6.failed
     assert tenant == "t0002"
     assert reason.startswith("fitting its models failed: ")
     assert "LinAlgError: Singular matrix" in reason
@@ -334,12 +327,12 @@ def test_a_tenant_that_fails_once_the_engine_ran_keeps_its_lists(
     [(seconds,)] = query(
         db,
         "select fit_seconds from build_history where build_id = ? and tenant_id = 't0002'",
-        [night3.build_id],
+        [night6.build_id],
     )
     assert seconds > 0
     [(status,)] = query(
         db,
         "select status from model_registry where tenant_id = 't0002' and version = ?",
-        [night3.build_id],
+        [night6.build_id],
     )
     assert status == "failed"

@@ -3,10 +3,9 @@
     is rejected (an invalid setting, conflicting rows) is still a tenant: it fails this build
     (tenant_failures) and keeps serving its previous lists, judged by today's rules with the
     valid settings of its row (the defaults for the others, or for all where several rows
-    conflict). Without a tenants input,
-    every tenant that any items or interactions row names (accepted or not) is a tenant with
-    default settings: a tenant whose rows were all rejected is still a tenant, and
-    input_acceptance fails the build on it. -#}
+    conflict). Without a tenants input, every tenant that any items or interactions row names
+    (accepted or not) is a tenant with default settings: a tenant whose rows were all rejected
+    is still a tenant, and input_acceptance fails the build on it. -#}
 {%- set settings = tenant_setting_definitions() -%}
 
 with

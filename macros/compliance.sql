@@ -222,3 +222,18 @@
         is_allowed_here = false
         or (country is null and is_restricted_somewhere)
 {%- endmacro %}
+
+{#- Whether the JSON text `row_json` names the customer `customer_id`: their id, as written in
+    JSON (escaped, without the quotes), as a whole word - `c9` is not in `c90` or `xc9`. What
+    the quarantine blanks (quarantined_rows) and what the erasure gate looks for there. -#}
+{% macro names_customer(row_json, customer_id) -%}
+    (
+        contains({{ row_json }}, trim(to_json({{ customer_id }})::varchar, '"'))
+        and regexp_matches(
+            {{ row_json }},
+            '(^|[^A-Za-z0-9_])'
+            || regexp_escape(trim(to_json({{ customer_id }})::varchar, '"'))
+            || '($|[^A-Za-z0-9_])'
+        )
+    )
+{%- endmacro %}

@@ -25,15 +25,7 @@ rejected as (
 ),
 
 erased as (
-    -- each id as it is written in row_json (JSON-escaped, without the quotes)
-    select
-        tenant_id,
-        written,
-        regexp_escape(written) as pattern
-    from (
-        select distinct tenant_id, trim(to_json(customer_id)::varchar, '"') as written
-        from {{ ref('stg_erasure_requests') }}
-    ) as ids
+    select distinct tenant_id, customer_id from {{ ref('stg_erasure_requests') }}
 ),
 
 marked as (
@@ -44,11 +36,7 @@ marked as (
             select 1 from erased
             where
                 (rejected.tenant_id = erased.tenant_id or rejected.tenant_id is null)
-                and contains(rejected.row_json, erased.written)
-                and regexp_matches(
-                    rejected.row_json,
-                    '(^|[^A-Za-z0-9_])' || erased.pattern || '($|[^A-Za-z0-9_])'
-                )
+                and {{ names_customer('rejected.row_json', 'erased.customer_id') }}
         ) as is_of_erased
     from rejected
 ),

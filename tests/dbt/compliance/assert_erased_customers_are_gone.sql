@@ -35,9 +35,4 @@ select 'quarantined_rows' as place, quarantined.tenant_id, erased.customer_id
 from {{ ref('quarantined_rows') }} as quarantined
 inner join erased
     on quarantined.tenant_id = erased.tenant_id or quarantined.tenant_id is null
-where
-    regexp_matches(
-        quarantined.row_json,
-        '(^|[^A-Za-z0-9_])' || regexp_escape(trim(to_json(erased.customer_id)::varchar, '"'))
-        || '($|[^A-Za-z0-9_])'
-    )
+where {{ names_customer('quarantined.row_json', 'erased.customer_id') }}

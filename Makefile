@@ -36,8 +36,8 @@ lint: install $(NODE_CLIENT)/node_modules/.installed
 	$(BIN)/mypy
 
 test: lint
-	@echo "Running every test (over ten minutes on two cores; $(BIN)/pytest -m 'not slow' runs the fast ones)..."
-	$(BIN)/pytest
+	@echo "Running every test, one process per core (about ten minutes on two; $(BIN)/pytest -m 'not slow' runs the fast ones)..."
+	$(BIN)/pytest --numprocesses auto --dist loadfile
 
 clean:
 	rm -rf $(VENV) target logs recsql.duckdb recsql.duckdb.build $(NODE_CLIENT)/node_modules

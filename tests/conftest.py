@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -42,12 +43,15 @@ def query(db: Path, sql: str, params: list | None = None) -> list[tuple]:
         con.close()
 
 
-def run_recsql(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the recsql command in a new process, as a user would."""
+def run_recsql(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the recsql command in a new process, as a user would (``env``: variables to add)."""
     return subprocess.run(
         [sys.executable, "-m", "recsql.cli", *args],
         capture_output=True,
         text=True,
         cwd=cwd,
+        env={**os.environ, **env} if env else None,
         check=False,
     )

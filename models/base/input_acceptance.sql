@@ -23,17 +23,15 @@ row_counts as (
 ),
 
 rejected_rows as (
-    {% for table in required_input_tables() %}
-        select
-            '{{ table }}' as source_table,
-            _source_row,
-            tenant_id,
-            rejection_reason,
-            row_json
-        from {{ ref('stg_' ~ table ~ '_validated') }}
-        where rejection_reason is not null
-        {% if not loop.last %}union all{% endif %}
-    {% endfor %}
+    select
+        source_table,
+        source_row,
+        tenant_id,
+        reason as rejection_reason,
+        -- the values of a row naming a customer who asked to be forgotten are never shown
+        if(len(erased_named) > 0, null, row_json) as row_json
+    from {{ ref('int_rejected_rows') }}
+    where list_contains({{ required_input_tables() }}, source_table)
 ),
 
 built_tenants as (
@@ -72,8 +70,9 @@ reasons as (
         built_tenants.tenant_id,
         rejected_rows.rejection_reason as reason,
         count(*) as reason_rows,
-        first(rejected_rows.row_json order by rejected_rows._source_row nulls last)
-            as first_row_json
+        first(
+            rejected_rows.row_json order by rejected_rows.source_row nulls last
+        ) filter (where rejected_rows.row_json is not null) as first_row_json
     from rejected_rows
     left join built_tenants on rejected_rows.tenant_id = built_tenants.tenant_id
     group by all

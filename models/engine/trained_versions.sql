@@ -54,7 +54,8 @@ final as (
         printf('%016x', interactions.fingerprint::ubigint) as input_fingerprint,
         champions.best_ndcg as ndcg,
         buy_again.ndcg as buy_again_ndcg,
-        plans.erasures
+        plans.erasures,
+        plans.erasure_keys
     from settings
     inner join champions on settings.tenant_id = champions.tenant_id
     inner join interactions on settings.tenant_id = interactions.tenant_id

@@ -63,8 +63,11 @@ interactions as (
 ),
 
 erasures as (
-    select tenant_id, count(distinct customer_id) as erasures
-    from {{ ref('stg_erasure_requests') }}
+    select
+        tenant_id,
+        count(*) as erasures,
+        list(request_key order by request_key) as erasure_keys
+    from {{ ref('erasure_removals') }}
     group by tenant_id
 ),
 
@@ -135,7 +138,17 @@ measured as (
         coalesce(new_data.new_interactions, 0) / greatest(active.interactions, 1) as new_share,
         coalesce(drift.drift, 0) as drift,
         coalesce(erasures.erasures, 0) as erasures,
-        coalesce(erasures.erasures, 0) > coalesce(active.erasures, 0) as has_new_erasures,
+        coalesce(erasures.erasure_keys, []::varchar[]) as erasure_keys,
+        -- a request the version's data did not leave out (its keys; a version of an older
+        -- recsql has only their number)
+        coalesce(
+            if(
+                active.erasure_keys is null,
+                erasures.erasures > coalesce(active.erasures, 0),
+                not list_has_all(active.erasure_keys, erasures.erasure_keys)
+            ),
+            false
+        ) as has_new_erasures,
         candidates.candidate_version,
         candidates.candidate_data_until,
         candidates.window_customers,
@@ -254,8 +267,9 @@ final as (
         candidate_version,
         candidate_data_until,
         window_customers,
-        -- the erasure requests of the tenant: what a version trained now has seen
+        -- the erasure requests of the tenant: what a version trained now leaves out
         erasures,
+        erasure_keys,
         age_days,
         new_interactions,
         new_share,

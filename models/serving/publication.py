@@ -112,12 +112,18 @@ def model(dbt, session):
         forms={
             form: relation.order("all").to_arrow_table() for form, relation in trained_forms.items()
         },
+        # the erasure requests it applied, by their keys: no customer id leaves the build
+        erasures=dbt.ref("erasure_removals").project("* exclude (customer_id)").to_arrow_table(),
     )
     tables["model_registry"] = session.from_arrow(update.registry)
     tables["build_history"] = session.from_arrow(update.history)
     tables["tenant_status"] = session.from_arrow(update.status)
+    tables["erasure_log"] = session.from_arrow(update.erasure_log)
     record = StateRecord(state_path, build_id, update) if state_path else None
     # the served file the held tenants' rows were read from (recsql/build/dbt_plugin.py) is
     # let go before the new one replaces it
     session.execute(f"detach database if exists {PREVIOUS}")
-    return publish(session, tables, build["publish_path"], record)
+    # the last check before the swap: no published table names a customer who asked to be
+    # forgotten
+    erased = dbt.ref("stg_erasure_requests").project("tenant_id, customer_id")
+    return publish(session, tables, build["publish_path"], record, erased=erased)

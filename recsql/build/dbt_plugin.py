@@ -1,7 +1,8 @@
 """dbt-duckdb plugin: loads the dbt sources - the input files of the contract, and what the
 build reads of the state database (the tenants' active versions and their stored models) -
-defines the business-rule macros of ``recsql/rules/rules.sql`` in the build database, and
-attaches the served file read-only as ``recsql_previous``: the lists of the tenants a build holds
+defines the business-rule macros of ``recsql/rules/rules.sql`` and the function that hashes
+erasure requests (:mod:`recsql.lifecycle.erasures`) in the build database, and attaches the
+served file read-only as ``recsql_previous``: the lists of the tenants a build holds
 (``macros/previous_rows.sql``).
 
 Configured in ``profiles.yml``; every source in ``models/staging/_staging__sources.yml`` and
@@ -23,7 +24,7 @@ from dbt.adapters.duckdb.utils import SourceConfig
 
 from recsql.build import inputs
 from recsql.engine import journal
-from recsql.lifecycle import state
+from recsql.lifecycle import erasures, state
 from recsql.rules import macros_sql
 from recsql.sql import literal
 
@@ -48,6 +49,8 @@ class Plugin(BasePlugin):
         self.publish_path = (
             Path(plugin_config["publish_path"]) if plugin_config.get("publish_path") else None
         )
+        # the key the state remembers erasure requests by (a random one without a state)
+        self._erasure_key = erasures.load_key(self.state_path)
         self._checked = False
         self._attach_failed = False
 
@@ -61,6 +64,8 @@ class Plugin(BasePlugin):
         conn.execute(macros_sql())
         # where the engine's Python models record each tenant's runs (models/engine/engine_runs)
         conn.execute(journal.RUNS_DDL)
+        # recsql_erasure_key(tenant_id, customer_id): models/base/erasure_removals
+        erasures.define_function(conn, self._erasure_key)
         self._attach_previous(conn)
 
     def _attach_previous(self, conn: Any) -> None:

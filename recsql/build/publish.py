@@ -119,18 +119,68 @@ class StateRecord:
         state.record_published(self.state_path, self.build_id)
 
 
+class ErasedCustomerFound(RuntimeError):
+    """A table about to be published holds a customer who asked to be forgotten."""
+
+
+def erased_customer_columns(
+    con: duckdb.DuckDBPyConnection, path: Path, erased: duckdb.DuckDBPyRelation
+) -> list[tuple[str, str, int]]:
+    """Every text column of a customer (its name says ``customer``) of every table of the
+    database at ``path`` that holds an id of ``erased`` (tenant_id, customer_id) - of the same
+    tenant where the table has a tenant_id: ``(table, column, rows)``. The erasure gate of what
+    a build publishes, whatever tables it publishes: nothing to list by hand."""
+    con.register("recsql_erased", erased.to_arrow_table())
+    con.execute(f"attach {sql.literal(str(path))} as recsql_check (read_only)")
+    try:
+        columns = con.execute(
+            "select table_name, column_name, "
+            "  exists (select 1 from duckdb_columns() as t where t.database_name = c.database_name "
+            "    and t.table_oid = c.table_oid and t.column_name = 'tenant_id') "
+            "from duckdb_columns() as c where database_name = 'recsql_check' and schema_name = ? "
+            "and data_type = 'VARCHAR' and column_name ilike '%customer%' order by all",
+            [DATA_SCHEMA],
+        ).fetchall()
+        found = []
+        for table, column, has_tenant in columns:
+            on = f"t.{sql.identifier(column)} = e.customer_id" + (
+                " and t.tenant_id = e.tenant_id" if has_tenant else ""
+            )
+            [(rows,)] = con.execute(
+                f"select count(*) from recsql_check.{DATA_SCHEMA}.{sql.identifier(table)} as t "
+                f"semi join recsql_erased as e on {on}"
+            ).fetchall()
+            if rows:
+                found.append((table, column, rows))
+        return found
+    finally:
+        con.execute("detach recsql_check")
+        con.unregister("recsql_erased")
+
+
 def publish(
     con: duckdb.DuckDBPyConnection,
     tables: Mapping[str, duckdb.DuckDBPyRelation],
     path: str | os.PathLike[str],
     record: StateRecord | None = None,
+    erased: duckdb.DuckDBPyRelation | None = None,
 ) -> pa.Table:
     """Publish ``tables`` to ``path`` atomically; return one row per view with its row count.
-    With a ``record``, the build is recorded in the state database around the swap."""
+    With a ``record``, the build is recorded in the state database around the swap. With
+    ``erased`` (tenant_id, customer_id: who asked to be forgotten), nothing is published if a
+    table holds one of them (:func:`erased_customer_columns`)."""
     target = Path(path).resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
     staged = target.with_name(target.name + ".next")
     write_database(con, tables, staged)
+    found = erased_customer_columns(con, staged, erased) if erased is not None else []
+    if found:
+        _remove(staged)
+        where = "; ".join(f"{table}.{column}: {rows} rows" for table, column, rows in found)
+        raise ErasedCustomerFound(
+            f"Nothing was published: customers who asked to be forgotten are in {where}. "
+            "This is a defect of recsql (the models drop them): please report it."
+        )
     counts = verify_database(staged)
     _fsync(staged)
     if record:

@@ -190,6 +190,36 @@ _STATUS = """
     left join fresh on latest.tenant_id = fresh.tenant_id
 """
 
+#: The audit trail of erasures: per tenant and request, the published build that first applied
+#: it (its clock is when) and the rows it removed, by input table. No customer data: a request is
+#: numbered per tenant in the order they were applied, its key stays in the state.
+_ERASURE_LOG = """
+    with applied as (
+        select erasures.*, builds.as_of, builds.started_at
+        from {erasures} as erasures
+        inner join {builds} as builds on erasures.build_id = builds.build_id
+        qualify row_number() over (
+            partition by erasures.tenant_id, erasures.request_key
+            order by builds.started_at, builds.build_id
+        ) = 1
+    )
+
+    select
+        tenant_id,
+        row_number() over (
+            partition by tenant_id order by started_at, build_id, requested_at, request_key
+        ) as request,
+        requested_at,
+        as_of as applied_at,
+        build_id,
+        interactions_removed,
+        customers_removed,
+        consents_removed,
+        customer_flags_removed,
+        quarantined_rows_blanked
+    from applied
+"""
+
 #: MIGRATIONS[n] takes a state database from schema version n to n + 1 (version 0: empty).
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -349,6 +379,28 @@ MIGRATIONS: tuple[str, ...] = (
     + _HISTORY.format(
         tenant_builds="tenant_builds", builds="published_builds", events="registry_events"
     ),
+    # erasure requests remembered by a keyed hash (recsql/lifecycle/erasures.py), never the id
+    """
+    -- the request keys of the erasures kept out of a version's data: a request whose key a
+    -- serving version lacks retrains its tenant (NULL for versions of older recsqls: their
+    -- count, model_versions.erasures, is compared instead)
+    alter table model_versions add column erasure_keys varchar[];
+    -- each erasure request as a build applied it: its key, when it was requested, and how many
+    -- input rows of the customer the build kept from every model and published table
+    create table erasures (
+        build_id varchar not null,
+        tenant_id varchar not null,
+        request_key varchar not null,
+        requested_at timestamp,
+        interactions_removed bigint not null,
+        customers_removed bigint not null,
+        consents_removed bigint not null,
+        customer_flags_removed bigint not null,
+        quarantined_rows_blanked bigint not null
+    );
+    create view erasure_log as
+    """
+    + _ERASURE_LOG.format(erasures="erasures", builds="published_builds"),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -518,6 +570,7 @@ class Writer:
                     # the operators' requests it applied wait for the next build again
                     for form in STORED_FORMS:
                         con.execute(f"delete from stored_{form} where version = ?", [build_id])
+                    con.execute("delete from erasures where build_id = ?", [build_id])
                     con.execute(
                         "update operator_requests set build_id = null where build_id = ?",
                         [build_id],
@@ -598,6 +651,7 @@ _SERVING_VERSIONS = f"""
         serving.tenant_id, serving.version, versions.algorithm, versions.variant,
         versions.trained_at, versions.data_until, versions.interactions, versions.parameters,
         versions.erasures,
+        versions.erasure_keys,
         exists (
             select 1 from stored_repurchase as stored
             where stored.tenant_id = serving.tenant_id and stored.version = serving.version
@@ -686,6 +740,10 @@ class StateUpdate:
     registry: pa.Table
     history: pa.Table
     status: pa.Table
+    #: The erasure requests first applied by the build (the state's ``erasures`` rows).
+    erasures: pa.Table
+    #: The state's ``erasure_log`` as it will be once the build is published.
+    erasure_log: pa.Table
 
 
 #: Why a version trained by a build got its status.
@@ -720,6 +778,7 @@ def pending(
     plans: pa.Table,
     judgements: pa.Table,
     forms: dict[str, pa.Table],
+    erasures: pa.Table | None = None,
 ) -> StateUpdate:
     """The state rows of build ``build_id``.
 
@@ -741,9 +800,15 @@ def pending(
     ``failed``) gets the outcome ``failed``, and a version trained for it the status
     ``failed``: its stored model is not kept, nor a judgement of its candidate; a tenant it
     left out (``not_selected``: ``--tenants``) no row. ``plans.fit_seconds``: the seconds the
-    engine spent on the tenant's models (build_history). Without a state file (a plain dbt
-    build) every version is a first one.
+    engine spent on the tenant's models (build_history). ``erasures``: the erasure requests the
+    build applied (``models/base/erasure_removals`` without the customer ids): those no
+    published build applied before are added to the log. Without a state file (a plain dbt
+    build) every version is a first one, and every request a new one.
     """
+    if erasures is None:
+        erasures = pa.table(
+            {"tenant_id": pa.array([], pa.string()), "request_key": pa.array([], pa.string())}
+        )
     # a tenant the build failed keeps nothing of what was trained or judged for it
     failed_ids = pc.filter(plans.column("tenant_id"), pc.equal(plans.column("trigger"), "failed"))
     if len(failed_ids):
@@ -759,6 +824,22 @@ def pending(
         con.register("trained", trained)
         con.register("plans", plans)
         con.register("judgements", judgements)
+        con.register("applied_erasures", erasures)
+        new_erasures = con.sql(
+            f"""
+            select $build as build_id, applied.*
+            from applied_erasures as applied
+            anti join (
+                select tenant_id, request_key from {_CATALOG}.erasures
+                semi join {_CATALOG}.published_builds as builds using (build_id)
+            ) as known
+                on applied.tenant_id = known.tenant_id
+                    and applied.request_key = known.request_key
+            order by applied.tenant_id, applied.request_key
+            """,
+            params={"build": build_id},
+        ).to_arrow_table()
+        con.register("new_erasures", new_erasures)
         versions = con.sql(
             "select *, $1 as library_versions from trained", params=[library_versions()]
         ).to_arrow_table()
@@ -982,6 +1063,13 @@ def pending(
                 events=all_events,
             )
         )
+        erasure_log = con.sql(
+            _ERASURE_LOG.format(
+                erasures=f"(from {_CATALOG}.erasures union all by name from new_erasures)",
+                builds="all_builds",
+            )
+            + " order by tenant_id, request"
+        ).to_arrow_table()
         status = con.sql(_STATUS.format(history="history", registry="registry"))
         applied = con.sql(
             "select tenant_id, operator_request_id as request_id from plans "
@@ -998,6 +1086,8 @@ def pending(
             ).to_arrow_table(),
             history=con.sql("from history order by started_at, tenant_id").to_arrow_table(),
             status=status.order("tenant_id").to_arrow_table(),
+            erasures=new_erasures,
+            erasure_log=erasure_log,
         )
 
 
@@ -1013,6 +1103,7 @@ def record_publishing(state_path: Path, build_id: str, update: StateUpdate) -> N
             ("tenant_builds", update.tenants),
             ("model_versions", update.versions),
             ("registry_events", update.events),
+            ("erasures", update.erasures),
             *((f"stored_{form}", rows) for form, rows in update.forms.items()),
         ]
         for table, rows in tables:

@@ -64,6 +64,16 @@ select
     h.ndcg, h.active_ndcg, h.fit_seconds
 from recsql_data.build_history as h;
 
+-- per tenant and erasure request, when a published build first applied it and how many input
+-- rows of the customer it removed, by table (docs/privacy.md): no customer data, not even a
+-- hash; `request` numbers a tenant's requests in the order they were applied
+create or replace view erasure_log as
+select
+    e.tenant_id, e.request, e.requested_at, e.applied_at, e.build_id, e.interactions_removed,
+    e.customers_removed, e.consents_removed, e.customer_flags_removed,
+    e.quarantined_rows_blanked
+from recsql_data.erasure_log as e;
+
 create or replace view tenant_champions as
 select c.* from recsql_data.tenant_champions as c;
 

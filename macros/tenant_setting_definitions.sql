@@ -108,7 +108,7 @@
             'at_least': none,
         },
         {
-            'name': 'ease_max_items', 'type': 'integer', 'default': 20000,
+            'name': 'ease_max_items', 'type': 'integer', 'default': 15000,
             'choices': none,
             'minimum': 1, 'maximum': 100000, 'minimum_exclusive': false,
             'at_least': none,

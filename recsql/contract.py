@@ -310,9 +310,10 @@ TENANT_SETTINGS: tuple[Setting, ...] = (
     Setting(
         "ease_max_items",
         ColumnType.INTEGER,
-        20000,
-        "EASE runs only for tenants with at most this many items (its memory grows with the "
-        "square)",
+        15000,
+        "EASE is fitted on at most this many items: on a larger catalogue, those the most "
+        "customers interacted with (its time grows with the cube of its items, its memory with "
+        "the square: docs/engine.md)",
         minimum=1,
         maximum=100_000,
     ),

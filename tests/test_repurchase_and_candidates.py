@@ -264,12 +264,31 @@ def test_bought_items_are_never_candidates_and_targets_limit_customers() -> None
     assert "g2i0" not in items and not items & {"g0i1", "g0i2", "g0i3"}
 
 
-def test_ease_is_skipped_over_ease_max_items() -> None:
-    settings = dict(SETTINGS, ease_max_items=5)
+def test_ease_over_ease_max_items_is_fitted_on_the_most_popular_items() -> None:
+    """Three groups of 4 items; two more customers buy every item of groups 0 and 1, so
+    those 8 items have the most customers. With ease_max_items 8, EASE is fitted on them
+    alone: their customers still get the missing item of their group first; group 2's get no
+    EASE candidates (the lists fill them); the stored weights are of those 8 items only."""
+    rows = _blocks("t") + [
+        ("t", f"g{g}all{n}", f"g{g}i{i}", 1.0, 1)
+        for g in (0, 1)
+        for n in range(2)
+        for i in range(4)
+    ]
+    settings = dict(SETTINGS, ease_max_items=8)
+    job = candidates.Job("t", "ease", 2, settings)
+    result = candidates.recommend(_interactions(rows), [job]).to_pylist()
+    firsts = {r["customer_id"]: r["item_id"] for r in result if r["rank"] == 1}
+    assert firsts == {f"g{g}u{u}": f"g{g}i{u % 4}" for g in (0, 1) for u in range(6)}
+    weights = candidates.ease_neighbours(_interactions(rows), [job]).to_pylist()
+    stored = {r["item_id"] for r in weights} | {r["neighbour_item_id"] for r in weights}
+    assert stored == {f"g{g}i{i}" for g in (0, 1) for i in range(4)}
+    # the same tenant under the limit: every group
+    everything = dict(SETTINGS, ease_max_items=12)
     result = candidates.recommend(
-        _interactions(_blocks("t")), [candidates.Job("t", "ease", 3, settings)]
-    )
-    assert result.num_rows == 0
+        _interactions(rows), [candidates.Job("t", "ease", 2, everything)]
+    ).to_pylist()
+    assert {r["customer_id"][:2] for r in result} == {"g0", "g1", "g2"}
 
 
 @pytest.mark.parametrize("algorithm", ["als", "ease"])

@@ -1,12 +1,13 @@
 {#- One row per tenant: the algorithm (and variant) that serves its "discover" list and why.
     The champion is the algorithm and variant with the best NDCG@k on the discover shelf of the
     offline evaluation, if it beats popularity (the floor); else popularity. A tenant setting
-    other than 'auto' forces an algorithm (its best evaluated variant serves), and EASE falls
-    back to popularity where the catalogue is over ease_max_items. -#}
+    other than 'auto' forces an algorithm (its best evaluated variant serves). EASE is fitted
+    on a catalogue of any size: over ease_max_items items, on the most popular
+    (recsql/engine/candidates.py: fitted_on). -#}
 with
 
 settings as (
-    select tenant_id, algorithm, ease_max_items from {{ ref('tenant_settings') }}
+    select tenant_id, algorithm from {{ ref('tenant_settings') }}
     where tenant_id in {{ training_tenants() }}
 ),
 
@@ -14,10 +15,6 @@ ndcg as (
     select tenant_id, algorithm, variant, value, customers
     from {{ ref('model_evaluations') }}
     where shelf = 'discover' and metric = 'ndcg'
-),
-
-items as (
-    select tenant_id, count(*) as items from {{ ref('stg_items') }} group by tenant_id
 ),
 
 best as (
@@ -52,15 +49,11 @@ chosen as (
     select
         settings.tenant_id,
         case
-            when settings.algorithm = 'ease' and coalesce(items.items, 0) > settings.ease_max_items
-                then 'popularity'
             when settings.algorithm <> 'auto' then settings.algorithm
             when best.ndcg > coalesce(popularity.ndcg, 0) then best.pick.algorithm
             else 'popularity'
         end as champion,
         case
-            when settings.algorithm = 'ease' and coalesce(items.items, 0) > settings.ease_max_items
-                then 'EASE forced, but the catalogue is over ease_max_items'
             when settings.algorithm <> 'auto' then 'forced by the tenant setting'
             when best.ndcg is null then 'no holdout data to evaluate: popularity'
             when best.ndcg > coalesce(popularity.ndcg, 0) then 'best discover NDCG@k'
@@ -72,7 +65,6 @@ chosen as (
     from settings
     left join best on settings.tenant_id = best.tenant_id
     left join popularity on settings.tenant_id = popularity.tenant_id
-    left join items on settings.tenant_id = items.tenant_id
 ),
 
 final as (

@@ -143,20 +143,33 @@ def make_model(job: Job, num_threads: int) -> Algorithm:
     return algorithm.from_settings(job.settings, job.variant, num_threads)
 
 
-def _is_skipped(job: Job, matrix: TenantMatrix) -> bool:
-    """Whether the tenant is too large for the job's algorithm (logged: the reason is shown)."""
+def fitted_on(job: Job, matrix: TenantMatrix) -> TenantMatrix:
+    """The matrix ``job``'s model is fitted on: the tenant's - or, for EASE on a catalogue of
+    more than ``ease_max_items`` items, those ``ease_max_items`` items the most customers
+    interacted with (ties: the first in the matrix's order). EASE's time grows with the cube
+    of its items and its memory with the square; the other items stay reachable through the
+    other algorithms and the lists' fills, and the evaluation decides as for any model."""
+    limit = job.settings["ease_max_items"]
     n_items = matrix.affinities.shape[1]
-    if job.algorithm == "ease" and n_items > job.settings["ease_max_items"]:
-        log.info(
-            "EASE skipped for tenant %s: %d items, more than ease_max_items = %d (a fit would "
-            "need about %.1f GiB)",
-            job.tenant_id,
-            n_items,
-            job.settings["ease_max_items"],
-            EASE.peak_memory_bytes(n_items) / 2**30,
-        )
-        return True
-    return False
+    if job.algorithm != "ease" or n_items <= limit:
+        return matrix
+    customers = matrix.affinities.getnnz(axis=0)
+    kept = np.sort(np.argsort(-customers, kind="stable")[:limit])
+    log.info(
+        "EASE for tenant %s on its %d most popular items of %d (ease_max_items; a fit on all "
+        "would need about %.1f GiB)",
+        job.tenant_id,
+        limit,
+        n_items,
+        EASE.peak_memory_bytes(n_items) / 2**30,
+    )
+    return TenantMatrix(
+        tenant_id=matrix.tenant_id,
+        customer_ids=matrix.customer_ids,
+        item_ids=matrix.item_ids.take(pa.array(kept)),
+        affinities=matrix.affinities[:, kept].tocsr(),
+        bought=matrix.bought[:, kept].tocsr(),
+    )
 
 
 #: No customers (a tenant nobody of which is to be recommended for).
@@ -181,6 +194,8 @@ def _candidates(job: Job, matrix: TenantMatrix, plan: _Plan, num_threads: int) -
     """Fit one algorithm on one tenant (or take its stored factors) and return the candidates
     of the target customers."""
     targets = plan.targets
+    if plan.weights is None:  # a stored model is in the order of the tenant's whole matrix
+        matrix = fitted_on(job, matrix)
     if matrix.affinities.nnz == 0:
         return None
     # A customer with no positive affinity (e.g. everything returned) has an empty row: every
@@ -295,7 +310,7 @@ def recommend(
             ),
         )
         for job in jobs
-        if job.tenant_id in matrices and not _is_skipped(job, matrices[job.tenant_id])
+        if job.tenant_id in matrices
     ]
     tables = _each_tenant(matrices, tasks, _candidates, workers)
     log.info(
@@ -430,17 +445,14 @@ def ease_neighbours(
     serves from (:func:`recommend_stored`)."""
     started = time.perf_counter()
     matrices = tenant_matrices(interactions)
-    tasks = [
-        (job, None)
-        for job in jobs
-        if job.tenant_id in matrices and not _is_skipped(job, matrices[job.tenant_id])
-    ]
+    tasks = [(job, None) for job in jobs if job.tenant_id in matrices]
     tables = _each_tenant(matrices, tasks, _neighbours, workers)
     log.info("EASE weights for %d tenant(s) in %.1f s", len(tables), time.perf_counter() - started)
     return pa.concat_tables(tables) if tables else NEIGHBOURS_SCHEMA.empty_table()
 
 
 def _neighbours(job: Job, matrix: TenantMatrix, _: None, num_threads: int) -> pa.Table | None:
+    matrix = fitted_on(job, matrix)
     if matrix.affinities.nnz == 0:
         return None
     model = make_model(job, num_threads)

@@ -11,6 +11,7 @@ a few ten thousand items (:meth:`EASE.peak_memory_bytes` estimates it).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Mapping
@@ -20,6 +21,7 @@ from typing import Any, ClassVar, Literal, Self, cast
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
+import threadpoolctl
 
 from recsql.engine.algorithms.base import Algorithm, training_matrix
 
@@ -31,6 +33,11 @@ logger = logging.getLogger(__name__)
 _BLOCK = 256
 #: Up to this many items, stored weights are scored as a dense matrix (256 MiB at most).
 _DENSE_ITEMS = 8192
+#: Above this many items the fit runs BLAS on one thread: the OpenBLAS of numpy's and scipy's
+#: wheels (0.3.30, 0.3.31) crashes the process (SIGSEGV) in threaded products of about
+#: 19,000 x 19,000 and more (measured on 2 cores: a 20,000-item fit and a plain numpy
+#: product of that size; one thread runs both). Safe, at twice the time there.
+_THREADED_ITEMS = 16_000
 
 
 @dataclass(eq=False, kw_only=True)
@@ -111,7 +118,12 @@ class EASE(Algorithm):
         started = time.perf_counter()
         gram = _gram(matrix)
         gram[np.diag_indices(n_items)] += self.regularization
-        self.item_weights_ = _weights_from_gram(gram)
+        with (
+            threadpoolctl.threadpool_limits(limits=1, user_api="blas")
+            if n_items > _THREADED_ITEMS
+            else contextlib.nullcontext()
+        ):
+            self.item_weights_ = _weights_from_gram(gram)
         self.n_items_ = n_items
         logger.debug(
             "EASE fitted %d users x %d items (%d non-zeros) in %.3f s",

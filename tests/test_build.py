@@ -13,7 +13,7 @@ import duckdb
 import pytest
 import yaml
 
-from recsql.build import BuildResult
+from recsql.build import BuildResult, runner
 from recsql.datasets.generator import GenerationReport, generate
 from tests.conftest import REPO, query, write_inputs
 
@@ -36,12 +36,13 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> GenerationReport:
 @pytest.fixture(scope="module")
 def built(generated: GenerationReport, tmp_path_factory, build_inputs) -> BuildResult:
     db = tmp_path_factory.mktemp("db") / "recsql.duckdb"
-    return build_inputs(generated.out_dir, db, unit_tests=True)
+    return build_inputs(generated.out_dir, db, code_tests=True)
 
 
-def test_the_dbt_unit_tests_pass(built: BuildResult) -> None:
-    """Production builds skip the project's dbt unit tests (tests of the code, with fixtures of
-    their own); this build runs them, every one."""
+def test_the_dbt_unit_tests_and_code_data_tests_pass(built: BuildResult) -> None:
+    """Production builds skip the tests of recsql's code - the dbt unit tests (with fixtures of
+    their own) and the data tests that a model's rows are unique and its columns filled; this
+    build runs them, every one, on a world of 50 tenants with bad rows planted."""
     defined = {
         test["name"]
         for yml in (REPO / "models").rglob("*.yml")
@@ -57,6 +58,13 @@ def test_the_dbt_unit_tests_pass(built: BuildResult) -> None:
     }
     assert len(defined) >= 5
     assert ran == dict.fromkeys(defined, "pass")
+    code_tests = [
+        r["status"]
+        for r in results
+        if r["unique_id"].startswith("test.")
+        and r["unique_id"].split(".")[2].startswith(runner.CODE_TEST_NAMES)
+    ]
+    assert len(code_tests) >= 60 and set(code_tests) == {"pass"}
 
 
 def test_every_planted_bad_row_is_quarantined_with_its_reason(
@@ -196,7 +204,9 @@ def test_progress_numbers_each_model_and_seed_once_in_order(
     single_tenant: tuple[BuildResult, list[str]],
 ) -> None:
     """One line per model and seed, numbered 1..n in the order printed, out of n: no gaps, no
-    tests among them (they are summed up at the end)."""
+    tests among them (they are summed up at the end: a production build runs the release
+    gates - the singular tests of tests/dbt and the no_rejected_rows checks - not the tests of
+    recsql's code)."""
     _, lines = single_tenant
     *node_lines, summary = lines
     matches = [PROGRESS_LINE.fullmatch(line) for line in node_lines]
@@ -213,4 +223,8 @@ def test_progress_numbers_each_model_and_seed_once_in_order(
     tests = re.fullmatch(
         rf"  {len(nodes)}/{len(nodes)} models and seeds built; tests: (\d+) passed", summary
     )
-    assert tests and int(tests[1]) > 50, summary
+    singular = [p for p in (REPO / "tests" / "dbt").rglob("*.sql") if p.parent.name != "generic"]
+    rejected_row_checks = sum(
+        yml.read_text().count("- no_rejected_rows") for yml in (REPO / "models").rglob("*.yml")
+    )
+    assert tests and int(tests[1]) == len(singular) + rejected_row_checks >= 9, summary

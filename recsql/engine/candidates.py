@@ -149,7 +149,7 @@ def fitted_on(job: Job, matrix: TenantMatrix) -> TenantMatrix:
     interacted with (ties: the first in the matrix's order). EASE's time grows with the cube
     of its items and its memory with the square; the other items stay reachable through the
     other algorithms and the lists' fills, and the evaluation decides as for any model."""
-    limit = job.settings["ease_max_items"]
+    limit = int(job.settings["ease_max_items"])
     n_items = matrix.affinities.shape[1]
     if job.algorithm != "ease" or n_items <= limit:
         return matrix

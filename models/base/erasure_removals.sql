@@ -5,6 +5,8 @@
     of interactions, customers, consents and customer_flags, and rejected rows published
     without their values (quarantined_rows). The publication adds the requests no build
     applied before to the state's erasure_log, without the customer ids. -#}
+{%- set customer_tables = ['interactions', 'customers', 'consents', 'customer_flags'] %}
+
 with
 
 requests as (
@@ -14,7 +16,7 @@ requests as (
 ),
 
 accepted as (
-    {% for table in ['interactions', 'customers', 'consents', 'customer_flags'] %}
+    {% for table in customer_tables %}
         select
             '{{ table }}' as source_table,
             tenant_id,
@@ -41,7 +43,7 @@ final as (
         -- defined by the dbt plugin; the key is never in SQL text
         recsql_erasure_key(requests.tenant_id, requests.customer_id) as request_key,
         requests.requested_at,
-        {% for table in ['interactions', 'customers', 'consents', 'customer_flags'] %}
+        {% for table in customer_tables %}
             coalesce(sum(accepted.removed) filter (
                 where accepted.source_table = '{{ table }}'
             ), 0)::bigint as {{ table }}_removed,

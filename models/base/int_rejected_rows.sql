@@ -3,8 +3,8 @@
     number, and its row number in the table) and the customers who asked to be forgotten
     (erasure_requests) it names: their id as a whole word anywhere in the row, a malformed line
     too, of the row's tenant or, for a row that names no tenant, of any (`erased_named`, empty
-    for most rows). What quarantined_rows publishes (without the values of the rows that name
-    an erased customer), what input_acceptance takes its examples from, and what
+    for most rows). The `row_json` of a row that names one is NULL: its values go no further.
+    What quarantined_rows publishes, what input_acceptance takes its examples from, and what
     erasure_removals counts. -#}
 with
 
@@ -28,7 +28,7 @@ erased as (
     select distinct tenant_id, customer_id from {{ ref('stg_erasure_requests') }}
 ),
 
-final as (
+marked as (
     select
         rejected.*,
         coalesce((
@@ -39,6 +39,12 @@ final as (
                 and {{ names_customer('rejected.row_json', 'erased.customer_id') }}
         ), []) as erased_named
     from rejected
+),
+
+final as (
+    select
+        * replace (if(len(erased_named) > 0, null, row_json) as row_json)
+    from marked
 )
 
 select * from final

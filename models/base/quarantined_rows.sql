@@ -11,7 +11,7 @@ select
     source_table,
     tenant_id,
     reason,
-    if(len(erased_named) > 0, null, row_json) as row_json,
+    row_json,
     source_file,
     source_line
 from {{ ref('int_rejected_rows') }}

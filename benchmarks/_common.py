@@ -17,6 +17,7 @@ import resource
 import shlex
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,7 +39,8 @@ class TimedBuild:
     seconds: float
     #: dbt's own elapsed time (run_results.json), from the first node to the last.
     dbt_seconds: float
-    #: Peak resident set size of the child process, bytes.
+    #: Peak of the summed resident set sizes of the build's process tree (the child process
+    #: and its worker processes), bytes: :class:`TreeMemory`.
     peak_rss: int
     tenants: int
     #: (source_table, rows_read, rows_accepted, rows_quarantined)
@@ -64,33 +66,72 @@ class TimedBuild:
 
 
 def timed_build(
-    data_dir: Path, db_path: Path, *, as_of: str | None = None, retrain: str = "due"
+    data_dir: Path,
+    db_path: Path,
+    *,
+    as_of: str | None = None,
+    retrain: str = "due",
+    memory_limit: str | None = None,
 ) -> TimedBuild:
-    """Build ``data_dir`` into ``db_path`` with :func:`recsql.build.build` in a child process."""
+    """Build ``data_dir`` into ``db_path`` with :func:`recsql.build.build` in a child process
+    (``memory_limit``: its ``memory_limit`` argument, e.g. "8GiB")."""
     command = [sys.executable, str(Path(__file__).resolve()), "build", str(data_dir), str(db_path)]
     if as_of:
         command += ["--as-of", as_of]
     command += ["--retrain", retrain]
+    if memory_limit:
+        command += ["--memory-limit", memory_limit]
     load_before = os.getloadavg()[0]
     with child_cpu() as cpu:
-        done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(
-            f"build of {data_dir} failed (exit {done.returncode}):\n{done.stdout}\n{done.stderr}"
+        child = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT
         )
-    report = json.loads(done.stdout.strip().splitlines()[-1])
+        with TreeMemory(child.pid) as memory:
+            stdout, stderr = child.communicate()
+    if child.returncode != 0:
+        raise RuntimeError(
+            f"build of {data_dir} failed (exit {child.returncode}):\n{stdout}\n{stderr}"
+        )
+    report = json.loads(stdout.strip().splitlines()[-1])
     run_results = Path(str(db_path) + ".build") / "target" / "run_results.json"
     results = json.loads(run_results.read_text())
     return TimedBuild(
         db_path=Path(report["db_path"]),
         seconds=report["seconds"],
         dbt_seconds=float(results["elapsed_time"]),
-        peak_rss=report["peak_rss"],
+        peak_rss=max(memory.peak, report["peak_rss"]),
         tenants=report["tenants"],
         counts=[tuple(c) for c in report["counts"]],
         load=(load_before, os.getloadavg()[0]),
         cpu_seconds=cpu.seconds,
     )
+
+
+class TreeMemory:
+    """The peak of the summed resident memory of a process and all its descendants (a build
+    and its worker processes), sampled every ``interval`` seconds from ``/proc`` while the
+    block runs. Sampling can miss a peak shorter than the interval; on a system without
+    ``/proc`` the peak stays 0 (the caller falls back on the child's own ``ru_maxrss``)."""
+
+    def __init__(self, pid: int, interval: float = 0.2):
+        self.pid, self.interval, self.peak = pid, interval, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, name="tree-memory", daemon=True)
+
+    def __enter__(self) -> TreeMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        from recsql.memory import tree_rss
+
+        while not self._stop.is_set():
+            self.peak = max(self.peak, tree_rss(self.pid))
+            self._stop.wait(self.interval)
 
 
 @dataclass
@@ -120,13 +161,19 @@ def _child_build(argv: list[str]) -> None:
     parser.add_argument("db_path", type=Path)
     parser.add_argument("--as-of")
     parser.add_argument("--retrain", default="due")
+    parser.add_argument("--memory-limit")
     args = parser.parse_args(argv)
     from recsql.build import build
 
     started = time.perf_counter()
     # the scratch database is kept: the benchmarks measure it and read from it
     result = build(
-        args.data_dir, args.db_path, as_of=args.as_of, retrain=args.retrain, keep_build_db=True
+        args.data_dir,
+        args.db_path,
+        as_of=args.as_of,
+        retrain=args.retrain,
+        keep_build_db=True,
+        **({"memory_limit": args.memory_limit} if args.memory_limit else {}),
     )
     seconds = time.perf_counter() - started
     # ru_maxrss is in kilobytes on Linux (bytes on macOS).

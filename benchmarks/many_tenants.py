@@ -1,17 +1,19 @@
 """Build time of many small tenants: a generated input of 1,000 tenants x ~5,000 interactions.
 
 Usage: ``.venv/bin/python benchmarks/many_tenants.py [--tenants 1000] [--interactions 5000]
-[--customers 300] [--items 150] [--seed 1] [--work-dir DIR]``
+[--customers 300] [--items 150] [--seed 1] [--memory-limit 8GiB] [--work-dir DIR]``
 
 Generates the input with :func:`recsql.datasets.generator.generate` (what ``recsql generate``
 runs; the
 sizes are per tenant, each tenant scaled by its own factor in [0.5, 1.5]) into a temporary
-directory, then times :func:`recsql.build.build` on it in a fresh process (target of the engine
-issue: under 3 minutes on 2 cores for 1,000 tenants). The default customers and items keep the
+directory, then times :func:`recsql.build.build` on it in a fresh process with
+``--memory-limit`` (targets on 2 cores: 1,000 tenants in 3 minutes, the engine issue's; 4,000
+in 6 minutes within 8 GiB, the scale issue's). The default customers and items keep the
 generator's own density (its defaults are 1,000 customers and 500 items for 20,000
 interactions: 20 interactions per customer, 40 per item; 300 and 150 give about 17 and 33).
 
-Reports input rows, tenants, the build's wall time and peak RSS, the 15 slowest dbt nodes
+Reports input rows, tenants, the build's wall time and the peak of its process tree's resident
+memory (worker processes included), the 15 slowest dbt nodes
 (``run_results.json``), the champions per algorithm (``tenant_champions``) and the mean of
 each algorithm's offline evaluation over the tenants. Writes ``docs/benchmarks/many_tenants.md``
 and prints it.
@@ -41,8 +43,11 @@ from _common import (
     write_report,
 )
 
-#: The engine issue's target, for 1,000 tenants of about 5,000 interactions.
-TARGET_TENANTS, TARGET_SECONDS = 1000, 180.0
+from recsql import memory
+
+#: Targets, by tenants of about 5,000 interactions: the engine issue's (1,000 in 3 minutes)
+#: and the scale issue's (4,000 in 6 minutes within an 8 GiB memory limit).
+TARGETS = {1000: 180.0, 4000: 360.0}
 
 
 def published(db_path: Path, sql: str) -> list[tuple]:
@@ -60,6 +65,9 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=300, help="per tenant")
     parser.add_argument("--items", type=int, default=150, help="per tenant")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--memory-limit", default="8GiB", help="the build's --memory-limit (default 8GiB)"
+    )
     parser.add_argument(
         "--work-dir", type=Path, help="keep the input and the build here (default: a temp dir)"
     )
@@ -96,7 +104,7 @@ def run(args: argparse.Namespace, work: Path) -> str:
     )
     generate_seconds = time.perf_counter() - started
     print(f"  {generate_seconds:.1f} s; building ...", flush=True)
-    build = timed_build(data, work / "many_tenants.duckdb")
+    build = timed_build(data, work / "many_tenants.duckdb", memory_limit=args.memory_limit)
     print(f"  {build.seconds:.1f} s", flush=True)
 
     per_tenant = published(
@@ -135,10 +143,14 @@ def run(args: argparse.Namespace, work: Path) -> str:
     add(f"Machine: {machine()}\n")
 
     add("## Result\n")
-    if args.tenants >= TARGET_TENANTS:
-        verdict = "PASS" if build.seconds < TARGET_SECONDS else "FAIL"
+    target_tenants = max((n for n in TARGETS if n <= args.tenants), default=min(TARGETS))
+    target_seconds = TARGETS[target_tenants]
+    if args.tenants >= target_tenants:
+        verdict = "PASS" if build.seconds <= target_seconds else "FAIL"
     else:
-        verdict = f"— (the target is for {TARGET_TENANTS:,} tenants)"
+        verdict = f"— (the target is for {target_tenants:,} tenants)"
+    budget = memory.parse_size(args.memory_limit)
+    within = "within" if build.peak_rss <= budget else "OVER"
     add(table(
         ["measure", "value"],
         [
@@ -147,9 +159,11 @@ def run(args: argparse.Namespace, work: Path) -> str:
              f"{per_tenant[0]:,} / {per_tenant[1]:,.0f} / {per_tenant[2]:,}"],
             ["build wall time (`recsql.build.build`, fresh process)", f"{build.seconds:.1f} s"],
             ["dbt elapsed time (run_results.json)", f"{build.dbt_seconds:.1f} s"],
-            [f"target: {TARGET_TENANTS:,} tenants in under {TARGET_SECONDS:.0f} s on 2 cores",
+            [f"target: {target_tenants:,} tenants in at most {target_seconds:.0f} s on 2 cores",
              verdict],
-            ["peak RSS of the build process", megabytes(build.peak_rss)],
+            ["peak memory of the build's process tree (resident, worker processes included)",
+             f"{megabytes(build.peak_rss)}: {within} the limit"],
+            ["memory limit (`--memory-limit`)", f"{args.memory_limit} ({megabytes(budget)})"],
             ["1-minute load average before → after the build (2 cores)",
              load_text(build.load)],
             ["recommendations rows / customers served", f"{served[0]:,} / {served[1]:,}"],

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import duckdb
 
-from recsql import __version__, sql
+from recsql import __version__, memory, sql
 from recsql.build import BuildFailed, BuildResult, ProjectNotFound, build, project_dir
 from recsql.build.inputs import ContractError
 from recsql.build.runner import RETRAIN_CHOICES
@@ -153,6 +153,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         retrain=args.retrain,
         tenants=args.tenants or (),
         keep_build_db=args.keep_build_db,
+        memory_limit=args.memory_limit,
     )
     print_summary(result)
     if result.failed:
@@ -348,6 +349,13 @@ def _timestamp(text: str) -> str:
     return text
 
 
+def _memory_size(text: str) -> int:
+    try:
+        return memory.parse_size(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def _table_encoding(text: str) -> tuple[str, str]:
     table, equals, encoding = text.partition("=")
     if not (table.strip() and equals and encoding.strip()):
@@ -430,6 +438,13 @@ def parser() -> argparse.ArgumentParser:
         metavar="T1,T2",
         help="build only these tenants; the others keep serving the lists of the published file "
         "(minus what today's rules forbid)",
+    )
+    b.add_argument(
+        "--memory-limit",
+        type=_memory_size,
+        metavar="SIZE",
+        help="the memory the whole build may use, e.g. 8GiB (default: 60%% of the machine's or "
+        "the container's); tenants are built in shards that fit it (docs/architecture.md)",
     )
     b.add_argument(
         "--keep-build-db",

@@ -374,9 +374,9 @@ def test_stored_models_beyond_keep_versions_are_retired_and_their_registry_rows_
         versions[3]: "active",
     }
     assert stored == set(versions[1:])
-    assert state.active_rows(path, "stored_neighbours").column("version").to_pylist() == [
-        versions[3]
-    ]
+    assert state.active_rows(path, "stored_neighbours").read_all().column(
+        "version"
+    ).to_pylist() == [versions[3]]
 
 
 def test_a_killed_build_leaves_no_stored_model_behind(tmp_path: Path) -> None:
@@ -419,7 +419,7 @@ def test_a_retrained_version_is_a_candidate_until_the_gate_judges_it(tmp_path: P
     assert tenant["reason"].startswith(f"trained candidate {second} (due); version {first}")
     [waiting] = state.active_rows(path, "candidate_versions").to_pylist()
     assert waiting["version"] == second
-    stored = state.active_rows(path, "stored_neighbours").column("version").to_pylist()
+    stored = state.active_rows(path, "stored_neighbours").read_all().column("version").to_pylist()
     assert sorted(stored) == sorted([first, second])
 
     # judged at a later build: rejected, with both NDCGs; the active version stays
@@ -456,7 +456,7 @@ def test_a_version_trained_for_a_tenant_the_build_failed_is_failed_and_not_store
     assert tenants["a"]["fit_seconds"] == 1.5
     history = update.history.filter(pa.compute.equal(update.history["build_id"], second))
     assert history.column("fit_seconds").to_pylist() == [1.5, 1.5]
-    stored = state.active_rows(path, "stored_repurchase").to_pylist()
+    stored = state.active_rows(path, "stored_repurchase").read_all().to_pylist()
     assert second not in {row["version"] for row in stored}
     with pytest.raises(state.StateError, match="is failed and has no stored model"):
         state.request(path, "a", "pin", "try it", version=second)

@@ -8,29 +8,31 @@ folded in from the items they look at. All the logic is in recsql/engine/candida
 
 import pyarrow as pa
 
-from recsql.engine import candidates, journal
+from recsql.engine import candidates, shards
 
 
 def model(dbt, session):
     dbt.config(materialized="table")
     champions = dbt.ref("tenant_champions").filter("champion = 'als'").project("tenant_id")
-    interactions = candidates.fold_interactions(
-        dbt.ref("int_interactions_weighted").join(champions, "tenant_id"), "full"
+    weighted = (
+        dbt.ref("int_interactions_weighted").filter("fold = 'full'").join(champions, "tenant_id")
     )
+    holdout = dbt.ref("holdout_als_factors").join(champions, "tenant_id", how="anti")
     settings = dbt.ref("tenant_settings").to_arrow_table().to_pylist()
-    # a job for every tenant: only those with interactions here (the champions) are fitted
     jobs = [candidates.Job(row["tenant_id"], "als", 0, row) for row in settings]
-    with journal.recording(session, "als_factors"):
-        full = candidates.factorize(interactions, jobs, width=candidates.factors_width(settings))
-    holdout = (
-        dbt.ref("holdout_als_factors")
-        .join(champions, "tenant_id", how="anti")
-        .order("tenant_id, entity, entity_id")
-        .to_arrow_table()
-    )
-    return pa.concat_tables(
-        [
-            full.append_column("fitted_on", pa.repeat("full", full.num_rows)),
-            holdout.append_column("fitted_on", pa.repeat("holdout", holdout.num_rows)),
-        ]
-    )
+    width = candidates.factors_width(settings)
+
+    def shard(only):
+        interactions = candidates.fold_interactions(only(weighted), "full")
+        full = candidates.factorize(interactions, jobs, width=width)
+        kept = only(holdout).order("tenant_id, entity, entity_id").to_arrow_table()
+        return pa.concat_tables(
+            [
+                full.append_column("fitted_on", pa.repeat("full", full.num_rows)),
+                kept.append_column("fitted_on", pa.repeat("holdout", kept.num_rows)),
+            ]
+        )
+
+    # a shard's work: the full fits of its ALS champions, the others' holdout factors
+    rows = weighted.project("tenant_id").union(holdout.project("tenant_id"))
+    return shards.build(session, "als_factors", shards.rows_per_tenant(rows), shard)

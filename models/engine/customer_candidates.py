@@ -8,14 +8,14 @@ All the logic is in recsql/engine/candidates.py."""
 
 import json
 
-from recsql.engine import candidates, journal
+from recsql.engine import candidates, shards
 
 MATRIX_ALGORITHMS = ("als", "ease")
 
 
 def model(dbt, session):
     dbt.config(materialized="table")
-    interactions = candidates.fold_interactions(dbt.ref("int_interactions_weighted"), "full")
+    weighted = dbt.ref("int_interactions_weighted").filter("fold = 'full'")
     depth = dict(dbt.ref("tenant_settings").project("tenant_id, candidates_n").fetchall())
     jobs = [
         # the model as the version was trained (its parameters), as deep as today's settings say
@@ -33,9 +33,19 @@ def model(dbt, session):
         dbt.ref("active_item_neighbours")
         .filter("algorithm = 'ease'")
         .project("tenant_id, item_id, neighbour_item_id, weight")
-        .to_arrow_table()
     )
-    factors = dbt.ref("active_item_factors").project("tenant_id, item_id, factors").to_arrow_table()
-    with journal.recording(session, "customer_candidates"):
-        result = candidates.recommend_stored(interactions, jobs, neighbours, factors)
-    return result
+    factors = dbt.ref("active_item_factors").project("tenant_id, item_id, factors")
+
+    def shard(only):
+        return candidates.recommend_stored(
+            candidates.fold_interactions(only(weighted), "full"),
+            jobs,
+            only(neighbours).to_arrow_table(),
+            only(factors).to_arrow_table(),
+        )
+
+    matrix_tenants = dbt.ref("active_models").filter(
+        "algorithm in (" + ", ".join(f"'{name}'" for name in MATRIX_ALGORITHMS) + ")"
+    )
+    sizes = shards.rows_per_tenant(weighted.join(matrix_tenants.project("tenant_id"), "tenant_id"))
+    return shards.build(session, "customer_candidates", sizes, shard)

@@ -3,15 +3,14 @@ each item in EASE fitted on the full history, for the tenants trained in this bu
 champion is EASE — what their version stores and serves from (customer_candidates scores
 from these, never from the dense fit). All the logic is in recsql/engine/candidates.py."""
 
-from recsql.engine import candidates, journal
+from recsql.engine import candidates, shards
 
 
 def model(dbt, session):
     dbt.config(materialized="table")
     champions = dbt.ref("tenant_champions").filter("champion = 'ease'")
-    interactions = candidates.fold_interactions(
-        dbt.ref("int_interactions_weighted").join(champions.project("tenant_id"), "tenant_id"),
-        "full",
+    weighted = dbt.ref("int_interactions_weighted").join(
+        champions.project("tenant_id"), "tenant_id"
     )
     variants = {
         row["tenant_id"]: row["champion_variant"] for row in champions.to_arrow_table().to_pylist()
@@ -24,6 +23,10 @@ def model(dbt, session):
         for row in settings
         if row["tenant_id"] in variants
     ]
-    with journal.recording(session, "ease_weights"):
-        result = candidates.ease_neighbours(interactions, jobs)
-    return result
+
+    def shard(only):
+        interactions = candidates.fold_interactions(only(weighted), "full")
+        return candidates.ease_neighbours(interactions, jobs)
+
+    full = weighted.filter("fold = 'full'")
+    return shards.build(session, "ease_weights", shards.rows_per_tenant(full), shard)

@@ -8,6 +8,9 @@
 -- depends_on: {{ ref('als_factors') }}
 -- depends_on: {{ ref('ease_weights') }}
 -- depends_on: {{ ref('customer_candidates') }}
+-- depends_on: {{ ref('repurchase_holdout_scores') }}
+-- depends_on: {{ ref('repurchase_models') }}
+-- depends_on: {{ ref('repurchase_scores') }}
 select
     model,
     tenant_id,

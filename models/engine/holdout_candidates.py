@@ -3,20 +3,13 @@ the top k items the algorithm recommends from the holdout fold, for offline eval
 scores from holdout_als_factors (the same fit, kept). All the logic is in
 recsql/engine/candidates.py (candidates.VARIANTS lists the variants)."""
 
-from recsql.engine import candidates, journal
+from recsql.engine import candidates, shards
 
 
 def model(dbt, session):
     dbt.config(materialized="table")
-    # the tenants this build trains (tenant_plans)
     weighted = candidates.training(dbt.ref("int_interactions_weighted"), dbt.ref("tenant_plans"))
-    interactions = candidates.fold_interactions(weighted, "holdout")
-    evaluated = (
-        dbt.ref("int_holdout_purchases_collected")
-        .project("tenant_id, customer_id")
-        .distinct()
-        .to_arrow_table()
-    )
+    evaluated = dbt.ref("int_holdout_purchases_collected").project("tenant_id, customer_id")
     settings = dbt.ref("tenant_settings").to_arrow_table().to_pylist()
     jobs = [
         candidates.Job(row["tenant_id"], algorithm, row["k"], row, variant)
@@ -24,12 +17,15 @@ def model(dbt, session):
         for algorithm, variants in candidates.VARIANTS.items()
         for variant in variants
     ]
-    als_factors = dbt.ref("holdout_als_factors").order("tenant_id, entity, entity_id")
-    with journal.recording(session, "holdout_candidates"):
-        result = candidates.recommend(
-            interactions,
+    als_factors = dbt.ref("holdout_als_factors")
+
+    def shard(only):
+        return candidates.recommend(
+            candidates.fold_interactions(only(weighted), "holdout"),
             jobs,
-            candidates.targets_from(evaluated),
-            als_factors=als_factors.to_arrow_table(),
+            candidates.targets_from(only(evaluated).distinct().to_arrow_table()),
+            als_factors=only(als_factors).order("tenant_id, entity, entity_id").to_arrow_table(),
         )
-    return result
+
+    holdout = weighted.filter("fold = 'holdout'")
+    return shards.build(session, "holdout_candidates", shards.rows_per_tenant(holdout), shard)

@@ -6,6 +6,7 @@ and do not count."""
 
 import pyarrow.compute as pc
 
+from recsql.engine import shards
 from recsql.rules import caps
 
 KEY = ("tenant_id", "shelf", "customer_id")
@@ -13,12 +14,19 @@ KEY = ("tenant_id", "shelf", "customer_id")
 
 def model(dbt, session):
     dbt.config(materialized="table")
-    counted = (
-        dbt.ref("list_candidates")
-        .filter("list_position is not null and len(caps) > 0")
-        .project("tenant_id, shelf, customer_id, item_id, list_position, category, caps")
-        .order("tenant_id, shelf, customer_id, list_position")
-    )
-    walked = caps.apply(counted.to_arrow_table(), KEY)
-    removed = walked.filter(pc.is_valid(walked.column("capped_by")))
-    return removed.select([*KEY, "item_id", "list_position", "capped_by"])
+    counted = dbt.ref("list_candidates").filter("list_position is not null and len(caps) > 0")
+
+    def shard(only):
+        walked = caps.apply(
+            only(counted)
+            .project("tenant_id, shelf, customer_id, item_id, list_position, category, caps")
+            .order("tenant_id, shelf, customer_id, list_position")
+            .to_arrow_table(),
+            KEY,
+        )
+        removed = walked.filter(pc.is_valid(walked.column("capped_by")))
+        return removed.select([*KEY, "item_id", "list_position", "capped_by"])
+
+    # the lists are judged after the engine's journal is read: a failure here stops the build
+    sizes = shards.rows_per_tenant(counted)
+    return shards.build(session, "list_cap_removals", sizes, shard, recorded=False)

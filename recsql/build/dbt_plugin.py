@@ -22,8 +22,9 @@ import pyarrow as pa
 from dbt.adapters.duckdb.plugins import BasePlugin
 from dbt.adapters.duckdb.utils import SourceConfig
 
+from recsql import memory
 from recsql.build import inputs
-from recsql.engine import journal
+from recsql.engine import journal, shards
 from recsql.lifecycle import erasures, state
 from recsql.rules import macros_sql
 from recsql.sql import literal
@@ -53,6 +54,17 @@ class Plugin(BasePlugin):
         self._erasure_key = erasures.load_key(self.state_path)
         self._checked = False
         self._attach_failed = False
+        # the build's memory budget: DuckDB's share is its memory_limit, the engine's Python
+        # models build tenants in shards that fit the rest (recsql/memory.py)
+        limit = plugin_config.get("memory_limit")
+        budget = memory.parse_size(int(limit)) if limit else memory.default_limit()
+        max_tenants = plugin_config.get("shard_tenants")
+        self.budget = shards.Budget(
+            limit=budget,
+            duckdb=memory.duckdb_limit(budget),
+            max_tenants=int(max_tenants) if max_tenants else None,
+        )
+        shards.configure(self.budget)
 
     def configure_connection(self, conn: Any) -> None:
         # Check the whole input directory when the build opens its database, so a missing
@@ -61,6 +73,8 @@ class Plugin(BasePlugin):
         if not self._checked:
             inputs.locate_all(self.data_dir, encodings=self.encodings)
             self._checked = True
+        # beyond it DuckDB's joins, aggregates and sorts spill to <build db>.tmp
+        conn.execute(f"set memory_limit = '{self.budget.duckdb // 2**20}MiB'")
         conn.execute(macros_sql())
         # where the engine's Python models record each tenant's runs (models/engine/engine_runs)
         conn.execute(journal.RUNS_DDL)

@@ -16,6 +16,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import textwrap
 import time
@@ -29,9 +30,10 @@ from typing import Any
 import duckdb
 import yaml  # type: ignore[import-untyped]
 
-from recsql import sql
+from recsql import memory, sql
 from recsql.build import inputs
 from recsql.build.publish import fault_point
+from recsql.engine import shards
 from recsql.lifecycle import state
 
 log = logging.getLogger(__name__)
@@ -237,7 +239,7 @@ def _failures(result: Any, build_db: Path, keep_build_db: bool) -> list[str]:
         node = node_result.node
         message = str(node_result.message)
         if "Traceback" in message:  # a Python model: its exception says what is wrong
-            message = [line for line in message.splitlines() if line.strip()][-1].strip()
+            message = _exception_line(message)
         failures.append(f"{node.resource_type} {node.name}: {message}")
         relation = getattr(node, "relation_name", None)
         if node.resource_type == "test" and relation and build_db.exists():
@@ -260,6 +262,14 @@ def _failures(result: Any, build_db: Path, keep_build_db: bool) -> list[str]:
             "when a build ends (it holds every input row)."
         )
     return failures
+
+
+def _exception_line(traceback: str) -> str:
+    """The line of a Python traceback that names the exception and its message (the last
+    such: DuckDB's messages go on with lines of advice after it), else its last line."""
+    lines = [line.strip() for line in traceback.splitlines() if line.strip()]
+    named = [line for line in lines if re.match(r"[\w.]+(Error|Exception|Interrupt)\b.*:", line)]
+    return named[-1] if named else lines[-1]
 
 
 def _test_descriptions() -> dict[str, str]:
@@ -355,6 +365,7 @@ def build(
     tenants: Sequence[str] = (),
     code_tests: bool = False,
     keep_build_db: bool = False,
+    memory_limit: str | int | None = None,
 ) -> BuildResult:
     """Build the inputs in ``data_dir`` and publish them to ``db_path``, recorded in the state
     database ``state_path`` (default: :func:`recsql.lifecycle.state.default_path`).
@@ -376,6 +387,11 @@ def build(
     data tests that guard what is published: the accounting of the input rows, each tenant's
     accepted input and rejected rows, the compliance of the lists.
 
+    ``memory_limit``: the memory the whole build may use (bytes, or a size such as "8GiB";
+    default: 60 % of the machine's or the container's memory) - DuckDB gets half of it as its
+    ``memory_limit`` and spills beyond it, and the engine's Python models build tenants in
+    shards that fit the rest (:mod:`recsql.memory`, :mod:`recsql.engine.shards`).
+
     ``keep_build_db``: keep the scratch database (``<db>.build/build.duckdb``, every input row
     and every intermediate table) after the build, to look closer. By default it is deleted
     when the build ends, succeeded or failed: it holds the rows of customers who asked to be
@@ -393,12 +409,14 @@ def build(
     clock = _as_of(as_of)
     if retrain not in RETRAIN_CHOICES:
         raise ValueError(f"retrain must be one of {', '.join(RETRAIN_CHOICES)}, got {retrain!r}")
+    budget = memory.parse_size(memory_limit) if memory_limit else memory.default_limit()
     # Stop at once, with a clear message, on a contract error. Quietly: the dbt plugin checks
     # again when dbt opens the database and prints the warnings (once).
     inputs.locate_all(data_dir, warn=False, encodings=encodings)
     extra_vars = {
         **({"encodings": dict(encodings)} if encodings else {}),
         "retrain": retrain,
+        "memory_limit": budget,
         **({"tenants": list(tenants)} if tenants else {}),
         **(extra_vars or {}),
     }
@@ -629,7 +647,8 @@ def _run_dbt(
                 *(f"test_name:{name}" for name in CODE_TEST_NAMES),
             ]
         )
-        result = runner.invoke(["build", *paths, "--vars", json.dumps(variables), *skipped])
+        with shards.reporting(progress):
+            result = runner.invoke(["build", *paths, "--vars", json.dumps(variables), *skipped])
         if printer:
             printer.summary()
     finally:

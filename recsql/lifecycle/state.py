@@ -35,6 +35,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -703,26 +704,35 @@ def _reader(state_path: Path | None) -> Iterator[duckdb.DuckDBPyConnection]:
         con.close()
 
 
-def active_rows(state_path: Path | None, table: str) -> pa.Table:
+def active_rows(state_path: Path | None, table: str) -> pa.Table | pa.RecordBatchReader:
     """What a build reads of the state (the dbt sources of ``models/lifecycle``):
     ``active_versions`` (the version serving each tenant, :data:`_SERVING_VERSIONS`),
     ``candidate_versions`` (each tenant's candidate awaiting the promotion gate,
-    :data:`_CANDIDATES`), or ``stored_<form>`` of those versions only. Empty without a state
-    file (a plain dbt build)."""
-    with _reader(state_path) as con:
-        if table == "active_versions":
-            return con.sql(_SERVING_VERSIONS + " order by tenant_id").to_arrow_table()
-        if table == "candidate_versions":
-            return con.sql(_CANDIDATES + " order by tenant_id").to_arrow_table()
-        if table.removeprefix("stored_") not in STORED_FORMS:
-            raise ValueError(f"{table!r} is not a table a build reads from the state")
-        return con.sql(
-            f"select stored.* from {table} as stored semi join ("
-            f"select tenant_id, version from ({_SERVING_VERSIONS}) union all "
-            f"select tenant_id, version from ({_CANDIDATES})"
-            ") as read on stored.tenant_id = read.tenant_id and stored.version = read.version "
-            "order by all"
-        ).to_arrow_table()
+    :data:`_CANDIDATES`), or ``stored_<form>`` of those versions only - a stream (the stored
+    models of thousands of tenants are never all in memory), in the order they were stored:
+    tenant by tenant. Empty without a state file (a plain dbt build)."""
+    if table in ("active_versions", "candidate_versions"):
+        query = _SERVING_VERSIONS if table == "active_versions" else _CANDIDATES
+        with _reader(state_path) as con:
+            return con.sql(query + " order by tenant_id").to_arrow_table()
+    if table.removeprefix("stored_") not in STORED_FORMS:
+        raise ValueError(f"{table!r} is not a table a build reads from the state")
+    reading = _reader(state_path)
+    con = reading.__enter__()
+    rows = con.sql(
+        f"select stored.* from {table} as stored semi join ("
+        f"select tenant_id, version from ({_SERVING_VERSIONS}) union all "
+        f"select tenant_id, version from ({_CANDIDATES})"
+        ") as read on stored.tenant_id = read.tenant_id and stored.version = read.version"
+    ).to_arrow_reader()
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        try:
+            yield from rows
+        finally:
+            reading.__exit__(None, None, None)
+
+    return pa.RecordBatchReader.from_batches(rows.schema, batches())
 
 
 @dataclass(frozen=True)
@@ -732,7 +742,8 @@ class StateUpdate:
     build is published: what the published file shows."""
 
     versions: pa.Table
-    forms: dict[str, pa.Table]
+    #: Per form, its rows: an Arrow table, or a DuckDB relation streamed when they are written.
+    forms: dict[str, Any]
     #: The operators' requests the build read (tenant_id, the latest request_id): applied by it.
     applied_requests: pa.Table
     events: pa.Table
@@ -777,7 +788,7 @@ def pending(
     trained: pa.Table,
     plans: pa.Table,
     judgements: pa.Table,
-    forms: dict[str, pa.Table],
+    forms: dict[str, Any],
     erasures: pa.Table | None = None,
 ) -> StateUpdate:
     """The state rows of build ``build_id``.
@@ -787,8 +798,9 @@ def pending(
     operator_request_id, operator_action, operator_why) - what the build decided to do for it
     (``models/lifecycle/tenant_plans``). ``trained``: the versions it trained (one row per
     tenant, the columns of ``model_versions`` but ``library_versions``), ``forms``: their
-    stored models (``stored_<form>`` rows by form). ``judgements``: the promotion gate's
-    verdicts (``models/engine/promotion_judgements``).
+    stored models (``stored_<form>`` rows by form; Arrow tables, or DuckDB relations read
+    only when :func:`record_publishing` writes them, so that they are never all in memory).
+    ``judgements``: the promotion gate's verdicts (``models/engine/promotion_judgements``).
 
     A trained version is active at once when it is the tenant's first or was trained for an
     erasure (the version it replaces becomes ``superseded``), else a ``candidate``; a
@@ -818,7 +830,13 @@ def pending(
                 pc.invert(pc.is_in(table.column("tenant_id"), value_set=failed_ids))
             )
 
-        forms = {form: kept(table) for form, table in forms.items()}
+        def kept_rows(rows: Any) -> Any:
+            if isinstance(rows, pa.Table):
+                return kept(rows)
+            failed = ", ".join(sql.literal(tenant) for tenant in failed_ids.to_pylist())
+            return rows.filter(f"tenant_id not in ({failed})")
+
+        forms = {form: kept_rows(rows) for form, rows in forms.items()}
         judgements = kept(judgements)
     with _reader(state_path) as con:
         con.register("trained", trained)
@@ -1107,7 +1125,8 @@ def record_publishing(state_path: Path, build_id: str, update: StateUpdate) -> N
             *((f"stored_{form}", rows) for form, rows in update.forms.items()),
         ]
         for table, rows in tables:
-            con.register("new_rows", rows)
+            # a stored model given as a DuckDB relation of the build is streamed, not held
+            con.register("new_rows", rows if isinstance(rows, pa.Table) else rows.to_arrow_reader())
             con.execute(f"insert into {table} by name from new_rows")
             con.unregister("new_rows")
         con.register("applied", update.applied_requests)

@@ -1,0 +1,254 @@
+"""Tenants in shards: the engine's Python models build a group of tenants at a time, so that
+their memory stays within the build's budget however many tenants there are.
+
+A Python model hands :func:`build` the rows per tenant of its main input and a function that
+builds the tenants it is given (``work(only)``: ``only(relation)`` keeps a relation's rows of
+the shard's tenants). The first shard is sized from the budget with :data:`BYTES_PER_ROW`;
+every shard is measured (the peak resident memory of the build's process tree while it runs,
+worker processes included), and the next one is sized from what the last one took per input
+row - so a shard that went over the budget is followed by smaller ones. A shard that raises is
+split in two and built again; a tenant that fails alone is that tenant's failure (noted in the
+engine's journal, :mod:`recsql.engine.journal`: it keeps its published lists), never the
+build's. Results are the same whatever the shards: every tenant is built on its own rows only.
+
+The budget is the build's (:mod:`recsql.memory`), set by the recsql dbt plugin when the build
+opens its database (:func:`configure`); progress lines (one per shard, when there is more than
+one) go to the build's progress (:func:`reporting`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from recsql import memory, sql
+from recsql.engine import journal
+
+log = logging.getLogger(__name__)
+
+#: What a shard is first taken to need per row of its model's main input, in bytes (the
+#: inputs as Arrow and matrices, the models, the output rows): measured shards correct it.
+BYTES_PER_ROW = 2_000
+#: A shard's measured bytes per row are raised by this much for the next shard's size.
+MARGIN = 1.25
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The build's memory budget, bytes, and the part of it that is DuckDB's."""
+
+    limit: int
+    duckdb: int
+    #: At most this many tenants per shard (None: as many as the budget allows).
+    max_tenants: int | None = None
+
+
+_budget: Budget | None = None
+_progress: Callable[[str], None] | None = None
+
+
+def configure(budget: Budget | None) -> None:
+    """The budget of the build that runs in this process (None: no limit, one shard)."""
+    global _budget
+    _budget = budget
+
+
+@contextlib.contextmanager
+def reporting(progress: Callable[[str], None] | None) -> Iterator[None]:
+    """Send a progress line per shard to ``progress`` inside the block."""
+    global _progress
+    previous, _progress = _progress, progress
+    try:
+        yield
+    finally:
+        _progress = previous
+
+
+Only = Callable[[Any], Any]
+
+
+def build(
+    session: Any,
+    model: str,
+    sizes: Any,
+    work: Callable[[Only], pa.Table],
+    *,
+    recorded: bool = True,
+) -> pa.Table | pa.RecordBatchReader:
+    """What ``work`` returns for every tenant of ``sizes`` (a DuckDB relation with tenant_id and
+    rows: how many rows of the model's main input each tenant has), built shard by shard.
+
+    ``work(only)`` builds the tenants of one shard: ``only(relation)`` is the relation's rows of
+    those tenants. One shard: its table. Several: a reader that builds each shard when the one
+    before has been read (dbt's materialization streams it into the model's table, so only one
+    shard's rows are ever in Python). ``recorded``: the model's runs are recorded in the
+    engine's journal (``model`` is in ``engine_runs``), so a tenant that fails alone is that
+    tenant's failure; otherwise the error stops the build.
+    """
+    tenants = [(tenant, int(rows)) for tenant, rows in sizes.order("tenant_id").fetchall()]
+    if _budget is None or not tenants:
+        with journal.recording(session, model):
+            return work(lambda relation: relation)
+    built = _each_shard(session, model, tenants, work, _budget, recorded)
+    first, last = next(built, (None, True))
+    if first is None:  # nothing built: the empty table, as the work makes it
+        return work(_only([]))
+    if last:
+        return first
+    schema, pending = first.schema, [first]
+    del first
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        yield from pending.pop().to_batches()
+        for table, _ in built:
+            yield from table.cast(schema).to_batches()
+
+    return pa.RecordBatchReader.from_batches(schema, batches())
+
+
+def _each_shard(
+    session: Any,
+    model: str,
+    tenants: list[tuple[str, int]],
+    work: Callable[[Only], pa.Table],
+    budget: Budget,
+    recorded: bool,
+) -> Iterator[tuple[pa.Table, bool]]:
+    """Each shard's table, and whether it is the last, sized as the module says."""
+    queue = list(reversed(tenants))  # the next tenant last
+    halves: list[list[tuple[str, int]]] = []  # of a shard that failed: built next, in order
+    bytes_per_row = float(BYTES_PER_ROW)
+    built, number = 0, 0
+    while queue or halves:
+        if halves:
+            shard = halves.pop()
+        else:
+            room = _room(session, budget)
+            shard = _take(queue, max(1, int(room / bytes_per_row)), budget.max_tenants)
+        number += 1
+        rows = sum(n for _, n in shard)
+        started, before = time.perf_counter(), memory.tree_rss()
+        try:
+            with _peak_rss() as peak, journal.recording(session, model):
+                table = work(_only(shard))
+        except Exception as error:  # a shard's failure is its tenants', not the build's
+            if len(shard) > 1:
+                log.warning(
+                    "%s: a shard of %d tenants failed (%s); building it in two halves",
+                    model,
+                    len(shard),
+                    journal.describe(error),
+                )
+                half = len(shard) // 2
+                halves += [shard[half:], shard[:half]]
+                bytes_per_row *= 2
+                continue
+            if not recorded:
+                raise
+            tenant = shard[0][0]
+            log.error("tenant %s: %s failed: %s", tenant, model, journal.describe(error))
+            with journal.recording(session, model):
+                journal.note(
+                    [journal.Run(tenant, None, time.perf_counter() - started, _failure(error))]
+                )
+            built += 1
+            continue
+        seconds = time.perf_counter() - started
+        built += len(shard)
+        if peak.value > budget.limit:
+            log.warning(
+                "%s: shard %d took %s, over the build's memory limit (%s): smaller shards follow",
+                model,
+                number,
+                memory.format_size(peak.value),
+                memory.format_size(budget.limit),
+            )
+        if rows:
+            used = max(0, peak.value - before) / rows * MARGIN
+            bytes_per_row = max(used, bytes_per_row / 4, 100.0)
+        last = not queue and not halves
+        if number > 1 or not last:
+            _report(
+                f"      {model}: shard {number} ({len(shard):,} tenants, {rows:,} rows) "
+                f"{seconds:.1f}s, peak {memory.format_size(peak.value)}; "
+                f"{built:,}/{len(tenants):,} tenants"
+            )
+        yield table, last
+        del table
+
+
+def _failure(error: BaseException) -> str:
+    """Why a tenant that failed alone failed, as the journal keeps it."""
+    if isinstance(error, MemoryError) or "Out of Memory" in str(error):
+        return f"out of memory even in a shard of its own ({journal.describe(error)})"
+    return journal.describe(error)
+
+
+def _room(session: Any, budget: Budget) -> float:
+    """What a shard may take now: the budget less what the process tree holds and what
+    DuckDB may still claim of its own limit."""
+    [(used,)] = session.sql(
+        "select coalesce(sum(memory_usage_bytes), 0) from duckdb_memory()"
+    ).fetchall()
+    return budget.limit - memory.tree_rss() - max(0, budget.duckdb - int(used))
+
+
+def _take(
+    queue: list[tuple[str, int]], rows: int, max_tenants: int | None
+) -> list[tuple[str, int]]:
+    """Tenants from the end of ``queue`` up to ``rows`` input rows (at least one tenant)."""
+    shard = [queue.pop()]
+    total = shard[0][1]
+    while queue and total + queue[-1][1] <= rows:
+        if max_tenants is not None and len(shard) >= max_tenants:
+            break
+        total += queue[-1][1]
+        shard.append(queue.pop())
+    return shard
+
+
+def _only(shard: list[tuple[str, int]]) -> Only:
+    ids = ", ".join(sql.literal(tenant) for tenant, _ in shard) or "null"
+    return lambda relation: relation.filter(f"tenant_id in ({ids})")
+
+
+def _report(line: str) -> None:
+    log.info(line.strip())
+    if _progress is not None:
+        _progress(line)
+
+
+@dataclass
+class _Peak:
+    value: int = 0
+
+
+@contextlib.contextmanager
+def _peak_rss(interval: float = 0.1) -> Iterator[_Peak]:
+    """The peak of :func:`recsql.memory.tree_rss` while the block runs, sampled."""
+    peak, stop = _Peak(memory.tree_rss()), threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(interval):
+            peak.value = max(peak.value, memory.tree_rss())
+
+    sampler = threading.Thread(target=sample, name="recsql-shard-memory", daemon=True)
+    sampler.start()
+    try:
+        yield peak
+    finally:
+        stop.set()
+        sampler.join()
+        peak.value = max(peak.value, memory.tree_rss())
+
+
+def rows_per_tenant(relation: Any) -> Any:
+    """``relation``'s rows per tenant (tenant_id, rows): what :func:`build` sizes shards by."""
+    return relation.aggregate("tenant_id, count(*) as rows", "tenant_id")

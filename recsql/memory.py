@@ -1,0 +1,115 @@
+"""A build's memory budget: how much it may use, DuckDB's share of it, and how much a process
+tree uses.
+
+``recsql build --memory-limit 8GiB`` bounds the whole build: the build process (dbt, DuckDB,
+the Python models) and the engine's worker processes together. DuckDB gets
+:data:`DUCKDB_SHARE` of it as its ``memory_limit`` (beyond which its joins, aggregates and sorts
+spill to its temporary directory beside the build database); the engine's Python models build
+tenants in shards sized to fit in what is left (:mod:`recsql.engine.shards`). Without a limit
+a build may use :data:`DEFAULT_SHARE` of the machine's memory (or of its cgroup's limit, in a
+container).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+#: The share of the machine's (or the container's) memory a build may use by default.
+DEFAULT_SHARE = 0.6
+#: The share of a build's budget that is DuckDB's ``memory_limit``.
+DUCKDB_SHARE = 0.5
+#: Below this a build cannot run (dbt, DuckDB and the libraries alone take about 0.5 GiB).
+MINIMUM = 1 << 30
+
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1 << 10,
+    "kb": 1000,
+    "kib": 1 << 10,
+    "m": 1 << 20,
+    "mb": 1000**2,
+    "mib": 1 << 20,
+    "g": 1 << 30,
+    "gb": 1000**3,
+    "gib": 1 << 30,
+    "t": 1 << 40,
+    "tb": 1000**4,
+    "tib": 1 << 40,
+}
+
+
+def parse_size(text: str | int) -> int:
+    """Bytes from a size such as ``8GiB``, ``8GB``, ``512MiB``, ``8g`` or a number of bytes.
+    Raises ValueError with what is accepted."""
+    if isinstance(text, int):
+        size = text
+    else:
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", text)
+        unit = match.group(2).lower() if match else None
+        if match is None or unit not in _UNITS:
+            raise ValueError(
+                f"{text!r} is not a memory size: give a number with a unit, e.g. 8GiB, 8GB, 512MiB"
+            )
+        size = int(float(match.group(1)) * _UNITS[unit])
+    if size < MINIMUM:
+        raise ValueError(
+            f"a memory limit of {format_size(size)} is too small: a build needs at least "
+            f"{format_size(MINIMUM)}"
+        )
+    return size
+
+
+def format_size(size: int) -> str:
+    """``size`` bytes in GiB or MiB, e.g. "8.0 GiB"."""
+    return f"{size / 2**30:.1f} GiB" if size >= 2**30 else f"{size / 2**20:.0f} MiB"
+
+
+def available() -> int:
+    """The memory this process may use: the machine's, or its cgroup's limit if lower."""
+    physical = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    limits = [physical]
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            text = Path(path).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit():  # "max" (cgroup v2) or a huge number (v1) when there is none
+            limits.append(int(text))
+    return min(limits)
+
+
+def default_limit() -> int:
+    """A build's budget when none is given: :data:`DEFAULT_SHARE` of :func:`available`."""
+    return max(MINIMUM, int(available() * DEFAULT_SHARE))
+
+
+def duckdb_limit(budget: int) -> int:
+    """DuckDB's ``memory_limit`` within a build's ``budget``."""
+    return int(budget * DUCKDB_SHARE)
+
+
+def tree_rss(pid: int | None = None) -> int:
+    """The summed resident memory, in bytes, of process ``pid`` (default: this one) and all its
+    descendants, from ``/proc`` (0 where there is none). Pages two processes share are counted
+    in each: an upper bound."""
+    pid = os.getpid() if pid is None else pid
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            status = (entry / "status").read_text()
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        process = int(entry.name)
+        children.setdefault(int(fields["PPid"]), []).append(process)
+        rss[process] = int(fields.get("VmRSS", "0 kB").split()[0]) * 1024
+    total, stack = 0, [pid]
+    while stack:
+        process = stack.pop()
+        total += rss.get(process, 0)
+        stack += children.get(process, [])
+    return total

@@ -1,0 +1,224 @@
+"""A build's memory budget (recsql/memory.py) and tenants built in shards
+(recsql/engine/shards.py): shards change nothing in what is built, a shard that fails is split
+until the tenant that fails is alone (its failure, noted in the engine's journal), a build over
+its budget goes on in smaller shards, and the same world built in one shard and in shards of
+one tenant publishes the same lists."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+from recsql import memory
+from recsql.datasets.generator import generate
+from recsql.engine import journal, shards
+from tests.conftest import query, run_recsql
+
+GiB = 2**30
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [
+        ("8GiB", 8 * GiB),
+        ("8gib", 8 * GiB),
+        ("8 GiB", 8 * GiB),
+        ("8GB", 8 * 1000**3),
+        ("8g", 8 * GiB),
+        ("1.5GiB", int(1.5 * GiB)),
+        ("2048MiB", 2 * GiB),
+        ("2000mb", 2000 * 1000**2),
+        (str(3 * GiB), 3 * GiB),
+        (3 * GiB, 3 * GiB),
+    ],
+)
+def test_memory_sizes_are_read_in_the_units_people_write(text: str | int, size: int) -> None:
+    assert memory.parse_size(text) == size
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("eight gigabytes", "not a memory size"),
+        ("8 GiBs", "not a memory size"),
+        ("-8GiB", "not a memory size"),
+        ("", "not a memory size"),
+        ("100MiB", "too small"),
+    ],
+)
+def test_a_memory_size_that_cannot_be_used_says_why(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        memory.parse_size(text)
+
+
+def test_the_default_budget_is_a_share_of_the_memory_there_is() -> None:
+    assert memory.default_limit() == max(memory.MINIMUM, int(memory.available() * 0.6))
+    assert memory.duckdb_limit(8 * GiB) == 4 * GiB
+
+
+def test_the_memory_of_a_process_tree_counts_its_children() -> None:
+    # a child holding 200 MiB: the tree holds at least that much more than this process alone
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import sys; b = bytearray(200 * 2**20); sys.stdin.read()"],
+        stdin=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while memory.tree_rss(child.pid) < 200 * 2**20 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert memory.tree_rss(child.pid) >= 200 * 2**20
+        # this process (tens of MiB: Python, duckdb, pyarrow) and the child
+        assert memory.tree_rss() >= memory.tree_rss(child.pid) + 20 * 2**20
+    finally:
+        child.stdin.close()  # type: ignore[union-attr]
+        child.wait()
+
+
+@pytest.fixture
+def session() -> duckdb.DuckDBPyConnection:
+    """A build database in miniature: each tenant's input rows, and the engine's journal."""
+    con = duckdb.connect()
+    con.execute(journal.RUNS_DDL)
+    con.execute(
+        "create table inputs as select 't' || lpad((i % 7)::varchar, 2, '0') as tenant_id, i "
+        "from range(70) t(i)"
+    )
+    yield con
+    con.close()
+    shards.configure(None)
+
+
+def _work(session: duckdb.DuckDBPyConnection, failing: str | None = None):
+    """A model's work: per tenant, its row count and sum; raises on a shard with ``failing``."""
+    shard_sizes = []
+
+    def work(only):
+        rows = only(session.table("inputs")).aggregate(
+            "tenant_id, count(*) as n, sum(i) as total", "tenant_id"
+        )
+        table = rows.order("tenant_id").to_arrow_table()
+        if failing is not None and failing in table.column("tenant_id").to_pylist():
+            raise RuntimeError(f"cannot fit {failing}")
+        shard_sizes.append(table.num_rows)
+        return table
+
+    return work, shard_sizes
+
+
+def _built(result) -> list[tuple]:
+    # several shards: a reader that builds each when the one before has been read
+    table = result if isinstance(result, pa.Table) else result.read_all()
+    return sorted(zip(*(table.column(c).to_pylist() for c in table.column_names), strict=True))
+
+
+def _sizes(session: duckdb.DuckDBPyConnection):
+    return shards.rows_per_tenant(session.table("inputs"))
+
+
+def test_shards_build_what_one_shard_builds(session) -> None:
+    work, sizes = _work(session)
+    shards.configure(None)
+    whole = _built(shards.build(session, "model", _sizes(session), work))
+    assert sizes == [7] and len(whole) == 7
+    shards.configure(shards.Budget(limit=64 * GiB, duckdb=GiB, max_tenants=3))
+    work, sizes = _work(session)
+    assert _built(shards.build(session, "model", _sizes(session), work)) == whole
+    assert sizes == [3, 3, 1]
+
+
+def test_over_the_budget_tenants_are_built_one_at_a_time(session, caplog) -> None:
+    shards.configure(shards.Budget(limit=1, duckdb=0))  # already over: nothing fits
+    work, sizes = _work(session)
+    with caplog.at_level(logging.WARNING, logger="recsql.engine.shards"):
+        built = _built(shards.build(session, "model", _sizes(session), work))
+    assert len(built) == 7 and sizes == [1] * 7
+    assert "over the build's memory limit" in caplog.text
+
+
+def test_a_failing_shard_is_split_until_the_tenant_that_fails_is_alone(session) -> None:
+    shards.configure(shards.Budget(limit=64 * GiB, duckdb=GiB, max_tenants=4))
+    work, sizes = _work(session, failing="t02")
+    built = _built(shards.build(session, "model", _sizes(session), work))
+    # t00-t03 fail together, then t00-t01 build, t02-t03 fail, t02 fails alone, t03 builds
+    assert sizes == [2, 1, 3]
+    # every other tenant is built, from its own rows
+    assert [row[0] for row in built] == ["t00", "t01", "t03", "t04", "t05", "t06"]
+    assert built[0] == ("t00", 10, sum(range(0, 70, 7)))
+    # the failure is t02's, in the journal (engine_runs: the tenant fails, the build goes on)
+    assert session.sql(
+        "select tenant_id, model, error from main.recsql_engine_runs"
+    ).fetchall() == [("t02", "model", "RuntimeError: cannot fit t02")]
+
+
+def test_a_model_outside_the_journal_stops_the_build_on_a_failure(session) -> None:
+    shards.configure(shards.Budget(limit=64 * GiB, duckdb=GiB, max_tenants=4))
+    work, _ = _work(session, failing="t02")
+    with pytest.raises(RuntimeError, match="cannot fit t02"):
+        shards.build(session, "model", _sizes(session), work, recorded=False).read_all()
+
+
+def test_the_command_refuses_a_memory_limit_it_cannot_use(tmp_path: Path) -> None:
+    done = run_recsql("build", "--data", str(tmp_path), "--memory-limit", "100MB")
+    assert done.returncode == 2
+    assert "too small: a build needs at least 1.0 GiB" in done.stderr
+
+
+LISTS = {
+    "recommendations": "tenant_id, customer_id, rank, item_id, reason",
+    "buy_again": "tenant_id, customer_id, rank, item_id, reason",
+    "similar_items": "tenant_id, item_id, rank, similar_item_id",
+    "popular_items": "tenant_id, country, rank, item_id",
+    "trending_items": "tenant_id, rank, item_id",
+    "tenant_champions": "tenant_id, champion, champion_variant",
+    "model_registry": "tenant_id, status, algorithm",
+}
+
+
+@pytest.mark.slow
+def test_a_world_built_in_shards_serves_the_lists_one_shard_serves(tmp_path: Path) -> None:
+    from recsql.build import build
+
+    data = tmp_path / "data"
+    generate(data, tenants=4, customers=100, items=60, interactions=2000, seed=3)
+    lines: list[str] = []
+    build(data, tmp_path / "one.duckdb", as_of="2026-01-01")
+    build(
+        data,
+        tmp_path / "many.duckdb",
+        as_of="2026-01-01",
+        extra_vars={"shard_tenants": 1},
+        progress=lines.append,
+    )
+    # every engine model ran in shards of one tenant, and said so
+    assert any("customer_candidates: shard 3 (1 tenants" in line for line in lines)
+    assert any("holdout_candidates: shard 4 (1 tenants" in line for line in lines)
+    for table, columns in LISTS.items():
+        one = sorted(query(tmp_path / "one.duckdb", f"select {columns} from {table}"), key=repr)
+        many = sorted(query(tmp_path / "many.duckdb", f"select {columns} from {table}"), key=repr)
+        assert one, table
+        assert many == one, table
+
+
+def test_a_model_out_of_memory_is_reported_by_duckdb_s_error_not_its_advice() -> None:
+    from recsql.build.runner import _exception_line
+
+    traceback = """Traceback (most recent call last):
+      File "/tmp/model.py", line 112, in model
+    _duckdb.OutOfMemoryException: Out of Memory Error: could not allocate block (1.8 GiB used)
+
+    Possible solutions:
+    * Reducing the number of threads (SET threads=X)
+
+    See also https://duckdb.org/docs/current/guides/performance/how_to_tune_workloads
+    """
+    assert _exception_line(traceback) == (
+        "_duckdb.OutOfMemoryException: Out of Memory Error: could not allocate block (1.8 GiB used)"
+    )
+    assert _exception_line("Traceback\n  File x\nValueError: no rows") == "ValueError: no rows"

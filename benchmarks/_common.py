@@ -1,5 +1,6 @@
-"""Helpers shared by the benchmark scripts: timed builds in a fresh process, dbt node timings,
-the machine description and Markdown tables.
+"""Helpers shared by the benchmark scripts: timed builds and commands in a fresh process, dbt
+node timings, the machine description, Markdown tables, and the demo's temporal holdout (its
+inputs, its truth and the list metrics scored on it).
 
 A build is timed in a child process (``python benchmarks/_common.py build ...``) so that every
 build starts cold, like ``recsql build`` does (dbt imported, no database left open), and so
@@ -11,10 +12,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import platform
 import resource
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -24,6 +27,8 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+import duckdb
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "benchmarks"
@@ -71,13 +76,7 @@ def timed_build(
     if as_of:
         command += ["--as-of", as_of]
     command += ["--retrain", retrain]
-    load_before = os.getloadavg()[0]
-    with child_cpu() as cpu:
-        done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(
-            f"build of {data_dir} failed (exit {done.returncode}):\n{done.stdout}\n{done.stderr}"
-        )
+    done = timed_command(command, f"build of {data_dir}")
     report = json.loads(done.stdout.strip().splitlines()[-1])
     run_results = Path(str(db_path) + ".build") / "target" / "run_results.json"
     results = json.loads(run_results.read_text())
@@ -88,8 +87,40 @@ def timed_build(
         peak_rss=report["peak_rss"],
         tenants=report["tenants"],
         counts=[tuple(c) for c in report["counts"]],
-        load=(load_before, os.getloadavg()[0]),
-        cpu_seconds=cpu.seconds,
+        load=done.load,
+        cpu_seconds=done.cpu_seconds,
+    )
+
+
+@dataclass(frozen=True)
+class TimedCommand:
+    """A command that ran in a child process, timed by this one."""
+
+    stdout: str
+    stderr: str
+    #: Wall time from starting the child to its exit, as the user of the command waits it.
+    seconds: float
+    #: CPU time (user + system) of the child and of the processes it waited for.
+    cpu_seconds: float
+    #: The 1-minute load average before and after.
+    load: tuple[float, float]
+
+
+def timed_command(
+    command: list[str], what: str, *, env: dict[str, str] | None = None
+) -> TimedCommand:
+    """Run ``command`` in the project root and time it; raise if it fails, naming ``what``."""
+    load_before = os.getloadavg()[0]
+    with child_cpu() as cpu:
+        started = time.perf_counter()
+        done = subprocess.run(
+            command, capture_output=True, text=True, cwd=ROOT, env=env, check=False
+        )
+        seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"{what} failed (exit {done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return TimedCommand(
+        done.stdout, done.stderr, seconds, cpu.seconds, (load_before, os.getloadavg()[0])
     )
 
 
@@ -263,6 +294,142 @@ def write_report(path: Path, text: str) -> None:
     print(text)
     shown = path.resolve()
     print(f"(written to {shown.relative_to(ROOT) if shown.is_relative_to(ROOT) else shown})")
+
+
+# --------------------------------------------------------------------------------------------
+# The demo's temporal holdout, shared by every benchmark that scores lists on it
+# (accuracy.py, end_to_end.py): train on the interactions before CUTOFF, score the distinct
+# items each customer purchased on or after it.
+
+DEMO = ROOT / "data" / "demo"
+CUTOFF = "2011-11-09 00:00:00"
+K = 10
+TENANT = "default"
+METRICS = ("ndcg", "precision", "recall", "map", "hit_rate")
+
+
+@dataclass(frozen=True)
+class Truth:
+    #: Items each evaluated customer purchased before the cutoff.
+    before: dict[str, frozenset[str]]
+    #: Distinct items each evaluated customer purchased on or after the cutoff.
+    after: dict[str, frozenset[str]]
+
+
+def read_truth() -> Truth:
+    """Purchases of the customers with >= 1 purchase before and >= 1 on/after the cutoff."""
+    con = duckdb.connect()
+    rows = con.execute(
+        f"""
+        select customer_id, item_id, bool_or(occurred_at < timestamp '{CUTOFF}') as before,
+            bool_or(occurred_at >= timestamp '{CUTOFF}') as after
+        from read_parquet('{DEMO / "interactions.parquet"}')
+        where event_type = 'purchase' and customer_id is not null
+        group by customer_id, item_id
+        order by customer_id, item_id
+        """
+    ).fetchall()
+    before: dict[str, set[str]] = {}
+    after: dict[str, set[str]] = {}
+    for customer, item, was_before, was_after in rows:
+        if was_before:
+            before.setdefault(customer, set()).add(item)
+        if was_after:
+            after.setdefault(customer, set()).add(item)
+    evaluated = sorted(before.keys() & after.keys())
+    return Truth(
+        before={c: frozenset(before[c]) for c in evaluated},
+        after={c: frozenset(after[c]) for c in evaluated},
+    )
+
+
+def list_metrics(ranked: list[str], relevant: frozenset[str], k: int = K) -> dict[str, float]:
+    """Metrics @k of one list (best first) against a non-empty set of relevant items."""
+    hits = dcg = average_precision = 0.0
+    hit_count = 0
+    for position, item in enumerate(ranked[:k], start=1):
+        if item in relevant:
+            hit_count += 1
+            dcg += 1.0 / math.log2(position + 1)
+            average_precision += hit_count / position
+    hits = float(hit_count)
+    ideal = sum(1.0 / math.log2(p + 1) for p in range(1, min(len(relevant), k) + 1))
+    return {
+        "ndcg": dcg / ideal,
+        "precision": hits / k,
+        "recall": hits / len(relevant),
+        "map": average_precision / min(len(relevant), k),
+        "hit_rate": 1.0 if hit_count else 0.0,
+    }
+
+
+@dataclass(frozen=True)
+class Score:
+    """Mean metrics over the evaluated customers of one shelf."""
+
+    customers: int
+    #: Evaluated customers who had a served list.
+    with_list: int
+    values: dict[str, float]
+
+
+def score(lists: dict[str, list[str]], truth: Truth, *, discover: bool) -> Score:
+    totals = dict.fromkeys(METRICS, 0.0)
+    customers = with_list = 0
+    for customer in sorted(truth.after):
+        relevant = truth.after[customer]
+        ranked = lists.get(customer, [])
+        if discover:
+            relevant = relevant - truth.before[customer]
+            if not relevant:
+                continue
+            ranked = [item for item in ranked if item not in truth.before[customer]]
+        customers += 1
+        with_list += bool(ranked)
+        for name, value in list_metrics(ranked, relevant).items():
+            totals[name] += value
+    return Score(customers, with_list, {name: totals[name] / customers for name in METRICS})
+
+
+def served_lists(db_path: Path, view: str) -> dict[str, list[str]]:
+    """Each customer's served list (first K by rank) from a published view."""
+    con = duckdb.connect(str(db_path), read_only=True)
+    try:
+        rows = con.execute(
+            f"select customer_id, item_id from {view} "  # view is one of two constants
+            "where tenant_id = ? and rank <= ? order by customer_id, rank, item_id",
+            [TENANT, K],
+        ).fetchall()
+    finally:
+        con.close()
+    lists: dict[str, list[str]] = {}
+    for customer, item in rows:
+        lists.setdefault(customer, []).append(item)
+    return lists
+
+
+def write_inputs(directory: Path, algorithm: str) -> Path:
+    """The demo data before the cutoff, plus ``tenants.csv`` forcing ``algorithm``."""
+    directory.mkdir(parents=True)
+    con = duckdb.connect()
+    con.execute(
+        f"copy (select * from read_parquet('{DEMO / 'interactions.parquet'}') "
+        f"where occurred_at < timestamp '{CUTOFF}') "
+        f"to '{directory / 'interactions.parquet'}' (format parquet)"
+    )
+    con.close()
+    for name in ("items.parquet", "customers.parquet"):
+        shutil.copyfile(DEMO / name, directory / name)
+    (directory / "tenants.csv").write_text(f"tenant_id,algorithm\n{TENANT},{algorithm}\n")
+    return directory
+
+
+def published(db_path: Path, sql: str) -> list[tuple]:
+    con = duckdb.connect(str(db_path), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
 
 
 if __name__ == "__main__":

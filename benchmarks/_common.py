@@ -118,7 +118,9 @@ def timed_command(
         )
         seconds = time.perf_counter() - started
     if done.returncode != 0:
-        raise RuntimeError(f"{what} failed (exit {done.returncode}):\n{done.stdout}\n{done.stderr}")
+        # The end of the output: a JVM's stack trace can run to thousands of lines.
+        tail = "\n".join((done.stdout + done.stderr).splitlines()[-60:])
+        raise RuntimeError(f"{what} failed (exit {done.returncode}); its output ends:\n{tail}")
     return TimedCommand(
         done.stdout, done.stderr, seconds, cpu.seconds, (load_before, os.getloadavg()[0])
     )
@@ -200,6 +202,30 @@ def node_count(run_results: Path) -> dict[str, int]:
         kind = r["unique_id"].split(".")[0]
         counts[kind] = counts.get(kind, 0) + 1
     return dict(sorted(counts.items()))
+
+
+def node_paths(target: Path) -> dict[str, str]:
+    """The file each node of a dbt run was defined in (``manifest.json`` in ``target``), by
+    unique id: ``models/engine/als_factors.py``, ``tests/dbt/compliance/....sql``."""
+    manifest = json.loads((target / "manifest.json").read_text())
+    return {
+        unique_id: node["original_file_path"]
+        for kind in ("nodes", "unit_tests")
+        for unique_id, node in manifest[kind].items()
+    }
+
+
+def stage_seconds(target: Path) -> list[tuple[str, str, int, float]]:
+    """Node time of a dbt run by folder and resource type, slowest first: (folder, type,
+    nodes, seconds), e.g. ("models/engine", "model", 20, 12.3)."""
+    paths = node_paths(target)
+    stages: dict[tuple[str, str], tuple[int, float]] = {}
+    for r in json.loads((target / "run_results.json").read_text())["results"]:
+        key = (str(Path(paths.get(r["unique_id"], "?")).parent), r["unique_id"].split(".")[0])
+        count, seconds = stages.get(key, (0, 0.0))
+        stages[key] = (count + 1, seconds + float(r["execution_time"]))
+    rows = [(folder, kind, n, secs) for (folder, kind), (n, secs) in stages.items()]
+    return sorted(rows, key=lambda row: (-row[3], row[0], row[1]))
 
 
 def dbt_threads(run_results: Path) -> int:

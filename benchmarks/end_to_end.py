@@ -76,6 +76,7 @@ from _common import (
     score,
     served_lists,
     slowest_nodes,
+    stage_seconds,
     table,
     timed_build,
     timed_command,
@@ -145,6 +146,10 @@ SPARK_CONF = {
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
     "spark.sql.session.timeZone": "UTC",
+    # MLlib ALS's lineage grows with its iterations; deserializing a late task can overflow
+    # the default thread stack (java.lang.StackOverflowError). The pipeline also sets a
+    # checkpoint directory, which cuts the lineage every 10 iterations (MLlib's advice).
+    "spark.driver.extraJavaOptions": "-Xss16m",
 }
 
 
@@ -166,6 +171,9 @@ def spark_pipeline(data_dir: Path, out: Path, als: dict[str, Any]) -> dict[str, 
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     phases["session start"] = time.perf_counter() - started
+    spark.sparkContext.setCheckpointDir(str(out.with_name(out.name + ".checkpoints")))
+    # Which BLAS MLlib found: a native one (JNIBLAS, through libblas.so.3) or Java's.
+    blas = spark._jvm.dev.ludovic.netlib.blas.BLAS.getInstance().getClass().getSimpleName()
 
     mark = time.perf_counter()
     for table_name in ("interactions", "items"):
@@ -226,7 +234,7 @@ def spark_pipeline(data_dir: Path, out: Path, als: dict[str, Any]) -> dict[str, 
     mark = time.perf_counter()
     spark.stop()
     phases["session stop"] = time.perf_counter() - mark
-    return {"phases": phases}
+    return {"phases": phases, "blas": blas}
 
 
 def duckdb_implicit_script(data_dir: Path, out: Path, als: dict[str, Any]) -> dict[str, Any]:
@@ -313,6 +321,8 @@ class Run:
     load: tuple[float, float]
     #: The child's own phases (peers), seconds.
     phases: dict[str, float]
+    #: What the child found out about itself (spark: the BLAS MLlib used).
+    facts: dict[str, str]
     #: Where its top-10 lists are: the published database (recsql), a parquet folder (spark),
     #: a DuckDB file (duckdb+implicit).
     output: Path
@@ -347,7 +357,8 @@ def run_peer(peer: str, data_dir: Path, out: Path, als: dict[str, Any]) -> Run:
     done = timed_command([*command, json.dumps(als)], f"{peer} on {data_dir}", env=peer_env())
     report = json.loads(done.stdout.strip().splitlines()[-1])
     keep_log(out, done)
-    return Run(peer, done.seconds, done.load, report["phases"], out)
+    facts = {k: str(v) for k, v in report.items() if k != "phases"}
+    return Run(peer, done.seconds, done.load, report["phases"], facts, out)
 
 
 def run_recsql(data_dir: Path, db: Path) -> Run:
@@ -356,7 +367,7 @@ def run_recsql(data_dir: Path, db: Path) -> Run:
         [str(recsql), "build", "--data", str(data_dir), "--db", str(db)], f"recsql on {data_dir}"
     )
     keep_log(db, done)
-    return Run("recsql", done.seconds, done.load, {}, db)
+    return Run("recsql", done.seconds, done.load, {}, {}, db)
 
 
 def keep_log(output: Path, done: TimedCommand) -> None:
@@ -517,6 +528,7 @@ def render(
     paired = median(
         [a.seconds / b.seconds for a, b in zip(runs["recsql"], runs["spark"], strict=True)]
     )
+    blas = ", ".join(sorted({r.facts.get("blas", "?") for r in runs["spark"]}))
     recsql_ndcg = accuracy["recsql"].discover.values["ndcg"]
     best_peer_ndcg = max(accuracy[s].discover.values["ndcg"] for s in SYSTEMS if s != "recsql")
 
@@ -538,7 +550,10 @@ def render(
         + ", ".join(f"`{k}` {v}" for k, v in SPARK_CONF.items())
         + "), the parquet files read, the features in Spark SQL, MLlib ALS (implicit "
         f"preferences, 4 user and item blocks), `recommendForAllUsers({SPARK_CANDIDATES})`, "
-        "the items the customer bought removed, the top 10 written as parquet.\n"
+        "the items the customer bought removed, the top 10 written as parquet. MLlib's BLAS "
+        f"in these runs: `{blas}` (`JNIBLAS` is a native library found as `libblas.so.3`; "
+        "without one MLlib runs its Java BLAS, as a `pip install pyspark` on a machine "
+        "without a system BLAS does).\n"
         "- **duckdb+implicit**: a plain script: the same feature SQL in DuckDB, "
         "`implicit.cpu.als.AlternatingLeastSquares` (BLAS on one thread through threadpoolctl "
         "and `OPENBLAS_NUM_THREADS=1`, implicit's threads on every core), "
@@ -643,19 +658,32 @@ def render(
     add("")
 
     # --- where recsql's time goes
-    last = runs["recsql"][-1]
-    results = Path(str(last.output) + ".build") / "target" / "run_results.json"
+    typical = sorted(runs["recsql"], key=lambda r: r.seconds)[(len(runs["recsql"]) - 1) // 2]
+    target = Path(str(typical.output) + ".build") / "target"
+    results = target / "run_results.json"
     dbt_elapsed = json.loads(results.read_text())["elapsed_time"]
+    parse = json.loads((target / "perf_info.json").read_text())["load_all_elapsed"]
     nodes = node_count(results)
-    add("## Where recsql's build time goes (its last run)\n")
+    add("## Where recsql's build time goes (its median run)\n")
     add(
-        f"Wall {last.seconds:.1f} s, of which dbt's own elapsed time (`run_results.json`, "
-        f"first node to last) {dbt_elapsed:.1f} s over "
+        f"Wall {typical.seconds:.1f} s. dbt's own elapsed time (`run_results.json`, first node "
+        f"to last): {dbt_elapsed:.1f} s over "
         + ", ".join(f"{n} {kind}s" for kind, n in nodes.items())
-        + f" on {dbt_threads(results)} dbt thread(s); the other "
-        f"{last.seconds - dbt_elapsed:.1f} s are Python's start, importing dbt, reading the "
-        "contract, parsing the project and publishing around dbt. The 10 slowest nodes:\n"
+        + f" on {dbt_threads(results)} dbt thread(s). Parsing the project "
+        f"(`perf_info.json`, `load_all_elapsed`): {parse:.1f} s — a full parse, as every run "
+        "builds into a new path; a nightly build into the same path parses partially. The "
+        f"remaining {typical.seconds - dbt_elapsed - parse:.1f} s are Python's start, importing "
+        "dbt and recsql, checking and reading the contract files, the state database and the "
+        "publish around dbt.\n"
     )
+    add("Node time by folder of the dbt project:\n")
+    add(table(
+        ["folder", "type", "nodes", "seconds", "share of node time"],
+        [[folder, kind, n, f"{secs:.2f}", f"{secs / sum(r[3] for r in stages):.0%}"]
+         for stages in [stage_seconds(target)] for folder, kind, n, secs in stages],
+        "llrrr",
+    ))  # fmt: skip
+    add("\nThe 10 slowest nodes:\n")
     add(table(
         ["node", "type", "status", "seconds"],
         [[name, kind, status, f"{secs:.2f}"]

@@ -20,8 +20,9 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -314,6 +315,18 @@ def megabytes(size: int) -> str:
     return f"{size / 2**20:,.0f} MiB"
 
 
+@contextlib.contextmanager
+def work_directory(keep: Path | None, prefix: str) -> Iterator[Path]:
+    """Where a benchmark writes its inputs and builds: ``keep`` (``--work-dir``; created, and
+    it must not exist), or a temporary directory removed at the end."""
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=False)
+        yield keep.resolve()
+        return
+    with tempfile.TemporaryDirectory(prefix=prefix) as temporary:
+        yield Path(temporary)
+
+
 def write_report(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
@@ -428,6 +441,11 @@ def served_lists(db_path: Path, view: str) -> dict[str, list[str]]:
         ).fetchall()
     finally:
         con.close()
+    return lists_by_customer(rows)
+
+
+def lists_by_customer(rows: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    """(customer_id, item_id) rows, each customer's best first, as one list per customer."""
     lists: dict[str, list[str]] = {}
     for customer, item in rows:
         lists.setdefault(customer, []).append(item)

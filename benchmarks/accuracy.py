@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -65,6 +64,7 @@ from _common import (
     slowest_nodes,
     table,
     timed_build,
+    work_directory,
     write_inputs,
     write_report,
 )
@@ -205,18 +205,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=DOCS / "accuracy.md")
     args = parser.parse_args()
 
-    if args.work_dir:
-        args.work_dir.mkdir(parents=True, exist_ok=False)
-        work = args.work_dir.resolve()
-        cleanup = None
-    else:
-        cleanup = tempfile.TemporaryDirectory(prefix="recsql-accuracy-")
-        work = Path(cleanup.name)
-    try:
+    with work_directory(args.work_dir, "recsql-accuracy-") as work:
         report = run(args, work)
-    finally:
-        if cleanup is not None:
-            cleanup.cleanup()
     write_report(args.out, report)
 
 

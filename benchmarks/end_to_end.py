@@ -51,7 +51,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,6 +67,7 @@ from _common import (
     TimedCommand,
     command_line,
     dbt_threads,
+    lists_by_customer,
     load_text,
     machine,
     node_count,
@@ -81,6 +81,7 @@ from _common import (
     timed_build,
     timed_command,
     version,
+    work_directory,
     write_inputs,
     write_report,
 )
@@ -397,10 +398,7 @@ def peer_lists(run: Run) -> dict[str, list[str]]:
         ).fetchall()
     finally:
         con.close()
-    lists: dict[str, list[str]] = {}
-    for customer, item in rows:
-        lists.setdefault(customer, []).append(item)
-    return lists
+    return lists_by_customer(rows)
 
 
 # --------------------------------------------------------------------------------------------
@@ -425,18 +423,8 @@ def main() -> None:
     if shutil.which("java") is None and "JAVA_HOME" not in os.environ:
         sys.exit("benchmarks/end_to_end.py needs Java 17 or later for Spark (java not found).")
 
-    if args.work_dir:
-        args.work_dir.mkdir(parents=True, exist_ok=False)
-        work = args.work_dir.resolve()
-        cleanup = None
-    else:
-        cleanup = tempfile.TemporaryDirectory(prefix="recsql-end-to-end-")
-        work = Path(cleanup.name)
-    try:
+    with work_directory(args.work_dir, "recsql-end-to-end-") as work:
         report = run(args, work)
-    finally:
-        if cleanup is not None:
-            cleanup.cleanup()
     write_report(args.out, report)
 
 

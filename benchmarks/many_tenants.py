@@ -25,7 +25,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import duckdb
 from _common import (
     DOCS,
     command_line,
@@ -35,6 +34,7 @@ from _common import (
     megabytes,
     node_count,
     now,
+    published,
     slowest_nodes,
     table,
     timed_build,
@@ -43,14 +43,6 @@ from _common import (
 
 #: The engine issue's target, for 1,000 tenants of about 5,000 interactions.
 TARGET_TENANTS, TARGET_SECONDS = 1000, 180.0
-
-
-def published(db_path: Path, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(db_path), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def main() -> None:

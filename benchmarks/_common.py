@@ -127,6 +127,17 @@ def timed_command(
     )
 
 
+def settle(max_load: float, max_wait: float) -> float:
+    """Wait (at most ``max_wait`` seconds) until the 1-minute load average is at most
+    ``max_load``: the end of our own last run, or other work, would otherwise be measured too.
+    Returns the load average when measuring starts."""
+    deadline = time.monotonic() + max_wait
+    while os.getloadavg()[0] > max_load and time.monotonic() < deadline:
+        print(f"  load average {os.getloadavg()[0]:.1f}; waiting ...", flush=True)
+        time.sleep(15)
+    return os.getloadavg()[0]
+
+
 @dataclass
 class CpuTime:
     seconds: float = 0.0

@@ -1,5 +1,6 @@
-"""Helpers shared by the benchmark scripts: timed builds in a fresh process, dbt node timings,
-the machine description and Markdown tables.
+"""Helpers shared by the benchmark scripts: timed builds and commands in a fresh process, dbt
+node timings, the machine description, Markdown tables, and the demo's temporal holdout (its
+inputs, its truth and the list metrics scored on it).
 
 A build is timed in a child process (``python benchmarks/_common.py build ...``) so that every
 build starts cold, like ``recsql build`` does (dbt imported, no database left open), and so
@@ -11,20 +12,25 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import platform
 import resource
 import shlex
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+import duckdb
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "benchmarks"
@@ -81,30 +87,70 @@ def timed_build(
     command += ["--retrain", retrain]
     if memory_limit:
         command += ["--memory-limit", memory_limit]
-    load_before = os.getloadavg()[0]
-    with child_cpu() as cpu:
-        child = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT
-        )
-        with TreeMemory(child.pid) as memory:
-            stdout, stderr = child.communicate()
-    if child.returncode != 0:
-        raise RuntimeError(
-            f"build of {data_dir} failed (exit {child.returncode}):\n{stdout}\n{stderr}"
-        )
-    report = json.loads(stdout.strip().splitlines()[-1])
+    done = timed_command(command, f"build of {data_dir}")
+    report = json.loads(done.stdout.strip().splitlines()[-1])
     run_results = Path(str(db_path) + ".build") / "target" / "run_results.json"
     results = json.loads(run_results.read_text())
     return TimedBuild(
         db_path=Path(report["db_path"]),
         seconds=report["seconds"],
         dbt_seconds=float(results["elapsed_time"]),
-        peak_rss=max(memory.peak, report["peak_rss"]),
+        peak_rss=max(done.peak_rss, report["peak_rss"]),
         tenants=report["tenants"],
         counts=[tuple(c) for c in report["counts"]],
-        load=(load_before, os.getloadavg()[0]),
-        cpu_seconds=cpu.seconds,
+        load=done.load,
+        cpu_seconds=done.cpu_seconds,
     )
+
+
+@dataclass(frozen=True)
+class TimedCommand:
+    """A command that ran in a child process, timed by this one."""
+
+    stdout: str
+    stderr: str
+    #: Wall time from starting the child to its exit, as the user of the command waits it.
+    seconds: float
+    #: CPU time (user + system) of the child and of the processes it waited for.
+    cpu_seconds: float
+    #: The 1-minute load average before and after.
+    load: tuple[float, float]
+    #: Peak of the summed resident memory of the child and its descendants, bytes
+    #: (:class:`TreeMemory`).
+    peak_rss: int = 0
+
+
+def timed_command(
+    command: list[str], what: str, *, env: dict[str, str] | None = None
+) -> TimedCommand:
+    """Run ``command`` in the project root and time it; raise if it fails, naming ``what``."""
+    load_before = os.getloadavg()[0]
+    with child_cpu() as cpu:
+        started = time.perf_counter()
+        child = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env
+        )
+        with TreeMemory(child.pid) as memory:
+            stdout, stderr = child.communicate()
+        seconds = time.perf_counter() - started
+    if child.returncode != 0:
+        # The end of the output: a JVM's stack trace can run to thousands of lines.
+        tail = "\n".join((stdout + stderr).splitlines()[-60:])
+        raise RuntimeError(f"{what} failed (exit {child.returncode}); its output ends:\n{tail}")
+    return TimedCommand(
+        stdout, stderr, seconds, cpu.seconds, (load_before, os.getloadavg()[0]), memory.peak
+    )
+
+
+def settle(max_load: float, max_wait: float) -> float:
+    """Wait (at most ``max_wait`` seconds) until the 1-minute load average is at most
+    ``max_load``: the end of our own last run, or other work, would otherwise be measured too.
+    Returns the load average when measuring starts."""
+    deadline = time.monotonic() + max_wait
+    while os.getloadavg()[0] > max_load and time.monotonic() < deadline:
+        print(f"  load average {os.getloadavg()[0]:.1f}; waiting ...", flush=True)
+        time.sleep(15)
+    return os.getloadavg()[0]
 
 
 class TreeMemory:
@@ -218,6 +264,30 @@ def node_count(run_results: Path) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
+def node_paths(target: Path) -> dict[str, str]:
+    """The file each node of a dbt run was defined in (``manifest.json`` in ``target``), by
+    unique id: ``models/engine/als_factors.py``, ``tests/dbt/compliance/....sql``."""
+    manifest = json.loads((target / "manifest.json").read_text())
+    return {
+        unique_id: node["original_file_path"]
+        for kind in ("nodes", "unit_tests")
+        for unique_id, node in manifest[kind].items()
+    }
+
+
+def stage_seconds(target: Path) -> list[tuple[str, str, int, float]]:
+    """Node time of a dbt run by folder and resource type, slowest first: (folder, type,
+    nodes, seconds), e.g. ("models/engine", "model", 20, 12.3)."""
+    paths = node_paths(target)
+    stages: dict[tuple[str, str], tuple[int, float]] = {}
+    for r in json.loads((target / "run_results.json").read_text())["results"]:
+        key = (str(Path(paths.get(r["unique_id"], "?")).parent), r["unique_id"].split(".")[0])
+        count, seconds = stages.get(key, (0, 0.0))
+        stages[key] = (count + 1, seconds + float(r["execution_time"]))
+    rows = [(folder, kind, n, secs) for (folder, kind), (n, secs) in stages.items()]
+    return sorted(rows, key=lambda row: (-row[3], row[0], row[1]))
+
+
 def dbt_threads(run_results: Path) -> int:
     """How many dbt worker threads ran nodes (their times overlap when more than one)."""
     return len({r["thread_id"] for r in json.loads(run_results.read_text())["results"]})
@@ -304,12 +374,165 @@ def megabytes(size: int) -> str:
     return f"{size / 2**20:,.0f} MiB"
 
 
+@contextlib.contextmanager
+def work_directory(keep: Path | None, prefix: str) -> Iterator[Path]:
+    """Where a benchmark writes its inputs and builds: ``keep`` (``--work-dir``; created, and
+    it must not exist), or a temporary directory removed at the end."""
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=False)
+        yield keep.resolve()
+        return
+    with tempfile.TemporaryDirectory(prefix=prefix) as temporary:
+        yield Path(temporary)
+
+
 def write_report(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     print(text)
     shown = path.resolve()
     print(f"(written to {shown.relative_to(ROOT) if shown.is_relative_to(ROOT) else shown})")
+
+
+# --------------------------------------------------------------------------------------------
+# The demo's temporal holdout, shared by every benchmark that scores lists on it
+# (accuracy.py, end_to_end.py): train on the interactions before CUTOFF, score the distinct
+# items each customer purchased on or after it.
+
+DEMO = ROOT / "data" / "demo"
+CUTOFF = "2011-11-09 00:00:00"
+K = 10
+TENANT = "default"
+METRICS = ("ndcg", "precision", "recall", "map", "hit_rate")
+
+
+@dataclass(frozen=True)
+class Truth:
+    #: Items each evaluated customer purchased before the cutoff.
+    before: dict[str, frozenset[str]]
+    #: Distinct items each evaluated customer purchased on or after the cutoff.
+    after: dict[str, frozenset[str]]
+
+
+def read_truth() -> Truth:
+    """Purchases of the customers with >= 1 purchase before and >= 1 on/after the cutoff."""
+    con = duckdb.connect()
+    rows = con.execute(
+        f"""
+        select customer_id, item_id, bool_or(occurred_at < timestamp '{CUTOFF}') as before,
+            bool_or(occurred_at >= timestamp '{CUTOFF}') as after
+        from read_parquet('{DEMO / "interactions.parquet"}')
+        where event_type = 'purchase' and customer_id is not null
+        group by customer_id, item_id
+        order by customer_id, item_id
+        """
+    ).fetchall()
+    before: dict[str, set[str]] = {}
+    after: dict[str, set[str]] = {}
+    for customer, item, was_before, was_after in rows:
+        if was_before:
+            before.setdefault(customer, set()).add(item)
+        if was_after:
+            after.setdefault(customer, set()).add(item)
+    evaluated = sorted(before.keys() & after.keys())
+    return Truth(
+        before={c: frozenset(before[c]) for c in evaluated},
+        after={c: frozenset(after[c]) for c in evaluated},
+    )
+
+
+def list_metrics(ranked: list[str], relevant: frozenset[str], k: int = K) -> dict[str, float]:
+    """Metrics @k of one list (best first) against a non-empty set of relevant items."""
+    hits = dcg = average_precision = 0.0
+    hit_count = 0
+    for position, item in enumerate(ranked[:k], start=1):
+        if item in relevant:
+            hit_count += 1
+            dcg += 1.0 / math.log2(position + 1)
+            average_precision += hit_count / position
+    hits = float(hit_count)
+    ideal = sum(1.0 / math.log2(p + 1) for p in range(1, min(len(relevant), k) + 1))
+    return {
+        "ndcg": dcg / ideal,
+        "precision": hits / k,
+        "recall": hits / len(relevant),
+        "map": average_precision / min(len(relevant), k),
+        "hit_rate": 1.0 if hit_count else 0.0,
+    }
+
+
+@dataclass(frozen=True)
+class Score:
+    """Mean metrics over the evaluated customers of one shelf."""
+
+    customers: int
+    #: Evaluated customers who had a served list.
+    with_list: int
+    values: dict[str, float]
+
+
+def score(lists: dict[str, list[str]], truth: Truth, *, discover: bool) -> Score:
+    totals = dict.fromkeys(METRICS, 0.0)
+    customers = with_list = 0
+    for customer in sorted(truth.after):
+        relevant = truth.after[customer]
+        ranked = lists.get(customer, [])
+        if discover:
+            relevant = relevant - truth.before[customer]
+            if not relevant:
+                continue
+            ranked = [item for item in ranked if item not in truth.before[customer]]
+        customers += 1
+        with_list += bool(ranked)
+        for name, value in list_metrics(ranked, relevant).items():
+            totals[name] += value
+    return Score(customers, with_list, {name: totals[name] / customers for name in METRICS})
+
+
+def served_lists(db_path: Path, view: str) -> dict[str, list[str]]:
+    """Each customer's served list (first K by rank) from a published view."""
+    con = duckdb.connect(str(db_path), read_only=True)
+    try:
+        rows = con.execute(
+            f"select customer_id, item_id from {view} "  # view is one of two constants
+            "where tenant_id = ? and rank <= ? order by customer_id, rank, item_id",
+            [TENANT, K],
+        ).fetchall()
+    finally:
+        con.close()
+    return lists_by_customer(rows)
+
+
+def lists_by_customer(rows: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    """(customer_id, item_id) rows, each customer's best first, as one list per customer."""
+    lists: dict[str, list[str]] = {}
+    for customer, item in rows:
+        lists.setdefault(customer, []).append(item)
+    return lists
+
+
+def write_inputs(directory: Path, algorithm: str) -> Path:
+    """The demo data before the cutoff, plus ``tenants.csv`` forcing ``algorithm``."""
+    directory.mkdir(parents=True)
+    con = duckdb.connect()
+    con.execute(
+        f"copy (select * from read_parquet('{DEMO / 'interactions.parquet'}') "
+        f"where occurred_at < timestamp '{CUTOFF}') "
+        f"to '{directory / 'interactions.parquet'}' (format parquet)"
+    )
+    con.close()
+    for name in ("items.parquet", "customers.parquet"):
+        shutil.copyfile(DEMO / name, directory / name)
+    (directory / "tenants.csv").write_text(f"tenant_id,algorithm\n{TENANT},{algorithm}\n")
+    return directory
+
+
+def published(db_path: Path, sql: str) -> list[tuple]:
+    con = duckdb.connect(str(db_path), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
 
 
 if __name__ == "__main__":

@@ -33,11 +33,8 @@ deterministic.
 from __future__ import annotations
 
 import argparse
-import math
 import os
-import shutil
 import statistics
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -45,9 +42,14 @@ from pathlib import Path
 
 import duckdb
 from _common import (
+    CUTOFF,
+    DEMO,
     DOCS,
-    ROOT,
+    METRICS,
+    TENANT,
+    Score,
     TimedBuild,
+    Truth,
     command_line,
     dbt_threads,
     load_text,
@@ -55,16 +57,18 @@ from _common import (
     megabytes,
     node_count,
     now,
+    published,
+    read_truth,
+    score,
+    served_lists,
     slowest_nodes,
     table,
     timed_build,
+    work_directory,
+    write_inputs,
     write_report,
 )
 
-DEMO = ROOT / "data" / "demo"
-CUTOFF = "2011-11-09 00:00:00"
-K = 10
-TENANT = "default"
 FORCED = ("popularity", "cooccurrence", "als", "ease")
 
 #: The issue's reference values: (discover NDCG@10, all-items NDCG@10).
@@ -86,140 +90,6 @@ TARGET_DISCOVER_NDCG = 0.10
 TARGET_BUY_AGAIN_NDCG = 0.35
 TARGET_ALS_RATIO = 1.1
 TARGET_BUILD_SECONDS = 60.0
-
-METRICS = ("ndcg", "precision", "recall", "map", "hit_rate")
-
-# --------------------------------------------------------------------------------------------
-# Ground truth and metrics
-
-
-@dataclass(frozen=True)
-class Truth:
-    #: Items each evaluated customer purchased before the cutoff.
-    before: dict[str, frozenset[str]]
-    #: Distinct items each evaluated customer purchased on or after the cutoff.
-    after: dict[str, frozenset[str]]
-
-
-def read_truth() -> Truth:
-    """Purchases of the customers with >= 1 purchase before and >= 1 on/after the cutoff."""
-    con = duckdb.connect()
-    rows = con.execute(
-        f"""
-        select customer_id, item_id, bool_or(occurred_at < timestamp '{CUTOFF}') as before,
-            bool_or(occurred_at >= timestamp '{CUTOFF}') as after
-        from read_parquet('{DEMO / "interactions.parquet"}')
-        where event_type = 'purchase' and customer_id is not null
-        group by customer_id, item_id
-        order by customer_id, item_id
-        """
-    ).fetchall()
-    before: dict[str, set[str]] = {}
-    after: dict[str, set[str]] = {}
-    for customer, item, was_before, was_after in rows:
-        if was_before:
-            before.setdefault(customer, set()).add(item)
-        if was_after:
-            after.setdefault(customer, set()).add(item)
-    evaluated = sorted(before.keys() & after.keys())
-    return Truth(
-        before={c: frozenset(before[c]) for c in evaluated},
-        after={c: frozenset(after[c]) for c in evaluated},
-    )
-
-
-def list_metrics(ranked: list[str], relevant: frozenset[str], k: int = K) -> dict[str, float]:
-    """Metrics @k of one list (best first) against a non-empty set of relevant items."""
-    hits = dcg = average_precision = 0.0
-    hit_count = 0
-    for position, item in enumerate(ranked[:k], start=1):
-        if item in relevant:
-            hit_count += 1
-            dcg += 1.0 / math.log2(position + 1)
-            average_precision += hit_count / position
-    hits = float(hit_count)
-    ideal = sum(1.0 / math.log2(p + 1) for p in range(1, min(len(relevant), k) + 1))
-    return {
-        "ndcg": dcg / ideal,
-        "precision": hits / k,
-        "recall": hits / len(relevant),
-        "map": average_precision / min(len(relevant), k),
-        "hit_rate": 1.0 if hit_count else 0.0,
-    }
-
-
-@dataclass(frozen=True)
-class Score:
-    """Mean metrics over the evaluated customers of one shelf."""
-
-    customers: int
-    #: Evaluated customers who had a served list.
-    with_list: int
-    values: dict[str, float]
-
-
-def score(lists: dict[str, list[str]], truth: Truth, *, discover: bool) -> Score:
-    totals = dict.fromkeys(METRICS, 0.0)
-    customers = with_list = 0
-    for customer in sorted(truth.after):
-        relevant = truth.after[customer]
-        ranked = lists.get(customer, [])
-        if discover:
-            relevant = relevant - truth.before[customer]
-            if not relevant:
-                continue
-            ranked = [item for item in ranked if item not in truth.before[customer]]
-        customers += 1
-        with_list += bool(ranked)
-        for name, value in list_metrics(ranked, relevant).items():
-            totals[name] += value
-    return Score(customers, with_list, {name: totals[name] / customers for name in METRICS})
-
-
-def served_lists(db_path: Path, view: str) -> dict[str, list[str]]:
-    """Each customer's served list (first K by rank) from a published view."""
-    con = duckdb.connect(str(db_path), read_only=True)
-    try:
-        rows = con.execute(
-            f"select customer_id, item_id from {view} "  # view is one of two constants
-            "where tenant_id = ? and rank <= ? order by customer_id, rank, item_id",
-            [TENANT, K],
-        ).fetchall()
-    finally:
-        con.close()
-    lists: dict[str, list[str]] = {}
-    for customer, item in rows:
-        lists.setdefault(customer, []).append(item)
-    return lists
-
-
-# --------------------------------------------------------------------------------------------
-# Builds
-
-
-def write_inputs(directory: Path, algorithm: str) -> Path:
-    """The demo data before the cutoff, plus ``tenants.csv`` forcing ``algorithm``."""
-    directory.mkdir(parents=True)
-    con = duckdb.connect()
-    con.execute(
-        f"copy (select * from read_parquet('{DEMO / 'interactions.parquet'}') "
-        f"where occurred_at < timestamp '{CUTOFF}') "
-        f"to '{directory / 'interactions.parquet'}' (format parquet)"
-    )
-    con.close()
-    for name in ("items.parquet", "customers.parquet"):
-        shutil.copyfile(DEMO / name, directory / name)
-    (directory / "tenants.csv").write_text(f"tenant_id,algorithm\n{TENANT},{algorithm}\n")
-    return directory
-
-
-def published(db_path: Path, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(db_path), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
-
 
 # --------------------------------------------------------------------------------------------
 # ALS training time
@@ -335,18 +205,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=DOCS / "accuracy.md")
     args = parser.parse_args()
 
-    if args.work_dir:
-        args.work_dir.mkdir(parents=True, exist_ok=False)
-        work = args.work_dir.resolve()
-        cleanup = None
-    else:
-        cleanup = tempfile.TemporaryDirectory(prefix="recsql-accuracy-")
-        work = Path(cleanup.name)
-    try:
+    with work_directory(args.work_dir, "recsql-accuracy-") as work:
         report = run(args, work)
-    finally:
-        if cleanup is not None:
-            cleanup.cleanup()
     write_report(args.out, report)
 
 

@@ -25,7 +25,6 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -36,6 +35,7 @@ from _common import (
     machine,
     megabytes,
     now,
+    published,
     slowest_nodes,
     table,
     timed_build,
@@ -127,14 +127,6 @@ def _next_night(data: Path, tenant_ids: list[str]) -> tuple[list[str], list[str]
     return fresh, drifted
 
 
-def _published(db: Path, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
-
-
 def run(args: argparse.Namespace, work: Path) -> str:
     from recsql.datasets.generator import generate
 
@@ -159,20 +151,20 @@ def run(args: argparse.Namespace, work: Path) -> str:
     db = work / "fleet.duckdb"
     cold = timed_build(data, db, as_of=f"{COLD:%Y-%m-%d %H:%M:%S}", memory_limit=args.memory_limit)
     print(f"  {cold.seconds:.1f} s; the next night ...", flush=True)
-    tenant_ids = sorted(t for (t,) in _published(db, "select tenant_id from tenant_settings"))
+    tenant_ids = sorted(t for (t,) in published(db, "select tenant_id from tenant_settings"))
     fresh, drifted = _next_night(data, tenant_ids)
     night = timed_build(
         data, db, as_of=f"{NIGHT:%Y-%m-%d %H:%M:%S}", memory_limit=args.memory_limit
     )
     print(f"  {night.seconds:.1f} s", flush=True)
 
-    outcomes = _published(
+    outcomes = published(
         db,
         "select as_of, trigger, outcome, count(*) from build_history group by all order by all",
     )
     retrained = {
         t
-        for (t,) in _published(
+        for (t,) in published(
             db,
             # a version trained that night (a candidate, for the promotion gate to judge)
             "select tenant_id from model_registry where trained_at = "

@@ -27,7 +27,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import duckdb
 from _common import (
     DOCS,
     command_line,
@@ -37,6 +36,7 @@ from _common import (
     megabytes,
     node_count,
     now,
+    published,
     slowest_nodes,
     table,
     timed_build,
@@ -48,14 +48,6 @@ from recsql import memory
 #: Targets, by tenants of about 5,000 interactions: the engine issue's (1,000 in 3 minutes)
 #: and the scale issue's (4,000 in 6 minutes within an 8 GiB memory limit).
 TARGETS = {1000: 180.0, 4000: 360.0}
-
-
-def published(db_path: Path, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(db_path), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def main() -> None:

@@ -35,9 +35,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from _common import DOCS, ROOT, child_cpu, command_line, machine, now, table
+from _common import DEMO, DOCS, ROOT, child_cpu, command_line, machine, node_paths, now, table
 
-DEMO = ROOT / "data" / "demo"
 #: The last commit before business rules ("No algorithm candidates without a reason; ...").
 BASELINE = "b5bbef7"
 TARGET = 0.20
@@ -79,12 +78,7 @@ def build_at(project: Path, data: Path, db: Path) -> Build:
 def rule_node_seconds(db: Path) -> tuple[float, float]:
     """Node time of what exists for the rules (RULE_PATHS, RULE_MODELS) and of all nodes."""
     target = Path(f"{db}.build") / "target"
-    manifest = json.loads((target / "manifest.json").read_text())
-    paths = {
-        unique_id: node["original_file_path"]
-        for kind in ("nodes", "unit_tests")
-        for unique_id, node in manifest[kind].items()
-    }
+    paths = node_paths(target)
     nodes = json.loads((target / "run_results.json").read_text())["results"]
     rules = sum(
         n["execution_time"] for n in nodes

@@ -71,6 +71,7 @@ from _common import (
     megabytes,
     node_count,
     now,
+    settle,
     slowest_nodes,
     table,
     timed_build,
@@ -485,17 +486,6 @@ def main() -> None:
     write_report(args.out, report)
 
 
-def settle(args: argparse.Namespace) -> float:
-    """Wait (at most ``--max-wait`` seconds) until the 1-minute load average is at most
-    ``--max-load``: the end of our own build, or other work, would otherwise be measured too.
-    Returns the load average when measuring starts."""
-    deadline = time.monotonic() + args.max_wait
-    while os.getloadavg()[0] > args.max_load and time.monotonic() < deadline:
-        print(f"  load average {os.getloadavg()[0]:.1f}; waiting ...", flush=True)
-        time.sleep(15)
-    return os.getloadavg()[0]
-
-
 def run(args: argparse.Namespace, work: Path) -> Results:
     started = time.perf_counter()
     data, db, saved = work / "input", work / "serving.duckdb", work / "build.json"
@@ -524,11 +514,11 @@ def run(args: argparse.Namespace, work: Path) -> Results:
     requests_file = work / "requests.json"
     requests_file.write_text(json.dumps(asdict(requests)))
     load: dict[str, tuple[float, float]] = {}
-    before = settle(args)
+    before = settle(args.max_load, args.max_wait)
     print("Python API (fresh process) ...", flush=True)
     api = run_api(build.db_path, requests_file, args)
     load["API"] = (before, os.getloadavg()[0])
-    before = settle(args)
+    before = settle(args.max_load, args.max_wait)
     print("macros (one CLI session) ...", flush=True)
     calls = macro_calls(requests, args.macro_calls)
     macros = run_macros(build.db_path, work / "macros.sql", calls)

@@ -161,10 +161,8 @@ class KeyStore:
 
     def tenant_of(self, key: str) -> str | None:
         """The tenant an active key belongs to, or None for a key that is not one."""
-        try:
+        with contextlib.suppress(KeysError):  # a broken file (edited by hand): keep the last
             self._refresh()
-        except KeysError:
-            pass  # a broken file (edited by hand): keep the keys last read
         prefix, _, rest = key.partition("_")
         key_id, _, secret = rest.partition("_")
         entry = self._entries.get(key_id) if prefix == PREFIX else None

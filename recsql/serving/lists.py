@@ -270,7 +270,7 @@ def ranked(
     # per source: (item, value to sort by descending, reason, algorithm)
     sources: list[list[tuple[str, float, str, str]]] = []
     for shelf in ("recommendations", "buy_again"):
-        rows = tenant.lists[shelf].rows(customer_id) if customer is not None else []
+        rows = tenant.lists[shelf].rows(customer_id) if customer_id is not None else []
         sources.append(
             [
                 (r["item_id"], -float(r["rank"]), r["reason"], r["algorithm"])
@@ -279,7 +279,7 @@ def ranked(
             ]
         )
     summed: dict[str, float] = {}
-    if customer is not None and personalized:
+    if customer_id is not None and customer is not None and personalized:
         for row in tenant.bought.rows(customer_id):
             ids, scores = tenant.similar.get(row["item_id"], ([], []))
             for other, score in zip(ids, scores, strict=True):

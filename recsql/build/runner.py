@@ -29,7 +29,7 @@ from typing import Any
 import duckdb
 import yaml  # type: ignore[import-untyped]
 
-from recsql import sql
+from recsql import contract, sql
 from recsql.build import inputs
 from recsql.build.publish import fault_point
 from recsql.lifecycle import state
@@ -395,7 +395,9 @@ def build(
         raise ValueError(f"retrain must be one of {', '.join(RETRAIN_CHOICES)}, got {retrain!r}")
     # Stop at once, with a clear message, on a contract error. Quietly: the dbt plugin checks
     # again when dbt opens the database and prints the warnings (once).
-    inputs.locate_all(data_dir, warn=False, encodings=encodings)
+    inputs.locate_all(
+        data_dir, warn=False, encodings=encodings, events_dir=contract.events_directory(db_path)
+    )
     extra_vars = {
         **({"encodings": dict(encodings)} if encodings else {}),
         "retrain": retrain,

@@ -286,7 +286,7 @@ def create_app(config: Config) -> FastAPI:
         config,
         KeyStore(config.keys),
         Served(config.db),
-        event_log.EventLog(event_log.directory_for(config.db)),
+        event_log.EventLog(event_log.events_directory(config.db)),
     )
     app = FastAPI(
         title="recsql",

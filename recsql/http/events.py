@@ -28,19 +28,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from recsql.contract import EVENT_LOG_COLUMNS, events_directory
+
 #: The columns of every log file: those of the contract's interactions table that events carry.
-COLUMNS = ("tenant_id", "customer_id", "item_id", "occurred_at", "event_type", "quantity")
+COLUMNS = EVENT_LOG_COLUMNS
 #: Events of a customer kept in memory for context (the most recent).
 KEPT_PER_CUSTOMER = 20
 #: Event types that say a customer is interested in an item now (a return says the opposite).
 CONTEXT_EVENT_TYPES = frozenset({"view", "click", "cart", "purchase"})
 #: How often (seconds) the directory is listed for files other processes started.
 _LIST_EVERY = 1.0
-
-
-def directory_for(db: Path) -> Path:
-    """Where the event log of the served database ``db`` is: ``<db>.events/``."""
-    return db.with_name(db.name + ".events")
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,4 +163,4 @@ class EventLog:
             kept.append((moment, item_id, event_type))
 
 
-__all__ = ["COLUMNS", "Event", "EventLog", "directory_for"]
+__all__ = ["COLUMNS", "Event", "EventLog", "events_directory"]

@@ -91,11 +91,14 @@ class EventLog:
         finally:
             os.close(fd)
 
+    def _path_of(self, day: datetime) -> Path:
+        return self.directory / f"events-{day:%Y-%m-%d}.csv"
+
     def _file_of(self, day: datetime) -> Path:
         """Today's file, created with its header line if it does not exist yet: written to a
         temporary file and linked into place, so no process ever appends to a file without
         its header."""
-        path = self.directory / f"events-{day:%Y-%m-%d}.csv"
+        path = self._path_of(day)
         if path.exists():
             return path
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -129,6 +132,9 @@ class EventLog:
     def _catch_up(self) -> None:
         """Read the lines appended to the log since the last call (by any process)."""
         now = time.monotonic()
+        today = self._path_of(datetime.now(UTC))
+        if today not in self._offsets and today.exists():  # a new day, started by anyone
+            self._offsets[today] = 0
         if now - self._listed_at >= _LIST_EVERY:
             self._listed_at = now
             if self.directory.is_dir():

@@ -147,7 +147,8 @@ class Guard:
         if asked != tenant_id or tenant_id not in served.tenant_ids:
             return error(403, "forbidden", "this key may not read this tenant")
         if self.state.config.rate_limit is not None:
-            wait = self._wait(key.strip().rpartition("_")[0], self.state.config.rate_limit)
+            key_id = key.strip().split("_", 2)[1]  # a valid key: rsq_<key id>_<secret>
+            wait = self._wait(key_id, self.state.config.rate_limit)
             if wait > 0:
                 return error(
                     429,

@@ -460,3 +460,19 @@ def test_a_publish_during_requests_fails_none_and_is_followed(
     assert quarantined == [("occurred_at in the future",)]  # the cart event of today
     parity = server.call("GET", "/v1/tenants/shop/customers/adult/buy-again", key)[2]
     same(listed(parity), macro(result, "buy_again(?, ?, 10)", ["shop", "adult"]))
+
+
+def test_workers_share_the_event_log(built: BuildResult, keys) -> None:
+    """With two server processes, an event posted through one is context on either (which
+    process accepts a connection is the kernel's choice: tests/test_http_parts.py reads one
+    log from two EventLogs for certain)."""
+    workers = Server(built.db_path, keys["path"], "--workers", "2")
+    try:
+        base, key = "/v1/tenants/shop", keys["shop"]
+        event = {"events": [{"customer_id": "minor", "item_id": "k4", "event_type": "view"}]}
+        assert workers.call("POST", f"{base}/events", key, event)[0] == 202
+        for _ in range(12):  # a new connection each
+            status, _, answer = workers.call("GET", f"{base}/customers/minor/recommendations", key)
+            assert status == 200 and answer["context_items"] == ["k4"]
+    finally:
+        workers.stop()

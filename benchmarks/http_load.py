@@ -35,7 +35,6 @@ import asyncio
 import json
 import os
 import random
-import shlex
 import socket
 import statistics
 import subprocess
@@ -43,14 +42,14 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import duckdb
 from _common import DOCS, ROOT, TimedBuild, command_line, machine, now, table, timed_build
 from _common import version as package_version
-from serving_latency import CUSTOMERS, ITEMS, prepare_input
+from serving_latency import built_world
 
 TARGET_P99_MS = 10.0
 TARGET_RATE = 200
@@ -221,26 +220,8 @@ def customers_of(db: Path) -> tuple[str, list[str]]:
 
 def run(args: argparse.Namespace, work: Path) -> Results:
     started = time.perf_counter()
-    data, db, saved = work / "input", work / "serving.duckdb", work / "build.json"
-    generate_command = shlex.join([
-        ".venv/bin/recsql", "generate", "--tenants", "1", "--customers", str(CUSTOMERS),
-        "--items", str(ITEMS), "--interactions", str(args.interactions), "--seed",
-        str(args.seed), "--out", "DIR",
-    ])  # fmt: skip
-    if args.reuse and saved.exists():
-        print(f"reusing the build in {work}", flush=True)
-        state = json.loads(saved.read_text())
-        build = TimedBuild(**{**state["build"], "db_path": Path(state["build"]["db_path"])})
-    else:
-        print(f"generating: {generate_command} ...", flush=True)
-        tenants_csv, generate_seconds = prepare_input(args, data)
-        print(f"  {generate_seconds:.1f} s; building (several minutes) ...", flush=True)
-        build = timed_build(data, db)
-        print(f"  {build.seconds:.1f} s", flush=True)
-        saved.write_text(json.dumps({
-            "build": {**asdict(build), "db_path": str(build.db_path)},
-            "tenants_csv": tenants_csv, "generate_seconds": generate_seconds,
-        }))  # fmt: skip
+    generate_command, build, _, _ = built_world(args, work)
+    data, db = work / "input", work / "serving.duckdb"
     tenant, known = customers_of(build.db_path)
     rng = random.Random(args.seed)
 

@@ -445,6 +445,12 @@ def _db_argument(command: argparse.ArgumentParser, which: str = "") -> None:
     )
 
 
+def _keys_argument(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--keys", required=True, type=Path, metavar="FILE", help="the keys file of the HTTP API"
+    )
+
+
 def _state_argument(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--state",
@@ -544,7 +550,7 @@ def parser() -> argparse.ArgumentParser:
         "restart. OpenAPI at /docs.",
     )
     _db_argument(v, "to serve")
-    v.add_argument("--keys", required=True, type=Path, metavar="FILE", help="the keys file")
+    _keys_argument(v)
     v.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     v.add_argument("--port", type=_port, default=8080, help="port (default 8080)")
     v.add_argument("--workers", type=_positive_int, default=1, help="server processes (default 1)")
@@ -567,7 +573,7 @@ def parser() -> argparse.ArgumentParser:
         "next request.",
     )
     k.add_argument("action", choices=["create", "revoke"])
-    k.add_argument("--keys", required=True, type=Path, metavar="FILE", help="the keys file")
+    _keys_argument(k)
     k.add_argument("--tenant", required=True, help="the tenant the key reads")
     k.add_argument("--key", help="revoke: the key (or its id) to revoke; default: all of them")
     k.set_defaults(func=cmd_keys)

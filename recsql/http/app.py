@@ -334,6 +334,12 @@ def create_app(config: Config) -> FastAPI:
             await run_in_threadpool(served.load, tenant)
         return served
 
+    def unless_off(
+        served: Recommender, tenant: str, listed: Callable[[], Recommendations]
+    ) -> Recommendations:
+        """The list, or none for a tenant that is off (as ``recommend`` does)."""
+        return Recommendations() if served.describe(tenant).mode == "off" else listed()
+
     def answer(served: Recommender, tenant: str, rows: Recommendations, **fields: Any) -> Response:
         info = served.describe(tenant)
         body = {
@@ -424,17 +430,15 @@ def create_app(config: Config) -> FastAPI:
     async def buy_again(tenant: TenantId, customer: CustomerId, k: K = 10) -> Response:
         """Items the customer bought, most likely to be bought again soon first (`buy_again`)."""
         served = await recommender(tenant)
-        if served.describe(tenant).mode == "off":
-            return answer(served, tenant, Recommendations(), customer_id=customer)
-        return answer(served, tenant, served.buy_again(tenant, customer, k), customer_id=customer)
+        rows = unless_off(served, tenant, lambda: served.buy_again(tenant, customer, k))
+        return answer(served, tenant, rows, customer_id=customer)
 
     @app.get("/v1/tenants/{tenant}/items/{item}/similar", response_model=ListOut, tags=["lists"])
     async def similar(tenant: TenantId, item: ItemId, k: K = 10) -> Response:
         """The items most often bought with the item (`similar_items`)."""
         served = await recommender(tenant)
-        if served.describe(tenant).mode == "off":
-            return answer(served, tenant, Recommendations(), item_id=item)
-        return answer(served, tenant, served.similar(tenant, item, k), item_id=item)
+        rows = unless_off(served, tenant, lambda: served.similar(tenant, item, k))
+        return answer(served, tenant, rows, item_id=item)
 
     @app.get("/v1/tenants/{tenant}/popular", response_model=ListOut, tags=["lists"])
     async def popular(
@@ -444,9 +448,8 @@ def create_app(config: Config) -> FastAPI:
     ) -> Response:
         """The most popular items a visitor from the country may be shown (`popular`)."""
         served = await recommender(tenant)
-        if served.describe(tenant).mode == "off":
-            return answer(served, tenant, Recommendations(), country=country)
-        return answer(served, tenant, served.popular(tenant, country, k), country=country)
+        rows = unless_off(served, tenant, lambda: served.popular(tenant, country, k))
+        return answer(served, tenant, rows, country=country)
 
     @app.post(
         "/v1/tenants/{tenant}/recommendations/for-items", response_model=ListOut, tags=["lists"]

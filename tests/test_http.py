@@ -256,6 +256,9 @@ def test_a_request_without_a_valid_key_of_its_tenant_is_refused(server: Server, 
     assert status == 403 and missing == other
     status, _, missing = server.call("GET", "/v1/tenants/nowhere/popular", keys["shop"])
     assert status == 403 and missing == other
+    # the tenant as the path spells it, percent-encoded or not
+    assert server.call("GET", "/v1/tenants/sh%6Fp/popular", keys["shop"])[0] == 200
+    assert server.call("GET", "/v1/tenants/shop%20/popular", keys["shop"])[0] == 403
     # the key is checked before the body is read: no key and a broken body is still a 401
     status, _, _ = server.call("POST", "/v1/tenants/shop/events", None, raw=b"{broken")
     assert status == 401

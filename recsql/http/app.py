@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import unquote
+from urllib.parse import unquote_to_bytes
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi import Path as PathParam
@@ -126,12 +126,11 @@ class Guard:
         await self.app(scope, receive, send)
 
     def _refusal(self, scope: MutableMapping[str, Any]) -> Response | None:
-        bearer = "Bearer"
         header = next((v for k, v in scope["headers"] if k == b"authorization"), b"").decode(
             "latin-1"
         )
         scheme, _, key = header.partition(" ")
-        unauthorized = {"WWW-Authenticate": bearer}
+        unauthorized = {"WWW-Authenticate": "Bearer"}
         if scheme.lower() != "bearer" or not key.strip():
             return error(
                 401, "unauthorized", "no API key: send Authorization: Bearer <key>", unauthorized
@@ -139,8 +138,14 @@ class Guard:
         tenant_id = self.state.keys.tenant_of(key.strip())
         if tenant_id is None:
             return error(401, "unauthorized", "unknown or revoked API key", unauthorized)
-        parts = scope["path"].split("/")  # "", "v1", "tenants", tenant, ...
-        asked = unquote(parts[3]) if len(parts) > 3 and parts[2] == "tenants" else None
+        # the path as sent ("path" is decoded already: an encoded "/" would split it)
+        raw = scope.get("raw_path") or scope["path"].encode()
+        parts = raw.split(b"?")[0].split(b"/")  # "", "v1", "tenants", tenant, ...
+        asked = (
+            unquote_to_bytes(parts[3]).decode(errors="replace")
+            if len(parts) > 3 and parts[2] == b"tenants"
+            else None
+        )
         served = self.state.served.current
         if served is None:
             return error(503, "not_ready", "no published database yet", {"Retry-After": "5"})

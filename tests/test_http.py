@@ -432,6 +432,8 @@ def test_a_publish_during_requests_fails_none_and_is_followed(
             answered[0] += 1
             time.sleep(0.005)
 
+    pinned = recsql.open(built.db_path, follow_publishes=False)  # stays on the first build
+    first_as_of = pinned.built_as_of
     clients = [threading.Thread(target=ask) for _ in range(2)]
     for client in clients:
         client.start()
@@ -448,6 +450,8 @@ def test_a_publish_during_requests_fails_none_and_is_followed(
             client.join()
     assert failures == []
     assert answered[0] > 50
+    assert pinned.popular("shop", "FR") and pinned.built_as_of == first_as_of
+    pinned.close()
     now = server.call("GET", "/readyz")[2]
     assert now["built_as_of"] == "2026-01-02T00:00:00" != ready["built_as_of"]
     # the build read the event log: the newcomer's purchase is an interaction of the shop

@@ -64,6 +64,7 @@ class Recommender:
         self._con: duckdb.DuckDBPyConnection | None = None
         self._identity: tuple[int, int] | None = None
         self._tenants: dict[str, Tenant] = {}
+        self._loading: dict[str, threading.Lock] = {}  # one load of a tenant at a time
         #: The tenants of the open file, and the clock of the build that wrote it.
         self.tenant_ids: frozenset[str] = frozenset()
         self.built_as_of: datetime | None = None
@@ -126,20 +127,24 @@ class Recommender:
 
     def load(self, tenant_id: str) -> None:
         """Load a tenant into memory now, if it is not yet: without holding up the calls for
-        other tenants meanwhile (the load reads through a connection of its own)."""
+        other tenants meanwhile (the load reads through a connection of its own). Callers
+        asking for the same tenant at once wait for one load."""
         with self._lock:
-            con = self._follow()
-            if tenant_id in self._tenants:
-                return
-            cursor = con.cursor()
-        try:
-            cursor.execute("use served")
-            tenant = load(cursor, tenant_id, str(self.path))
-        finally:
-            cursor.close()
-        with self._lock:
-            if self._con is con:  # not reopened meanwhile: the tenant is of the open build
-                self._tenants.setdefault(tenant_id, tenant)
+            gate = self._loading.setdefault(tenant_id, threading.Lock())
+        with gate:
+            with self._lock:
+                con = self._follow()
+                if tenant_id in self._tenants:
+                    return
+                cursor = con.cursor()
+            try:
+                cursor.execute("use served")
+                tenant = load(cursor, tenant_id, str(self.path))
+            finally:
+                cursor.close()
+            with self._lock:
+                if self._con is con:  # not reopened meanwhile: the tenant is of the open build
+                    self._tenants.setdefault(tenant_id, tenant)
 
     def is_loaded(self, tenant_id: str) -> bool:
         return tenant_id in self._tenants

@@ -451,7 +451,7 @@ def main() -> None:
     )
     parser.add_argument("--during-build-rate", type=float, default=200)
     parser.add_argument(
-        "--build-timeout", type=float, default=900, help="the build phase's bound, seconds"
+        "--build-timeout", type=float, default=2400, help="the build phase's bound, seconds"
     )
     parser.add_argument("--workers", type=int, default=1, help="recsql serve --workers")
     parser.add_argument("--work-dir", type=Path, help="keep the input and builds here")

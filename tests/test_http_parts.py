@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from recsql.build import inputs
+from recsql.contract import events_directory
 from recsql.http import keys
 from recsql.http.app import Guard
 from recsql.http.events import COLUMNS, Event, EventLog
@@ -117,3 +119,32 @@ def test_the_rate_limit_lets_a_burst_through_then_asks_to_wait() -> None:
     wait = guard._wait("k", 2.0)
     assert 0 < wait <= 0.5
     assert guard._wait("other", 2.0) == 0.0  # each key its own bucket
+
+
+def test_a_build_reads_the_event_log_after_the_interactions(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "interactions.csv").write_text(
+        "customer_id,item_id,occurred_at,value\nc1,i1,2025-01-01,3.5\nc2,i2,2025-01-02,\n"
+    )
+    db = tmp_path / "recsql.duckdb"
+    log = events_directory(db)
+    assert log == tmp_path / "recsql.duckdb.events"
+    assert inputs.read_table(data, "interactions", events_dir=log).num_rows == 2  # no log yet
+    EventLog(log).append([Event("default", "c3", "i1", datetime(2025, 1, 3), "cart", 2)])
+    (log / "_notes.txt").write_text("the operator's: ignored")
+    table = inputs.read_table(data, "interactions", events_dir=log).to_pylist()
+    assert [r["customer_id"] for r in table] == ["c1", "c2", "c3"]
+    assert [r[inputs.SOURCE_ROW] for r in table] == [1, 2, 3]  # numbered after the inputs
+    logged = table[2]
+    assert logged[inputs.SOURCE_FILE].startswith("recsql.duckdb.events/events-")
+    assert (logged["tenant_id"], logged["event_type"], logged["quantity"]) == (
+        "default",
+        "cart",
+        "2",
+    )
+    assert logged["value"] is None and logged["occurred_at"] == "2025-01-03 00:00:00.000000"
+    # a file in the log that breaks the contract stops the build like any input
+    (log / "events-1999-01-01.csv").write_text("tenant_id,customer_id\nx,y\n")
+    with pytest.raises(inputs.ContractError, match="different columns"):
+        inputs.read_table(data, "interactions", events_dir=log)

@@ -27,6 +27,10 @@ def serve(
         "log_level": "info",
         "loop": "auto",
         "http": "auto",
+        # idle keep-alive connections stay open 75 s (nginx's default), longer than the idle
+        # timeout of the usual load balancers (60 s): a proxy never reuses a connection the
+        # server has just closed (uvicorn's default is 5 s)
+        "timeout_keep_alive": 75,
     }
     if workers == 1:
         uvicorn.run(create_app(config), **options)  # type: ignore[arg-type]

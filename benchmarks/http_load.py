@@ -88,7 +88,7 @@ class Client:
         """One request; on an idle connection the server closed meanwhile (nothing read),
         once more on a new connection, as HTTP clients do (counted in ``reopened``)."""
         for attempt in range(2):
-            reused = bool(self.idle)
+            reused = bool(self.idle) and attempt == 0  # the retry: on a new connection
             if reused:
                 reader, writer = self.idle.pop()
             else:
@@ -422,11 +422,12 @@ def render(res: Results) -> str:
                 "p99 ms",
                 "max ms",
                 "errors",
-                "connections",
+                "connections opened",
+                "reopened",
                 "load",
             ],
             rows,
-            "lrrrrrrrrl",
+            "lrrrrrrrrrl",
         ),
         "",
     ]

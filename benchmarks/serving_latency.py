@@ -486,8 +486,10 @@ def main() -> None:
     write_report(args.out, report)
 
 
-def run(args: argparse.Namespace, work: Path) -> Results:
-    started = time.perf_counter()
+def built_world(args: argparse.Namespace, work: Path) -> tuple[str, TimedBuild, str, float]:
+    """The generated tenant in ``work/input``, built into ``work/serving.duckdb`` (with
+    ``--reuse``, the build an earlier run left there): the generate command, the build, the
+    tenants file and the generator's seconds. benchmarks/http_load.py serves the same world."""
     data, db, saved = work / "input", work / "serving.duckdb", work / "build.json"
     generate_command = shlex.join([
         ".venv/bin/recsql", "generate", "--tenants", "1", "--customers", str(CUSTOMERS),
@@ -509,7 +511,12 @@ def run(args: argparse.Namespace, work: Path) -> Results:
             "build": {**asdict(build), "db_path": str(build.db_path)},
             "tenants_csv": tenants_csv, "generate_seconds": generate_seconds,
         }))  # fmt: skip
+    return generate_command, build, tenants_csv, generate_seconds
 
+
+def run(args: argparse.Namespace, work: Path) -> Results:
+    started = time.perf_counter()
+    generate_command, build, tenants_csv, generate_seconds = built_world(args, work)
     requests = draw_requests(build.db_path, args)
     requests_file = work / "requests.json"
     requests_file.write_text(json.dumps(asdict(requests)))

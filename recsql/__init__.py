@@ -20,11 +20,11 @@ except metadata.PackageNotFoundError:  # imported from a source tree that was ne
     __version__ = "0+unknown"
 
 
-def open(path: str | os.PathLike[str]) -> Recommender:
+def open(path: str | os.PathLike[str], *, follow_publishes: bool = True) -> Recommender:
     """Open a published recsql database read-only: see :class:`recsql.serving.Recommender`."""
     from recsql.serving import Recommender  # imported on use: the build does not need it
 
-    return Recommender(path)
+    return Recommender(path, follow_publishes=follow_publishes)
 
 
 __all__ = ["__version__", "open"]

@@ -1,4 +1,5 @@
-"""The ``recsql`` command: build, demo, status, generate, convert-online-retail."""
+"""The ``recsql`` command: build, demo, status, models, serve, keys, generate,
+convert-online-retail."""
 
 from __future__ import annotations
 
@@ -287,6 +288,78 @@ def _print_rule_decisions(db_path: Path) -> None:
         _print(f"  {action:<9}{rule:<34}{counted}  {customers:>6,} customers")
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        from recsql.http.app import Config
+        from recsql.http.server import serve
+    except ModuleNotFoundError as error:
+        print(
+            f"recsql: serve needs the HTTP extra ({error.name} is missing): "
+            "pip install 'recsql[serve]'",
+            file=sys.stderr,
+        )
+        return 2
+    from recsql.http.keys import KeysError, read
+
+    try:
+        if not read(args.keys):
+            print(
+                f"recsql: {args.keys} holds no key: create one first "
+                f"(recsql keys create --keys {args.keys} --tenant T)",
+                file=sys.stderr,
+            )
+            return 2
+    except KeysError as error:
+        print(f"recsql: {error}", file=sys.stderr)
+        return 2
+    if not args.db.exists():
+        print(
+            f"recsql: {args.db} does not exist yet: serving it once a build publishes it "
+            "(/readyz answers 503 until then)",
+            file=sys.stderr,
+        )
+    serve(
+        Config(args.db.resolve(), args.keys.resolve(), args.rate_limit),
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        access_log=args.access_log,
+    )
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    from recsql.http import keys
+
+    try:
+        if args.action == "create":
+            key = keys.create(args.keys, args.tenant)
+            _print(f"A new key for tenant {args.tenant}, stored in {args.keys} as a hash only:")
+            _print("it is shown this once. Send it as the header Authorization: Bearer <key>.")
+            _print(key)  # the last line of stdout is the key alone
+        else:
+            for entry in keys.revoke(args.keys, args.tenant, args.key):
+                _print(f"revoked key {entry.key_id} of tenant {entry.tenant_id}")
+    except keys.KeysError as error:
+        print(f"recsql: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _port(text: str) -> int:
+    port = int(text)
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text} is no port (0 to 65535)")
+    return port
+
+
+def _rate(text: str) -> float:
+    rate = float(text)
+    if not rate > 0:
+        raise argparse.ArgumentTypeError(f"{text}: a rate is a positive number of requests/s")
+    return rate
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     data = project_dir() / DEMO_DATA
     _print(f"recsql demo: building the bundled Online Retail data ({data}) into {args.db}")
@@ -377,6 +450,12 @@ def _db_argument(command: argparse.ArgumentParser, which: str = "") -> None:
         type=Path,
         metavar="PATH",
         help=f"the served database{' ' + which if which else ''} (default: ./recsql.duckdb)",
+    )
+
+
+def _keys_argument(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--keys", required=True, type=Path, metavar="FILE", help="the keys file of the HTTP API"
     )
 
 
@@ -476,6 +555,43 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--limit", type=_positive_int, default=20, help="builds to show (default 20)")
     s.add_argument("--json", action="store_true", help="print JSON instead of a table")
     s.set_defaults(func=cmd_status)
+
+    v = sub.add_parser(
+        "serve",
+        help="serve a database over HTTP (JSON lists, per-tenant keys, events)",
+        description="Answer the HTTP API of docs/http.md from the served database: every list "
+        "as JSON, each tenant readable only with its own keys (recsql keys create), real-time "
+        "events appended to <db>.events/ for the next build. Follows each publish without a "
+        "restart. OpenAPI at /docs.",
+    )
+    _db_argument(v, "to serve")
+    _keys_argument(v)
+    v.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    v.add_argument("--port", type=_port, default=8080, help="port (default 8080)")
+    v.add_argument("--workers", type=_positive_int, default=1, help="server processes (default 1)")
+    v.add_argument(
+        "--rate-limit",
+        type=_rate,
+        metavar="N",
+        help="requests per second allowed per key and server process (default: no limit); "
+        "beyond it: 429 with Retry-After",
+    )
+    v.add_argument("--access-log", action="store_true", help="log every request")
+    v.set_defaults(func=cmd_serve)
+
+    k = sub.add_parser(
+        "keys",
+        help="create or revoke API keys of the HTTP API",
+        description="create: a new key for a tenant, printed once (the last line of the "
+        "output is the key alone); the file stores only its hash. revoke: one key (--key, the "
+        "key or its id) or every key of the tenant. A running server sees the change at its "
+        "next request.",
+    )
+    k.add_argument("action", choices=["create", "revoke"])
+    _keys_argument(k)
+    k.add_argument("--tenant", required=True, help="the tenant the key reads")
+    k.add_argument("--key", help="revoke: the key (or its id) to revoke; default: all of them")
+    k.set_defaults(func=cmd_keys)
 
     m = sub.add_parser(
         "models",

@@ -82,6 +82,20 @@ def _tenant(required: bool = False) -> Column:
 #: ``seeds/event_types.csv``, which analysts may edit).
 EVENT_TYPES = ("view", "click", "cart", "purchase", "return")
 
+#: The HTTP API's event log (``recsql serve``) is more rows of this table, read by every build
+#: that publishes to the database it serves, from :func:`events_directory`.
+EVENTS_TABLE = "interactions"
+#: The columns of the event log's files, in order: the interactions columns events carry.
+EVENT_LOG_COLUMNS = ("tenant_id", "customer_id", "item_id", "occurred_at", "event_type", "quantity")
+
+
+def events_directory(db_path: Path | str) -> Path:
+    """The HTTP API's event log for the served database ``db_path``: ``<db>.events/``, CSV
+    files of :data:`EVENT_LOG_COLUMNS` that the next build reads as interactions."""
+    db_path = Path(db_path)
+    return db_path.with_name(db_path.name + ".events")
+
+
 #: Tenant modes: ``on`` builds and serves, ``freeze`` is to serve the last lists without
 #: retraining (not honoured yet: built like ``on``), ``off`` serves nothing.
 TENANT_MODES = ("on", "freeze", "off")

@@ -129,9 +129,15 @@ def _queries(con: duckdb.DuckDBPyConnection) -> dict[str, Query]:
         _call("recommend_for_items", "shop", ["no_such_item"], 3),
         _call("popular", "shop"),
         _call("popular", "shop", "XX", 3),  # a country with no list of its own
+        _call("rank_items", "shop", "adult", ["t1", "w1", "k2", "e2", "k1", "g1", "no_such"]),
+        _call("rank_items", "shop", "flagged", ["w1", "k1", "w2", "k3"]),
+        _call("rank_items", "strict", "adult", ["t1", "t2", "k1", "e1", "e2"]),
+        _call("rank_items", "shop", "erased", ["k1", "k2"]),
+        _call("rank_items", "shop", "nobody", ["t2", "k4", "w1", "k1"]),  # a visitor
     ]
     for tenant, customer in repeat_buyers:
         calls += [_call("buy_again", tenant, customer, 2), _call("buy_again", tenant, customer)]
+        calls += [_call("rank_items", tenant, customer, ["k1", "k2", "e1", "w1", "t2"])]
     for tenant, item in neighbourly:
         calls += [_call("similar_items", tenant, item, 3), _call("similar_items", tenant, item)]
     for tenant in ("shop", "other", "strict"):
@@ -289,7 +295,14 @@ def test_every_serving_macro_is_called(
     }
     called = {q.sql.removeprefix("select * from ").split("(")[0] for q in queries.values()}
     assert macros <= called
-    assert macros >= {"recommend", "buy_again", "similar_items", "recommend_for_items", "popular"}
+    assert macros >= {
+        "recommend",
+        "buy_again",
+        "similar_items",
+        "recommend_for_items",
+        "popular",
+        "rank_items",
+    }
 
 
 def test_cli_is_an_older_client(cli: Answers, expected: Answers) -> None:

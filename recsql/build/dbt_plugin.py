@@ -22,7 +22,7 @@ import pyarrow as pa
 from dbt.adapters.duckdb.plugins import BasePlugin
 from dbt.adapters.duckdb.utils import SourceConfig
 
-from recsql import memory
+from recsql import contract, memory
 from recsql.build import inputs
 from recsql.engine import journal, shards
 from recsql.lifecycle import erasures, state
@@ -50,6 +50,10 @@ class Plugin(BasePlugin):
         self.publish_path = (
             Path(plugin_config["publish_path"]) if plugin_config.get("publish_path") else None
         )
+        # the HTTP API's event log beside the served file: more interactions (inputs.py)
+        self.events_dir = (
+            contract.events_directory(self.publish_path) if self.publish_path else None
+        )
         # the key the state remembers erasure requests by (a random one without a state)
         self._erasure_key = erasures.load_key(self.state_path)
         self._checked = False
@@ -71,7 +75,7 @@ class Plugin(BasePlugin):
         # file or column stops the build before any model runs. This check prints the
         # warnings (ignored files and columns); `recsql build` checks before dbt, quietly.
         if not self._checked:
-            inputs.locate_all(self.data_dir, encodings=self.encodings)
+            inputs.locate_all(self.data_dir, encodings=self.encodings, events_dir=self.events_dir)
             self._checked = True
         # beyond it DuckDB's joins, aggregates and sorts spill to <build db>.tmp
         conn.execute(f"set memory_limit = '{self.budget.duckdb // 2**20}MiB'")
@@ -102,4 +106,6 @@ class Plugin(BasePlugin):
     def load(self, source_config: SourceConfig) -> pa.Table:
         if source_config.schema == STATE_SOURCES:
             return state.active_rows(self.state_path, source_config.identifier)
-        return inputs.read_table(self.data_dir, source_config.identifier, self.encodings)
+        return inputs.read_table(
+            self.data_dir, source_config.identifier, self.encodings, self.events_dir
+        )

@@ -36,6 +36,14 @@ it is in another encoding than the one expected, and the message says which to s
 
 An optional table with no file is an empty table of the right shape: no consents file means
 no consent restrictions, not an error.
+
+The **event log** of the HTTP API (``recsql serve``; :func:`recsql.contract.events_directory`:
+the folder ``<db>.events/`` beside the served database) is more of the ``interactions`` table:
+a build
+that publishes to ``<db>`` reads its files after those of the input directory, as if they were
+more files of the table's folder (CSV, each with the same columns, read in name order), and
+validates, quarantines and counts their rows like any other (``source_file`` names them as
+``<db>.events/events-<day>.csv``).
 """
 
 from __future__ import annotations
@@ -59,7 +67,15 @@ import pyarrow.csv as pacsv
 from recsql import sql
 from recsql.build import csv_text
 from recsql.build.csv_text import Record
-from recsql.contract import DEFAULT_TENANT, TABLES, TABLES_BY_NAME, ColumnType, Reason, Table
+from recsql.contract import (
+    DEFAULT_TENANT,
+    EVENTS_TABLE,
+    TABLES,
+    TABLES_BY_NAME,
+    ColumnType,
+    Reason,
+    Table,
+)
 
 log = logging.getLogger(__name__)
 
@@ -126,10 +142,24 @@ class InputTable:
 # --- Checking the directory ---------------------------------------------------------------------
 
 
+def locate_events(events_dir: Path | None) -> InputTable:
+    """The files of the event log, checked like the files of a table's folder (none: no log
+    yet, or an empty one)."""
+    if events_dir is None or not events_dir.is_dir() or not any(_files_under(events_dir)):
+        return InputTable(TABLES_BY_NAME[EVENTS_TABLE], None)
+    table = TABLES_BY_NAME[EVENTS_TABLE]
+    return InputTable(table, events_dir, _folder_files(events_dir.parent, events_dir, table, None))
+
+
 def locate_all(
-    data_dir: Path | str, *, warn: bool = True, encodings: Mapping[str, str] | None = None
+    data_dir: Path | str,
+    *,
+    warn: bool = True,
+    encodings: Mapping[str, str] | None = None,
+    events_dir: Path | None = None,
 ) -> dict[str, InputTable]:
-    """Check the whole input directory; raise :class:`ContractError` on the first problem.
+    """Check the whole input directory (and the event log ``events_dir``, if given); raise
+    :class:`ContractError` on the first problem.
 
     ``encodings`` states the encoding of a table's CSV files by table name (Python's codec
     names: ``cp1252``, ``latin-1``, ``utf-16``...). With ``warn``, log what is ignored: files
@@ -148,6 +178,7 @@ def locate_all(
         raise ContractError(f"The input directory {data_dir} does not exist.")
     encodings = checked_encodings(encodings)
     inputs = {t.name: locate(data_dir, t, encodings.get(t.name)) for t in TABLES}
+    locate_events(events_dir)
     if not warn:
         return inputs
     known = {path for t in TABLES for path in _places(data_dir, t)}
@@ -414,18 +445,29 @@ def _not_text(
 
 
 def read_table(
-    data_dir: Path | str, name: str, encodings: Mapping[str, str] | None = None
+    data_dir: Path | str,
+    name: str,
+    encodings: Mapping[str, str] | None = None,
+    events_dir: Path | None = None,
 ) -> pa.Table:
-    """Locate and read one table by name (what the dbt plugin calls)."""
+    """Locate and read one table by name (what the dbt plugin calls); the interactions with
+    the rows of the event log ``events_dir`` after those of the input directory."""
     stated = checked_encodings(encodings).get(name)
-    return read(locate(Path(data_dir), TABLES_BY_NAME[name], stated))
+    table = read(locate(Path(data_dir), TABLES_BY_NAME[name], stated))
+    log_files = locate_events(events_dir) if name == EVENTS_TABLE else None
+    if log_files is None or not log_files.present:
+        return table
+    logged = read(log_files, rows_before=table.num_rows)
+    log.info("Read %d interaction(s) from the event log %s.", logged.num_rows, events_dir)
+    return _concatenated([table, logged])
 
 
-def read(spec: InputTable) -> pa.Table:
-    """Read one table's files into the raw shape described in the module docstring."""
+def read(spec: InputTable, rows_before: int = 0) -> pa.Table:
+    """Read one table's files into the raw shape described in the module docstring (rows
+    numbered after ``rows_before`` rows read before them)."""
     if not spec.present:
         return _empty(spec.table)
-    parts, rows_before = [], 0
+    parts = []
     for file in spec.files:
         part = _read_file(spec, file, rows_before)
         rows_before += part.column(LOAD_ERROR).null_count

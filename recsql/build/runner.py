@@ -30,7 +30,7 @@ from typing import Any
 import duckdb
 import yaml  # type: ignore[import-untyped]
 
-from recsql import memory, sql
+from recsql import contract, memory, sql
 from recsql.build import inputs
 from recsql.build.publish import fault_point
 from recsql.engine import shards
@@ -412,7 +412,9 @@ def build(
     budget = memory.parse_size(memory_limit) if memory_limit else memory.default_limit()
     # Stop at once, with a clear message, on a contract error. Quietly: the dbt plugin checks
     # again when dbt opens the database and prints the warnings (once).
-    inputs.locate_all(data_dir, warn=False, encodings=encodings)
+    inputs.locate_all(
+        data_dir, warn=False, encodings=encodings, events_dir=contract.events_directory(db_path)
+    )
     extra_vars = {
         **({"encodings": dict(encodings)} if encodings else {}),
         "retrain": retrain,

@@ -231,3 +231,95 @@ def _folded_in(tenant: Tenant, context: Sequence[str]) -> list[tuple[str, float,
         (factors.item_ids[i], float(scores[i]), _looking_at(tenant, factors.item_ids[c]), "als")
         for i, c in zip(top.tolist(), closest.tolist(), strict=True)
     ]
+
+
+#: The reason of an item that no source ranks: it keeps its place among the others like it.
+AS_GIVEN = "in the order given"
+
+
+def ranked(
+    tenant: Tenant, customer_id: str | None, item_ids: Sequence[str]
+) -> list[Recommendation]:
+    """The given items (each once, all in the tenant's catalogue) in the order the customer is
+    most likely to want them: the Python mirror of the ``rank_items`` macro (serving.sql).
+
+    Whom for: a customer the tenant knows, as the rules see them (nothing for one it withholds
+    a discover list from, or who asked to be forgotten); anyone else as a visitor of unknown
+    country. Items their verdicts block go (geo, age, ``exclude``, ``include_only``, inactive).
+    The others are ranked within each source that knows them — the customer's discover list and
+    buy-again list (by rank), their purchases' co-occurrence (similarity summed over what they
+    bought; personalized customers only), the tenant's popularity (by rank) — fused by
+    reciprocal rank (``1 / (60 + rank)`` summed) and multiplied by their boost; ties, and items
+    no source knows (score 0), keep the given order. The reason is that of the item's best
+    source.
+    """
+    customer = tenant.customers.get(customer_id) if customer_id is not None else None
+    if customer is not None:
+        if customer.withheld_by is not None:
+            return []
+        rule_class, personalized = customer.rule_class, customer.is_personalized
+    elif customer_id is not None and tenant.is_erased(customer_id):
+        return []
+    else:
+        visitor = tenant.visitor(None)
+        if visitor.nothing_rule is not None:
+            return []
+        rule_class, personalized = visitor.rule_class, False
+    allowed = [item for item in item_ids if tenant.verdict(rule_class, item).allows]
+    wanted = set(allowed)
+    # per source: (item, value to sort by descending, reason, algorithm)
+    sources: list[list[tuple[str, float, str, str]]] = []
+    for shelf in ("recommendations", "buy_again"):
+        rows = tenant.lists[shelf].rows(customer_id) if customer_id is not None else []
+        sources.append(
+            [
+                (r["item_id"], -float(r["rank"]), r["reason"], r["algorithm"])
+                for r in rows
+                if r["item_id"] in wanted
+            ]
+        )
+    summed: dict[str, float] = {}
+    if customer_id is not None and customer is not None and personalized:
+        for row in tenant.bought.rows(customer_id):
+            ids, scores = tenant.similar.get(row["item_id"], ([], []))
+            for other, score in zip(ids, scores, strict=True):
+                if other in wanted:
+                    summed[other] = summed.get(other, 0.0) + score
+    sources.append(
+        [
+            (item, score, "bought with what you bought", "cooccurrence")
+            for item, score in summed.items()
+        ]
+    )
+    popular_ranks = {item: rank for rank, (item, _) in enumerate(tenant.popular.get(None, []), 1)}
+    sources.append(
+        [
+            (item, -float(popular_ranks[item]), "popular", "popularity")
+            for item in allowed
+            if item in popular_ranks
+        ]
+    )
+    fused: dict[str, float] = {}
+    best: dict[str, tuple[int, str, str]] = {}
+    for order, source in enumerate(sources, 1):
+        ordered = sorted(source, key=lambda row: (-row[1], row[0]))
+        for rank, (item, _, reason, algorithm) in enumerate(ordered, 1):
+            fused[item] = fused.get(item, 0.0) + 1.0 / (RRF_K + rank)
+            key = rank * 10 + order
+            if item not in best or key < best[item][0]:
+                best[item] = (key, reason, algorithm)
+    scored = [
+        (fused.get(item, 0.0) * tenant.verdict(rule_class, item).boost, position, item)
+        for position, item in enumerate(allowed)
+    ]
+    scored.sort(key=lambda row: (-row[0], row[1]))
+    return [
+        Recommendation(
+            rank,
+            item,
+            score,
+            best[item][1] if item in best else AS_GIVEN,
+            best[item][2] if item in best else "none",
+        )
+        for rank, (score, _, item) in enumerate(scored, 1)
+    ]

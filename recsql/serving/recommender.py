@@ -10,7 +10,10 @@ marketing consent, a ``nothing`` rule, the nothing threshold, erased) gets none.
 
 The database is opened read-only. When a new build replaces the file (an atomic rename), the
 next call notices and reopens it: answers switch from one build to the next, never mixed —
-each tenant is loaded from one build (:func:`recsql.serving.tenant.load`).
+each tenant is loaded from one build (:func:`recsql.serving.tenant.load`). A server that wants
+no request to wait for that reload opens the new file in a second ``Recommender`` with
+``follow_publishes=False``, loads its tenants (:meth:`Recommender.load`) and then switches
+(:mod:`recsql.http.served`).
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import duckdb
 
@@ -28,22 +33,41 @@ from recsql.serving.results import Recommendation, Recommendations
 from recsql.serving.tenant import RecsqlError, Tenant, load
 
 
+class TenantInfo(NamedTuple):
+    """What a tenant's answers come from: its mode (on, freeze, off) and the version of its
+    models serving it (``tenant_status.active_version``; None before its first version)."""
+
+    mode: str
+    model_version: str | None
+
+
 class Recommender:
     """Recommendations from a published recsql database (see :func:`recsql.open`).
 
     Safe to share between threads: calls that need the database take a lock.
+
+    Parameters
+    ----------
+    follow_publishes
+        Reopen the file on the next call when a build has replaced it (the default). Without
+        it, the recommender keeps answering from the build it opened.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, follow_publishes: bool = True) -> None:
         self.path = Path(path)
         if not self.path.exists():
             raise FileNotFoundError(
                 f"{self.path} does not exist: build it first (recsql build --db {self.path})"
             )
+        self.follow_publishes = follow_publishes
         self._lock = threading.RLock()
         self._con: duckdb.DuckDBPyConnection | None = None
         self._identity: tuple[int, int] | None = None
         self._tenants: dict[str, Tenant] = {}
+        self._loading: dict[str, threading.Lock] = {}  # one load of a tenant at a time
+        #: The tenants of the open file, and the clock of the build that wrote it.
+        self.tenant_ids: frozenset[str] = frozenset()
+        self.built_as_of: datetime | None = None
         self._connect()
 
     # --- connection and tenants --------------------------------------------------------------
@@ -64,25 +88,77 @@ class Recommender:
                 f"{self.path} is not a database published by this version of recsql "
                 f"({str(error).splitlines()[0]}); rebuild it with recsql build"
             ) from error
+        tenant_ids = frozenset(
+            t for (t,) in con.sql("select tenant_id from recsql_data.tenant_settings").fetchall()
+        )
+        (built,) = con.execute("select max(as_of) from recsql_data.build_info").fetchall()
         if self._con is not None:
             self._con.close()
         self._con, self._identity, self._tenants = con, (stat.st_dev, stat.st_ino), {}
+        self.tenant_ids, self.built_as_of = tenant_ids, built[0]
+
+    @property
+    def identity(self) -> tuple[int, int] | None:
+        """The device and inode of the file open (a publish replaces the inode)."""
+        return self._identity
+
+    def _follow(self) -> duckdb.DuckDBPyConnection:
+        """The open connection, to the file a new build published if there is one (with
+        ``follow_publishes``)."""
+        if self.follow_publishes:
+            try:
+                stat = os.stat(self.path)
+            except FileNotFoundError:
+                stat = None  # keep serving the file we have open
+            if stat is not None and (stat.st_dev, stat.st_ino) != self._identity:
+                self._connect()
+        if self._con is None:
+            raise RecsqlError("this recommender is closed")
+        return self._con
 
     def _tenant(self, tenant_id: str) -> Tenant:
         """The tenant as the served file holds it (the file reopened first if a new build
         replaced it), loaded on first use."""
-        try:
-            stat = os.stat(self.path)
-        except FileNotFoundError:
-            stat = None  # keep serving the file we have open
-        if stat is not None and (stat.st_dev, stat.st_ino) != self._identity:
-            self._connect()
-        if self._con is None:
-            raise RecsqlError("this recommender is closed")
+        con = self._follow()
         tenant = self._tenants.get(tenant_id)
         if tenant is None:
-            tenant = self._tenants[tenant_id] = load(self._con, tenant_id, str(self.path))
+            tenant = self._tenants[tenant_id] = load(con, tenant_id, str(self.path))
         return tenant
+
+    def load(self, tenant_id: str) -> None:
+        """Load a tenant into memory now, if it is not yet: without holding up the calls for
+        other tenants meanwhile (the load reads through a connection of its own). Callers
+        asking for the same tenant at once wait for one load."""
+        with self._lock:
+            gate = self._loading.setdefault(tenant_id, threading.Lock())
+        with gate:
+            with self._lock:
+                con = self._follow()
+                if tenant_id in self._tenants:
+                    return
+                cursor = con.cursor()
+            try:
+                cursor.execute("use served")
+                tenant = load(cursor, tenant_id, str(self.path))
+            finally:
+                cursor.close()
+            with self._lock:
+                if self._con is con:  # not reopened meanwhile: the tenant is of the open build
+                    self._tenants.setdefault(tenant_id, tenant)
+
+    def is_loaded(self, tenant_id: str) -> bool:
+        return tenant_id in self._tenants
+
+    @property
+    def loaded_tenants(self) -> list[str]:
+        """The tenants loaded into memory (what a server reloads after a publish)."""
+        return list(self._tenants)
+
+    def describe(self, tenant_id: str) -> TenantInfo:
+        """The tenant's mode and the model version its answers come from."""
+        with self._lock:
+            tenant = self._tenant(tenant_id)
+            return TenantInfo(tenant.settings["mode"], tenant.model_version)
 
     def close(self) -> None:
         with self._lock:
@@ -196,6 +272,48 @@ class Recommender:
                 Recommendation(rank, item, score, f"bought with {name}", "cooccurrence")
                 for rank, (item, score) in enumerate(zip(ids[:k], scores[:k], strict=True), 1)
             )
+
+    def rank(
+        self, tenant_id: str, customer_id: str | None, item_ids: Iterable[str]
+    ) -> Recommendations:
+        """The given items (a search result, a category page) in the order the customer is
+        most likely to want them, as the ``rank_items`` macro orders them
+        (:func:`recsql.serving.lists.ranked`): items the rules do not allow the customer are
+        left out; ids the tenant's catalogue does not hold too, and are reported in the
+        result's ``unknown_context_items``."""
+        given = list(dict.fromkeys(item_ids))
+        with self._lock:
+            tenant = self._tenant(tenant_id)
+            unknown = [item for item in given if item not in tenant.items]
+            if tenant.settings["mode"] == "off":
+                return Recommendations(unknown_context_items=unknown)
+            rows = lists.ranked(tenant, customer_id, [i for i in given if i in tenant.items])
+            return Recommendations(rows, unknown_context_items=unknown)
+
+    def for_items(self, tenant_id: str, item_ids: Iterable[str], k: int = 10) -> Recommendations:
+        """For a cart or a session without a known customer: what the
+        ``recommend_for_items(tenant_id, item_ids, k)`` macro gives (run in the open file)."""
+        _check_k(k)
+        given = list(dict.fromkeys(item_ids))
+        with self._lock:
+            tenant = self._tenant(tenant_id)
+            cursor = self._follow().cursor()
+        try:
+            cursor.execute("use served")
+            if tenant.settings["mode"] == "off":
+                return Recommendations()
+            rows = cursor.execute(
+                "select rank, item_id, score, reason from recommend_for_items(?, ?, ?)",
+                [tenant_id, given, k],
+            ).fetchall()
+        finally:
+            cursor.close()
+        return Recommendations(
+            Recommendation(
+                rank, item, score, reason, "popularity" if reason == "popular" else "cooccurrence"
+            )
+            for rank, item, score, reason in rows
+        )
 
     def popular(self, tenant_id: str, country: str | None = None, k: int = 10) -> Recommendations:
         """The most popular items a visitor from ``country`` may be shown: the ``popular``

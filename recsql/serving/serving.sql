@@ -239,3 +239,106 @@ where p.tenant_id = tenant_id
     and p.rank <= k
     and p.country is not distinct from recsql_list_country(tenant_id, country)
 order by p.rank;
+
+-- rank_items(tenant_id, customer_id, item_ids): the given items (a search result, a category
+-- page) in the order the customer is most likely to want them; recsql/serving/lists.py
+-- (ranked) mirrors it for recsql.open(...).rank and the HTTP API. A customer the tenant knows is
+-- judged by their rule class (no rows for one it withholds a discover list from or who asked
+-- to be forgotten); anyone else as a visitor of unknown country. Items the rules do not allow
+-- them go, and so do ids the catalogue does not hold. The others are ranked within each source
+-- that knows them (the customer's discover and buy-again lists by rank; what their purchases
+-- were bought with, similarity summed, for personalized customers; the tenant's popularity by
+-- rank), fused by reciprocal rank (1 / (60 + rank) summed) and multiplied by their boost; ties
+-- and items no source knows (score 0) keep the given order. Category caps and the
+-- sustainability nudge are not applied: the caller's items are ranked, not a list assembled.
+create or replace macro rank_items(tenant_id, customer_id, item_ids) as table
+with given as (
+    select g.item_id, min(g.position) as position
+    from (
+        select unnest(item_ids) as item_id, generate_subscripts(item_ids, 1) as position
+    ) as g
+    group by g.item_id
+),
+person as (
+    select c.rule_class, d.is_personalized
+    from recsql_data.customer_rule_states as c
+    inner join recsql_data.customer_shelves as d
+        on d.tenant_id = c.tenant_id and d.customer_id = c.customer_id and d.shelf = 'discover'
+    where c.tenant_id = tenant_id and c.customer_id = customer_id and not c.is_visitor
+        and d.withheld_by is null
+    union all
+    select v.rule_class, false as is_personalized
+    from recsql_data.visitor_rule_states as v
+    where v.tenant_id = tenant_id and v.country is null and v.nothing_rule is null
+        and not recsql_is_customer(tenant_id, customer_id)
+),
+candidates as (
+    select g.item_id, g.position, coalesce(e.boost, 1.0) as boost
+    from given as g
+    cross join person as p
+    inner join recsql_data.item_rule_states as i
+        on i.tenant_id = tenant_id and i.item_id = g.item_id
+    inner join recsql_data.tenant_settings as t
+        on t.tenant_id = tenant_id and t.mode <> 'off'
+    left join recsql_data.rule_class_verdicts as e
+        on e.tenant_id = tenant_id and e.rule_class = p.rule_class and e.item_id = g.item_id
+    where e.blocked_by is null and e.not_included_by is null
+),
+cooccurring as (
+    select s.similar_item_id as item_id, sum(s.score) as score
+    from recsql_data.bought_items as b
+    inner join recsql_data.similar_items as s
+        on s.tenant_id = tenant_id and s.item_id = b.item_id
+    where b.tenant_id = tenant_id and b.customer_id = customer_id
+        and (select bool_or(p.is_personalized) from person as p)
+        and s.similar_item_id in (select c.item_id from candidates as c)
+    group by s.similar_item_id
+),
+sourced as (
+    select r.item_id, 1 as source_order, -r.rank as value, r.reason, r.algorithm
+    from recsql_data.recommendations as r
+    where r.tenant_id = tenant_id and r.customer_id = customer_id
+        and r.item_id in (select c.item_id from candidates as c)
+    union all
+    select b.item_id, 2 as source_order, -b.rank as value, b.reason, b.algorithm
+    from recsql_data.buy_again as b
+    where b.tenant_id = tenant_id and b.customer_id = customer_id
+        and b.item_id in (select c.item_id from candidates as c)
+    union all
+    select o.item_id, 3 as source_order, o.score as value, 'bought with what you bought' as reason,
+        'cooccurrence' as algorithm
+    from cooccurring as o
+    union all
+    select p.item_id, 4 as source_order, -p.rank as value, 'popular' as reason,
+        'popularity' as algorithm
+    from recsql_data.popular_items as p
+    where p.tenant_id = tenant_id and p.country is null
+        and p.item_id in (select c.item_id from candidates as c)
+),
+ranked as (
+    select
+        s.item_id, s.source_order, s.reason, s.algorithm,
+        row_number() over (partition by s.source_order order by s.value desc, s.item_id)
+            as source_rank
+    from sourced as s
+),
+fused as (
+    select
+        r.item_id,
+        sum(1.0 / (60 + r.source_rank)) as score,
+        arg_min(r.reason, r.source_rank * 10 + r.source_order) as reason,
+        arg_min(r.algorithm, r.source_rank * 10 + r.source_order) as algorithm
+    from ranked as r
+    group by r.item_id
+)
+select
+    cast(tenant_id as varchar) as tenant_id,
+    cast(customer_id as varchar) as customer_id,
+    row_number() over (order by coalesce(f.score, 0.0) * c.boost desc, c.position) as rank,
+    c.item_id,
+    coalesce(f.score, 0.0) * c.boost as score,
+    coalesce(f.reason, 'in the order given') as reason,
+    coalesce(f.algorithm, 'none') as algorithm
+from candidates as c
+left join fused as f on f.item_id = c.item_id
+order by rank;

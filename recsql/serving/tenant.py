@@ -124,6 +124,8 @@ class Tenant:
     similar: dict[str, tuple[list[str], list[float]]]
     lists: dict[str, KeyedRows]  # prebaked lists by shelf, by customer_id
     factors: Factors | None
+    #: The version of the tenant's models its lists come from (tenant_status.active_version).
+    model_version: str | None = None
     names: dict[str, str] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -237,9 +239,11 @@ def load(con: duckdb.DuckDBPyConnection, tenant_id: str, where: str) -> Tenant:
         erasures["salt"][0] if erasures["salt"] else "",
         frozenset(erasures["customer_hash"]),
     )
+    status = query("select active_version from recsql_data.tenant_status where tenant_id = ?")
     return Tenant(
         tenant_id=tenant_id,
         settings=settings[0],
+        model_version=status.column(0)[0].as_py() if status.num_rows else None,
         customers=customers,
         erased=erased,
         visitors=visitors,

@@ -385,7 +385,8 @@ def render(res: Results) -> str:
         "",
         f"Command: `{command_line()}`  ",
         f"Input: `{res.generate_command}` (no bad rows), the tenants file of "
-        "`benchmarks/serving_latency.py` (`ease_max_items` 5000: EASE skipped); tenant "
+        "`benchmarks/serving_latency.py` (`ease_max_items` 5000: EASE fitted on the 5,000 "
+        "most popular items); tenant "
         f"`{res.tenant}`, {res.customers:,} customers with a discover list.  ",
         f"Date: {now()}  ",
         f"Machine: {machine()}; fastapi {package_version('fastapi')}, uvicorn "

@@ -289,8 +289,10 @@ def stage_seconds(target: Path) -> list[tuple[str, str, int, float]]:
 
 
 def dbt_threads(run_results: Path) -> int:
-    """How many dbt worker threads ran nodes (their times overlap when more than one)."""
-    return len({r["thread_id"] for r in json.loads(run_results.read_text())["results"]})
+    """How many dbt worker threads ran nodes (their times overlap when more than one); the
+    hooks that run on dbt's main thread are not counted."""
+    results = json.loads(run_results.read_text())["results"]
+    return len({r["thread_id"] for r in results if r["thread_id"] != "main"})
 
 
 def machine() -> str:

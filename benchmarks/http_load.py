@@ -396,9 +396,9 @@ def render(res: Results) -> str:
         f"Client: this script, one process (asyncio + uvloop) on the same machine, keep-alive "
         f"connections. Benchmark wall time: {res.seconds / 60:.1f} min.",
         "",
-        "**The machine is shared**: other work ran on it during this measurement (the 1-minute "
-        "load average before and after each phase is in the table; on 2 cores, above 2 means "
-        "the server, the client and other processes queued for the CPU — their tails above all).",
+        "The machine may be shared: the 1-minute load average before and after each phase is "
+        "in the table (on 2 cores, above 2 means the server, the client and other processes "
+        "queued for the CPU — their tails above all).",
         "",
         "## Targets",
         "",

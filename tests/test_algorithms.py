@@ -435,6 +435,26 @@ class TestTopN:
             np.testing.assert_array_equal(top[row][: order.size], scores[row, order])
             assert np.all(top[row][order.size :] == -np.inf)
 
+    @settings(max_examples=100, deadline=None)
+    @given(
+        scores=arrays(
+            np.float32,
+            st.tuples(st.integers(1, 4), st.integers(40, 400)),
+            # mostly zeros, as the scores of a sparse model (EASE from stored weights) are
+            elements=st.sampled_from([0.0] * 12 + [-np.inf, -1.0, 0.5, 1.0, 2.0, 3.0]),
+        ),
+        n=st.integers(1, 12),
+    )
+    def test_wide_sparse_scores_equal_a_full_stable_sort(self, scores: np.ndarray, n: int):
+        # wide rows take the block-threshold path of the selection, with its tie completion
+        items, top = topn(scores, n)
+        for row in range(scores.shape[0]):
+            order = np.lexsort((np.arange(scores.shape[1]), -scores[row]))[:n]
+            order = order[scores[row, order] > -np.inf]
+            np.testing.assert_array_equal(items[row, : order.size], order)
+            np.testing.assert_array_equal(top[row, : order.size], scores[row, order])
+            assert np.all(items[row, order.size :] == -1)
+
     @settings(max_examples=200, deadline=None)
     @given(
         lengths=st.lists(st.integers(0, 4), min_size=1, max_size=6),

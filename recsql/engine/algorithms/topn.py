@@ -7,8 +7,8 @@ Two small vectorised kernels:
 - :func:`segment_argmax` picks, for each row of a CSR history, the history item that
   contributes most to each recommended item (the explanation).
 
-Both are linear in the size of their input (``argpartition``, not a full sort), so the cost
-per batch is one pass over ``batch x items`` scores.
+Both are linear in the size of their input (a threshold from block maxima, not a sort), so
+the cost per batch is a few passes over ``batch x items`` scores.
 """
 
 from __future__ import annotations
@@ -51,8 +51,8 @@ def topn(
     Returns
     -------
     items : ndarray of int32, shape (rows, n)
-        Column indices, by descending score; ties go to the lower column index, so the result
-        does not depend on how ``argpartition`` orders equal values. Rows with fewer than
+        Column indices, by descending score; ties go to the lower column index (the same
+        items for any batching of the rows). Rows with fewer than
         ``n`` returnable items are padded with :data:`PAD_ITEM`.
     scores : ndarray of float32, shape (rows, n)
         Their scores, padded with :data:`PAD_SCORE` (``-inf``).
@@ -96,26 +96,57 @@ def topn(
 def _select(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """The (unordered) set of the ``k`` best columns per row, ties to the lower column index.
 
-    ``argpartition`` finds *a* top-k set in linear time, but when several items share the
-    k-th largest score it may keep any of them. Rows where that happens are rare in real
-    scores (but common for zero scores and padding), so they are fixed separately: keep
-    every item above the threshold plus the lowest-indexed items equal to it.
+    Not ``argpartition`` on the whole block: numpy's vectorised selection falls back to a full
+    sort on rows where most values are equal - the zeros of a sparse model's scores (EASE from
+    stored weights: 95 % zeros over 50,000 items took 7 s per 1,000 customers instead of
+    0.1 s). Instead, a threshold no higher than each row's k-th best value is found among the
+    maxima of blocks of columns - if ``k`` blocks have a maximum of at least ``t``, so do at
+    least ``k`` values - and the choice is made among the few values above it, plus the
+    lowest-indexed values equal to it when those are not ``k``.
     """
-    n_items = scores.shape[1]
-    candidates = np.argpartition(scores, n_items - k, axis=1)[:, n_items - k :]
-    candidate_scores = np.take_along_axis(scores, candidates, axis=1)
-    threshold = candidate_scores.min(axis=1, keepdims=True)
-    at_least = np.count_nonzero(scores >= threshold, axis=1)
-    tied = np.flatnonzero(at_least > k)
-    if tied.size:
-        block = scores[tied]
-        above = block > threshold[tied]
-        equal = block == threshold[tied]
-        room = k - np.count_nonzero(above, axis=1, keepdims=True)
-        keep = above | (equal & (np.cumsum(equal, axis=1) <= room))
-        columns = np.nonzero(keep)[1].reshape(tied.size, k)
-        candidates[tied] = columns
-        candidate_scores[tied] = np.take_along_axis(block, columns, axis=1)
+    rows, n_items = scores.shape
+    # Blocks of up to 64 columns, at least 2k of them: the values strictly above the
+    # threshold lie in fewer than k blocks, so a row has fewer than k * block of them.
+    block = max(1, min(64, n_items // (2 * k)))
+    maxima = np.maximum.reduceat(scores, np.arange(0, n_items, block), axis=1)
+    n_blocks = maxima.shape[1]
+    threshold = np.partition(maxima, n_blocks - k, axis=1)[:, n_blocks - k]
+
+    above_rows, above_columns = np.nonzero(scores > threshold[:, None])
+    above_scores = scores[above_rows, above_columns]
+    # best first within each row, ties to the lower column (np.nonzero orders by row, column)
+    order = np.lexsort((above_columns, -above_scores, above_rows))
+    above_rows, above_columns, above_scores = (
+        above_rows[order],
+        above_columns[order],
+        above_scores[order],
+    )
+    counts = np.bincount(above_rows, minlength=rows)
+    position = np.arange(above_rows.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    kept = position < k
+
+    candidates = np.empty((rows, k), dtype=np.int64)
+    candidate_scores = np.empty((rows, k), dtype=scores.dtype)
+    candidates[above_rows[kept], position[kept]] = above_columns[kept]
+    candidate_scores[above_rows[kept], position[kept]] = above_scores[kept]
+    # Rows with fewer than k values above the threshold: their k-th best value is the
+    # threshold itself; the lowest-indexed columns holding it complete them. Those columns
+    # are looked for in a prefix of the row, widened for the rows where it holds too few.
+    short = np.flatnonzero(counts < k)
+    width = min(n_items, 4 * k)
+    while short.size:
+        equal = scores[short, :width] == threshold[short, None]
+        room = k - counts[short]
+        enough = np.count_nonzero(equal, axis=1) >= room
+        at, columns = np.nonzero(equal[enough])
+        filled = short[enough]
+        found = np.bincount(at, minlength=filled.size)
+        rank = np.arange(at.size) - np.repeat(np.cumsum(found) - found, found)
+        wanted = rank < room[enough][at]
+        row, slot = filled[at[wanted]], counts[filled[at[wanted]]] + rank[wanted]
+        candidates[row, slot] = columns[wanted]
+        candidate_scores[row, slot] = threshold[row]
+        short, width = short[~enough], min(n_items, 4 * width)
     return candidates, candidate_scores
 
 

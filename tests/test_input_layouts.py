@@ -13,6 +13,7 @@ import itertools
 import json
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -36,6 +37,35 @@ def zstd(data: bytes) -> bytes:
     with pa.CompressedOutputStream(sink, "zstd") as stream:
         stream.write(data)
     return sink.getvalue().to_pybytes()
+
+
+def test_a_folder_is_streamed_one_file_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reading 20 million interactions must not hold every file at once: a file is parsed
+    when the rows of the files before it have been taken (what the dbt plugin streams)."""
+    parsed: list[str] = []
+    parse = inputs._read_csv
+
+    def recording(spec: inputs.InputTable, file: inputs.SourceFile) -> Any:
+        parsed.append(file.name)
+        return parse(spec, file)
+
+    monkeypatch.setattr(inputs, "_read_csv", recording)
+    monkeypatch.setattr(inputs, "BATCH_ROWS", 1)
+    day = "customer_id,item_id,occurred_at\nc{0},i1,2025-05-0{0}\nc{0}b,i1,2025-05-0{0}\n"
+    write_files(
+        tmp_path,
+        {f"interactions/day-{n}.csv": day.format(n).encode() for n in (1, 2, 3)},
+    )
+    stream = inputs.stream_table(tmp_path, "interactions")
+    assert parsed == ["interactions/day-1.csv"]  # the first file gives the schema
+    first = stream.read_next_batch()
+    assert first.column("customer_id").to_pylist() == ["c1"]
+    assert parsed == ["interactions/day-1.csv"]
+    rest = pa.Table.from_batches(list(stream))
+    assert parsed == [f"interactions/day-{n}.csv" for n in (1, 2, 3)]
+    assert rest.column("_source_row").to_pylist() == [2, 3, 4, 5, 6]
 
 
 def write_files(directory: Path, files: dict[str, bytes]) -> Path:
@@ -425,12 +455,17 @@ LAYOUTS = {
 
 
 @pytest.mark.parametrize(("files", "rows", "set_aside"), LAYOUTS.values(), ids=list(LAYOUTS))
+@pytest.mark.parametrize("batch_rows", [inputs.BATCH_ROWS, 1], ids=["batches", "row by row"])
 def test_every_layout_reads_its_rows_in_order(
     tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     files: dict[str, bytes],
     rows: list[tuple[str, int, str]],
     set_aside: list[tuple[str, int]],
+    batch_rows: int,
 ) -> None:
+    """Streamed a row at a time too: the numbering goes on from batch to batch, file to file."""
+    monkeypatch.setattr(inputs, "BATCH_ROWS", batch_rows)
     write_files(tmp_path, {**files, "items.csv": b"item_id\ni1\n"})
     inputs.locate_all(tmp_path)
     read_back = read(tmp_path, "interactions")
@@ -700,5 +735,5 @@ def test_dbt_users_state_encodings_as_a_variable(tmp_path: Path) -> None:
     with encodings goes through it too)."""
     data = write_files(tmp_path / "in", {"items.csv": ITEMS_TEXT.encode("cp1252")})
     plugin = Plugin("recsql", {"data_dir": str(data), "encodings": '{"items": "cp1252"}'})
-    items = plugin.load(SimpleNamespace(identifier="items", schema="inputs"))
+    items = plugin.load(SimpleNamespace(identifier="items", schema="inputs")).read_all()
     assert items.column("name").to_pylist() == NAMES

@@ -103,9 +103,10 @@ class Plugin(BasePlugin):
                 str(error).splitlines()[0],
             )
 
-    def load(self, source_config: SourceConfig) -> pa.Table:
+    def load(self, source_config: SourceConfig) -> pa.Table | pa.RecordBatchReader:
         if source_config.schema == STATE_SOURCES:
             return state.active_rows(self.state_path, source_config.identifier)
-        return inputs.read_table(
+        # streamed: DuckDB writes the rows into the build database as they are read
+        return inputs.stream_table(
             self.data_dir, source_config.identifier, self.encodings, self.events_dir
         )

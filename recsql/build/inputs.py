@@ -5,8 +5,8 @@
 ``<table>/`` of such files, all CSV or all Parquet, read as one table in name order (names
 starting with ``_`` or ``.`` are ignored; ``key=value`` folder names are only names). This
 module decides what is a contract error (the build stops at once, naming the file and the
-column) and turns each table into a raw Arrow table that the dbt staging models validate row
-by row:
+column) and turns each table into a raw Arrow table, streamed to the build a batch at a time,
+that the dbt staging models validate row by row:
 
 - every contract column is text (staging casts it and quarantines what does not parse);
 - optional columns missing from the file are present and NULL, except ``tenant_id``, which is
@@ -55,7 +55,7 @@ import json
 import logging
 import re
 from array import array
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,6 +96,11 @@ DECIMAL_COMMA = (r"^(\s*[+-]?[0-9]+),([0-9]+\s*)$", r"\1.\2")
 #: The largest share of a CSV file's lines that may hold bytes that are not text (each is
 #: quarantined); past it the file is in another encoding than the one expected.
 MAX_NOT_TEXT_SHARE = 0.01
+#: Rows per batch of a table streamed from its files (to DuckDB, by the dbt plugin).
+BATCH_ROWS = 100_000
+#: The memory of the DuckDB connection that turns a file's rows into the raw shape: a
+#: projection, streamed, needs little.
+READER_MEMORY = "1GiB"
 
 
 class ContractError(ValueError):
@@ -450,29 +455,74 @@ def read_table(
     encodings: Mapping[str, str] | None = None,
     events_dir: Path | None = None,
 ) -> pa.Table:
-    """Locate and read one table by name (what the dbt plugin calls); the interactions with
-    the rows of the event log ``events_dir`` after those of the input directory."""
+    """Locate and read one table by name: :func:`stream_table`'s rows as one Arrow table."""
+    return stream_table(data_dir, name, encodings, events_dir).read_all()
+
+
+def stream_table(
+    data_dir: Path | str,
+    name: str,
+    encodings: Mapping[str, str] | None = None,
+    events_dir: Path | None = None,
+) -> pa.RecordBatchReader:
+    """Locate one table by name and stream its rows (what the dbt plugin hands DuckDB); the
+    interactions with the rows of the event log ``events_dir`` after those of the input
+    directory."""
     stated = checked_encodings(encodings).get(name)
-    table = read(locate(Path(data_dir), TABLES_BY_NAME[name], stated))
+    table = stream(locate(Path(data_dir), TABLES_BY_NAME[name], stated))
     log_files = locate_events(events_dir) if name == EVENTS_TABLE else None
     if log_files is None or not log_files.present:
         return table
-    logged = read(log_files, rows_before=table.num_rows)
-    log.info("Read %d interaction(s) from the event log %s.", logged.num_rows, events_dir)
-    return _concatenated([table, logged])
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        rows = yield from _numbered(table)
+        logged = yield from _numbered(stream(log_files, rows_before=rows))
+        log.info("Read %d interaction(s) from the event log %s.", logged, events_dir)
+
+    return pa.RecordBatchReader.from_batches(table.schema, batches())
 
 
 def read(spec: InputTable, rows_before: int = 0) -> pa.Table:
     """Read one table's files into the raw shape described in the module docstring (rows
     numbered after ``rows_before`` rows read before them)."""
+    return stream(spec, rows_before).read_all()
+
+
+def stream(spec: InputTable, rows_before: int = 0) -> pa.RecordBatchReader:
+    """:func:`read`'s rows, a batch at a time. A file is opened when the batches of the one
+    before it have been taken, so one file's parse is held at a time (a CSV file's whole, a
+    Parquet file's a row group at a time): what bounds the memory of reading 20 million
+    interactions. Tables whose extra columns are kept (items, customers: small ones) are read
+    whole when they have several files, since each file may type those columns differently
+    (:func:`_concatenated`)."""
     if not spec.present:
-        return _empty(spec.table)
-    parts = []
-    for file in spec.files:
-        part = _read_file(spec, file, rows_before)
-        rows_before += part.column(LOAD_ERROR).null_count
-        parts.append(part)
-    return _concatenated(parts)
+        return _empty(spec.table).to_reader()
+    if spec.table.keeps_extra_columns and len(spec.files) > 1:
+        parts = []
+        for file in spec.files:
+            part = _read_file(spec, file, rows_before).read_all()
+            rows_before += part.column(LOAD_ERROR).null_count
+            parts.append(part)
+        return _concatenated(parts).to_reader()
+    # the first file is opened at once: it gives the schema, and its errors stop the build now
+    first = _read_file(spec, spec.files[0], rows_before)
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        rows = rows_before + (yield from _numbered(first))
+        for file in spec.files[1:]:
+            rows += yield from _numbered(_read_file(spec, file, rows))
+
+    return pa.RecordBatchReader.from_batches(first.schema, batches())
+
+
+def _numbered(reader: pa.RecordBatchReader) -> Generator[pa.RecordBatch, None, int]:
+    """Yield the batches of ``reader``; return how many of their rows were read (have no load
+    error), which is where the ``_source_row`` numbers of the rows after them start."""
+    rows = 0
+    for batch in reader:
+        rows += batch.column(LOAD_ERROR).null_count
+        yield batch
+    return rows
 
 
 def _empty(table: Table) -> pa.Table:
@@ -487,9 +537,11 @@ def _empty(table: Table) -> pa.Table:
     return pa.schema(fields).empty_table()
 
 
-def _read_file(spec: InputTable, file: SourceFile, rows_before: int) -> pa.Table:
+def _read_file(spec: InputTable, file: SourceFile, rows_before: int) -> pa.RecordBatchReader:
     """One file's rows in the raw shape, numbered after the ``rows_before`` rows of the files
-    before it; the records that cannot be read come last."""
+    before it, as a stream of batches; the records that cannot be read come last. The file is
+    opened (and a CSV file parsed) now; its rows are turned into the raw shape as the batches
+    are taken, on a DuckDB connection of its own that the last batch closes."""
     table = spec.table
     # In a ";" file a comma separates no fields, so in a number it is a decimal comma.
     decimal_commas = file.delimiter == ";"
@@ -514,39 +566,62 @@ def _read_file(spec: InputTable, file: SourceFile, rows_before: int) -> pa.Table
     )
 
     unread: list[Record] = []
-    con = duckdb.connect()
+    con = duckdb.connect(config={"memory_limit": READER_MEMORY})
     try:
         con.execute("set TimeZone = 'UTC'")
         if file.delimiter is not None:
             rows, lines, unread = _read_csv(spec, file)
-            # the lines go along under a name no column of the file has
+            # the lines and the row numbers go along under names no column of the file has
             line_column = "_line"
             while line_column in rows.column_names:
                 line_column = f"_{line_column}"
-            con.register("file_rows", rows.append_column(line_column, lines))
+            number_column = f"{line_column}_number"
+            numbers = pa.array(np.arange(1, rows.num_rows + 1, dtype=np.int64))
+            con.register(
+                "file_rows",
+                rows.append_column(line_column, lines).append_column(number_column, numbers),
+            )
             scan, line = "file_rows", sql.identifier(line_column)
+            number = sql.identifier(number_column)
         else:
-            scan = f"read_parquet({sql.literal(str(file.path))})"
-            line = "row_number() over ()"
-        rows = con.sql(
+            path = sql.literal(str(file.path))
+            if any(name.lower() == "file_row_number" for name in file.columns.values()):
+                # DuckDB cannot add its row number column: number the rows in a window
+                scan, line = f"read_parquet({path})", "row_number() over ()"
+            else:  # the rows as the file orders them, streamed (no window over the file)
+                scan = f"read_parquet({path}, file_row_number = true)"
+                line = "file_row_number + 1"
+            number = line
+        reader = con.sql(
             f"select {', '.join(selected)}, "
-            f"row_number() over () + {rows_before} as {SOURCE_ROW}, "
+            f"{number} + {rows_before} as {SOURCE_ROW}, "
             f"cast(null as varchar) as {LOAD_ERROR}, "
             f"cast(to_json(struct_pack({as_read})) as varchar) as {ROW_JSON}, "
             f"{sql.literal(file.name)} as {SOURCE_FILE}, "
             f"cast({line} as bigint) as {SOURCE_LINE} "
             f"from {scan}"
-        ).to_arrow_table()
-    except duckdb.Error as error:
-        raise ContractError(f"{file.path} cannot be read: {error}") from error
-    finally:
+        ).to_arrow_reader(BATCH_ROWS)
+    except BaseException as error:
         con.close()
+        if isinstance(error, duckdb.Error):
+            raise ContractError(f"{file.path} cannot be read: {error}") from error
+        raise
     if unread:
         log.warning(
             "%s: %d line(s) could not be read; they are quarantined.", file.path, len(unread)
         )
-        rows = pa.concat_tables([rows, _unread_rows(file, unread, rows.schema)])
-    return rows
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        try:
+            yield from reader
+        except duckdb.Error as error:  # e.g. a Parquet file damaged past its first row group
+            raise ContractError(f"{file.path} cannot be read: {error}") from error
+        finally:
+            con.close()
+        if unread:
+            yield from _unread_rows(file, unread, reader.schema).to_batches()
+
+    return pa.RecordBatchReader.from_batches(reader.schema, batches())
 
 
 def _read_csv(spec: InputTable, file: SourceFile) -> tuple[pa.Table, pa.Array, list[Record]]:

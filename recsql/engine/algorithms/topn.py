@@ -112,8 +112,16 @@ def _select(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     n_blocks = maxima.shape[1]
     threshold = np.partition(maxima, n_blocks - k, axis=1)[:, n_blocks - k]
 
-    above_rows, above_columns = np.nonzero(scores > threshold[:, None])
-    above_scores = scores[above_rows, above_columns]
+    # The values above the threshold lie in the (fewer than k) blocks whose maximum is above
+    # it: only those blocks are read again, in row and column order.
+    block_rows, block_numbers = np.nonzero(maxima > threshold[:, None])
+    columns = (block_numbers[:, None] * block + np.arange(block)).ravel()
+    entry_rows = np.repeat(block_rows, block)
+    inside = columns < n_items  # the last block may be shorter
+    columns, entry_rows = columns[inside], entry_rows[inside]
+    values = scores[entry_rows, columns]
+    above = values > threshold[entry_rows]
+    above_rows, above_columns, above_scores = entry_rows[above], columns[above], values[above]
     # best first within each row, ties to the lower column (np.nonzero orders by row, column)
     order = np.lexsort((above_columns, -above_scores, above_rows))
     above_rows, above_columns, above_scores = (

@@ -468,6 +468,39 @@ def test_a_stored_model_follows_new_purchases_and_ignores_unknown_items() -> Non
         assert "g0i0" not in g0u0, algorithm  # bought: never offered on discover
 
 
+def test_stored_ease_on_a_large_catalogue_scores_only_the_items_it_reaches(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """EASE fitted on the 12 most popular of 212 items gives the other 200 no weight: the
+    stored model scores the 12 alone (the 200 would all score 0) and its lists are exactly
+    those of scoring every item."""
+    rng = np.random.default_rng(3)
+    rows = _blocks("t", groups=3, size=4, users=8)
+    customers = sorted({r[1] for r in rows})
+    rows += [("t", str(rng.choice(customers)), f"tail{j:03d}", 1.0, 1) for j in range(200)]
+    # some customers also buy in another group: items scored below 0 that one purchase
+    # speaks for, which scoring every item ranks behind the 200 at 0
+    rows += [("t", f"g0u{u}", f"g1i{u % 4}", 1.0, 1) for u in range(4)]
+    interactions = _interactions(rows)
+    settings = dict(SETTINGS, ease_max_items=12, ease_neighbours=1000)
+    neighbours = candidates.ease_neighbours(
+        interactions, [candidates.Job("t", "ease", 1000, settings, "binary")]
+    )
+    jobs = [candidates.Job("t", "ease", 8, settings, "binary")]
+    no_factors = candidates.factors_schema(1).empty_table()
+    restricted = candidates.recommend_stored(interactions, jobs, neighbours, no_factors)
+    assert {r["item_id"][0] for r in restricted.to_pylist()} == {"g"}
+
+    matrix = candidates.tenant_matrices(interactions)["t"]
+    weights = candidates.aligned_weights(neighbours, matrix.item_ids)
+    reached = candidates._reached_by(weights, matrix, 8)
+    assert reached is not None and reached[0].affinities.shape[1] == 12
+    monkeypatch.setattr(candidates, "_reached_by", lambda *_: None)
+    every_item = candidates.recommend_stored(interactions, jobs, neighbours, no_factors)
+    assert restricted.num_rows > 0
+    assert restricted.to_pylist() == every_item.to_pylist()
+
+
 def test_ease_keeps_the_weights_largest_in_magnitude() -> None:
     weights = np.array([[0, 0.5, -0.9, 0.1], [0.2, 0, 0.3, -0.1], [0, 0, 0, 0], [1, 2, 3, 0]])
     kept = largest_weights(weights, 2).toarray()

@@ -172,6 +172,35 @@ def fitted_on(job: Job, matrix: TenantMatrix) -> TenantMatrix:
     )
 
 
+def _reached_by(
+    weights: sp.csr_matrix, matrix: TenantMatrix, depth: int
+) -> tuple[TenantMatrix, sp.csr_matrix] | None:
+    """The matrix and stored EASE weights restricted to the items the weights reach (as a
+    history item or as a recommended one), when that changes no list: EASE fitted on the
+    ``ease_max_items`` most popular of 50,000 items scores the 35,000 others 0 for every
+    customer, and scoring them costs most of the time. They are left out when each customer
+    has at least ``depth`` of them not bought: then none of the lists reaches past a score of
+    0, so the items scored at most 0 are dropped from the restricted lists (a list's zeros are
+    dropped anyway: nothing in the history speaks for them). None when the restriction could
+    change a list (the catalogue was fitted whole)."""
+    reached = np.union1d(
+        np.flatnonzero(weights.getnnz(axis=1)), np.flatnonzero(weights.getnnz(axis=0))
+    )
+    longest = int(np.diff(matrix.bought.indptr).max(initial=0))
+    if weights.shape[0] - reached.size < depth + longest:
+        return None
+    return (
+        TenantMatrix(
+            tenant_id=matrix.tenant_id,
+            customer_ids=matrix.customer_ids,
+            item_ids=matrix.item_ids.take(pa.array(reached)),
+            affinities=matrix.affinities[:, reached].tocsr(),
+            bought=matrix.bought[:, reached].tocsr(),
+        ),
+        weights[reached][:, reached].tocsr(),
+    )
+
+
 #: No customers (a tenant nobody of which is to be recommended for).
 _NONE = np.array([], dtype=object)
 
@@ -194,8 +223,12 @@ def _candidates(job: Job, matrix: TenantMatrix, plan: _Plan, num_threads: int) -
     """Fit one algorithm on one tenant (or take its stored factors) and return the candidates
     of the target customers."""
     targets = plan.targets
-    if plan.weights is None:  # a stored model is in the order of the tenant's whole matrix
+    weights, positive_only = plan.weights, False
+    if weights is None:  # a stored model is in the order of the tenant's whole matrix
         matrix = fitted_on(job, matrix)
+    elif (reached := _reached_by(weights, matrix, job.depth)) is not None:
+        matrix, weights = reached
+        positive_only = True
     if matrix.affinities.nnz == 0:
         return None
     # A customer with no positive affinity (e.g. everything returned) has an empty row: every
@@ -213,8 +246,8 @@ def _candidates(job: Job, matrix: TenantMatrix, plan: _Plan, num_threads: int) -
         model.with_factors(*(f[:, : model.factors] for f in plan.factors))
     elif plan.item_factors is not None and isinstance(model, ALS):
         model.with_item_factors(plan.item_factors[:, : model.factors], matrix.affinities)
-    elif plan.weights is not None and isinstance(model, EASE):
-        model.with_weights(plan.weights)
+    elif weights is not None and isinstance(model, EASE):
+        model.with_weights(weights)
     else:
         model.fit(matrix.affinities)
     depth = min(job.depth, matrix.affinities.shape[1])
@@ -222,6 +255,8 @@ def _candidates(job: Job, matrix: TenantMatrix, plan: _Plan, num_threads: int) -
     # A candidate no history item speaks for (no positive contribution) is dropped: the list
     # is filled with popular items instead, and every kept candidate has its explanation.
     keep = (items >= 0) & (because >= 0)
+    if positive_only:  # what the items the weights do not reach (all scored 0) would leave
+        keep &= scores > 0
     n_per_user = keep.sum(axis=1)
     ranks = np.cumsum(keep, axis=1, dtype=np.int32)[keep]
     n = int(keep.sum())

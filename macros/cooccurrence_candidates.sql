@@ -51,6 +51,7 @@ targets as (
     semi join {{ ref('int_holdout_purchases_collected') }} as evaluated
         on evaluated.tenant_id = histories.tenant_id
             and evaluated.customer_id = histories.customer_id
+            and evaluated.is_evaluated
     {%- endif %}
 ),
 

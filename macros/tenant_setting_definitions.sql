@@ -36,6 +36,12 @@
             'at_least': none,
         },
         {
+            'name': 'evaluation_customers', 'type': 'integer', 'default': 20000,
+            'choices': none,
+            'minimum': 1, 'maximum': 100000000, 'minimum_exclusive': false,
+            'at_least': none,
+        },
+        {
             'name': 'candidates_n', 'type': 'integer', 'default': 50,
             'choices': none,
             'minimum': 1, 'maximum': 1000, 'minimum_exclusive': false,

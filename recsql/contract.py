@@ -226,6 +226,17 @@ TENANT_SETTINGS: tuple[Setting, ...] = (
         minimum_exclusive=True,
     ),
     Setting(
+        "evaluation_customers",
+        ColumnType.INTEGER,
+        20000,
+        "offline evaluation: at most this many customers are scored (of those who bought "
+        "before and in the holdout window), the same sample by a hash of their id in every "
+        "build: the NDCG of 20,000 customers is within about 0.004 of all of them, and scoring "
+        "every customer of a large tenant takes minutes (docs/engine.md)",
+        minimum=1,
+        maximum=100_000_000,
+    ),
+    Setting(
         "candidates_n",
         ColumnType.INTEGER,
         50,

@@ -16,6 +16,8 @@ pytestmark = pytest.mark.slow
 
 TENANTS = ("t0001", "t0002", "t0003")
 FORCED = {"t0003": "als"}
+#: evaluation_customers of a tenant: its offline evaluation scores a sample of this many
+SAMPLED = {"t0002": 10}
 INPUT_TABLES = (
     "interactions",
     "items",
@@ -29,7 +31,8 @@ INPUT_TABLES = (
 
 
 def _copy_tenants(source: Path, target: Path, tenants: tuple[str, ...]) -> Path:
-    """The generated inputs restricted to ``tenants``, with FORCED algorithms set."""
+    """The generated inputs restricted to ``tenants``, with FORCED algorithms and SAMPLED
+    evaluations set."""
     target.mkdir(parents=True)
     con = duckdb.connect()
     try:
@@ -37,9 +40,11 @@ def _copy_tenants(source: Path, target: Path, tenants: tuple[str, ...]) -> Path:
             select = f"select * from read_parquet('{source / f'{table}.parquet'}')"
             if table == "tenants":
                 forced = " ".join(f"when '{t}' then '{a}'" for t, a in FORCED.items())
+                sampled = " ".join(f"when '{t}' then {n}" for t, n in SAMPLED.items())
                 select = (
                     f"select * replace (case tenant_id {forced} else algorithm end "
-                    f"as algorithm) from ({select})"
+                    f"as algorithm), case tenant_id {sampled} end as evaluation_customers "
+                    f"from ({select})"
                 )
             con.execute(
                 f"copy (select * from ({select}) where tenant_id in {tenants!r}) "
@@ -236,3 +241,54 @@ def test_recommendations_follow_the_planted_segments(
         """,
     )
     assert in_segment > catalogue_share + 0.25
+
+
+def test_the_evaluation_scores_a_fixed_sample_of_evaluation_customers(
+    all_tenants: BuildResult,
+) -> None:
+    """t0002's evaluation_customers is 10: its lists are made and scored for the 10 evaluated
+    customers first by the hash of their id; the repurchase model still learns from every
+    customer's purchases; the other tenants (default 20,000) evaluate every customer."""
+    build_db = all_tenants.build_db
+    collected = "engine.int_holdout_purchases_collected"
+    counts = {
+        tenant: (customers, evaluated)
+        for tenant, customers, evaluated in query(
+            build_db,
+            f"select tenant_id, count(distinct customer_id), "
+            f"count(distinct customer_id) filter (where is_evaluated) from {collected} "
+            f"group by all",
+        )
+    }
+    assert counts["t0002"][0] > 10 and counts["t0002"][1] == 10
+    assert counts["t0001"][0] == counts["t0001"][1] > 10
+
+    def customers(sql: str) -> set[str]:
+        return {row[0] for row in query(build_db, sql)}
+
+    first_by_hash = customers(
+        f"select customer_id from (select distinct customer_id from {collected} "
+        f"where tenant_id = 't0002') order by hash(customer_id), customer_id limit 10"
+    )
+    assert (
+        customers(f"select customer_id from {collected} where tenant_id = 't0002' and is_evaluated")
+        == first_by_hash
+    )
+    listed = customers(
+        "select customer_id from engine.int_holdout_lists_unioned where tenant_id = 't0002'"
+    )
+    assert listed and listed <= first_by_hash
+    [(scored,)] = query(
+        all_tenants.db_path,
+        "select max(customers) from model_evaluations where tenant_id = 't0002'",
+    )
+    assert 0 < scored <= 10
+    # a customer outside the sample who bought an item again is still a repurchase label
+    [(labels,)] = query(
+        build_db,
+        f"select count(*) from engine.int_repurchase_features as features "
+        f"inner join {collected} as truth using (tenant_id, customer_id, item_id) "
+        f"where features.fold = 'holdout' and features.is_bought_again "
+        f"and features.tenant_id = 't0002' and not truth.is_evaluated",
+    )
+    assert labels > 0

@@ -134,7 +134,7 @@ def test_shards_build_what_one_shard_builds(session) -> None:
 
 
 def test_over_the_budget_tenants_are_built_one_at_a_time(session, caplog) -> None:
-    shards.configure(shards.Budget(limit=1, duckdb=0))  # already over: nothing fits
+    shards.configure(shards.Budget(limit=1, duckdb=GiB))  # already over: nothing fits
     work, sizes = _work(session)
     with caplog.at_level(logging.WARNING, logger="recsql.engine.shards"):
         built = _built(shards.build(session, "model", _sizes(session), work))
@@ -222,3 +222,48 @@ def test_a_model_out_of_memory_is_reported_by_duckdb_s_error_not_its_advice() ->
         "_duckdb.OutOfMemoryException: Out of Memory Error: could not allocate block (1.8 GiB used)"
     )
     assert _exception_line("Traceback\n  File x\nValueError: no rows") == "ValueError: no rows"
+
+
+def test_a_shard_gets_back_the_memory_duckdb_kept_and_duckdb_its_limit(tmp_path: Path) -> None:
+    """DuckDB keeps the blocks of the tables it read: once a shard's inputs are in Python it
+    hands them back (the shard's numpy work needs the memory), and its memory_limit is the
+    build's again afterwards. Outside a shard, nothing changes."""
+    session = duckdb.connect(str(tmp_path / "build.duckdb"))
+    session.execute(journal.RUNS_DDL)
+    session.execute(
+        "create table inputs as select 't00' as tenant_id, i, md5(i::varchar) as text "
+        "from range(4000000) t(i)"
+    )
+    session.execute("checkpoint")  # the table's blocks are on disk: DuckDB may drop them
+    budget = shards.Budget(limit=8 * GiB, duckdb=GiB)
+    shards.configure(budget)
+    session.execute(f"set memory_limit = '{budget.duckdb_setting}'")
+
+    def held() -> int:
+        return session.sql("select sum(memory_usage_bytes) from duckdb_memory()").fetchall()[0][0]
+
+    def limit() -> str:
+        return session.sql("select current_setting('memory_limit')").fetchall()[0][0]
+
+    seen = []
+
+    def work(only):
+        rows = only(session.table("inputs")).order("text").to_arrow_table()
+        before = held()
+        shards.release_duckdb_memory()
+        seen.append((before, held(), limit()))
+        return rows.group_by("tenant_id").aggregate([("i", "count")])
+
+    try:
+        built = _built(shards.build(session, "model", _sizes(session), work))
+        assert built == [("t00", 4_000_000)]
+        [(before, after, limit_after)] = seen
+        assert before > 32 * 2**20 and after <= 2**20
+        assert limit_after == limit() == "1.0 GiB"
+        session.table("inputs").order("text").to_arrow_table()
+        cached = held()
+        shards.release_duckdb_memory()  # not in a shard: DuckDB keeps what it has
+        assert cached > 32 * 2**20 and held() == cached
+    finally:
+        shards.configure(None)
+        session.close()

@@ -9,7 +9,11 @@ from recsql.engine import candidates, shards
 def model(dbt, session):
     dbt.config(materialized="table")
     weighted = candidates.training(dbt.ref("int_interactions_weighted"), dbt.ref("tenant_plans"))
-    evaluated = dbt.ref("int_holdout_purchases_collected").project("tenant_id, customer_id")
+    evaluated = (
+        dbt.ref("int_holdout_purchases_collected")
+        .filter("is_evaluated")
+        .project("tenant_id, customer_id")
+    )
     settings = dbt.ref("tenant_settings").to_arrow_table().to_pylist()
     jobs = [
         candidates.Job(row["tenant_id"], algorithm, row["k"], row, variant)

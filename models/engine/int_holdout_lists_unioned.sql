@@ -12,6 +12,7 @@ settings as (
 
 evaluated as (
     select distinct tenant_id, customer_id from {{ ref('int_holdout_purchases_collected') }}
+    where is_evaluated
 ),
 
 customers as (

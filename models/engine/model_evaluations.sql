@@ -14,7 +14,9 @@ lists as (
 ),
 
 truth as (
+    -- the sample of evaluated customers the lists were made for
     select * from {{ ref('int_holdout_purchases_collected') }}
+    where is_evaluated
 ),
 
 settings as (

@@ -78,7 +78,7 @@ class Plugin(BasePlugin):
             inputs.locate_all(self.data_dir, encodings=self.encodings, events_dir=self.events_dir)
             self._checked = True
         # beyond it DuckDB's joins, aggregates and sorts spill to <build db>.tmp
-        conn.execute(f"set memory_limit = '{self.budget.duckdb // 2**20}MiB'")
+        conn.execute(f"set memory_limit = '{self.budget.duckdb_setting}'")
         conn.execute(macros_sql())
         # where the engine's Python models record each tenant's runs (models/engine/engine_runs)
         conn.execute(journal.RUNS_DDL)

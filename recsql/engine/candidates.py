@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import scipy.sparse as sp
 
-from recsql.engine import journal
+from recsql.engine import journal, shards
 from recsql.engine import workers as engine_workers
 from recsql.engine.algorithms import ALGORITHMS, ALS, EASE, Algorithm
 from recsql.engine.algorithms.ease import largest_weights
@@ -98,8 +98,10 @@ def tenant_matrices(interactions: pa.Table) -> dict[str, TenantMatrix]:
 
     ``interactions``: tenant_id, customer_id, item_id, affinity, purchase_occasions. Row and
     column indices follow the order of first appearance, so the sort makes them - and every
-    model fitted on them - the same from one build to the next.
+    model fitted on them - the same from one build to the next. The rows are in Python now:
+    DuckDB hands back the memory it kept (:func:`recsql.engine.shards.release_duckdb_memory`).
     """
+    shards.release_duckdb_memory()
     tenants = interactions.column("tenant_id").to_numpy(zero_copy_only=False)
     affinity = interactions.column("affinity").to_numpy(zero_copy_only=False).astype(np.float32)
     is_bought = interactions.column("purchase_occasions").to_numpy(zero_copy_only=False) > 0

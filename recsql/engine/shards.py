@@ -19,6 +19,7 @@ one) go to the build's progress (:func:`reporting`).
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import threading
 import time
@@ -26,6 +27,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 
 from recsql import memory, sql
@@ -49,9 +51,19 @@ class Budget:
     #: At most this many tenants per shard (None: as many as the budget allows).
     max_tenants: int | None = None
 
+    @property
+    def duckdb_setting(self) -> str:
+        """DuckDB's ``memory_limit`` as a setting's value."""
+        return f"{self.duckdb // 2**20}MiB"
+
 
 _budget: Budget | None = None
 _progress: Callable[[str], None] | None = None
+#: The DuckDB connection of a Python model while it builds a shard it may release memory of
+#: (:func:`release_duckdb_memory`); None while DuckDB runs a query that reads the shards.
+_session: contextvars.ContextVar[Any] = contextvars.ContextVar("recsql_shard", default=None)
+#: DuckDB's memory limit for the moment it hands its memory back.
+_RELEASED_LIMIT = "1MiB"
 
 
 def configure(budget: Budget | None) -> None:
@@ -93,11 +105,16 @@ def build(
     tenant's failure; otherwise the error stops the build.
     """
     tenants = [(tenant, int(rows)) for tenant, rows in sizes.order("tenant_id").fetchall()]
-    if _budget is None or not tenants:
-        with journal.recording(session, model):
-            return work(lambda relation: relation)
-    built = _each_shard(session, model, tenants, work, _budget, recorded)
-    first, last = next(built, (None, True))
+    releasing = _session.set(session)
+    try:
+        if _budget is None or not tenants:
+            with journal.recording(session, model):
+                return work(lambda relation: relation)
+        built = _each_shard(session, model, tenants, work, _budget, recorded)
+        first, last = next(built, (None, True))
+    finally:
+        # the shards after the first are built while dbt's insert reads them: DuckDB is busy
+        _session.reset(releasing)
     if first is None:  # nothing built: the empty table, as the work makes it
         return work(_only([]))
     if last:
@@ -134,6 +151,7 @@ def _each_shard(
             shard = _take(queue, max(1, int(room / bytes_per_row)), budget.max_tenants)
         number += 1
         rows = sum(n for _, n in shard)
+        release_duckdb_memory()  # what the models before this one left cached
         started, before = time.perf_counter(), memory.tree_rss()
         try:
             with _peak_rss() as peak, journal.recording(session, model):
@@ -182,6 +200,24 @@ def _each_shard(
             )
         yield table, last
         del table
+
+
+def release_duckdb_memory() -> None:
+    """Have DuckDB hand back to the system the memory it keeps after its queries: the cached
+    blocks of the tables it read, and what its allocator holds for reuse (reading 20 M sorted
+    rows into Arrow leaves about 1.5 GiB resident besides the Arrow table). Called when a
+    shard's inputs are in Python and before it starts: its numpy work needs the memory, and
+    DuckDB reads again from its file what it needs later. Only inside :func:`build` of a build
+    with a budget, while no query is running (a no-op elsewhere)."""
+    session = _session.get()
+    if session is None or _budget is None:
+        return
+    try:
+        session.execute(f"set memory_limit = '{_RELEASED_LIMIT}'")
+    except duckdb.Error as error:  # blocks in use: DuckDB gave back what it could
+        log.debug("DuckDB kept some memory: %s", error)
+    finally:
+        session.execute(f"set memory_limit = '{_budget.duckdb_setting}'")
 
 
 def _failure(error: BaseException) -> str:

@@ -301,6 +301,38 @@ class TestKnownAnswers:
         items, _, _ = model.recommend(alone, np.array([0]), 3, exclude=alone)
         np.testing.assert_array_equal(items, similar)
 
+    @pytest.mark.parametrize("kept", [3, 24])
+    def test_stored_ease_weights_score_alike_dense_or_sparse(
+        self, kept: int, monkeypatch: pytest.MonkeyPatch
+    ):
+        """Stored weights are scored dense on small catalogues and sparse above: the same
+        lists, scores and explanations either way (some weights kept, or all of them)."""
+        from recsql.engine.algorithms import ease
+        from recsql.engine.algorithms.ease import largest_weights
+
+        user_items = random_user_items(users=80, items=25, density=0.2)
+        stored = largest_weights(EASE().fit(user_items).item_weights_, kept)
+        users = np.arange(user_items.shape[0])
+        dense = EASE().with_weights(stored)
+        assert isinstance(dense.item_weights_, np.ndarray)
+        monkeypatch.setattr(ease, "_DENSE_ITEMS", 0)
+        sparse = EASE().with_weights(stored)
+        assert sp.issparse(sparse.item_weights_)
+        expected = dense.recommend(user_items, users, 10, exclude=user_items)
+        for got, want in zip(
+            sparse.recommend(user_items, users, 10, exclude=user_items), expected, strict=True
+        ):
+            np.testing.assert_allclose(got, want, rtol=1e-6)
+        assert (expected[2] >= 0).any()  # explanations were made
+
+    def test_ease_builds_the_same_gram_matrix_on_several_threads(self):
+        from recsql.engine.algorithms.ease import _gram
+
+        user_items = random_user_items(users=300, items=700, density=0.05)
+        serial = _gram(user_items, 1)
+        np.testing.assert_array_equal(_gram(user_items, 3), serial)
+        np.testing.assert_allclose(serial, (user_items.T @ user_items).toarray(), rtol=1e-6)
+
     def test_ease_memory_estimate(self):
         assert EASE.peak_memory_bytes(1_000) >= 12 * 1_000**2
         assert EASE.peak_memory_bytes(20_000) < 5 * 2**30

@@ -91,8 +91,6 @@ class EASE(Algorithm):
     num_threads: int = 1
 
     item_weights_: np.ndarray = field(init=False, repr=False)
-    #: Of stored weights kept sparse: where each is (_row_major_keys).
-    _stored_keys: np.ndarray = field(init=False, repr=False)
     n_items_: int = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -158,12 +156,7 @@ class EASE(Algorithm):
         # scored dense where that fits (numpy's indexing and products are far faster than
         # scipy's sparse ones), sparse above: the same values either way
         matrix = sp.csr_matrix(weights, dtype=np.float32)
-        if n_items <= _DENSE_ITEMS:
-            self.item_weights_ = matrix.toarray()
-        else:
-            matrix.sum_duplicates()  # canonical: what _row_major_keys needs
-            self.item_weights_ = matrix
-            self._stored_keys = _row_major_keys(matrix)
+        self.item_weights_ = matrix.toarray() if n_items <= _DENSE_ITEMS else matrix
         self.n_items_ = n_items
         return self
 
@@ -181,11 +174,7 @@ class EASE(Algorithm):
         """``X_ui * B[i, j]`` for each history entry ``(u, i)`` and recommended item ``j``."""
         values = self._prepare(history).data
         entry_rows = np.repeat(np.arange(history.shape[0]), np.diff(history.indptr))
-        sources, targets = history.indices[:, None], items[entry_rows]
-        if sp.issparse(self.item_weights_):
-            weights = _sparse_values(self.item_weights_, self._stored_keys, sources, targets)
-        else:
-            weights = self.item_weights_[sources, targets]
+        weights = _dense(self.item_weights_[history.indices[:, None], items[entry_rows]])
         return weights * values[:, None]
 
     def _item_scores(self, items: np.ndarray) -> np.ndarray:
@@ -196,29 +185,6 @@ class EASE(Algorithm):
 def _dense(values: Any) -> np.ndarray:
     """A float32 ndarray of dense or sparse (stored weights) values."""
     return np.asarray(values.toarray() if sp.issparse(values) else values, dtype=np.float32)
-
-
-def _row_major_keys(matrix: sp.csr_matrix) -> np.ndarray:
-    """``row * columns + column`` of each stored entry of a canonical CSR matrix (sorted
-    indices, no duplicates): increasing, so an entry is found by binary search."""
-    rows = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr))
-    return rows * matrix.shape[1] + matrix.indices
-
-
-def _sparse_values(
-    matrix: sp.csr_matrix, keys: np.ndarray, rows: np.ndarray, columns: np.ndarray
-) -> np.ndarray:
-    """``matrix[rows, columns]`` (broadcast together) as float32, 0 where nothing is stored;
-    ``keys``: :func:`_row_major_keys` of ``matrix``. The values scipy's fancy indexing gives,
-    which on stored EASE weights (customers x 50 candidates x their history) took a fifth of
-    the candidates' time."""
-    wanted = (rows.astype(np.int64) * matrix.shape[1] + columns).ravel()
-    values = np.zeros(wanted.size, dtype=np.float32)
-    if keys.size:
-        at = np.minimum(np.searchsorted(keys, wanted), keys.size - 1)
-        found = keys[at] == wanted
-        values[found] = matrix.data[at[found]]
-    return values.reshape(np.broadcast_shapes(rows.shape, columns.shape))
 
 
 def _gram(matrix: sp.csr_matrix, threads: int = 1) -> np.ndarray:

@@ -57,6 +57,16 @@ class TenantMatrix:
     #: Customers x items, the items each customer bought (never recommended on "discover").
     bought: sp.csr_matrix
 
+    def with_items(self, kept: np.ndarray) -> TenantMatrix:
+        """The same customers with only the items at the (sorted) column indices ``kept``."""
+        return TenantMatrix(
+            tenant_id=self.tenant_id,
+            customer_ids=self.customer_ids,
+            item_ids=self.item_ids.take(pa.array(kept)),
+            affinities=self.affinities[:, kept].tocsr(),
+            bought=self.bought[:, kept].tocsr(),
+        )
+
 
 #: The variants of each algorithm evaluated on every tenant's holdout; the best serves.
 VARIANTS: Mapping[str, tuple[str | None, ...]] = {
@@ -165,13 +175,7 @@ def fitted_on(job: Job, matrix: TenantMatrix) -> TenantMatrix:
         n_items,
         EASE.peak_memory_bytes(n_items) / 2**30,
     )
-    return TenantMatrix(
-        tenant_id=matrix.tenant_id,
-        customer_ids=matrix.customer_ids,
-        item_ids=matrix.item_ids.take(pa.array(kept)),
-        affinities=matrix.affinities[:, kept].tocsr(),
-        bought=matrix.bought[:, kept].tocsr(),
-    )
+    return matrix.with_items(kept)
 
 
 def _reached_by(
@@ -191,16 +195,7 @@ def _reached_by(
     longest = int(np.diff(matrix.bought.indptr).max(initial=0))
     if weights.shape[0] - reached.size < depth + longest:
         return None
-    return (
-        TenantMatrix(
-            tenant_id=matrix.tenant_id,
-            customer_ids=matrix.customer_ids,
-            item_ids=matrix.item_ids.take(pa.array(reached)),
-            affinities=matrix.affinities[:, reached].tocsr(),
-            bought=matrix.bought[:, reached].tocsr(),
-        ),
-        weights[reached][:, reached].tocsr(),
-    )
+    return matrix.with_items(reached), weights[reached][:, reached].tocsr()
 
 
 #: No customers (a tenant nobody of which is to be recommended for).

@@ -116,6 +116,11 @@ def print_summary(result: BuildResult) -> None:
         _print()
         outcomes = ", ".join(f"{n:,} {outcome}" for outcome, n in result.outcomes.items())
         _print(f"  Tenants by outcome: {outcomes} (recsql status; report: {result.report_path})")
+        if result.carried:
+            _print(
+                f"  {result.carried:,} of them kept their published lists: their inputs had not "
+                "changed (build_history.carried)"
+            )
     example = _example_customer(result.db_path)
     _print()
     _print("Query it from any DuckDB client (1.4 or later), for example:")

@@ -1,9 +1,10 @@
-"""The dbt project's folders are its stages, in the order data flows (docs/architecture.md):
-every model reads only models of its own stage or an earlier one, only staging reads the input
-files (``source('inputs', ...)``), and only lifecycle and engine read the state database
-(``source('lifecycle_state', ...)``: the tenants' active versions, and their stored models
-that the engine serves from). A model that reads a later stage would hide the flow the folders
-show."""
+"""The dbt project's folders are its stages, in the order data flows (docs/architecture.md): every
+model reads only models of its own stage or an earlier one, only staging reads the input files
+(``source('inputs', ...)``), and only lifecycle and engine read the state database
+(``source('lifecycle_state', ...)``: the tenants' active versions, and their stored models that
+the engine serves from), and only lifecycle the served file the build replaces
+(``source('published', ...)``: what each tenant's lists were made from). A model that reads a
+later stage would hide the flow the folders show."""
 
 from __future__ import annotations
 
@@ -20,7 +21,11 @@ _SQL_REF = re.compile(r"\bref\(\s*['\"](\w+)['\"]\s*\)")
 _PYTHON_REF = re.compile(r"\bdbt\.ref\(\s*['\"](\w+)['\"]\s*\)")
 _SOURCE = re.compile(r"\bsource\(\s*['\"](\w+)['\"]")
 #: The sources, and the stages that may read them.
-SOURCE_READERS = {"inputs": {"staging"}, "lifecycle_state": {"lifecycle", "engine"}}
+SOURCE_READERS = {
+    "inputs": {"staging"},
+    "lifecycle_state": {"lifecycle", "engine"},
+    "published": {"lifecycle"},
+}
 
 
 def models() -> dict[str, Path]:

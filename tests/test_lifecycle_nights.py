@@ -7,7 +7,8 @@ retrain_every_days 7. The nights walk: a first build (every tenant's first versi
 once); a night where some customers bought new items and many bought one unpopular item (t0001
 retrained: a candidate, while its active version serves; the frozen t0002 and the quiet t0003
 served by their stored versions: their lists unchanged for every customer without new
-interactions, and following the new purchases of the others); t0003 switched off and an
+interactions, and following the new purchases of the others; t0003, whose inputs did not
+change at all, keeps its published lists without being scored); t0003 switched off and an
 erasure request for a frozen customer (t0002 retrained once and active at once, t0003 in no
 serving object, still in the registry, t0001's candidate still waiting for buyers); t0003 back
 on (its kept version serves again) and customers buy what only the candidate ranks high
@@ -239,6 +240,16 @@ def test_nights_of_a_fleet(world: Path, tmp_path: Path) -> None:
     assert second["t0002"] == ("frozen", "frozen", v1)
     assert second["t0003"] == ("not_due", "not_due", v1)
     _versions_served(night2)
+    # nothing of t0003 changed: it kept its published lists, row for row, without being scored
+    assert query(
+        night2,
+        "select tenant_id, carried from build_history where as_of = '2026-01-02' order by 1",
+    ) == [("t0001", False), ("t0002", False), ("t0003", True)]
+    for table in SERVING:
+        assert _rows(night2, table, "t0003") == _rows(night1, table, "t0003"), table
+    assert query(
+        night2, "select tenant_id, last_built_at::date::varchar from tenant_status order by 1"
+    ) == [("t0001", "2026-01-02"), ("t0002", "2026-01-02"), ("t0003", "2026-01-01")]
     moved = {(tenant, customer) for tenant, customer, _ in movers}
     for tenant in ("t0002", "t0003"):
         # served by the stored version: derived lists as of it, customers' lists unchanged

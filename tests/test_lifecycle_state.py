@@ -248,6 +248,7 @@ def _plans(
             "operator_action": pa.nulls(n, pa.string()),
             "operator_why": pa.nulls(n, pa.string()),
             "fit_seconds": pa.array([1.5] * len(trained) + [None] * len(off), pa.float64()),
+            "carried": pa.array([False] * n, pa.bool_()),
         }
     )
 
@@ -683,6 +684,7 @@ def _serving_night(path: Path, trigger: str) -> tuple[str, state.StateUpdate]:
                 "operator_request_id": row["operator_request_id"],
                 "operator_action": row["operator_action"],
                 "operator_why": row["operator_why"],
+                "carried": False,
             }
         ],
         schema=_plans(["a"]).schema,

@@ -1,16 +1,16 @@
 """Failures stay with their tenant, and `--tenants` builds only some (docs/lifecycle.md).
 
-Night 1 builds three generated tenants. Night 2 breaks two of them - t0002 gets a rule the
-guard refuses, t0003 a settings row out of range - while today's rules change for t0002 (a
-customer erased, another withdraws personalization consent, an item discontinued) and t0001
-gets new purchases: the build publishes, exits 3 with one line per failed tenant, t0001 is
-built afresh, and each failed tenant serves exactly its night-1 rows minus the ones today's
-rules forbid (computed here from the night-1 file), renumbered, with no refill. Night 3 fixes the
-inputs but builds only t0001 (`--tenants`): the others keep night 2's rows and get no history
-row; a misspelt tenant stops the build. Night 4 builds everyone afresh. Night 5 plants a
-defect in a copy of the project - t0002's fresh lists break a compliance guarantee - and night
-6 makes fitting t0002's models raise: each time t0002 alone fails the same way, and the
-version trained for it is `failed`.
+Night 1 builds three generated tenants. Night 2 breaks two of them - t0002 gets a rule the guard
+refuses, t0003 a settings row out of range - while today's rules change for t0002 (a customer
+erased, another withdraws personalization consent, an item discontinued) and t0001 gets new
+purchases: the build publishes, exits 3 with one line per failed tenant, t0001 is built afresh,
+and each failed tenant serves exactly its night-1 rows minus the ones today's rules forbid
+(computed here from the night-1 file), renumbered, with no refill. Night 3 fixes the inputs but
+builds only t0001 (`--tenants`): the others keep night 2's rows and get no history row; a
+misspelt tenant stops the build. Night 4 builds the failed tenants afresh (t0001, unchanged
+since night 2, keeps its lists: carried). Night 5 plants a defect in a copy of the project -
+t0002's fresh lists break a compliance guarantee - and night 6 makes fitting t0002's models
+raise: each time t0002 alone fails the same way, and the version trained for it is `failed`.
 """
 
 from __future__ import annotations
@@ -255,7 +255,7 @@ def test_failures_stay_with_their_tenant_night_after_night(
         "failed"
     )
 
-    # night 4: everyone built afresh
+    # night 4: the failed tenants built afresh...
     night4 = build(data, db, as_of="2026-01-09")
     assert night4.failed == []
     assert set(_history(db, "2026-01-09").values()) <= {"promoted", "kept", "not_due"}
@@ -264,10 +264,18 @@ def test_failures_stay_with_their_tenant_night_after_night(
         "select 1 from recommendations where tenant_id = 't0002' and item_id = ?",
         [discontinued],
     )
+    # ... but t0001, whose inputs did not change since night 2 made its lists, keeps them
     assert {
         tenant: str(built)
         for tenant, built in query(db, "select tenant_id, last_built_at from tenant_status")
-    } == dict.fromkeys(("t0001", "t0002", "t0003"), "2026-01-09 00:00:00")
+    } == {
+        "t0001": "2026-01-07 00:00:00",
+        "t0002": "2026-01-09 00:00:00",
+        "t0003": "2026-01-09 00:00:00",
+    }
+    assert query(
+        db, "select tenant_id, carried from build_history where as_of = '2026-01-09' order by 1"
+    ) == [("t0001", True), ("t0002", False), ("t0003", False)]
 
     # night 5: a defect planted in a copy of the project - t0002's fresh lists break a
     # guarantee - and everyone retrained (--retrain all): t0002 alone fails, keeps night 4's

@@ -23,7 +23,12 @@
     (new_version_status 'active'); any other is a candidate, judged by the promotion gate at a
     later build; a candidate still waiting when a new version is trained is rejected.
     A tenant with no interactions since its version's data_until is never due by new_data or
-    drift. Every time is the build's clock (build_time: --as-of). -#}
+    drift. Every time is the build's clock (build_time: --as-of).
+    A tenant to score (but not for the promotion gate or an operator's request) whose inputs
+    are those its published lists were made from (tenant_input_fingerprints against the
+    published tenant_inputs), by the version that serves it now, is held instead: `carried`,
+    it keeps those lists minus the rows today's rules forbid - the lists scoring would make
+    again, without the work. -#}
 {%- set selected = [] %}
 {%- for tenant in var('tenants', []) %}
     {%- do selected.append("'" ~ (tenant | replace("'", "''")) ~ "'") %}
@@ -55,6 +60,11 @@ candidates as (
 active as (
     select * from {{ source('lifecycle_state', 'active_versions') }}
     where is_stored
+),
+
+-- the inputs each tenant's published lists were made from (models/serving/tenant_inputs)
+published as (
+    select * from {{ source('published', 'tenant_inputs') }}
 ),
 
 interactions as (
@@ -152,7 +162,13 @@ measured as (
         candidates.candidate_version,
         candidates.candidate_data_until,
         candidates.window_customers,
-        failures.reason as failure
+        failures.reason as failure,
+        published.lists_build_id,
+        coalesce(
+            published.input_fingerprint = fingerprints.input_fingerprint
+            and published.lists_version = active.version,
+            false
+        ) as is_unchanged
     from settings
     left join active on settings.tenant_id = active.tenant_id
     left join candidates on settings.tenant_id = candidates.tenant_id
@@ -160,6 +176,9 @@ measured as (
     left join drift on settings.tenant_id = drift.tenant_id
     left join erasures on settings.tenant_id = erasures.tenant_id
     left join {{ ref('tenant_failures') }} as failures on settings.tenant_id = failures.tenant_id
+    left join published on settings.tenant_id = published.tenant_id
+    left join {{ ref('tenant_input_fingerprints') }} as fingerprints
+        on settings.tenant_id = fingerprints.tenant_id
 ),
 
 decided as (
@@ -189,6 +208,16 @@ decided as (
     from measured
 ),
 
+carrying as (
+    select
+        *,
+        is_unchanged
+        and operator_request_id is null
+        and trigger in ('pinned', 'frozen', 'awaiting_judgement', 'retrain_none', 'not_due')
+            as carried
+    from decided
+),
+
 final as (
     select
         tenant_id,
@@ -197,7 +226,7 @@ final as (
         version as active_version,
         case
             when trigger = 'off' then 'off'
-            when trigger in ('not_selected', 'failed') then 'hold'
+            when trigger in ('not_selected', 'failed') or carried then 'hold'
             when
                 trigger in (
                     'operator',
@@ -212,6 +241,7 @@ final as (
             else 'train'
         end as action,
         trigger,
+        carried,
         case
             when trigger in ('first_version', 'erasure') then 'active'
             when trigger in ('retrain_all', 'age', 'new_data', 'drift') then 'candidate'
@@ -273,8 +303,22 @@ final as (
         age_days,
         new_interactions,
         new_share,
-        drift
-    from decided
+        drift,
+        lists_build_id
+    from carrying
+),
+
+explained as (
+    select
+        * exclude (lists_build_id) replace (
+            if(
+                carried,
+                reason || '; its inputs are those build ' || lists_build_id
+                || ' made its lists from: it keeps them, minus the rows today''s rules forbid',
+                reason
+            ) as reason
+        )
+    from final
 )
 
-select * from final
+select * from explained

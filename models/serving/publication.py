@@ -66,6 +66,9 @@ def model(dbt, session):
         .project("tenant_id, customer_id, item_id")
         .order("tenant_id, customer_id, item_id"),
         "item_factors": dbt.ref("served_item_factors").order("tenant_id, item_id"),
+        # the inputs each tenant's lists were made from: the next build keeps the lists of a
+        # tenant whose inputs are still these (models/lifecycle/tenant_plans: carried)
+        "tenant_inputs": dbt.ref("tenant_inputs").order("tenant_id"),
     }
     # the model registry, build history and tenant status: this build's rows with those the
     # state database keeps (a plain dbt build has no state: its versions are the first)
@@ -98,7 +101,7 @@ def model(dbt, session):
             "today''s rules forbid', reason) as reason, "
             "new_version_status, keep_versions, active_version, candidate_version, "
             "if(failure is null, operator_request_id, null) as operator_request_id, "
-            "operator_action, operator_why, fit_seconds"
+            "operator_action, operator_why, fit_seconds, carried"
         )
     )
     update = state.pending(

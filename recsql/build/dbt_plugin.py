@@ -1,5 +1,6 @@
-"""dbt-duckdb plugin: loads the dbt sources - the input files of the contract, and what the
-build reads of the state database (the tenants' active versions and their stored models) -
+"""dbt-duckdb plugin: loads the dbt sources - the input files of the contract, what the
+build reads of the state database (the tenants' active versions and their stored models) and
+of the served file it replaces (the inputs each tenant's lists were made from) -
 defines the business-rule macros of ``recsql/rules/rules.sql`` and the function that hashes
 erasure requests (:mod:`recsql.lifecycle.erasures`) in the build database, and attaches the
 served file read-only as ``recsql_previous``: the lists of the tenants a build holds
@@ -27,14 +28,26 @@ from recsql.build import inputs
 from recsql.engine import journal, shards
 from recsql.lifecycle import erasures, state
 from recsql.rules import macros_sql
-from recsql.sql import literal
+from recsql.sql import identifier, literal
 
 log = logging.getLogger(__name__)
 
 #: The schema of the sources read from the state database.
 STATE_SOURCES = "lifecycle_state"
+#: The schema of the sources read from the served file the build replaces.
+PUBLISHED_SOURCES = "published_lists"
 #: The catalog the served file is attached as (read-only) during a build.
 PREVIOUS = "recsql_previous"
+#: What a served file from a recsql that did not publish it holds of tenant_inputs: nothing.
+TENANT_INPUTS = pa.schema(
+    [
+        ("tenant_id", pa.string()),
+        ("input_fingerprint", pa.string()),
+        ("lists_build_id", pa.string()),
+        ("lists_as_of", pa.timestamp("us")),
+        ("lists_version", pa.string()),
+    ]
+)
 
 
 class Plugin(BasePlugin):
@@ -58,6 +71,8 @@ class Plugin(BasePlugin):
         self._erasure_key = erasures.load_key(self.state_path)
         self._checked = False
         self._attach_failed = False
+        # the build's connection (configure_connection): what the sources read of the build
+        self._conn: duckdb.DuckDBPyConnection | None = None
         # the build's memory budget: DuckDB's share is its memory_limit, the engine's Python
         # models build tenants in shards that fit the rest (recsql/memory.py)
         limit = plugin_config.get("memory_limit")
@@ -85,6 +100,7 @@ class Plugin(BasePlugin):
         # recsql_erasure_key(tenant_id, customer_id): models/base/erasure_removals
         erasures.define_function(conn, self._erasure_key)
         self._attach_previous(conn)
+        self._conn = conn
 
     def _attach_previous(self, conn: Any) -> None:
         """Attach the served file, if there is one, read-only: what the held tenants keep."""
@@ -105,8 +121,55 @@ class Plugin(BasePlugin):
 
     def load(self, source_config: SourceConfig) -> pa.Table | pa.RecordBatchReader:
         if source_config.schema == STATE_SOURCES:
-            return state.active_rows(self.state_path, source_config.identifier)
+            return state.active_rows(
+                self.state_path, source_config.identifier, tenants=self._scored_tenants()
+            )
+        if source_config.schema == PUBLISHED_SOURCES:
+            return self._published(source_config.identifier)
         # streamed: DuckDB writes the rows into the build database as they are read
         return inputs.stream_table(
             self.data_dir, source_config.identifier, self.encodings, self.events_dir
         )
+
+    def _scored_tenants(self) -> pa.Table | None:
+        """The tenants this build trains or scores (tenant_plans, once it is built): the only
+        ones whose stored models it reads. None (every tenant) before then."""
+        if self._conn is None:
+            return None
+        cursor = self._conn.cursor()
+        try:
+            built = cursor.execute(
+                "select schema_name from duckdb_tables() where database_name = current_database() "
+                "and table_name = 'tenant_plans'"
+            ).fetchall()
+            if len(built) != 1:
+                return None
+            [(schema,)] = built
+            return cursor.sql(
+                f"select tenant_id from {identifier(schema)}.tenant_plans "
+                "where action in ('train', 'score')"
+            ).to_arrow_table()
+        finally:
+            cursor.close()
+
+    def _published(self, table: str) -> pa.Table:
+        """``table`` of the served file the build replaces (attached as recsql_previous);
+        empty without one, or when it is from a recsql that did not publish the table."""
+        if table != "tenant_inputs":
+            raise ValueError(f"{table!r} is not a table a build reads from the served file")
+        if self._conn is None:
+            return TENANT_INPUTS.empty_table()
+        cursor = self._conn.cursor()
+        try:
+            found = cursor.execute(
+                "select column_name from duckdb_columns() where database_name = ? "
+                "and schema_name = 'recsql_data' and table_name = ?",
+                [PREVIOUS, table],
+            ).fetchall()
+            if not set(TENANT_INPUTS.names) <= {name for (name,) in found}:
+                return TENANT_INPUTS.empty_table()
+            columns = ", ".join(TENANT_INPUTS.names)
+            rows = cursor.sql(f"select {columns} from {PREVIOUS}.recsql_data.{table}")
+            return rows.to_arrow_table().cast(TENANT_INPUTS)
+        finally:
+            cursor.close()

@@ -12,6 +12,7 @@ around the swap.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -21,7 +22,7 @@ import shutil
 import textwrap
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,7 +31,7 @@ from typing import Any
 import duckdb
 import yaml  # type: ignore[import-untyped]
 
-from recsql import contract, memory, sql
+from recsql import __version__, contract, memory, sql
 from recsql.build import inputs
 from recsql.build.publish import fault_point
 from recsql.engine import shards
@@ -77,6 +78,27 @@ def work_dir_for(db_path: Path) -> Path:
 _PARSED = ("dbt_project.yml", "profiles.yml", "models", "macros", "tests/dbt", "seeds")
 
 
+def _digest_files(digest: Any, top_dir: Path, names: Iterable[str]) -> None:
+    """Add the names and bytes of the files ``names`` (files or folders) under ``top_dir``."""
+    for name in names:
+        top = top_dir / name
+        for path in sorted([top] if top.is_file() else top.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                digest.update(f"\0{path.relative_to(top_dir)}\0".encode())
+                digest.update(path.read_bytes())
+
+
+@functools.cache
+def code_fingerprint(project: Path) -> str:
+    """A fingerprint of the code that makes the lists: recsql's version and Python files and
+    the project's (``project``) dbt files. A tenant's lists are kept by the next build only if
+    they were made by the same code (models/lifecycle/tenant_input_fingerprints)."""
+    digest = hashlib.sha256(__version__.encode())
+    _digest_files(digest, project, _PARSED)
+    _digest_files(digest, Path(__file__).resolve().parents[1], ["."])
+    return digest.hexdigest()[:32]
+
+
 def parse_cache_for(project: Path) -> Path:
     """Where builds of ``project`` keep dbt's parse of it between runs (partial_parse.msgpack):
     in the user's cache directory, under a fingerprint of the project's files and the dbt
@@ -87,12 +109,7 @@ def parse_cache_for(project: Path) -> Path:
     from dbt.version import __version__ as dbt_version
 
     digest = hashlib.sha256(f"{project.resolve()}\0{dbt_version}".encode())
-    for name in _PARSED:
-        top = project / name
-        for path in sorted([top] if top.is_file() else top.rglob("*")):
-            if path.is_file():
-                digest.update(f"\0{path.relative_to(project)}\0".encode())
-                digest.update(path.read_bytes())
+    _digest_files(digest, project, _PARSED)
     root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "recsql"
     return root / f"dbt-parse-{digest.hexdigest()[:24]}.msgpack"
 
@@ -118,6 +135,8 @@ class BuildResult:
     tenants: int = 0
     #: How many tenants each outcome had (promoted, kept, not_due, frozen, off).
     outcomes: dict[str, int] = field(default_factory=dict)
+    #: How many tenants kept their published lists, their inputs unchanged (carried).
+    carried: int = 0
     #: The build's JSON report (:func:`write_report`).
     report_path: Path | None = None
     #: (tenant_id, reason) of each tenant this build failed: published with the rest, it keeps
@@ -453,6 +472,7 @@ def build(
         reasons=reasons,
         tenants=tenant_count,
         outcomes=report["tenants_by_outcome"],
+        carried=report["tenants_carried"],
         report_path=report_path,
         failed=[
             (row["tenant_id"], row["reason"])
@@ -498,6 +518,8 @@ def write_report(db_path: Path, report_path: Path, seconds: float) -> dict[str, 
             "tenants_by_mode": counted("mode"),
             "tenants_by_trigger": counted("trigger"),
             "tenants_by_outcome": counted("outcome"),
+            # kept their published lists: their inputs had not changed (docs/lifecycle.md)
+            "tenants_carried": counted("carried").get("True", 0),
             "versions": {
                 status: sum(1 for row in changed if row["status"] == status)
                 for status in ("active", "candidate", "rejected", "superseded", "retired")
@@ -616,6 +638,8 @@ def _run_dbt(
         "build_db": str(build_db),
         "as_of": f"{registered.as_of:%Y-%m-%d %H:%M:%S}",
         "build_id": registered.build_id,
+        # the code that makes the lists: a tenant keeps its lists only if the same code made them
+        "code_fingerprint": code_fingerprint(project),
         "state_path": str(registered.state_path),
         **extra_vars,
     }

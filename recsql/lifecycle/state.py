@@ -90,9 +90,34 @@ _REGISTRY = """
 """
 
 #: Per build and tenant: what the build did for the tenant (what decided whether it trained,
-#: the outcome, why, the version it serves), with the build's clock and the version's NDCG
-#: against the one it was judged with.
+#: the outcome, why, the version it serves, whether it kept its published lists because its
+#: inputs had not changed: carried), with the build's clock and the version's NDCG against the
+#: one it was judged with.
 _HISTORY = """
+    select
+        builds.build_id,
+        builds.as_of,
+        builds.started_at,
+        tenants.tenant_id,
+        tenants.mode,
+        tenants.trigger,
+        tenants.outcome,
+        tenants.reason,
+        tenants.version,
+        events.ndcg,
+        events.active_ndcg,
+        tenants.fit_seconds,
+        coalesce(tenants.carried, false) as carried
+    from {tenant_builds} as tenants
+    inner join {builds} as builds on tenants.build_id = builds.build_id
+    left join {events} as events
+        on tenants.build_id = events.build_id
+            and tenants.tenant_id = events.tenant_id
+            and tenants.version = events.version
+"""
+
+#: build_history as schema 6 defined it (migration 6's text, kept as it was).
+_HISTORY_V6 = """
     select
         builds.build_id,
         builds.as_of,
@@ -159,8 +184,41 @@ _HISTORY_V4 = """
 """
 
 #: Per tenant: its mode and outcome at the last build, the version serving it, and the clock
-#: of the last build that published fresh lists for it (any outcome but off and failed).
+#: of the last build that published fresh lists for it (any outcome but off and failed, and
+#: lists not carried).
 _STATUS = """
+    with latest as (
+        select * from {history}
+        qualify row_number() over (
+            partition by tenant_id order by started_at desc, build_id desc
+        ) = 1
+    ),
+
+    fresh as (
+        select tenant_id, max(as_of) as last_built_at
+        from {history}
+        where outcome not in ('off', 'failed') and not carried
+        group by tenant_id
+    ),
+
+    active as (
+        select tenant_id, version from {registry} where status = 'active'
+    )
+
+    select
+        latest.tenant_id,
+        latest.mode,
+        active.version as active_version,
+        latest.outcome as last_outcome,
+        latest.reason as last_reason,
+        fresh.last_built_at
+    from latest
+    left join active on latest.tenant_id = active.tenant_id
+    left join fresh on latest.tenant_id = fresh.tenant_id
+"""
+
+#: tenant_status as schema 3 defined it (migration 3's text, kept as it was).
+_STATUS_V3 = """
     with latest as (
         select * from {history}
         qualify row_number() over (
@@ -301,7 +359,7 @@ MIGRATIONS: tuple[str, ...] = (
         tenant_builds="tenant_builds", builds="published_builds", events="registry_events"
     )
     + "; create view tenant_status as "
-    + _STATUS.format(history="build_history", registry="model_registry"),
+    + _STATUS_V3.format(history="build_history", registry="model_registry"),
     # the stored models: what scores new interactions with a version without refitting it
     # (docs/lifecycle.md); the trigger of each tenant's build; the erasures a version saw
     """
@@ -377,7 +435,7 @@ MIGRATIONS: tuple[str, ...] = (
     alter table tenant_builds add column fit_seconds double;
     create or replace view build_history as
     """
-    + _HISTORY.format(
+    + _HISTORY_V6.format(
         tenant_builds="tenant_builds", builds="published_builds", events="registry_events"
     ),
     # erasure requests remembered by a keyed hash (recsql/lifecycle/erasures.py), never the id
@@ -402,6 +460,16 @@ MIGRATIONS: tuple[str, ...] = (
     create view erasure_log as
     """
     + _ERASURE_LOG.format(erasures="erasures", builds="published_builds"),
+    # a tenant whose inputs had not changed keeps its published lists (carried): not fresh ones
+    """
+    alter table tenant_builds add column carried boolean;
+    create or replace view build_history as
+    """
+    + _HISTORY.format(
+        tenant_builds="tenant_builds", builds="published_builds", events="registry_events"
+    )
+    + "; create or replace view tenant_status as "
+    + _STATUS.format(history="build_history", registry="model_registry"),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -704,13 +772,16 @@ def _reader(state_path: Path | None) -> Iterator[duckdb.DuckDBPyConnection]:
         con.close()
 
 
-def active_rows(state_path: Path | None, table: str) -> pa.Table | pa.RecordBatchReader:
+def active_rows(
+    state_path: Path | None, table: str, tenants: pa.Table | None = None
+) -> pa.Table | pa.RecordBatchReader:
     """What a build reads of the state (the dbt sources of ``models/lifecycle``):
     ``active_versions`` (the version serving each tenant, :data:`_SERVING_VERSIONS`),
     ``candidate_versions`` (each tenant's candidate awaiting the promotion gate,
     :data:`_CANDIDATES`), or ``stored_<form>`` of those versions only - a stream (the stored
     models of thousands of tenants are never all in memory), in the order they were stored:
-    tenant by tenant. Empty without a state file (a plain dbt build)."""
+    tenant by tenant - and, given ``tenants`` (a table with a ``tenant_id`` column: those the
+    build scores), of those tenants only. Empty without a state file (a plain dbt build)."""
     if table in ("active_versions", "candidate_versions"):
         query = _SERVING_VERSIONS if table == "active_versions" else _CANDIDATES
         with _reader(state_path) as con:
@@ -719,11 +790,15 @@ def active_rows(state_path: Path | None, table: str) -> pa.Table | pa.RecordBatc
         raise ValueError(f"{table!r} is not a table a build reads from the state")
     reading = _reader(state_path)
     con = reading.__enter__()
+    scored = ""
+    if tenants is not None:
+        con.register("scored_tenants", tenants.select(["tenant_id"]))
+        scored = "semi join scored_tenants as scored on stored.tenant_id = scored.tenant_id"
     rows = con.sql(
         f"select stored.* from {table} as stored semi join ("
         f"select tenant_id, version from ({_SERVING_VERSIONS}) union all "
         f"select tenant_id, version from ({_CANDIDATES})"
-        ") as read on stored.tenant_id = read.tenant_id and stored.version = read.version"
+        f") as read on stored.tenant_id = read.tenant_id and stored.version = read.version {scored}"
     ).to_arrow_reader()
 
     def batches() -> Iterator[pa.RecordBatch]:
@@ -795,8 +870,8 @@ def pending(
 
     ``plans``: one row per tenant (tenant_id, mode, action, trigger, reason,
     new_version_status, keep_versions, active_version, candidate_version,
-    operator_request_id, operator_action, operator_why) - what the build decided to do for it
-    (``models/lifecycle/tenant_plans``). ``trained``: the versions it trained (one row per
+    operator_request_id, operator_action, operator_why, carried) - what the build decided to
+    do for it (``models/lifecycle/tenant_plans``). ``trained``: the versions it trained (one row per
     tenant, the columns of ``model_versions`` but ``library_versions``), ``forms``: their
     stored models (``stored_<form>`` rows by form; Arrow tables, or DuckDB relations read
     only when :func:`record_publishing` writes them, so that they are never all in memory).
@@ -811,7 +886,9 @@ def pending(
     operators' requests the build read are applied by it. A tenant the build failed (trigger
     ``failed``) gets the outcome ``failed``, and a version trained for it the status
     ``failed``: its stored model is not kept, nor a judgement of its candidate; a tenant it
-    left out (``not_selected``: ``--tenants``) no row. ``plans.fit_seconds``: the seconds the
+    left out (``not_selected``: ``--tenants``) no row; one it held because its inputs had not
+    changed (``plans.carried``) the outcome ``not_due`` or ``frozen`` (its lists are not fresh:
+    tenant_status' last_built_at stays). ``plans.fit_seconds``: the seconds the
     engine spent on the tenant's models (build_history). ``erasures``: the erasure requests the
     build applied (``models/base/erasure_removals`` without the customer ids): those no
     published build applied before are added to the log. Without a state file (a plain dbt
@@ -1021,7 +1098,7 @@ def pending(
                     when plans.mode = 'freeze' then 'frozen'
                     when plans.trigger in ('promotion', 'awaiting_judgement') then 'kept'
                     when candidates.version is not null then 'kept'
-                    when plans.action = 'score' then 'not_due'
+                    when plans.action = 'score' or plans.carried then 'not_due'
                     else 'kept'
                 end as outcome,
                 case
@@ -1037,7 +1114,8 @@ def pending(
                     else plans.reason
                 end as reason,
                 coalesce(events.version, active.version) as version,
-                plans.fit_seconds
+                plans.fit_seconds,
+                plans.carried
             from plans
             left join new_events as events
                 on plans.tenant_id = events.tenant_id and events.status = 'active'

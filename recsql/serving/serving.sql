@@ -57,11 +57,12 @@ select
 from recsql_data.tenant_status as t;
 
 -- per published build and tenant: what the build did for the tenant, and why; fit_seconds:
--- the seconds the engine spent fitting and scoring its models (recsql/engine/journal.py)
+-- the seconds the engine spent fitting and scoring its models (recsql/engine/journal.py);
+-- carried: it kept its published lists, its inputs unchanged (docs/lifecycle.md)
 create or replace view build_history as
 select
     h.build_id, h.as_of, h.tenant_id, h.mode, h.trigger, h.outcome, h.reason, h.version,
-    h.ndcg, h.active_ndcg, h.fit_seconds
+    h.ndcg, h.active_ndcg, h.fit_seconds, h.carried
 from recsql_data.build_history as h;
 
 -- per tenant and erasure request, when a published build first applied it and how many input

@@ -1,0 +1,145 @@
+"""A tenant that no trigger makes due keeps its published lists while its inputs are those they
+were made from (docs/lifecycle.md, "Lists kept while nothing changed"): the nightly build does
+no work for it. Anything it is made from changing - a row of any of its input tables, its
+settings, a rule of every tenant - has it scored again; the order of rows does not.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from recsql.build import build
+from recsql.datasets.generator import generate
+from tests.conftest import query
+
+pytestmark = pytest.mark.slow
+
+#: The served objects a carried tenant keeps as they were, row for row (scores included).
+SERVED = (
+    "recommendations",
+    "buy_again",
+    "similar_items",
+    "popular_items",
+    "trending_items",
+    "recsql_data.visitor_popular_items",
+    "recsql_data.item_factors",
+)
+
+
+def _rewrite(data: Path, table: str, change) -> None:  # type: ignore[no-untyped-def]
+    """Rewrite ``table``'s rows (a list of dicts) with ``change``."""
+    existing = pq.read_table(data / f"{table}.parquet")
+    rows = change(existing.to_pylist())
+    # the columns as they were, and any the change added
+    added = pa.Table.from_pylist(rows).schema
+    schema = pa.schema(
+        [*existing.schema, *(f for f in added if f.name not in existing.schema.names)]
+    )
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), data / f"{table}.parquet")
+
+
+def _set(rows: list[dict], tenant: str, column: str, value: object) -> list[dict]:
+    """The first row of ``tenant`` with ``column`` set to ``value``."""
+    row = next(row for row in rows if row["tenant_id"] == tenant)
+    row[column] = value
+    return rows
+
+
+def _plans(db: Path, as_of: str) -> dict[str, tuple[str, str, bool]]:
+    rows = query(
+        db,
+        "select tenant_id, trigger, outcome, carried from build_history where as_of = ?",
+        [datetime.fromisoformat(as_of)],
+    )
+    return {tenant: (trigger, outcome, carried) for tenant, trigger, outcome, carried in rows}
+
+
+def _served(db: Path, tenant: str) -> dict[str, list[tuple]]:
+    return {
+        table: sorted(query(db, f"select * from {table} where tenant_id = ?", [tenant]), key=repr)
+        for table in SERVED
+    }
+
+
+def test_a_tenant_keeps_its_lists_while_its_inputs_are_those_they_were_made_from(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    generate(data, tenants=5, customers=60, items=30, interactions=900, seed=5)
+    # retrained weekly: on the next nights no trigger fires for a tenant without new data
+    _rewrite(data, "tenants", lambda rows: [{**row, "retrain_every_days": 7.0} for row in rows])
+    db = tmp_path / "shop.duckdb"
+    build(data, db, as_of="2026-01-01")
+    night1 = db.with_name("night1.duckdb")
+    night1.write_bytes(db.read_bytes())
+
+    # night 2: every interaction in another order (nothing changed); one change each for
+    # t0002 (an item's name), t0003 (a consent), t0004 (a setting); nothing for t0001, t0005
+    _rewrite(data, "interactions", lambda rows: random.Random(2).sample(rows, len(rows)))
+    _rewrite(data, "items", lambda rows: _set(rows, "t0002", "name", "Renamed"))
+    _rewrite(
+        data, "consents", lambda rows: _set(rows, "t0003", "updated_at", datetime(2025, 12, 31))
+    )
+    _rewrite(data, "tenants", lambda rows: _set(rows, "t0004", "k", 7))
+    assert build(data, db, as_of="2026-01-02").carried == 2  # the report counts them
+    night2 = _plans(db, "2026-01-02")
+    assert night2 == {
+        "t0001": ("not_due", "not_due", True),
+        "t0002": ("not_due", "not_due", False),
+        "t0003": ("not_due", "not_due", False),
+        "t0004": ("not_due", "not_due", False),
+        "t0005": ("not_due", "not_due", True),
+    }
+    for tenant in ("t0001", "t0005"):
+        assert _served(db, tenant) == _served(night1, tenant), tenant
+    # the lists of the others were made again by this build
+    made = dict(query(db, "select tenant_id, max(generated_at) from recommendations group by 1"))
+    assert {tenant: at.day for tenant, at in made.items()} == {
+        "t0001": 1,
+        "t0002": 2,
+        "t0003": 2,
+        "t0004": 2,
+        "t0005": 1,
+    }
+    # its lists are as old as the build that made them; the others' are fresh
+    built = dict(query(db, "select tenant_id, last_built_at from tenant_status"))
+    assert {tenant: at.day for tenant, at in built.items()} == {
+        "t0001": 1,
+        "t0002": 2,
+        "t0003": 2,
+        "t0004": 2,
+        "t0005": 1,
+    }
+    reason = query(db, "select last_reason from tenant_status where tenant_id = 't0001'")[0][0]
+    assert "its inputs are those build" in reason
+
+    # night 3: a rule of every tenant: every tenant is scored again, and the rule applies
+    pq.write_table(
+        pa.Table.from_pylist(
+            [
+                {
+                    "tenant_id": "*",
+                    "rule_id": "no_alcohol_anywhere",
+                    "action": "exclude",
+                    "item_condition": "category = 'alcohol'",
+                    "reason": "house policy",
+                }
+            ]
+        ),
+        data / "rules.parquet",
+    )
+    build(data, db, as_of="2026-01-03")
+    assert {tenant: plan[2] for tenant, plan in _plans(db, "2026-01-03").items()} == dict.fromkeys(
+        ("t0001", "t0002", "t0003", "t0004", "t0005"), False
+    )
+    assert query(
+        db,
+        "select count(*) from recommendations join recsql_data.items using (tenant_id, item_id) "
+        "where category = 'alcohol'",
+    ) == [(0,)]

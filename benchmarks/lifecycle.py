@@ -160,7 +160,8 @@ def run(args: argparse.Namespace, work: Path) -> str:
 
     outcomes = published(
         db,
-        "select as_of, trigger, outcome, count(*) from build_history group by all order by all",
+        "select as_of, trigger, outcome, if(carried, 'yes', 'no'), count(*) from build_history "
+        "group by all order by all",
     )
     retrained = {
         t
@@ -217,7 +218,11 @@ def run(args: argparse.Namespace, work: Path) -> str:
     add("")
     add(f"State database after both builds: {megabytes(state_size)}.\n")
     add("## What each build did (`build_history`)\n")
-    add(table(["as of", "trigger", "outcome", "tenants"], [list(r) for r in outcomes], "lllr"))
+    add(table(
+        ["as of", "trigger", "outcome", "kept its lists (carried)", "tenants"],
+        [list(r) for r in outcomes],
+        "llllr",
+    ))  # fmt: skip
     add("")
     add("## The 15 slowest dbt nodes of the nightly build\n")
     add(table(

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from collections import Counter
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -228,3 +230,26 @@ def test_progress_numbers_each_model_and_seed_once_in_order(
         yml.read_text().count("- no_rejected_rows") for yml in (REPO / "models").rglob("*.yml")
     )
     assert tests and int(tests[1]) == len(singular) + rejected_row_checks >= 9, summary
+
+
+def test_a_staging_model_that_loses_an_input_row_fails_the_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rows each input stream handed over (counted by the recsql plugin: the staging models
+    read the files' rows once, as they stream) must all be accepted or quarantined: a staging
+    model that drops one fails the build, which publishes nothing."""
+    data = tmp_path / "data"
+    generate(data, tenants=1, customers=30, items=15, interactions=300, seed=2)
+    project = tmp_path / "project"
+    for part in ("models", "macros", "seeds", "tests/dbt"):
+        shutil.copytree(REPO / part, project / part)
+    for part in ("dbt_project.yml", "profiles.yml"):
+        shutil.copy(REPO / part, project / part)
+    staging = project / "models" / "staging" / "stg_interactions.sql"
+    # the defect: the first row read is neither accepted nor quarantined
+    staging.write_text(staging.read_text().rstrip() + " and _source_row <> 1\n")
+    monkeypatch.setattr(runner, "project_dir", lambda: project)
+    db = tmp_path / "shop.duckdb"
+    with pytest.raises(runner.BuildFailed, match="neither accepted nor quarantined"):
+        runner.build(data, db)
+    assert not db.exists()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ import duckdb
 import pyarrow as pa
 from dbt.adapters.duckdb.plugins import BasePlugin
 from dbt.adapters.duckdb.utils import SourceConfig
+from duckdb.sqltypes import BIGINT, VARCHAR
 
 from recsql import contract, memory
 from recsql.build import inputs
@@ -73,6 +75,9 @@ class Plugin(BasePlugin):
         self._attach_failed = False
         # the build's connection (configure_connection): what the sources read of the build
         self._conn: duckdb.DuckDBPyConnection | None = None
+        # per input table, the rows its stream has handed over (recsql_rows_read in SQL: the
+        # accounting test, tests/dbt/assert_every_input_row_is_accounted_for.sql)
+        self.rows_read: dict[str, int] = {}
         # the build's memory budget: DuckDB's share is its memory_limit, the engine's Python
         # models build tenants in shards that fit the rest (recsql/memory.py)
         limit = plugin_config.get("memory_limit")
@@ -99,8 +104,24 @@ class Plugin(BasePlugin):
         conn.execute(journal.RUNS_DDL)
         # recsql_erasure_key(tenant_id, customer_id): models/base/erasure_removals
         erasures.define_function(conn, self._erasure_key)
+        self._define_rows_read(conn)
         self._attach_previous(conn)
         self._conn = conn
+
+    def _define_rows_read(self, conn: Any) -> None:
+        """``recsql_rows_read(table)``: the rows the input table's stream has handed over in
+        this build (NULL if it was not read)."""
+        if conn.execute(
+            "select 1 from duckdb_functions() where function_name = 'recsql_rows_read'"
+        ).fetchall():
+            return
+        conn.create_function(
+            "recsql_rows_read",
+            lambda table: self.rows_read.get(table),
+            [VARCHAR],
+            BIGINT,
+            null_handling="special",
+        )
 
     def _attach_previous(self, conn: Any) -> None:
         """Attach the served file, if there is one, read-only: what the held tenants keep."""
@@ -126,10 +147,23 @@ class Plugin(BasePlugin):
             )
         if source_config.schema == PUBLISHED_SOURCES:
             return self._published(source_config.identifier)
-        # streamed: DuckDB writes the rows into the build database as they are read
-        return inputs.stream_table(
-            self.data_dir, source_config.identifier, self.encodings, self.events_dir
+        # streamed to the one model that reads it (the table's staging model: a view over the
+        # stream, not a table written first), counting the rows it hands over
+        table = source_config.identifier
+        return self._counted(
+            table, inputs.stream_table(self.data_dir, table, self.encodings, self.events_dir)
         )
+
+    def _counted(self, table: str, rows: pa.RecordBatchReader) -> pa.RecordBatchReader:
+        """``rows``, counted into :attr:`rows_read` as they are read."""
+        self.rows_read[table] = 0
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            for batch in rows:
+                self.rows_read[table] += batch.num_rows
+                yield batch
+
+        return pa.RecordBatchReader.from_batches(rows.schema, batches())
 
     def _scored_tenants(self) -> pa.Table | None:
         """The tenants this build trains or scores (tenant_plans, once it is built): the only

@@ -106,7 +106,7 @@ def test_discover_lists_hold_only_active_items_the_customer_has_not_bought(
     [(bought,)] = query(
         db,
         "select count(*) from serving.recommendations as r "
-        "semi join base.int_interactions_weighted as w on w.fold = 'full' "
+        "semi join engine.int_interactions_weighted as w on w.fold = 'full' "
         "and w.purchase_occasions > 0 and w.tenant_id = r.tenant_id "
         "and w.customer_id = r.customer_id and w.item_id = r.item_id",
     )
@@ -139,7 +139,7 @@ def test_buy_again_holds_only_items_the_customer_bought(all_tenants: BuildResult
     [(foreign, total)] = query(
         all_tenants.build_db,
         "select count(*) filter (where w.item_id is null), count(*) "
-        "from serving.buy_again as b left join base.int_interactions_weighted as w "
+        "from serving.buy_again as b left join engine.int_interactions_weighted as w "
         "on w.fold = 'full' and w.purchase_occasions > 0 and w.tenant_id = b.tenant_id "
         "and w.customer_id = b.customer_id and w.item_id = b.item_id",
     )
@@ -159,7 +159,7 @@ def test_every_served_row_explains_itself(all_tenants: BuildResult) -> None:
         db,
         "select count(*) from serving.recommendations as r "
         "where r.reason like 'because you bought %' and not exists ("
-        "  select 1 from base.int_interactions_weighted as w"
+        "  select 1 from engine.int_interactions_weighted as w"
         "  join staging.stg_items as i using (tenant_id, item_id)"
         "  where w.fold = 'full' and w.purchase_occasions > 0 and w.tenant_id = r.tenant_id"
         "  and w.customer_id = r.customer_id"

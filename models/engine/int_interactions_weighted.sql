@@ -1,6 +1,7 @@
-{#- One row per tenant, fold, customer and item the customer interacted with before the fold's
-    training cutoff: the affinity and the purchase history behind it. Guest events (no
-    customer) are left out; they count in popularity only.
+{#- One row per tenant the build trains or scores (tenant_plans: a held or off tenant needs
+    none), fold, customer and item the customer interacted with before the fold's training
+    cutoff: the affinity and the purchase history behind it. Guest events (no customer) are
+    left out; they count in popularity only.
 
     affinity = sum over events of
         weight(event_type) x log2(1 + quantity) x 0.5 ^ (age in days / half_life_days)
@@ -10,7 +11,7 @@ with
 
 interactions as (
     select * from {{ ref('int_interactions_retained') }}
-    where customer_id is not null
+    where customer_id is not null and tenant_id in {{ fresh_tenants() }}
 ),
 
 folds as (

@@ -117,7 +117,7 @@ def time_als(build_db: Path, repeats: int) -> AlsTiming:
     try:
         interactions = con.sql(
             "select tenant_id, customer_id, item_id, affinity, purchase_occasions "
-            "from base.int_interactions_weighted "
+            "from engine.int_interactions_weighted "
             f"where fold = 'full' and tenant_id = '{TENANT}' "
             "order by tenant_id, customer_id, item_id"
         ).to_arrow_table()
@@ -406,7 +406,7 @@ def render(
     # --- ALS timing
     add("## ALS training time\n")
     add(
-        f"Matrix: `base.int_interactions_weighted` of the auto build, fold 'full', "
+        f"Matrix: `engine.int_interactions_weighted` of the auto build, fold 'full', "
         f"affinity > 0, built by `recsql.engine.candidates.tenant_matrices`: {als.shape[0]:,} "
         f"customers x {als.shape[1]:,} items, {als.nnz:,} non-zeros. Parameters (from the "
         f"tenant's settings): "

@@ -183,7 +183,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     _print(f"Builds recorded in {state_path} (newest first):")
     _print(
         f"  {'build':<22}{'as of':<21}{'status':<12}{'seconds':>8}{'tenants':>9}"
-        f"{'trained':>9}{'promoted':>10}{'not due':>9}{'frozen':>8}{'off':>6}{'failed':>8}"
+        f"{'trained':>9}{'promoted':>10}{'not due':>9}{'carried':>9}{'frozen':>8}{'off':>6}"
+        f"{'failed':>8}"
         "  message"
     )
     for row in rows:
@@ -192,7 +193,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         _print(
             f"  {row['build_id']!s:<22}{row['as_of']!s:<21}{row['status']!s:<12}{seconds:>8}"
             f"{row['tenants']:>9,}{row['trained']:>9,}{row['promoted']:>10,}"
-            f"{row['not_due']:>9,}{row['frozen']:>8,}"
+            f"{row['not_due']:>9,}{row['carried']:>9,}{row['frozen']:>8,}"
             f"{row['off']:>6,}{row['failed']:>8,}  {message}"
         )
     return 0

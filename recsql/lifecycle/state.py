@@ -1348,7 +1348,8 @@ def published_build_id(db_path: Path) -> str | None:
 def builds(state_path: Path, limit: int = 20) -> list[dict[str, object]]:
     """The last ``limit`` builds, newest first, with the count of tenants per mode, of those
     it trained (a new version, active or candidate), of those a new version serves (promoted),
-    of those it found not due and of those it failed."""
+    of those it found not due, of those that kept their lists (carried: inputs unchanged) and
+    of those it failed."""
     with connect(state_path, read_only=True) as con:
         cursor = con.execute(
             """
@@ -1361,6 +1362,7 @@ def builds(state_path: Path, limit: int = 20) -> list[dict[str, object]]:
                 ) as trained,
                 count(m.tenant_id) filter (where m.outcome = 'promoted') as promoted,
                 count(m.tenant_id) filter (where m.outcome = 'not_due') as not_due,
+                count(m.tenant_id) filter (where m.carried) as carried,
                 count(m.tenant_id) filter (where m.mode = 'freeze') as frozen,
                 count(m.tenant_id) filter (where m.mode = 'off') as off,
                 count(m.tenant_id) filter (where m.outcome = 'failed') as failed,

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -14,6 +15,16 @@ from recsql.build import BuildResult, build
 REPO = Path(__file__).resolve().parent.parent
 #: A fixed build time, so "in the future" and time decay do not depend on the day tests run.
 AS_OF = "2026-01-01 00:00:00"
+#: Every object that serves a tenant's lists (views and the tables the macros read).
+SERVING = (
+    "recommendations",
+    "buy_again",
+    "similar_items",
+    "popular_items",
+    "trending_items",
+    "recsql_data.visitor_popular_items",
+    "recsql_data.item_factors",
+)
 
 
 def write_inputs(directory: Path, files: dict[str, str]) -> Path:
@@ -55,3 +66,13 @@ def run_recsql(
         env={**os.environ, **env} if env else None,
         check=False,
     )
+
+
+def copy_project(target: Path) -> Path:
+    """A copy of the dbt project in ``target``, for a test that plants a defect in it (and
+    points ``recsql.build.runner.project_dir`` at it)."""
+    for part in ("models", "macros", "seeds", "tests/dbt"):
+        shutil.copytree(REPO / part, target / part)
+    for part in ("dbt_project.yml", "profiles.yml"):
+        shutil.copy(REPO / part, target / part)
+    return target

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -17,7 +16,7 @@ import yaml
 
 from recsql.build import BuildResult, runner
 from recsql.datasets.generator import GenerationReport, generate
-from tests.conftest import REPO, query, write_inputs
+from tests.conftest import REPO, copy_project, query, write_inputs
 
 pytestmark = pytest.mark.slow
 
@@ -240,11 +239,7 @@ def test_a_staging_model_that_loses_an_input_row_fails_the_build(
     model that drops one fails the build, which publishes nothing."""
     data = tmp_path / "data"
     generate(data, tenants=1, customers=30, items=15, interactions=300, seed=2)
-    project = tmp_path / "project"
-    for part in ("models", "macros", "seeds", "tests/dbt"):
-        shutil.copytree(REPO / part, project / part)
-    for part in ("dbt_project.yml", "profiles.yml"):
-        shutil.copy(REPO / part, project / part)
+    project = copy_project(tmp_path / "project")
     staging = project / "models" / "staging" / "stg_interactions.sql"
     # the defect: the first row read is neither accepted nor quarantined
     staging.write_text(staging.read_text().rstrip() + " and _source_row <> 1\n")

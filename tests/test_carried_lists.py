@@ -16,20 +16,9 @@ import pytest
 
 from recsql.build import build
 from recsql.datasets.generator import generate
-from tests.conftest import query
+from tests.conftest import SERVING, query
 
 pytestmark = pytest.mark.slow
-
-#: The served objects a carried tenant keeps as they were, row for row (scores included).
-SERVED = (
-    "recommendations",
-    "buy_again",
-    "similar_items",
-    "popular_items",
-    "trending_items",
-    "recsql_data.visitor_popular_items",
-    "recsql_data.item_factors",
-)
 
 
 def _rewrite(data: Path, table: str, change) -> None:  # type: ignore[no-untyped-def]
@@ -63,7 +52,7 @@ def _plans(db: Path, as_of: str) -> dict[str, tuple[str, str, bool]]:
 def _served(db: Path, tenant: str) -> dict[str, list[tuple]]:
     return {
         table: sorted(query(db, f"select * from {table} where tenant_id = ?", [tenant]), key=repr)
-        for table in SERVED
+        for table in SERVING
     }
 
 
@@ -98,24 +87,14 @@ def test_a_tenant_keeps_its_lists_while_its_inputs_are_those_they_were_made_from
     }
     for tenant in ("t0001", "t0005"):
         assert _served(db, tenant) == _served(night1, tenant), tenant
-    # the lists of the others were made again by this build
-    made = dict(query(db, "select tenant_id, max(generated_at) from recommendations group by 1"))
-    assert {tenant: at.day for tenant, at in made.items()} == {
-        "t0001": 1,
-        "t0002": 2,
-        "t0003": 2,
-        "t0004": 2,
-        "t0005": 1,
-    }
-    # its lists are as old as the build that made them; the others' are fresh
-    built = dict(query(db, "select tenant_id, last_built_at from tenant_status"))
-    assert {tenant: at.day for tenant, at in built.items()} == {
-        "t0001": 1,
-        "t0002": 2,
-        "t0003": 2,
-        "t0004": 2,
-        "t0005": 1,
-    }
+    # the lists of the others were made again by this build (generated_at), and a carried
+    # tenant's are as old as the build that made them (tenant_status.last_built_at)
+    made_on = {"t0001": 1, "t0002": 2, "t0003": 2, "t0004": 2, "t0005": 1}
+    for made in (
+        "select tenant_id, max(generated_at) from recommendations group by 1",
+        "select tenant_id, last_built_at from tenant_status",
+    ):
+        assert {tenant: at.day for tenant, at in query(db, made)} == made_on, made
     reason = query(db, "select last_reason from tenant_status where tenant_id = 't0001'")[0][0]
     assert "its inputs are those build" in reason
 

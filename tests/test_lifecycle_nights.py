@@ -34,22 +34,13 @@ import pytest
 from recsql.build import build
 from recsql.datasets.generator import generate
 from recsql.lifecycle import state
-from tests.conftest import query, run_recsql
+from tests.conftest import SERVING, query, run_recsql
 
 pytestmark = pytest.mark.slow
 
 #: What every night's build compares: the served rows that must not change for a customer
 #: whose history did not (scores move with time decay; the items, order and reasons do not).
 LIST = "select customer_id, rank, item_id, reason from {table} where tenant_id = ?"
-SERVING = (
-    "recommendations",
-    "buy_again",
-    "similar_items",
-    "popular_items",
-    "trending_items",
-    "recsql_data.visitor_popular_items",
-    "recsql_data.item_factors",
-)
 
 
 def _tenants(data: Path, **columns: dict[str, object]) -> None:

@@ -27,11 +27,10 @@ import pytest
 from recsql.build import BuildFailed, build, runner
 from recsql.datasets.generator import generate
 from recsql.engine import candidates
-from tests.conftest import query, run_recsql
+from tests.conftest import copy_project, query, run_recsql
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parent.parent
 
 LISTS = {
     "recommendations": "customer_id, rank, item_id, algorithm, reason, model_version",
@@ -282,11 +281,7 @@ def test_failures_stay_with_their_tenant_night_after_night(
     # lists, and the version trained for it is failed
     before = {(t, "t0002"): _rows(db, t, "t0002") for t in LISTS}
     [(active,)] = query(db, "select active_version from tenant_status where tenant_id = 't0002'")
-    project = tmp_path / "project"
-    for part in ("models", "macros", "seeds", "tests/dbt"):
-        shutil.copytree(REPO / part, project / part)
-    for part in ("dbt_project.yml", "profiles.yml"):
-        shutil.copy(REPO / part, project / part)
+    project = copy_project(tmp_path / "project")
     served_lists = project / "models" / "lists" / "served_lists.sql"
     served_lists.write_text(served_lists.read_text() + _DEFECT)
     original_project = runner.project_dir

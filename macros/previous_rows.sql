@@ -37,10 +37,10 @@
 {%- endmacro %}
 
 {#- The tenants this build holds, as a subquery: `tenant_plans`' action hold (carried: its inputs
-    did not change; failed before the engine ran; left out by --tenants) and those that failed after (tenant_late_failures: a
-    model that could not be fitted, fresh lists that broke a compliance guarantee). They serve
-    their published lists (previous_rows) minus what today's rules forbid; the serving models
-    leave out their fresh rows. -#}
+    did not change; failed before the engine ran; left out by --tenants) and those that failed
+    after (tenant_late_failures: a model that could not be fitted, fresh lists that broke a
+    compliance guarantee). They serve their published lists (previous_rows) minus what today's
+    rules forbid; the serving models leave out their fresh rows. -#}
 {% macro held_tenants() -%}
     (
         select tenant_id from {{ ref('tenant_plans') }} where action = 'hold'

@@ -24,7 +24,7 @@ typed as (
     from source
 ),
 
-checked as (
+checked as materialized (
     select
         *,
         case
@@ -41,10 +41,7 @@ checked as (
 ),
 
 final as (
-    select
-        * exclude (row_reason),
-        {{ duplicate_row_reason('row_reason') }} as rejection_reason
-    from checked
+    {{ duplicate_row_reason('checked', 'row_reason', 'rejection_reason') }}
 )
 
 select * exclude (personalization_text, marketing_text, updated_at_text) from final

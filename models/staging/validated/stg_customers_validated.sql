@@ -27,7 +27,7 @@ typed as (
     from source
 ),
 
-checked as (
+checked as materialized (
     select
         *,
         case
@@ -42,10 +42,7 @@ checked as (
 ),
 
 deduplicated as (
-    select
-        * exclude (row_reason),
-        {{ duplicate_row_reason('row_reason') }} as duplicate_reason
-    from checked
+    {{ duplicate_row_reason('checked', 'row_reason', 'duplicate_reason') }}
 ),
 
 final as (

@@ -19,7 +19,7 @@ typed as (
     from source
 ),
 
-checked as (
+checked as materialized (
     select
         *,
         case
@@ -32,10 +32,7 @@ checked as (
 ),
 
 final as (
-    select
-        * exclude (row_reason),
-        {{ duplicate_row_reason('row_reason') }} as rejection_reason
-    from checked
+    {{ duplicate_row_reason('checked', 'row_reason', 'rejection_reason') }}
 )
 
 select * exclude (requested_at_text) from final

@@ -44,7 +44,7 @@ signed as (
     from typed
 ),
 
-checked as (
+checked as materialized (
     select
         *,
         case
@@ -70,10 +70,7 @@ checked as (
 ),
 
 final as (
-    select
-        * exclude (row_reason),
-        {{ duplicate_row_reason('row_reason') }} as rejection_reason
-    from checked
+    {{ duplicate_row_reason('checked', 'row_reason', 'rejection_reason') }}
 )
 
 -- the row as read is kept for rejected rows only (quarantined_rows): millions of accepted

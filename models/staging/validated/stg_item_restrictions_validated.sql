@@ -22,7 +22,7 @@ typed as (
     from source
 ),
 
-checked as (
+checked as materialized (
     select
         *,
         case
@@ -36,10 +36,7 @@ checked as (
 ),
 
 final as (
-    select
-        * exclude (row_reason),
-        {{ duplicate_row_reason('row_reason') }} as rejection_reason
-    from checked
+    {{ duplicate_row_reason('checked', 'row_reason', 'rejection_reason') }}
 )
 
 select * exclude (allowed_text) from final

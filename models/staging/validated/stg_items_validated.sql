@@ -36,7 +36,7 @@ typed as (
     from source
 ),
 
-checked as (
+checked as materialized (
     select
         *,
         case
@@ -59,10 +59,7 @@ checked as (
 ),
 
 deduplicated as (
-    select
-        * exclude (row_reason),
-        {{ duplicate_row_reason('row_reason') }} as duplicate_reason
-    from checked
+    {{ duplicate_row_reason('checked', 'row_reason', 'duplicate_reason') }}
 ),
 
 final as (

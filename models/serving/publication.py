@@ -112,8 +112,7 @@ def model(dbt, session):
         trained=dbt.ref("trained_versions").to_arrow_table(),
         plans=plans.to_arrow_table(),
         judgements=dbt.ref("promotion_judgements").to_arrow_table(),
-        # streamed into the state when it is written, never held in memory all at once (in
-        # the order the engine built them: tenant by tenant)
+        # streamed into the state when it is written, never held in memory all at once
         forms=trained_forms,
         # the erasure requests it applied, by their keys: no customer id leaves the build
         erasures=dbt.ref("erasure_removals").project("* exclude (customer_id)").to_arrow_table(),

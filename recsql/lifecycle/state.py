@@ -779,9 +779,9 @@ def active_rows(
     ``active_versions`` (the version serving each tenant, :data:`_SERVING_VERSIONS`),
     ``candidate_versions`` (each tenant's candidate awaiting the promotion gate,
     :data:`_CANDIDATES`), or ``stored_<form>`` of those versions only - a stream (the stored
-    models of thousands of tenants are never all in memory), in the order they were stored:
-    tenant by tenant - and, given ``tenants`` (a table with a ``tenant_id`` column: those the
-    build scores), of those tenants only. Empty without a state file (a plain dbt build)."""
+    models of thousands of tenants are never all in memory), in no particular order - and,
+    given ``tenants`` (a table with a ``tenant_id`` column: those the build scores), of those
+    tenants only. Empty without a state file (a plain dbt build)."""
     if table in ("active_versions", "candidate_versions"):
         query = _SERVING_VERSIONS if table == "active_versions" else _CANDIDATES
         with _reader(state_path) as con:
@@ -1194,6 +1194,11 @@ def record_publishing(state_path: Path, build_id: str, update: StateUpdate) -> N
     rows stay). A build that is then abandoned leaves its rows unread (see published_builds);
     its stored models are deleted by the next build's reconciliation."""
     with connect(state_path) as con:
+        # Rows streamed in order from a parallel query are written in row groups cut short
+        # (full, 8,192 rows, full...), which every later checkpoint of the state then merges a
+        # hundred at a time - seconds of each build's first, last and every write. Nothing
+        # reads the stored models in the order they were written.
+        con.execute("set preserve_insertion_order = false")
         con.execute("begin transaction")
         tables = [
             ("tenant_builds", update.tenants),

@@ -150,28 +150,6 @@
         select tenant_id, item_id, category from {{ ref('stg_items') }}
     ),
 
-    offers as (
-        select
-            served.list, served.tenant_id, served.customer_id, served.item_id,
-            customers.country, items.category
-        from ({{ served }}) as served
-        inner join {{ ref('customer_profiles') }} as customers
-            on served.tenant_id = customers.tenant_id
-                and served.customer_id = customers.customer_id
-        inner join items
-            on served.tenant_id = items.tenant_id and served.item_id = items.item_id
-        {% if popular %}
-            union all
-            select
-                'popular_items' as list, popular.tenant_id, null as customer_id,
-                popular.item_id, popular.country, items.category
-            from {{ popular }} as popular
-            inner join items
-                on popular.tenant_id = items.tenant_id and popular.item_id = items.item_id
-            where popular.country is not null
-        {% endif %}
-    ),
-
     -- the effective verdict per item and country: item-level rows decide, else category-level
     effective as (
         select
@@ -194,6 +172,39 @@
         from items
         inner join (select distinct tenant_id, country from restrictions) as countries
             on items.tenant_id = countries.tenant_id
+    ),
+
+    -- only an item some country forbids can break the rule: the served rows of the others
+    -- need no customer's country
+    restricted as (
+        select distinct tenant_id, item_id from effective where not is_allowed
+    ),
+
+    offers as (
+        select
+            served.list, served.tenant_id, served.customer_id, served.item_id,
+            customers.country, items.category
+        from ({{ served }}) as served
+        semi join restricted
+            on served.tenant_id = restricted.tenant_id and served.item_id = restricted.item_id
+        inner join {{ ref('customer_profiles') }} as customers
+            on served.tenant_id = customers.tenant_id
+                and served.customer_id = customers.customer_id
+        inner join items
+            on served.tenant_id = items.tenant_id and served.item_id = items.item_id
+        {% if popular %}
+            union all
+            select
+                'popular_items' as list, popular.tenant_id, null as customer_id,
+                popular.item_id, popular.country, items.category
+            from {{ popular }} as popular
+            semi join restricted
+                on popular.tenant_id = restricted.tenant_id
+                    and popular.item_id = restricted.item_id
+            inner join items
+                on popular.tenant_id = items.tenant_id and popular.item_id = items.item_id
+            where popular.country is not null
+        {% endif %}
     ),
 
     verdicts as (

@@ -1,11 +1,28 @@
 {#- A select of every row of the CTE `rows` (its `reason_column` renamed `as_column`) with the
     reason 'duplicate row' where its own checks found none and an earlier row (by _source_row)
-    had the same row_json. `rows` is read three times: declare it `as materialized`, or a
-    streamed input would be read again. Only the rows whose text's hash is repeated are sorted
-    (a window over every row of 5 million interactions cost seconds). -#}
-{% macro duplicate_row_reason(rows, reason_column, as_column) -%}
+    had the same values as read. `rows` carries the input's `row_json` and `_row`: a streamed
+    input's row is its text in `row_json` (`_row` NULL), a table read natively from Parquet has
+    its values in `_row` and no text (recsql/build/inputs.py); the result's `row_json` is the
+    text either way, for `row_json_of` 'every row' or only the 'rejected rows' (the text of
+    millions of accepted interactions is never needed, and writing it cost seconds).
+    `rows` is read three times: declare it `as materialized`, or a streamed input would be read
+    again. Only the rows whose values' hash is repeated are sorted (a window over every row of
+    5 million interactions cost seconds). -#}
+{% macro duplicate_row_reason(rows, reason_column, as_column, row_json_of='every row') -%}
+    {%- set row_text = "coalesce(row_json, cast(to_json(_row) as varchar))" -%}
     select
-        {{ rows }}.* exclude ({{ reason_column }}),
+        {{ rows }}.* exclude ({{ reason_column }}, _row) replace (
+            {%- if row_json_of == 'rejected rows' %}
+            case
+                when {{ reason_column }} is not null or later_copies._source_row is not null
+                    then {{ row_text }}
+            end as row_json
+            {%- elif row_json_of == 'every row' %}
+            {{ row_text }} as row_json
+            {%- else %}
+            {{ exceptions.raise_compiler_error("row_json_of is 'every row' or 'rejected rows'") }}
+            {%- endif %}
+        ),
         case
             when {{ reason_column }} is not null then {{ reason_column }}
             when later_copies._source_row is not null then 'duplicate row'
@@ -16,13 +33,16 @@
         from (
             select
                 _source_row,
-                -- the text itself decides: rows whose hashes collide are not copies
+                -- the values themselves decide: rows whose hashes collide are not copies
                 row_number() over (
-                    partition by row_hash, row_json order by _source_row
+                    partition by row_hash, _row, row_json order by _source_row
                 ) as copy_number
-            from (select _source_row, row_json, hash(row_json) as row_hash from {{ rows }})
+            from (
+                select _source_row, _row, row_json, hash(_row, row_json) as row_hash
+                from {{ rows }}
+            )
             semi join (
-                select hash(row_json) as row_hash
+                select hash(_row, row_json) as row_hash
                 from {{ rows }}
                 group by all
                 having count(*) > 1

@@ -15,6 +15,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -477,6 +478,133 @@ def test_every_layout_reads_its_rows_in_order(
     )
     assert len(read_back) == len(rows) + len(set_aside)
     assert {r["tenant_id"] for r in read_back} == {"default"}
+
+
+def typed_parquet(columns: dict[str, pa.Array]) -> bytes:
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.table(columns), sink)
+    return sink.getvalue().to_pybytes()
+
+
+TYPED_INTERACTIONS = {
+    "Customer_ID": pa.array(["c1", None, "c3", "c1"]),
+    "item_id": pa.array(["i1", "i2", "i3", "i1"]),
+    "occurred_at": pa.array(
+        [1_746_000_000_000_000, None, 1_746_100_000_000_000, 0], pa.timestamp("us")
+    ),
+    "quantity": pa.array([2, -1, None, 2], pa.int64()),
+    "value": pa.array([1.5, None, float("nan"), 1.5]),
+    "order_ref": pa.array(["o1", "o2", "o3", "o1"]),  # not a contract column: in the text only
+}
+
+
+@pytest.mark.parametrize(
+    "files",
+    [
+        LAYOUTS["partitioned Parquet"][0],
+        LAYOUTS["key=value folders are read as folders, their names not as columns"][0],
+        {"interactions.parquet": typed_parquet(TYPED_INTERACTIONS)},
+        {
+            "interactions/a.parquet": typed_parquet(TYPED_INTERACTIONS),
+            "interactions/b.parquet": typed_parquet(TYPED_INTERACTIONS),
+        },
+        {"customers.parquet": typed_parquet({"customer_id": ["c1"], "points": [3], "tier": ["x"]})},
+    ],
+    ids=["partitioned", "key=value folders", "typed file", "typed folder", "customers' extras"],
+)
+def test_parquet_read_natively_gives_the_streamed_rows(
+    tmp_path: Path, files: dict[str, bytes]
+) -> None:
+    """The build's connection reads a table of Parquet files itself (inputs.native_read): the
+    same rows, numbers and places as the stream, and the text of each row - written only for
+    the rows staging rejects - is the streamed row's text."""
+    write_files(tmp_path, {**files, "items.csv": b"item_id\ni1\n"})
+    inputs.locate_all(tmp_path)
+    table = "customers" if "customers.parquet" in files else "interactions"
+    read = inputs.native_read(tmp_path, table)
+    assert read is not None
+    streamed = inputs.read_table(tmp_path, table)
+    con = duckdb.connect()
+    native = con.sql(
+        f"select * exclude ({inputs.ROW}) replace "
+        f"(cast(to_json({inputs.ROW}) as varchar) as {inputs.ROW_JSON}) from ({read.sql}) "
+        f"order by {inputs.SOURCE_ROW}"
+    ).to_arrow_table()
+    assert native.select(streamed.column_names).to_pylist() == streamed.to_pylist()
+    assert read.rows == streamed.num_rows
+
+
+def test_a_build_of_parquet_files_quarantines_their_rows_with_their_text(
+    tmp_path: Path, build_inputs
+) -> None:
+    """Read natively, a Parquet row still has its text where it is rejected, a copy in another
+    file is a duplicate (the values decide, the column order of the text as the file has it),
+    and the rows read are counted from the files' metadata."""
+    data = write_files(
+        tmp_path / "in",
+        {
+            "items.csv": b"item_id\ni1\ni2\ni3\n",
+            "tenants.csv": b"tenant_id,min_accepted_share\ndefault,0.2\n",
+            "interactions/a.parquet": typed_parquet(TYPED_INTERACTIONS),
+            "interactions/b.parquet": typed_parquet(TYPED_INTERACTIONS),
+        },
+    )
+    result = build_inputs(data, tmp_path / "recsql.duckdb")
+    counts = {c.source_table: c for c in result.counts}
+    assert (counts["interactions"].rows_read, counts["interactions"].rows_accepted) == (8, 2)
+    quarantined = query(
+        result.db_path,
+        "select source_file, source_line, reason, row_json from quarantined_rows "
+        "where source_table = 'interactions' order by source_file, source_line",
+    )
+    assert [q[:3] for q in quarantined] == [
+        ("interactions/a.parquet", 2, "empty customer_id"),
+        ("interactions/a.parquet", 3, "unparseable value"),
+        ("interactions/b.parquet", 1, "duplicate row"),
+        ("interactions/b.parquet", 2, "empty customer_id"),
+        ("interactions/b.parquet", 3, "unparseable value"),
+        ("interactions/b.parquet", 4, "duplicate row"),
+    ]
+    assert json.loads(quarantined[2][3]) == {
+        "customer_id": "c1",
+        "item_id": "i1",
+        "occurred_at": "2025-04-30 08:00:00",
+        "quantity": 2,
+        "value": 1.5,
+        "order_ref": "o1",
+    }
+
+
+@pytest.mark.parametrize(
+    ("files", "table"),
+    [
+        ({"interactions.csv": HEADER + b"c1,i1,2025-01-01\n"}, "interactions"),
+        ({"customers.csv": b"customer_id\nc1\n"}, "customers"),  # absent: none to read
+        (
+            {
+                "customers/1.parquet": parquet("customer_id,points\nc1,1\n"),
+                "customers/2.parquet": parquet("customer_id,points\nc2,x\n"),
+            },
+            "customers",
+        ),
+        (
+            {
+                "interactions.parquet": typed_parquet(
+                    {**TYPED_INTERACTIONS, "File_Row_Number": [1, 2, 3, 4]}
+                )
+            },
+            "interactions",
+        ),
+    ],
+    ids=["CSV", "no file", "extras in several files", "a file_row_number column"],
+)
+def test_the_tables_parquet_cannot_read_natively_are_streamed(
+    tmp_path: Path, files: dict[str, bytes], table: str
+) -> None:
+    write_files(tmp_path, {"items.csv": b"item_id\ni1\n", **files})
+    if table == "customers" and "customers.csv" in files:
+        (tmp_path / "customers.csv").unlink()
+    assert inputs.native_read(tmp_path, table) is None
 
 
 def test_extra_columns_typed_differently_in_two_files_are_text(tmp_path: Path) -> None:

@@ -34,6 +34,8 @@ from recsql.sql import identifier, literal
 
 log = logging.getLogger(__name__)
 
+#: The schema of the input tables (models/staging/_staging__sources.yml).
+INPUT_SOURCES = "inputs"
 #: The schema of the sources read from the state database.
 STATE_SOURCES = "lifecycle_state"
 #: The schema of the sources read from the served file the build replaces.
@@ -105,8 +107,29 @@ class Plugin(BasePlugin):
         # recsql_erasure_key(tenant_id, customer_id): models/base/erasure_removals
         erasures.define_function(conn, self._erasure_key)
         self._define_rows_read(conn)
+        self._define_native_inputs(conn)
         self._attach_previous(conn)
         self._conn = conn
+
+    def _define_native_inputs(self, conn: Any) -> None:
+        """The input tables whose files are all Parquet as views over them, in the build's
+        own connection (:func:`recsql.build.inputs.native_read`), counted from the files'
+        metadata; dbt keeps them (the sources' ``save_mode: ignore``) and streams the others
+        from :meth:`load`."""
+        conn.execute(f"create schema if not exists {INPUT_SOURCES}")
+        for table in contract.TABLES:
+            view = f"{INPUT_SOURCES}.{identifier(table.name)}"
+            # a view left by an earlier plain dbt build of the same database: load it anew
+            conn.execute(f"drop view if exists {view}")
+            read = inputs.native_read(self.data_dir, table.name, self.encodings, self.events_dir)
+            if read is None:
+                continue
+            try:
+                conn.execute(f"create view {view} as {read.sql}")
+            except duckdb.Error as error:  # e.g. files that type a column differently
+                log.debug("%s is streamed: %s", table.name, error)
+                continue
+            self.rows_read[table.name] = read.rows
 
     def _define_rows_read(self, conn: Any) -> None:
         """``recsql_rows_read(table)``: the rows the input table's stream has handed over in
@@ -148,22 +171,27 @@ class Plugin(BasePlugin):
         if source_config.schema == PUBLISHED_SOURCES:
             return self._published(source_config.identifier)
         # streamed to the one model that reads it (the table's staging model: a view over the
-        # stream, not a table written first), counting the rows it hands over
+        # stream, not a table written first), counting the rows it hands over; a table read
+        # natively is a view already (_define_native_inputs) and never comes here
         table = source_config.identifier
         return self._counted(
             table, inputs.stream_table(self.data_dir, table, self.encodings, self.events_dir)
         )
 
     def _counted(self, table: str, rows: pa.RecordBatchReader) -> pa.RecordBatchReader:
-        """``rows``, counted into :attr:`rows_read` as they are read."""
+        """``rows``, counted into :attr:`rows_read` as they are read, with the column ``_row``
+        of a natively read table (NULL: a streamed row's values are in ``_row_json``)."""
         self.rows_read[table] = 0
+        schema = rows.schema.append(pa.field(inputs.ROW, pa.string()))
 
         def batches() -> Iterator[pa.RecordBatch]:
             for batch in rows:
                 self.rows_read[table] += batch.num_rows
-                yield batch
+                yield pa.RecordBatch.from_arrays(
+                    [*batch.columns, pa.nulls(batch.num_rows, pa.string())], schema=schema
+                )
 
-        return pa.RecordBatchReader.from_batches(rows.schema, batches())
+        return pa.RecordBatchReader.from_batches(schema, batches())
 
     def _scored_tenants(self) -> pa.Table | None:
         """The tenants this build trains or scores (tenant_plans, once it is built): the only

@@ -6,7 +6,8 @@
 starting with ``_`` or ``.`` are ignored; ``key=value`` folder names are only names). This
 module decides what is a contract error (the build stops at once, naming the file and the
 column) and turns each table into a raw Arrow table, streamed to the build a batch at a time,
-that the dbt staging models validate row by row:
+that the dbt staging models validate row by row - or, for a table of Parquet files, into SQL
+the build's connection runs itself (:func:`native_read`: the same rows, scanned in parallel):
 
 - every contract column is text (staging casts it and quarantines what does not parse);
 - optional columns missing from the file are present and NULL, except ``tenant_id``, which is
@@ -14,7 +15,8 @@ that the dbt staging models validate row by row:
 - extra columns are kept with their own types for the tables whose extra columns are rule
   attributes (items, customers), and ignored, with a warning, elsewhere;
 - ``_row_json`` is the row's values exactly as the file held them, under the lower-case
-  column names (what ``quarantined_rows`` shows);
+  column names (what ``quarantined_rows`` shows); a table read natively has them in ``_row``
+  instead, and staging writes their text only for the rows it rejects;
 - a CSV record that cannot be read becomes a row with ``_load_error`` set to its quarantine
   reason (``malformed csv line``: not the header's number of fields, or a quote never closed;
   ``invalid encoding``: a byte that is no text in the file's encoding) and, in ``_row_json``,
@@ -63,6 +65,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 
 from recsql import sql
 from recsql.build import csv_text
@@ -85,6 +88,8 @@ TABLE_SUFFIXES = (*csv_text.CSV_SUFFIXES, PARQUET_SUFFIX)
 SOURCE_ROW = "_source_row"
 LOAD_ERROR = "_load_error"
 ROW_JSON = "_row_json"
+#: A natively read table's row values (:func:`native_read`), where ``_row_json`` is NULL.
+ROW = "_row"
 SOURCE_FILE = "_source_file"
 SOURCE_LINE = "_source_line"
 BOOKKEEPING_COLUMNS = (SOURCE_ROW, LOAD_ERROR, ROW_JSON, SOURCE_FILE, SOURCE_LINE)
@@ -537,11 +542,19 @@ def _empty(table: Table) -> pa.Table:
     return pa.schema(fields).empty_table()
 
 
-def _read_file(spec: InputTable, file: SourceFile, rows_before: int) -> pa.RecordBatchReader:
-    """One file's rows in the raw shape, numbered after the ``rows_before`` rows of the files
-    before it, as a stream of batches; the records that cannot be read come last. The file is
-    opened (and a CSV file parsed) now; its rows are turned into the raw shape as the batches
-    are taken, on a DuckDB connection of its own that the last batch closes."""
+def _raw_select(
+    spec: InputTable,
+    file: SourceFile,
+    scan: str,
+    number: str,
+    line: str,
+    rows_before: int,
+    row_text: bool = True,
+) -> str:
+    """The select of one file's rows in the raw shape from ``scan``, the file's rows (a
+    Parquet file, or a CSV file's parsed rows): ``number`` numbers them from 1 in file order,
+    ``line`` says where each is. With ``row_text`` false, ``_row_json`` is NULL and ``_row``
+    holds the row's values instead (:func:`native_read`)."""
     table = spec.table
     # In a ";" file a comma separates no fields, so in a number it is a decimal comma.
     decimal_commas = file.delimiter == ";"
@@ -564,7 +577,83 @@ def _read_file(spec: InputTable, file: SourceFile, rows_before: int) -> pa.Recor
     as_read = ", ".join(
         f"{sql.identifier(key)} := {sql.identifier(name)}" for key, name in file.columns.items()
     )
+    row = f"struct_pack({as_read})"
+    if row_text:
+        row_columns = f"cast(to_json({row}) as varchar) as {ROW_JSON}"
+    else:
+        row_columns = f"cast(null as varchar) as {ROW_JSON}, {row} as {ROW}"
+    return (
+        f"select {', '.join(selected)}, "
+        f"{number} + {rows_before} as {SOURCE_ROW}, "
+        f"cast(null as varchar) as {LOAD_ERROR}, "
+        f"{row_columns}, "
+        f"{sql.literal(file.name)} as {SOURCE_FILE}, "
+        f"cast({line} as bigint) as {SOURCE_LINE} "
+        f"from {scan}"
+    )
 
+
+def _parquet_scan(file: SourceFile) -> tuple[str, str]:
+    """How to read a Parquet file's rows in file order, and the expression that numbers them
+    from 1."""
+    path = sql.literal(str(file.path))
+    if any(name.lower() == "file_row_number" for name in file.columns.values()):
+        # DuckDB cannot add its row number column: number the rows in a window
+        return f"read_parquet({path})", "row_number() over ()"
+    # the rows as the file orders them, streamed (no window over the file)
+    return f"read_parquet({path}, file_row_number = true)", "file_row_number + 1"
+
+
+@dataclass(frozen=True)
+class NativeRead:
+    """A table of Parquet files read by SQL in the build's own connection."""
+
+    #: The select of the table's rows in the raw shape, with ``_row`` for ``_row_json``.
+    sql: str
+    #: How many rows it has (the files' metadata).
+    rows: int
+
+
+def native_read(
+    data_dir: Path | str,
+    name: str,
+    encodings: Mapping[str, str] | None = None,
+    events_dir: Path | None = None,
+) -> NativeRead | None:
+    """The table ``name`` as SQL the build's connection runs itself, when its files are all
+    Parquet: DuckDB then scans them in parallel, where a stream of Arrow batches
+    (:func:`stream_table`) is scanned on one thread. Its rows are :func:`stream_table`'s,
+    except that a row's values are in ``_row`` (a struct) and ``_row_json`` is NULL: staging
+    writes the text only for the rows it rejects (``macros/duplicate_row_reason.sql``).
+
+    None when the table is streamed: CSV files (parsed in Python), the interactions with an
+    event log, several files of a table that keeps its extra columns (each may type them
+    differently), a file whose rows DuckDB numbers in a window."""
+    spec = locate(Path(data_dir), TABLES_BY_NAME[name], checked_encodings(encodings).get(name))
+    if not spec.present or any(file.delimiter is not None for file in spec.files):
+        return None
+    if name == EVENTS_TABLE and locate_events(events_dir).present:
+        return None
+    if spec.table.keeps_extra_columns and len(spec.files) > 1:
+        return None
+    if any("file_row_number" in map(str.lower, file.columns.values()) for file in spec.files):
+        return None
+    selects, rows = [], 0
+    for file in spec.files:
+        scan, line = _parquet_scan(file)
+        selects.append(_raw_select(spec, file, scan, line, line, rows, row_text=False))
+        try:
+            rows += pq.read_metadata(file.path).num_rows
+        except (OSError, pa.ArrowException) as error:
+            raise ContractError(f"{file.path} cannot be read: {error}") from error
+    return NativeRead(" union all ".join(selects), rows)
+
+
+def _read_file(spec: InputTable, file: SourceFile, rows_before: int) -> pa.RecordBatchReader:
+    """One file's rows in the raw shape, numbered after the ``rows_before`` rows of the files
+    before it, as a stream of batches; the records that cannot be read come last. The file is
+    opened (and a CSV file parsed) now; its rows are turned into the raw shape as the batches
+    are taken, on a DuckDB connection of its own that the last batch closes."""
     unread: list[Record] = []
     con = duckdb.connect(config={"memory_limit": READER_MEMORY})
     try:
@@ -584,23 +673,11 @@ def _read_file(spec: InputTable, file: SourceFile, rows_before: int) -> pa.Recor
             scan, line = "file_rows", sql.identifier(line_column)
             number = sql.identifier(number_column)
         else:
-            path = sql.literal(str(file.path))
-            if any(name.lower() == "file_row_number" for name in file.columns.values()):
-                # DuckDB cannot add its row number column: number the rows in a window
-                scan, line = f"read_parquet({path})", "row_number() over ()"
-            else:  # the rows as the file orders them, streamed (no window over the file)
-                scan = f"read_parquet({path}, file_row_number = true)"
-                line = "file_row_number + 1"
+            scan, line = _parquet_scan(file)
             number = line
-        reader = con.sql(
-            f"select {', '.join(selected)}, "
-            f"{number} + {rows_before} as {SOURCE_ROW}, "
-            f"cast(null as varchar) as {LOAD_ERROR}, "
-            f"cast(to_json(struct_pack({as_read})) as varchar) as {ROW_JSON}, "
-            f"{sql.literal(file.name)} as {SOURCE_FILE}, "
-            f"cast({line} as bigint) as {SOURCE_LINE} "
-            f"from {scan}"
-        ).to_arrow_reader(BATCH_ROWS)
+        reader = con.sql(_raw_select(spec, file, scan, number, line, rows_before)).to_arrow_reader(
+            BATCH_ROWS
+        )
     except BaseException as error:
         con.close()
         if isinstance(error, duckdb.Error):

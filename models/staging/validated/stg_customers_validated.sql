@@ -11,6 +11,7 @@ typed as (
         _source_row,
         _load_error,
         _row_json as row_json,
+        _row,
         _source_file,
         _source_line,
         {{ clean_text('tenant_id') }} as tenant_id,
@@ -22,7 +23,7 @@ typed as (
         {{ parse_timestamp('created_at') }} as created_at,
         * exclude (
             tenant_id, customer_id, country, birth_date, created_at,
-            _source_row, _load_error, _row_json, _source_file, _source_line
+            _source_row, _load_error, _row_json, _row, _source_file, _source_line
         )
     from source
 ),

@@ -19,6 +19,7 @@ typed as (
         _source_row,
         _load_error,
         _row_json as row_json,
+        _row,
         _source_file,
         _source_line,
         {{ clean_text('tenant_id') }} as tenant_id,
@@ -69,13 +70,11 @@ checked as materialized (
     from signed
 ),
 
-final as (
-    {{ duplicate_row_reason('checked', 'row_reason', 'rejection_reason') }}
-)
-
 -- the row as read is kept for rejected rows only (quarantined_rows): millions of accepted
 -- interactions need no copy of it
-select
-    * exclude (occurred_at_text, quantity_text, signed_quantity, value_text)
-    replace (case when rejection_reason is not null then row_json end as row_json)
+final as (
+    {{ duplicate_row_reason('checked', 'row_reason', 'rejection_reason', 'rejected rows') }}
+)
+
+select * exclude (occurred_at_text, quantity_text, signed_quantity, value_text)
 from final

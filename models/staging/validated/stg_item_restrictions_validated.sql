@@ -11,6 +11,7 @@ typed as (
         _source_row,
         _load_error,
         _row_json as row_json,
+        _row,
         _source_file,
         _source_line,
         {{ clean_text('tenant_id') }} as tenant_id,

@@ -11,6 +11,7 @@ typed as (
         _source_row,
         _load_error,
         _row_json as row_json,
+        _row,
         _source_file,
         _source_line,
         {{ clean_text('tenant_id') }} as tenant_id,
@@ -31,7 +32,7 @@ typed as (
         * exclude (
             tenant_id, item_id, name, category, brand, price, is_active, min_age,
             sustainability_score, launched_at,
-            _source_row, _load_error, _row_json, _source_file, _source_line
+            _source_row, _load_error, _row_json, _row, _source_file, _source_line
         )
     from source
 ),

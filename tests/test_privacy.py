@@ -224,3 +224,31 @@ def test_no_file_a_build_leaves_holds_an_erased_id(tmp_path: Path) -> None:
     assert query(db, "select trigger from build_history where build_id = ?", [last_build]) == [
         ("erasure",)
     ]
+
+
+def test_the_release_gate_finds_an_erased_id_in_a_quarantined_row(
+    tmp_path: Path, build_inputs
+) -> None:
+    """The compliance test assert_erased_customers_are_gone, run again on the build database
+    after a quarantined row that names c9 was slipped in: it finds the row of c9's tenant and
+    the row that names no tenant, and not a row that names c90."""
+    result = build_inputs(write_inputs(tmp_path / "in", INPUTS), tmp_path / "recsql.duckdb")
+    [compiled] = result.build_db.parent.glob(
+        "target/compiled/**/assert_erased_customers_are_gone.sql"
+    )
+    gate = compiled.read_text()
+    con = duckdb.connect(str(result.build_db))
+    try:
+        assert con.sql(gate).fetchall() == []
+        for tenant, customer in (("default", "c9"), (None, "c9"), ("default", "c90")):
+            con.execute(
+                "insert into base.quarantined_rows (source_table, tenant_id, reason, row_json) "
+                "values ('interactions', ?, 'slipped in', ?)",
+                [tenant, json.dumps({"customer_id": customer, "item_id": "i1"})],
+            )
+        found = con.sql(gate).fetchall()
+    finally:
+        con.close()
+    assert sorted(found, key=str) == sorted(
+        [("quarantined_rows", "default", 1), ("quarantined_rows", None, 1)], key=str
+    )

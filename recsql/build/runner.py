@@ -563,7 +563,8 @@ def _parse(project: Path, work: Path, paths: list[str], build_db: Path) -> Any:
         if cache is not None and cache.exists():
             parsed_file.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(cache, parsed_file)
-    parsed = dbtRunner().invoke(["parse", *paths])
+    # the build writes target/manifest.json when it ends: the parse need not write it first
+    parsed = dbtRunner().invoke(["parse", "--no-write-json", *paths])
     if not parsed.success or not isinstance(parsed.result, Manifest):
         raise BuildFailed(_failures(parsed, build_db, keep_build_db=False))
     if cache is None:

@@ -35,9 +35,17 @@ found as (
     union all
     select 'quarantined_rows' as place, quarantined.tenant_id
     from {{ ref('quarantined_rows') }} as quarantined
-    inner join erased
-        on quarantined.tenant_id = erased.tenant_id or quarantined.tenant_id is null
+    inner join erased on quarantined.tenant_id = erased.tenant_id
     where {{ names_customer('quarantined.row_json', 'erased.customer_id') }}
+    union all
+    -- a row that names no tenant, against every erased customer (apart from the join above:
+    -- one join on "same tenant or no tenant" compared every row with every customer)
+    select 'quarantined_rows' as place, quarantined.tenant_id
+    from {{ ref('quarantined_rows') }} as quarantined
+    cross join erased
+    where
+        quarantined.tenant_id is null
+        and {{ names_customer('quarantined.row_json', 'erased.customer_id') }}
 )
 
 -- where and how many, never who: what a failing test prints stays free of the ids

@@ -10,12 +10,15 @@ live here, once.
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar, Self
 
 import numpy as np
 import scipy.sparse as sp
+import threadpoolctl
 
 from recsql.engine.algorithms.topn import segment_argmax, topn
 
@@ -129,7 +132,8 @@ class Algorithm(ABC):
             entries are never returned (e.g. ``user_items`` itself for "not bought yet").
         batch_size
             Customers scored per numpy batch; the largest dense block is
-            ``batch_size x n_items``. Results do not depend on it.
+            ``batch_size x n_items``, one per thread (a model with ``num_threads`` other than
+            1 scores that many batches at once, 0: one per core). Results depend on neither.
 
         Returns
         -------
@@ -159,7 +163,8 @@ class Algorithm(ABC):
         items = np.empty((users.size, n), dtype=np.int32)
         scores = np.empty((users.size, n), dtype=np.float32)
         explanations = np.empty((users.size, n), dtype=np.int32)
-        for start in range(0, users.size, batch_size):
+
+        def score(start: int) -> None:
             batch = users[start : start + batch_size]
             history = user_items[batch]
             batch_items, batch_scores = topn(
@@ -172,6 +177,21 @@ class Algorithm(ABC):
             items[start:end] = batch_items
             scores[start:end] = batch_scores
             explanations[start:end] = self._explain(history, batch_items)
+
+        starts = range(0, users.size, batch_size)
+        threads = min(len(starts), _scoring_threads(self))
+        if threads <= 1:
+            for start in starts:
+                score(start)
+        else:
+            # Batches are independent and each writes its own rows: the same arrays on any
+            # number of threads. The numpy and scipy work of a batch releases the GIL; BLAS
+            # (ALS's products) runs one thread per batch instead of competing with the others.
+            with (
+                threadpoolctl.threadpool_limits(limits=1, user_api="blas"),
+                ThreadPoolExecutor(max_workers=threads) as pool,
+            ):
+                list(pool.map(score, starts))
         return items, scores, explanations
 
     def similar_items(
@@ -220,6 +240,14 @@ class Algorithm(ABC):
     def _check_fitted(self) -> None:
         if not hasattr(self, "n_items_"):
             raise RuntimeError(f"{type(self).__name__} is not fitted yet: call fit first")
+
+
+def _scoring_threads(model: Algorithm) -> int:
+    """The threads :meth:`Algorithm.recommend` scores batches on: the model's ``num_threads``
+    (0: one per core; 1, the default of the many small tenants fitted side by side in worker
+    processes: batches one after the other)."""
+    threads = getattr(model, "num_threads", 1)
+    return threads or os.cpu_count() or 1
 
 
 def _as_indices(values: np.ndarray, what: str) -> np.ndarray:

@@ -174,7 +174,15 @@ class EASE(Algorithm):
         """``X_ui * B[i, j]`` for each history entry ``(u, i)`` and recommended item ``j``."""
         values = self._prepare(history).data
         entry_rows = np.repeat(np.arange(history.shape[0]), np.diff(history.indptr))
-        weights = _dense(self.item_weights_[history.indices[:, None], items[entry_rows]])
+        recommended = items[entry_rows]
+        if sp.issparse(self.item_weights_):
+            # one flat lookup: scipy answers a 2-D index of a sparse matrix with a sparse
+            # matrix (built through COO), which _dense would make dense again
+            seen = np.repeat(history.indices, recommended.shape[1])
+            found = self.item_weights_[seen, recommended.ravel()]
+            weights = _dense(found).reshape(recommended.shape)
+        else:
+            weights = _dense(self.item_weights_[history.indices[:, None], recommended])
         return weights * values[:, None]
 
     def _item_scores(self, items: np.ndarray) -> np.ndarray:
@@ -188,9 +196,11 @@ def _dense(values: Any) -> np.ndarray:
 
 
 def _gram(matrix: sp.csr_matrix, threads: int = 1) -> np.ndarray:
-    """Dense float64 ``X^T X``, built a block of columns at a time (bounded sparse temps), on
-    ``threads`` threads (scipy's sparse products release the GIL: 1.8 times as fast on two
-    cores)."""
+    """Dense float64 ``X^T X``, its lower triangle (``gram[i, j]`` for ``i >= j``: the upper
+    one is left unset - the Cholesky factorisation of :func:`_weights_from_gram` reads only
+    the lower), built a block of columns at a time (bounded sparse temps), on ``threads``
+    threads (scipy's sparse products release the GIL: 1.8 times as fast on two cores). Half
+    the products of the whole matrix; each value summed as there."""
     n_items = matrix.shape[1]
     columns = matrix.astype(np.float64).tocsc()
     transposed = columns.T.tocsr()
@@ -198,7 +208,7 @@ def _gram(matrix: sp.csr_matrix, threads: int = 1) -> np.ndarray:
 
     def fill(start: int) -> None:
         stop = min(start + _BLOCK, n_items)
-        gram[:, start:stop] = (transposed @ columns[:, start:stop]).toarray()
+        gram[start:, start:stop] = (transposed[start:] @ columns[:, start:stop]).toarray()
 
     starts = range(0, n_items, _BLOCK)
     if threads > 1 and len(starts) > 1:
@@ -218,7 +228,9 @@ def _weights_from_gram(gram: np.ndarray) -> np.ndarray:
     in its upper triangle. ``B`` is then written a block of rows at a time.
     """
     n_items = gram.shape[0]
-    lapack_view = gram.T  # Fortran-contiguous, same memory, same values (symmetric)
+    # Fortran-contiguous, same memory; its upper triangle, the only one potrf reads, is the
+    # lower triangle of gram (the only one _gram fills)
+    lapack_view = gram.T
     factor, info = scipy.linalg.lapack.dpotrf(lapack_view, lower=False, overwrite_a=True)
     if info != 0:
         raise np.linalg.LinAlgError(f"Cholesky factorisation failed (info={info})")

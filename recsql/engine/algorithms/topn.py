@@ -121,15 +121,23 @@ def _select(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     # The values above the threshold lie in the (fewer than k) blocks whose maximum is above
     # it: only those blocks are read again, in row and column order.
     block_rows, block_numbers = np.nonzero(maxima > threshold[:, None])
-    columns = (block_numbers[:, None] * block + np.arange(block)).ravel()
-    entry_rows = np.repeat(block_rows, block)
-    inside = columns < n_items  # the last block may be shorter
-    columns, entry_rows = columns[inside], entry_rows[inside]
-    values = scores[entry_rows, columns]
-    above = values > threshold[entry_rows]
-    above_rows, above_columns, above_scores = entry_rows[above], columns[above], values[above]
+    # each block read whole (a view of the full blocks, no index per value); the last block
+    # may be shorter: the rest of its row is the threshold, which is not above it
+    full = n_items // block
+    blocks = scores[:, : full * block].reshape(rows, full, block)
+    values = np.empty((block_rows.size, block), dtype=scores.dtype)
+    is_full = block_numbers < full
+    values[is_full] = blocks[block_rows[is_full], block_numbers[is_full]]
+    if not is_full.all():
+        width, last = n_items - full * block, ~is_full
+        values[last, :width] = scores[block_rows[last], full * block :]
+        values[last, width:] = threshold[block_rows[last], None]
+    block_at, offset = np.nonzero(values > threshold[block_rows, None])
+    above_rows = block_rows[block_at]
+    above_columns = block_numbers[block_at] * block + offset
+    above_scores = values[block_at, offset]
     # best first within each row, ties to the lower column (np.nonzero orders by row, column)
-    order = np.lexsort((above_columns, -above_scores, above_rows))
+    order = _best_first(above_rows, above_columns, above_scores)
     above_rows, above_columns, above_scores = (
         above_rows[order],
         above_columns[order],
@@ -162,6 +170,20 @@ def _select(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         candidate_scores[row, slot] = threshold[row]
         short, width = short[~enough], min(n_items, 4 * width)
     return candidates, candidate_scores
+
+
+def _best_first(rows: np.ndarray, columns: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """``np.lexsort((columns, -scores, rows))`` for entries in row, column order: one stable
+    sort of one integer key (the row, then the score's bits in descending order) when the
+    scores are float32 - a third of the time of the three-key sort - the lexsort otherwise."""
+    if scores.dtype != np.float32 or rows.size == 0 or rows.max() >= 2**31:
+        return np.lexsort((columns, -scores, rows))
+    # -s + 0 turns -0.0 into 0.0 (equal scores, as the lexsort has them); then the bits of a
+    # float32 as an integer of the same order (the negative ones' magnitude bits flipped)
+    bits = (-scores + np.float32(0)).view(np.int32)
+    ordered = (bits ^ ((bits >> 31) & np.int32(0x7FFFFFFF))).astype(np.int64) + 2**31
+    key = (rows.astype(np.int64) << 32) | ordered
+    return np.argsort(key, kind="stable")
 
 
 def segment_argmax(values: np.ndarray, indptr: np.ndarray, labels: np.ndarray) -> np.ndarray:

@@ -144,6 +144,11 @@ def _each_shard(
     bytes_per_row = float(BYTES_PER_ROW)
     built, number = 0, 0
     while queue or halves:
+        # what the models before this one left cached, and what DuckDB kept of writing the
+        # last shard's rows: released before the room is measured, or a shard after a large
+        # one would be sized as if that memory were taken (shards of one tenant, then of
+        # hundreds, alternately: thousands of tiny shards in a build of 4,000 tenants)
+        release_duckdb_memory()
         if halves:
             shard = halves.pop()
         else:
@@ -151,7 +156,6 @@ def _each_shard(
             shard = _take(queue, max(1, int(room / bytes_per_row)), budget.max_tenants)
         number += 1
         rows = sum(n for _, n in shard)
-        release_duckdb_memory()  # what the models before this one left cached
         started, before = time.perf_counter(), memory.tree_rss()
         try:
             with _peak_rss() as peak, journal.recording(session, model):

@@ -5,15 +5,20 @@ tree uses.
 the Python models) and the engine's worker processes together. DuckDB gets
 :data:`DUCKDB_SHARE` of it as its ``memory_limit`` (beyond which its joins, aggregates and sorts
 spill to its temporary directory beside the build database); the engine's Python models build
-tenants in shards sized to fit in what is left (:mod:`recsql.engine.shards`). Without a limit
+tenants in shards sized to fit in what the process tree leaves of the budget
+(:mod:`recsql.engine.shards`). Without a limit
 a build may use :data:`DEFAULT_SHARE` of the machine's memory (or of its cgroup's limit, in a
 container).
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import re
+from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 
 #: The share of the machine's (or the container's) memory a build may use by default.
@@ -113,3 +118,25 @@ def tree_rss(pid: int | None = None) -> int:
         total += rss.get(process, 0)
         stack += children.get(process, [])
     return total
+
+
+def trim() -> None:
+    """Hand back to the system the free memory the C library's allocator keeps for reuse
+    (glibc's ``malloc_trim``; nothing where there is no glibc). What a shard's numpy and Arrow
+    work freed stays resident otherwise - up to 1.4 GiB between shards of a 4,000-tenant
+    build - and a shard after it would be sized as if that memory were taken."""
+    malloc_trim = _malloc_trim()
+    if malloc_trim is not None:
+        malloc_trim(0)
+
+
+@cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    try:
+        function: Callable[[int], int] = ctypes.CDLL(name).malloc_trim
+    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to trim
+        return None
+    return function

@@ -267,3 +267,33 @@ def test_a_shard_gets_back_the_memory_duckdb_kept_and_duckdb_its_limit(tmp_path:
     finally:
         shards.configure(None)
         session.close()
+
+
+def test_a_shard_s_room_is_the_budget_less_what_the_process_tree_holds() -> None:
+    # DuckDB's allowance, unused, is not set aside: a build whose process tree holds more than
+    # the budget less DuckDB's limit still builds shards of more than one tenant
+    held = memory.tree_rss()
+    room = shards._room(shards.Budget(limit=held + 2 * GiB, duckdb=4 * GiB))
+    assert 1.5 * GiB < room <= 2 * GiB
+
+
+def test_trimming_hands_back_what_the_allocator_kept_of_freed_memory() -> None:
+    # 300 MiB in blocks of 4 KiB (malloc's heap, not Python's small-object arenas), freed
+    # but for the last, which keeps the heap from shrinking: resident until trimmed
+    script = """
+import sys
+from recsql import memory
+blocks = [bytearray(4096) for _ in range(75_000)]
+last = bytearray(4096)
+before = memory.tree_rss()
+del blocks
+freed = memory.tree_rss()
+memory.trim()
+print(before, freed, memory.tree_rss())
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    before, freed, trimmed = map(int, done.stdout.split())
+    assert freed > before - 100 * 2**20  # glibc kept most of it
+    assert trimmed < freed - 200 * 2**20

@@ -144,15 +144,17 @@ def _each_shard(
     bytes_per_row = float(BYTES_PER_ROW)
     built, number = 0, 0
     while queue or halves:
-        # what the models before this one left cached, and what DuckDB kept of writing the
-        # last shard's rows: released before the room is measured, or a shard after a large
-        # one would be sized as if that memory were taken (shards of one tenant, then of
-        # hundreds, alternately: thousands of tiny shards in a build of 4,000 tenants)
+        # what the models before this one left cached, what DuckDB kept of writing the last
+        # shard's rows (the first shard only: DuckDB is writing the others' as they come), and
+        # what the allocator keeps of the memory the last shard freed: released before the
+        # room is measured, or a shard after a large one would be sized as if that memory were
+        # taken (shards of one tenant, then of hundreds, alternately)
         release_duckdb_memory()
+        memory.trim()
         if halves:
             shard = halves.pop()
         else:
-            room = _room(session, budget)
+            room = _room(budget)
             shard = _take(queue, max(1, int(room / bytes_per_row)), budget.max_tenants)
         number += 1
         rows = sum(n for _, n in shard)
@@ -231,13 +233,13 @@ def _failure(error: BaseException) -> str:
     return journal.describe(error)
 
 
-def _room(session: Any, budget: Budget) -> float:
-    """What a shard may take now: the budget less what the process tree holds and what
-    DuckDB may still claim of its own limit."""
-    [(used,)] = session.sql(
-        "select coalesce(sum(memory_usage_bytes), 0) from duckdb_memory()"
-    ).fetchall()
-    return budget.limit - memory.tree_rss() - max(0, budget.duckdb - int(used))
+def _room(budget: Budget) -> float:
+    """What a shard may take now: the budget less what the process tree holds, DuckDB's
+    memory included. What DuckDB may still claim of its own limit is not set aside: the
+    queries of a shard are part of what the shard is measured to take per row, and DuckDB
+    writes the shards' rows between shards, where the next shard's room sees it. (Setting all
+    of DuckDB's limit aside too left no room in a 4,000-tenant build: one-tenant shards.)"""
+    return budget.limit - memory.tree_rss()
 
 
 def _take(

@@ -155,14 +155,16 @@ discover_customers as (
 ),
 
 -- 1. the champion's candidates
-champion_cuts as (
-    -- where nothing reorders a customer's candidates (no boost, no nudge) and no cap counts
-    -- one, their list is the first k allowed candidates in the champion's order: the rank of
-    -- the k-th is as deep as the list can reach (the verdicts looked up, as judge_candidates
-    -- does; a champion never offers what the customer bought)
+champion_allowed as (
+    -- the ranks of each personalized customer's allowed candidates (the verdicts looked up, as
+    -- judge_candidates does; a champion never offers what the customer bought), and whether a
+    -- cap counts any of their candidates
     select
         candidates.tenant_id,
         candidates.customer_id,
+        customers.rule_class,
+        customers.k,
+        customers.is_reordered,
         list(candidates.rank order by candidates.rank) filter (
             where verdicts.blocked_by is null and verdicts.not_included_by is null
         ) as allowed_ranks,
@@ -171,11 +173,31 @@ champion_cuts as (
     inner join discover_customers as customers
         on candidates.tenant_id = customers.tenant_id
             and candidates.customer_id = customers.customer_id
+            and customers.is_personalized
     left join verdicts
         on candidates.tenant_id = verdicts.tenant_id
             and customers.rule_class = verdicts.rule_class
             and candidates.item_id = verdicts.item_id
-    group by candidates.tenant_id, candidates.customer_id
+    group by
+        candidates.tenant_id,
+        candidates.customer_id,
+        customers.rule_class,
+        customers.k,
+        customers.is_reordered
+),
+
+champion_cuts as (
+    -- where nothing reorders a customer's candidates (no boost, no nudge) and no cap counts
+    -- one, their list is the first k allowed candidates in the champion's order: the rank of
+    -- the k-th, `cut_rank`, is as deep as the list can reach; `is_uncut` where it can reach
+    -- them all. Scalars, not the list of ranks: champion_rows copies them to every candidate
+    select
+        tenant_id,
+        customer_id,
+        rule_class,
+        is_reordered or is_capped or coalesce(len(allowed_ranks), 0) < k as is_uncut,
+        allowed_ranks[k] as cut_rank
+    from champion_allowed
 ),
 
 champion_rows as (
@@ -183,7 +205,7 @@ champion_rows as (
         candidates.tenant_id,
         'discover' as shelf,
         candidates.customer_id,
-        customers.rule_class,
+        cuts.rule_class,
         candidates.item_id,
         candidates.algorithm,
         1 as source_order,
@@ -192,18 +214,10 @@ champion_rows as (
         candidates.because_item_id,
         candidates.score
     from algorithm_candidates as candidates
-    inner join discover_customers as customers
-        on candidates.tenant_id = customers.tenant_id
-            and candidates.customer_id = customers.customer_id
-            and customers.is_personalized
     inner join champion_cuts as cuts
         on candidates.tenant_id = cuts.tenant_id
             and candidates.customer_id = cuts.customer_id
-    where
-        customers.is_reordered
-        or cuts.is_capped
-        or coalesce(len(cuts.allowed_ranks), 0) < customers.k
-        or candidates.rank <= cuts.allowed_ranks[customers.k]
+    where cuts.is_uncut or candidates.rank <= cuts.cut_rank
 ),
 
 champion_judged as materialized (

@@ -398,8 +398,9 @@ def write_report(path: Path, text: str) -> None:
 
 # --------------------------------------------------------------------------------------------
 # The demo's temporal holdout, shared by every benchmark that scores lists on it
-# (accuracy.py, end_to_end.py): train on the interactions before CUTOFF, score the distinct
-# items each customer purchased on or after it.
+# (accuracy.py, end_to_end.py): train on the interactions before a cutoff (CUTOFF, the engine
+# issue's, unless told otherwise), score the distinct items each customer purchased on or
+# after it, to the end of the data.
 
 DEMO = ROOT / "data" / "demo"
 CUTOFF = "2011-11-09 00:00:00"
@@ -408,27 +409,49 @@ TENANT = "default"
 METRICS = ("ndcg", "precision", "recall", "map", "hit_rate")
 
 
+def cutoff_timestamp(text: str) -> str:
+    """A cutoff given as a date or a timestamp ("2011-09-09"), in CUTOFF's form
+    ("2011-09-09 00:00:00"); ValueError if it is neither."""
+    return datetime.fromisoformat(text).strftime("%Y-%m-%d %H:%M:%S")
+
+
 @dataclass(frozen=True)
 class Truth:
     #: Items each evaluated customer purchased before the cutoff.
     before: dict[str, frozenset[str]]
     #: Distinct items each evaluated customer purchased on or after the cutoff.
     after: dict[str, frozenset[str]]
+    #: The cutoff, in CUTOFF's form.
+    cutoff: str
+    #: The last purchase of the demo data: the truth window runs from the cutoff to it.
+    last_purchase: datetime
+
+    @property
+    def window_days(self) -> float:
+        """The length of the truth window, days."""
+        start = datetime.fromisoformat(self.cutoff)
+        return (self.last_purchase - start).total_seconds() / 86400
 
 
-def read_truth() -> Truth:
+def read_truth(cutoff: str = CUTOFF) -> Truth:
     """Purchases of the customers with >= 1 purchase before and >= 1 on/after the cutoff."""
+    cutoff = cutoff_timestamp(cutoff)
     con = duckdb.connect()
+    purchases = (
+        f"from read_parquet('{DEMO / 'interactions.parquet'}') "
+        "where event_type = 'purchase' and customer_id is not null"
+    )
     rows = con.execute(
         f"""
-        select customer_id, item_id, bool_or(occurred_at < timestamp '{CUTOFF}') as before,
-            bool_or(occurred_at >= timestamp '{CUTOFF}') as after
-        from read_parquet('{DEMO / "interactions.parquet"}')
-        where event_type = 'purchase' and customer_id is not null
+        select customer_id, item_id, bool_or(occurred_at < timestamp '{cutoff}') as before,
+            bool_or(occurred_at >= timestamp '{cutoff}') as after
+        {purchases}
         group by customer_id, item_id
         order by customer_id, item_id
         """
     ).fetchall()
+    [(last_purchase,)] = con.execute(f"select max(occurred_at) {purchases}").fetchall()
+    con.close()
     before: dict[str, set[str]] = {}
     after: dict[str, set[str]] = {}
     for customer, item, was_before, was_after in rows:
@@ -440,6 +463,8 @@ def read_truth() -> Truth:
     return Truth(
         before={c: frozenset(before[c]) for c in evaluated},
         after={c: frozenset(after[c]) for c in evaluated},
+        cutoff=cutoff,
+        last_purchase=last_purchase,
     )
 
 
@@ -513,13 +538,15 @@ def lists_by_customer(rows: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
     return lists
 
 
-def write_inputs(directory: Path, algorithm: str) -> Path:
-    """The demo data before the cutoff, plus ``tenants.csv`` forcing ``algorithm``."""
+def write_inputs(directory: Path, algorithm: str, cutoff: str = CUTOFF) -> Path:
+    """The demo data with its interactions before the cutoff (items and customers unchanged),
+    plus ``tenants.csv`` forcing ``algorithm``."""
+    cutoff = cutoff_timestamp(cutoff)
     directory.mkdir(parents=True)
     con = duckdb.connect()
     con.execute(
         f"copy (select * from read_parquet('{DEMO / 'interactions.parquet'}') "
-        f"where occurred_at < timestamp '{CUTOFF}') "
+        f"where occurred_at < timestamp '{cutoff}') "
         f"to '{directory / 'interactions.parquet'}' (format parquet)"
     )
     con.close()

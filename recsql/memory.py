@@ -6,9 +6,8 @@ the Python models) and the engine's worker processes together. DuckDB gets
 :data:`DUCKDB_SHARE` of it as its ``memory_limit`` (beyond which its joins, aggregates and sorts
 spill to its temporary directory beside the build database); the engine's Python models build
 tenants in shards sized to fit in what the process tree leaves of the budget
-(:mod:`recsql.engine.shards`). Without a limit
-a build may use :data:`DEFAULT_SHARE` of the machine's memory (or of its cgroup's limit, in a
-container).
+(:mod:`recsql.engine.shards`). Without a limit a build may use :data:`DEFAULT_SHARE` of the
+machine's memory (or of its cgroup's limit, in a container).
 """
 
 from __future__ import annotations

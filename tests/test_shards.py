@@ -274,14 +274,14 @@ def test_a_shard_s_room_is_the_budget_less_what_the_process_tree_holds() -> None
     # the budget less DuckDB's limit still builds shards of more than one tenant
     held = memory.tree_rss()
     room = shards._room(shards.Budget(limit=held + 2 * GiB, duckdb=4 * GiB))
-    assert 1.5 * GiB < room <= 2 * GiB
+    assert 1.5 * GiB < room < 2.5 * GiB  # the tree's memory moves a little meanwhile
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc_trim")
 def test_trimming_hands_back_what_the_allocator_kept_of_freed_memory() -> None:
     # 300 MiB in blocks of 4 KiB (malloc's heap, not Python's small-object arenas), freed
     # but for the last, which keeps the heap from shrinking: resident until trimmed
     script = """
-import sys
 from recsql import memory
 blocks = [bytearray(4096) for _ in range(75_000)]
 last = bytearray(4096)

@@ -597,11 +597,16 @@ def _parquet_scan(file: SourceFile) -> tuple[str, str]:
     """How to read a Parquet file's rows in file order, and the expression that numbers them
     from 1."""
     path = sql.literal(str(file.path))
-    if any(name.lower() == "file_row_number" for name in file.columns.values()):
+    if _has_row_number_column(file):
         # DuckDB cannot add its row number column: number the rows in a window
         return f"read_parquet({path})", "row_number() over ()"
     # the rows as the file orders them, streamed (no window over the file)
     return f"read_parquet({path}, file_row_number = true)", "file_row_number + 1"
+
+
+def _has_row_number_column(file: SourceFile) -> bool:
+    """Whether the file has a column DuckDB's ``file_row_number`` would clash with."""
+    return any(name.lower() == "file_row_number" for name in file.columns.values())
 
 
 @dataclass(frozen=True)
@@ -636,7 +641,7 @@ def native_read(
         return None
     if spec.table.keeps_extra_columns and len(spec.files) > 1:
         return None
-    if any("file_row_number" in map(str.lower, file.columns.values()) for file in spec.files):
+    if any(_has_row_number_column(file) for file in spec.files):
         return None
     selects, rows = [], 0
     for file in spec.files:

@@ -3,12 +3,14 @@ active version recommends on today's full histories, for versions whose champion
 algorithm — scored from the version's stored model, never a fresh fit (one scoring path for a
 version trained tonight and one kept for months): EASE from its largest weights per item
 (active_item_neighbours), ALS from its item factors with each customer folded in
-(active_item_factors). Co-occurrence candidates are SQL (cooccurrence_candidates).
-All the logic is in recsql/engine/candidates.py."""
+(active_item_factors). Where the version's champion is ranked, its learned ranker re-orders
+each customer's candidates (active_rankers, with the item features of the version:
+active_ranking_item_features). Co-occurrence candidates are SQL (cooccurrence_candidates).
+All the logic is in recsql/engine/candidates.py and recsql/engine/ranker.py."""
 
 import json
 
-from recsql.engine import candidates, shards
+from recsql.engine import candidates, ranker, shards
 
 MATRIX_ALGORITHMS = ("als", "ease")
 
@@ -35,13 +37,20 @@ def model(dbt, session):
         .project("tenant_id, item_id, neighbour_item_id, weight")
     )
     factors = dbt.ref("active_item_factors").project("tenant_id, item_id, factors")
+    rankers = dict(dbt.ref("active_rankers").project("tenant_id, weights").fetchall())
+    item_features = dbt.ref("active_ranking_item_features")
 
     def shard(only):
-        return candidates.recommend_stored(
+        found = candidates.recommend_stored(
             candidates.fold_interactions(only(weighted), "full"),
             jobs,
             only(neighbours).to_arrow_table(),
             only(factors).to_arrow_table(),
+        )
+        if not rankers:
+            return found
+        return ranker.rerank(
+            ranker.with_item_features(found, only(item_features).to_arrow_table()), rankers
         )
 
     matrix_tenants = dbt.ref("active_models").filter(

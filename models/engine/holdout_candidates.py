@@ -1,5 +1,6 @@
 """One row per tenant, matrix algorithm (ALS, EASE) and variant, evaluated customer and rank:
-the top k items the algorithm recommends from the holdout fold, for offline evaluation. ALS
+the top candidates_n items the algorithm recommends from the holdout fold, with their scores,
+for offline evaluation (its top k) and the learned ranker (int_ranking_examples). ALS
 scores from holdout_als_factors (the same fit, kept). All the logic is in
 recsql/engine/candidates.py (candidates.VARIANTS lists the variants)."""
 
@@ -16,7 +17,7 @@ def model(dbt, session):
     )
     settings = dbt.ref("tenant_settings").to_arrow_table().to_pylist()
     jobs = [
-        candidates.Job(row["tenant_id"], algorithm, row["k"], row, variant)
+        candidates.Job(row["tenant_id"], algorithm, row["candidates_n"], row, variant)
         for row in settings
         for algorithm, variants in candidates.VARIANTS.items()
         for variant in variants

@@ -1,7 +1,8 @@
 {#- One row per tenant, shelf, algorithm, evaluated customer and rank (<= k): the lists each
     algorithm makes from the holdout fold, to be scored against what came after.
     discover shelf (items not bought before): popularity (the customer's country first, then
-    the tenant), co-occurrence, ALS and EASE (each of its variants). buy_again shelf (items
+    the tenant), co-occurrence, ALS and EASE (each of its variants, and each re-ordered by the
+    tenant's learned ranker, cross-fitted: variant '<variant> ranked'). buy_again shelf (items
     bought before): the learned repurchase model and, as its baseline, purchase frequency.
     `variant` is NULL for algorithms that have only one. -#}
 with
@@ -135,6 +136,9 @@ lists as (
     union all
     select tenant_id, 'discover' as shelf, algorithm, variant, customer_id, rank, item_id
     from {{ ref('holdout_candidates') }}
+    union all
+    select tenant_id, 'discover' as shelf, algorithm, variant, customer_id, rank, item_id
+    from {{ ref('holdout_ranked_candidates') }}
     union all
     select
         tenant_id,

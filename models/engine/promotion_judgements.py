@@ -39,6 +39,8 @@ def model(dbt, session):
         "neighbours": dbt.source("lifecycle_state", "stored_neighbours"),
         "factors": dbt.source("lifecycle_state", "stored_factors"),
         "popularity": dbt.source("lifecycle_state", "stored_popularity"),
+        "trends": dbt.source("lifecycle_state", "stored_trends"),
+        "rankers": dbt.source("lifecycle_state", "stored_rankers"),
     }
     return promotion.judge(
         promotion.judged_tenants(plans, versions, settings),

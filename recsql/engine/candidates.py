@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import scipy.sparse as sp
 
-from recsql.engine import journal, shards
+from recsql.engine import journal, ranker, shards
 from recsql.engine import workers as engine_workers
 from recsql.engine.algorithms import ALGORITHMS, ALS, EASE, Algorithm
 from recsql.engine.algorithms.ease import largest_weights
@@ -147,12 +147,13 @@ def tenant_matrices(interactions: pa.Table) -> dict[str, TenantMatrix]:
 
 
 def make_model(job: Job, num_threads: int) -> Algorithm:
-    """The model of a job: the algorithm it names, with the tenant's settings."""
+    """The model of a job: the algorithm it names, with the tenant's settings (a ranked
+    variant's model is its base variant's: the ranker re-orders its candidates)."""
     try:
         algorithm = ALGORITHMS[job.algorithm]
     except KeyError:
         raise ValueError(f"{job.algorithm!r} is not a matrix algorithm") from None
-    return algorithm.from_settings(job.settings, job.variant, num_threads)
+    return algorithm.from_settings(job.settings, ranker.base_variant(job.variant), num_threads)
 
 
 def fitted_on(job: Job, matrix: TenantMatrix) -> TenantMatrix:

@@ -110,7 +110,7 @@ class RepurchaseModel:
         return np.column_stack([np.ones(len(x)), x])
 
 
-def _can_learn(labels: np.ndarray, min_examples: int) -> bool:
+def can_learn(labels: np.ndarray, min_examples: int) -> bool:
     positives = int(labels.sum())
     return positives >= min_examples and len(labels) - positives >= min_examples
 
@@ -148,7 +148,7 @@ def fit(features: pa.Table, min_examples: int = 20) -> pa.Table:
     holdout = features.filter(pc.equal(features.column("fold"), "holdout"))
     for tenant_id, tenant in _tenants(_columns(holdout)):
         labels = tenant["is_bought_again"].astype(bool)
-        if _can_learn(labels, min_examples):
+        if can_learn(labels, min_examples):
             model = RepurchaseModel().fit(design_matrix(tenant), labels)
             rows.append(
                 {
@@ -173,7 +173,7 @@ def _cross_fitted(holdout: Mapping[str, np.ndarray], min_examples: int) -> np.nd
     """Scores of a tenant's holdout rows, each half of the customers by a model fitted on the
     other half (out of sample), or the fixed rule where a half cannot learn."""
     labels = holdout["is_bought_again"].astype(bool)
-    if not _can_learn(labels, min_examples):
+    if not can_learn(labels, min_examples):
         return holdout["affinity"].astype(float)
     x_holdout = design_matrix(holdout)
     scores = np.empty(len(labels))
@@ -182,7 +182,7 @@ def _cross_fitted(holdout: Mapping[str, np.ndarray], min_examples: int) -> np.nd
         scored = groups == group
         trained = ~scored
         if scored.any():
-            if _can_learn(labels[trained], min_examples):
+            if can_learn(labels[trained], min_examples):
                 model = RepurchaseModel().fit(x_holdout[trained], labels[trained])
                 scores[scored] = model.score(x_holdout[scored])
             else:
@@ -215,7 +215,7 @@ def holdout_scores(features: pa.Table, min_examples: int = 20) -> pa.Table:
         scores[rows] = _cross_fitted(tenant, min_examples)
         methods[rows] = (
             LEARNED
-            if _can_learn(tenant["is_bought_again"].astype(bool), min_examples)
+            if can_learn(tenant["is_bought_again"].astype(bool), min_examples)
             else FIXED_RULE
         )
     return _scored(features, scores, methods)

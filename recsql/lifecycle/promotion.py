@@ -13,7 +13,8 @@ Lists per algorithm, as the offline evaluation makes them (no popularity fill):
 ``popularity`` the version's most popular items (the tenant's, not per country) the customer
 has not bought; ``cooccurrence`` the sum over the customer's ``history_cap`` latest purchases
 of similarity x 0.5 ^ (days since bought / half_life_days); ``ease`` and ``als`` as
-:func:`recsql.engine.candidates.stored_candidates` scores them.
+:func:`recsql.engine.candidates.stored_candidates` scores them (a ranked variant's
+``candidates_n`` best re-ordered by its stored ranker, :func:`recsql.engine.ranker.rerank`).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import scipy.sparse as sp
 
-from recsql.engine import candidates
+from recsql.engine import candidates, ranker
 from recsql.engine.algorithms import topn
 from recsql.engine.tenancy import tenant_slices
 
@@ -99,7 +100,10 @@ def judge(
     purchase_occasions, last_purchased_at, is_bought_after). ``forms``: the stored models of
     both versions — ``neighbours`` (tenant_id, version, algorithm, item_id,
     neighbour_item_id, weight), ``factors`` (tenant_id, version, item_id, factors),
-    ``popularity`` (tenant_id, version, country, item_id, popularity_rank)."""
+    ``popularity`` (tenant_id, version, country, item_id, score, buyers, popularity_rank),
+    ``trends`` (tenant_id, version, item_id, score, recent_buyers) and ``rankers``
+    (tenant_id, version, weights): a ranked version's learned ranker re-orders its model's
+    candidates as it does when it serves."""
     interactions = interactions.sort_by(
         [("tenant_id", "ascending"), ("customer_id", "ascending"), ("item_id", "ascending")]
     )
@@ -211,8 +215,13 @@ def _lists(
     targets = np.array(sorted(histories.relevant), dtype=np.int64)
     neighbours = _rows_of(forms["neighbours"], tenant.tenant_id, version.version)
     if version.algorithm in ("ease", "als"):
+        stored = forms.get("rankers")
+        rankers = None if stored is None else _rows_of(stored, tenant.tenant_id, version.version)
+        ranked = ranker.is_ranked(version.variant) and rankers is not None and rankers.num_rows > 0
+        # a ranked version re-orders its model's candidates_n best, as it serves them
+        depth = int(version.parameters["candidates_n"]) if ranked else tenant.k
         job = candidates.Job(
-            tenant.tenant_id, version.algorithm, tenant.k, version.parameters, version.variant
+            tenant.tenant_id, version.algorithm, depth, version.parameters, version.variant
         )
         weights = neighbours.filter(pc.equal(neighbours["algorithm"], "ease"))
         found = candidates.stored_candidates(
@@ -222,7 +231,14 @@ def _lists(
             _rows_of(forms["factors"], tenant.tenant_id, version.version),
             matrix.customer_ids.take(targets).to_numpy(zero_copy_only=False),
         )
-        return _grouped(found, matrix) if found is not None else {}
+        if found is None:
+            return {}
+        if ranked:
+            found = ranker.rerank(
+                ranker.with_item_features(found, _item_features(tenant, version, forms)),
+                {tenant.tenant_id: rankers["weights"][0].as_py()},  # type: ignore[index]
+            )
+        return _grouped(found.filter(pc.less_equal(found["rank"], tenant.k)), matrix)
     if version.algorithm == "cooccurrence":
         return _cooccurrence_lists(tenant, neighbours, histories, targets)
     popularity = _rows_of(forms["popularity"], tenant.tenant_id, version.version)
@@ -240,6 +256,25 @@ def _lists(
                     break
         lists[int(customer)] = found
     return lists
+
+
+def _item_features(tenant: Judged, version: Version, forms: Mapping[str, pa.Table]) -> pa.Table:
+    """What ``version``'s ranker knows of each item (ranker.ITEM_COLUMNS), from its stored
+    popularity (the tenant's) and trends, as macros/ranking_item_features.sql reads them."""
+    popularity = _rows_of(forms["popularity"], tenant.tenant_id, version.version)
+    popularity = popularity.filter(pc.is_null(popularity["country"]))
+    trends = _rows_of(forms["trends"], tenant.tenant_id, version.version)
+    return (
+        popularity.select(["tenant_id", "item_id", "buyers", "score"])
+        .rename_columns(["tenant_id", "item_id", "buyers", "popularity"])
+        .join(
+            trends.select(["tenant_id", "item_id", "score", "recent_buyers"]).rename_columns(
+                ["tenant_id", "item_id", "trend_score", "recent_buyers"]
+            ),
+            keys=["tenant_id", "item_id"],
+            join_type="full outer",
+        )
+    )
 
 
 def _top(

@@ -470,6 +470,16 @@ MIGRATIONS: tuple[str, ...] = (
     )
     + "; create or replace view tenant_status as "
     + _STATUS.format(history="build_history", registry="model_registry"),
+    # the learned ranker of a version whose champion is ranked (docs/engine.md): its weights
+    # on the ranker's features, named
+    """
+    create table stored_rankers (
+        tenant_id varchar not null,
+        version varchar not null,
+        features varchar[] not null,
+        weights double[] not null
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -673,7 +683,7 @@ class Writer:
 #: What a version stores so that it can score new interactions without refitting: the state
 #: table of each form is ``stored_<form>``; a build reads its tenants' active versions' forms
 #: through :func:`active_rows`, and publishing records the forms of the versions it trained.
-STORED_FORMS = ("neighbours", "factors", "popularity", "trends", "repurchase")
+STORED_FORMS = ("neighbours", "factors", "popularity", "trends", "repurchase", "rankers")
 
 #: Per tenant, the operators' requests that count: applied by a published build, or waiting
 #: for the next build.

@@ -1,0 +1,20 @@
+"""One row per tenant, matrix algorithm, ranked variant, evaluated customer and rank (<= k):
+each model's holdout candidates re-ordered by a learned ranker, cross-fitted (each half of the
+customers by a ranker fitted on the other half), for the offline evaluation. A model whose
+halves cannot each learn one has no ranked lists. All the logic is in
+recsql/engine/ranker.py."""
+
+from recsql.engine import ranker, shards
+
+
+def model(dbt, session):
+    dbt.config(materialized="table")
+    k = dict(dbt.ref("tenant_settings").project("tenant_id, k").fetchall())
+    examples = dbt.ref("int_ranking_examples")
+
+    def shard(only):
+        return ranker.cross_fitted_lists(only(examples).to_arrow_table(), k)
+
+    return shards.build(
+        session, "holdout_ranked_candidates", shards.rows_per_tenant(examples), shard
+    )

@@ -1,0 +1,307 @@
+"""The learned ranker: a matrix model's candidates re-ordered by what is selling now.
+
+A matrix model (EASE, ALS) ranks a customer's candidates by how well they fit the customer's
+history. It does not know which of them are in demand *now*: on retail data the items bought
+in the next weeks are, more often than their score says, those many customers bought lately.
+The ranker re-orders each customer's top ``candidates_n`` candidates by a logistic regression
+learned per tenant on its holdout fold (docs/engine.md#the-learned-ranker), from
+:data:`FEATURES`:
+
+- ``score_z``: the model's score, standardised within the customer's candidates;
+- ``log_rank``: ``ln(rank)`` of the candidate in the model's order;
+- ``log_buyers``: ``ln(1 + distinct buyers)`` of the item (``item_popularity``, the tenant);
+- ``log_popularity``: ``ln(1 + time-decayed buyers)``, the item's popularity score;
+- ``log_trend``: ``ln`` of its trending score (``item_trends``; 0 when it is not trending);
+- ``log_recent_buyers``: ``ln(1 + buyers in the last trending_days)`` (0 when not trending).
+
+Every feature is as of the fold's reference time: the candidates come from a model fitted
+before it, the item features from that fold's popularity and trends. The label is whether
+the customer bought the item (never bought before) in the holdout window. The same weights
+then rank the full fold's candidates with the full fold's (or a kept version's) features.
+
+Only a tenant whose holdout has enough examples on both sides learns a ranker; its ranked
+lists are evaluated cross-fitted (each half of the customers ranked by a model fitted on the
+other half) and compete for the champion like any other variant (``<variant> ranked``).
+No DuckDB and no dbt here: the dbt models join the item features to the candidates.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from recsql.engine.repurchase import RepurchaseModel, can_learn
+from recsql.engine.tenancy import tenant_slices
+
+__all__ = [
+    "FEATURES",
+    "RANKERS_SCHEMA",
+    "base_variant",
+    "cross_fitted_lists",
+    "design_matrix",
+    "fit",
+    "is_ranked",
+    "ranked_variant",
+    "rerank",
+    "with_item_features",
+]
+
+log = logging.getLogger(__name__)
+
+#: The ranker's features, in the order of its weights (module docstring).
+FEATURES = (
+    "score_z",
+    "log_rank",
+    "log_buyers",
+    "log_popularity",
+    "log_trend",
+    "log_recent_buyers",
+)
+
+#: The item columns a candidate table carries for the ranker (NULL: the item is not there,
+#: e.g. not trending): buyers and popularity from item_popularity (the tenant, not a country),
+#: trend_score and recent_buyers from item_trends.
+ITEM_COLUMNS = ("buyers", "popularity", "trend_score", "recent_buyers")
+
+#: One row per tenant, algorithm and ranked variant (:func:`ranked_variant`) that learned a
+#: ranker: its weights on the raw :data:`FEATURES` (standardisation folded in; no intercept:
+#: it ranks).
+RANKERS_SCHEMA = pa.schema(
+    [
+        pa.field("tenant_id", pa.string()),
+        pa.field("algorithm", pa.string()),
+        pa.field("variant", pa.string()),
+        pa.field("features", pa.list_(pa.string())),
+        pa.field("weights", pa.list_(pa.float64())),
+    ]
+)
+
+_SUFFIX = "ranked"
+
+
+def ranked_variant(variant: str | None) -> str:
+    """The variant name of a model's ranked lists: ``"sqrt"`` -> ``"sqrt ranked"``."""
+    return f"{variant} {_SUFFIX}" if variant else _SUFFIX
+
+
+def is_ranked(variant: str | None) -> bool:
+    return variant is not None and (variant == _SUFFIX or variant.endswith(" " + _SUFFIX))
+
+
+def base_variant(variant: str | None) -> str | None:
+    """The model's own variant of a (possibly ranked) variant: ``"sqrt ranked"`` -> ``"sqrt"``,
+    ``"ranked"`` -> None."""
+    if not is_ranked(variant):
+        return variant
+    assert variant is not None
+    return variant.removesuffix(_SUFFIX).strip() or None
+
+
+def design_matrix(columns: Mapping[str, np.ndarray]) -> np.ndarray:
+    """:data:`FEATURES` of candidate rows of one list-maker (one tenant, algorithm and variant),
+    sorted by customer: customer_id, rank, score and :data:`ITEM_COLUMNS`."""
+    customers = columns["customer_id"]
+    starts = np.flatnonzero(np.r_[True, customers[1:] != customers[:-1]])
+    group = np.repeat(np.arange(starts.size), np.diff(np.r_[starts, customers.size]))
+    score = columns["score"].astype(float)
+    counts = np.bincount(group)
+    mean = np.bincount(group, score) / counts
+    spread = np.sqrt(np.maximum(np.bincount(group, score**2) / counts - mean**2, 0.0))
+    deviation = score - mean[group]
+    score_z = np.divide(
+        deviation, spread[group], out=np.zeros_like(deviation), where=spread[group] > 1e-12
+    )
+
+    def item(name: str) -> np.ndarray:
+        values = columns[name]
+        values = values.astype(float) if values.dtype != object else _floats(values)
+        return np.nan_to_num(values, nan=0.0)
+
+    trend = item("trend_score")
+    return np.column_stack(
+        [
+            score_z,
+            np.log(columns["rank"].astype(float)),
+            np.log1p(np.maximum(item("buyers"), 0)),
+            np.log1p(np.maximum(item("popularity"), 0)),
+            np.log(np.where(trend > 0, trend, 1.0)),
+            np.log1p(np.maximum(item("recent_buyers"), 0)),
+        ]
+    )
+
+
+def _floats(values: np.ndarray) -> np.ndarray:
+    return np.array([np.nan if v is None else float(v) for v in values], dtype=float)
+
+
+def _raw_weights(model: RepurchaseModel) -> np.ndarray:
+    """The model's coefficients on the raw features (its standardisation folded in)."""
+    return model.coef_[1:] / model.scale_
+
+
+def _groups(
+    columns: Mapping[str, np.ndarray],
+) -> Iterator[tuple[tuple[str, str, str | None], slice]]:
+    """Each (tenant, algorithm, variant) of rows sorted by them, and its rows."""
+    keys = np.array(
+        [
+            f"{t}\x1f{a}\x1f{'' if v is None else v}"
+            for t, a, v in zip(
+                columns["tenant_id"], columns["algorithm"], columns["variant"], strict=True
+            )
+        ],
+        dtype=object,
+    )
+    for _, rows in tenant_slices(keys):
+        first = rows.start
+        yield (
+            (columns["tenant_id"][first], columns["algorithm"][first], columns["variant"][first]),
+            rows,
+        )
+
+
+def _columns(table: pa.Table) -> dict[str, np.ndarray]:
+    return {name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names}
+
+
+def _sorted(table: pa.Table) -> pa.Table:
+    return table.sort_by(
+        [(name, "ascending") for name in ("tenant_id", "algorithm", "variant", "customer_id")]
+        + [("rank", "ascending")]
+    )
+
+
+def fit(examples: pa.Table, min_examples: int = 20) -> pa.Table:
+    """The ranker of each list-maker that can learn one (``RANKERS_SCHEMA``), from its holdout
+    ``examples``: candidate rows (tenant_id, algorithm, variant, customer_id, rank, item_id,
+    score, :data:`ITEM_COLUMNS`) labelled ``is_bought`` (bought in the holdout window).
+    A list-maker with fewer than ``min_examples`` positive or negative rows learns none."""
+    columns = _columns(_sorted(examples))
+    rows = []
+    for (tenant_id, algorithm, variant), selected in _groups(columns):
+        group = {name: values[selected] for name, values in columns.items()}
+        labels = group["is_bought"].astype(bool)
+        if not can_learn(labels, min_examples):
+            continue
+        model = RepurchaseModel().fit(design_matrix(group), labels)
+        rows.append(
+            {
+                "tenant_id": tenant_id,
+                "algorithm": algorithm,
+                "variant": ranked_variant(variant),
+                "features": list(FEATURES),
+                "weights": _raw_weights(model).tolist(),
+            }
+        )
+    return pa.Table.from_pylist(rows, schema=RANKERS_SCHEMA)
+
+
+#: What :func:`cross_fitted_lists` returns: one row per list-maker, customer and rank.
+LISTS_SCHEMA = pa.schema(
+    [
+        pa.field("tenant_id", pa.string()),
+        pa.field("algorithm", pa.string()),
+        pa.field("variant", pa.string()),
+        pa.field("customer_id", pa.string()),
+        pa.field("rank", pa.int64()),
+        pa.field("item_id", pa.string()),
+    ]
+)
+
+
+def cross_fitted_lists(
+    examples: pa.Table, k: Mapping[str, int], min_examples: int = 20
+) -> pa.Table:
+    """The ranked holdout lists of each list-maker whose two halves of customers
+    (``cross_fit_group`` 0 and 1) can each learn: every customer's top ``k[tenant]`` candidates
+    by the model fitted on the other half, out of sample (``LISTS_SCHEMA``; variant
+    :func:`ranked_variant`). The others get none: they keep their model's order."""
+    columns = _columns(_sorted(examples))
+    parts = []
+    for (tenant_id, algorithm, variant), selected in _groups(columns):
+        group = {name: values[selected] for name, values in columns.items()}
+        labels = group["is_bought"].astype(bool)
+        halves = group["cross_fit_group"]
+        if not all(can_learn(labels[halves != h], min_examples) for h in (0, 1)):
+            continue
+        x = design_matrix(group)
+        scores = np.empty(len(labels))
+        for half in (0, 1):
+            scored = halves == half
+            model = RepurchaseModel().fit(x[~scored], labels[~scored])
+            scores[scored] = x[scored] @ _raw_weights(model)
+        order, ranks = _ranked(group["customer_id"], scores)
+        keep = ranks <= k[tenant_id]
+        picked = order[keep]
+        n = int(keep.sum())
+        parts.append(
+            pa.table(
+                {
+                    "tenant_id": [tenant_id] * n,
+                    "algorithm": [algorithm] * n,
+                    "variant": [ranked_variant(variant)] * n,
+                    "customer_id": group["customer_id"][picked],
+                    "rank": ranks[keep],
+                    "item_id": group["item_id"][picked],
+                },
+                schema=LISTS_SCHEMA,
+            )
+        )
+    return pa.concat_tables(parts) if parts else LISTS_SCHEMA.empty_table()
+
+
+def _ranked(customers: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows sorted by customer (as they come) then score descending (ties: the model's order,
+    the rows' own), and each one's 1-based rank within its customer."""
+    position = np.arange(len(scores))
+    starts = np.flatnonzero(np.r_[True, customers[1:] != customers[:-1]])
+    group = np.repeat(np.arange(starts.size), np.diff(np.r_[starts, customers.size]))
+    order = np.lexsort((position, -scores, group))
+    ranks = position - starts[group[order]] + 1
+    return order, ranks
+
+
+def with_item_features(candidates: pa.Table, items: pa.Table) -> pa.Table:
+    """``candidates`` with the :data:`ITEM_COLUMNS` of their items (``items``: tenant_id,
+    item_id and those columns; NULL where an item is not there), in no particular order."""
+    items = items.select(["tenant_id", "item_id", *ITEM_COLUMNS])
+    return candidates.join(items, keys=["tenant_id", "item_id"], join_type="left outer")
+
+
+def rerank(candidates: pa.Table, rankers: Mapping[str, list[float]]) -> pa.Table:
+    """``candidates`` (the columns of ``recsql.engine.candidates.OUTPUT_SCHEMA`` and
+    :data:`ITEM_COLUMNS`) with the rows of each tenant in ``rankers`` (tenant -> weights on
+    :data:`FEATURES`) re-ranked by its ranker within each customer (score: the ranker's); the
+    other tenants' rows as they are. The item columns are dropped."""
+    kept = [name for name in candidates.column_names if name not in ITEM_COLUMNS]
+    if not rankers or candidates.num_rows == 0:
+        return candidates.select(kept)
+    is_ranked_tenant = pc.is_in(candidates["tenant_id"], value_set=pa.array(list(rankers)))
+    plain = candidates.filter(pc.invert(is_ranked_tenant)).select(kept)
+    ranked = _sorted(candidates.filter(is_ranked_tenant))
+    columns = _columns(ranked)
+    scores = np.empty(ranked.num_rows)
+    ranks = np.empty(ranked.num_rows, dtype=np.int64)
+    order = np.empty(ranked.num_rows, dtype=np.int64)
+    for tenant_id, rows in tenant_slices(columns["tenant_id"]):
+        group = {name: values[rows] for name, values in columns.items()}
+        tenant_scores = design_matrix(group) @ np.asarray(rankers[tenant_id], float)
+        tenant_order, tenant_ranks = _ranked(group["customer_id"], tenant_scores)
+        order[rows] = tenant_order + rows.start
+        ranks[rows] = tenant_ranks
+        scores[rows] = tenant_scores[tenant_order]
+    reordered = ranked.take(pa.array(order)).select(kept)
+    reordered = reordered.set_column(
+        reordered.schema.get_field_index("rank"),
+        reordered.schema.field("rank"),
+        pa.array(ranks).cast(reordered.schema.field("rank").type),
+    ).set_column(
+        reordered.schema.get_field_index("score"),
+        reordered.schema.field("score"),
+        pa.array(scores).cast(reordered.schema.field("score").type),
+    )
+    return pa.concat_tables([plain, reordered])

@@ -242,3 +242,22 @@ def test_no_feature_of_the_ranker_reads_past_its_fold(tmp_path: Path, build_inpu
     assert as_is == other
     # the window did change: what the customers bought in it, hence the labels
     assert query(builds[0].build_db, labels) != query(builds[1].build_db, labels)
+
+
+def test_only_models_whose_halves_can_each_learn_reach_python() -> None:
+    """learnable keeps a model's rows when each half of its customers has enough bought and
+    unbought candidates; a model (here ALS, no variant) with too few purchases stays in SQL."""
+    rich = _examples()
+    poor = _examples(customers=10, signal=0.0, seed=3)
+    poor = poor.set_column(1, "algorithm", pa.array(["als"] * poor.num_rows)).set_column(
+        2, "variant", pa.array([None] * poor.num_rows, pa.string())
+    )
+    con = duckdb.connect()
+    con.register("examples", pa.concat_tables([rich, poor]))
+    kept = ranker.learnable(con.table("examples")).to_arrow_table()
+    assert kept.num_rows == rich.num_rows
+    assert set(kept["algorithm"].to_pylist()) == {"ease"}
+    assert kept.column_names == rich.column_names
+    assert (
+        ranker.learnable(con.table("examples"), min_examples=10_000).to_arrow_table().num_rows == 0
+    )

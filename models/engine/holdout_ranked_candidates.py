@@ -10,7 +10,7 @@ from recsql.engine import ranker, shards
 def model(dbt, session):
     dbt.config(materialized="table")
     k = dict(dbt.ref("tenant_settings").project("tenant_id, k").fetchall())
-    examples = dbt.ref("int_ranking_examples")
+    examples = ranker.learnable(dbt.ref("int_ranking_examples"))
 
     def shard(only):
         return ranker.cross_fitted_lists(only(examples).to_arrow_table(), k)

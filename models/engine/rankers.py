@@ -8,7 +8,7 @@ from recsql.engine import ranker, shards
 
 def model(dbt, session):
     dbt.config(materialized="table")
-    examples = dbt.ref("int_ranking_examples")
+    examples = ranker.learnable(dbt.ref("int_ranking_examples"))
 
     def shard(only):
         return ranker.fit(only(examples).to_arrow_table())

@@ -27,8 +27,10 @@ No DuckDB and no dbt here: the dbt models join the item features to the candidat
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Iterator, Mapping
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -45,6 +47,7 @@ __all__ = [
     "design_matrix",
     "fit",
     "is_ranked",
+    "learnable",
     "ranked_variant",
     "rerank",
     "with_item_features",
@@ -81,6 +84,10 @@ RANKERS_SCHEMA = pa.schema(
 )
 
 _SUFFIX = "ranked"
+
+#: A list-maker learns a ranker when its holdout has at least this many bought and unbought
+#: candidates (in each half of its customers: :func:`learnable`).
+MIN_EXAMPLES = 20
 
 
 def ranked_variant(variant: str | None) -> str:
@@ -147,21 +154,39 @@ def _groups(
     columns: Mapping[str, np.ndarray],
 ) -> Iterator[tuple[tuple[str, str, str | None], slice]]:
     """Each (tenant, algorithm, variant) of rows sorted by them, and its rows."""
-    keys = np.array(
-        [
-            f"{t}\x1f{a}\x1f{'' if v is None else v}"
-            for t, a, v in zip(
-                columns["tenant_id"], columns["algorithm"], columns["variant"], strict=True
-            )
-        ],
-        dtype=object,
+    n = len(columns["tenant_id"])
+    if n == 0:
+        return
+    starts = np.zeros(n, dtype=bool)
+    starts[0] = True
+    for name in ("tenant_id", "algorithm", "variant"):
+        values = columns[name]
+        starts[1:] |= values[1:] != values[:-1]
+    bounds = [*np.flatnonzero(starts).tolist(), n]
+    for start, stop in itertools.pairwise(bounds):
+        key = (columns["tenant_id"][start], columns["algorithm"][start], columns["variant"][start])
+        yield key, slice(start, stop)
+
+
+def learnable(examples: Any, min_examples: int = MIN_EXAMPLES) -> Any:
+    """The rows of ``examples`` (``int_ranking_examples``, a DuckDB relation) of the
+    list-makers that can learn a ranker: each half of their customers has ``min_examples``
+    bought and unbought candidates, so that both the cross-fitted rankers and the one fitted
+    on all of them learn (most small tenants' models cannot: their rows never reach Python)."""
+    counts = ", ".join(
+        f"count(*) filter (where {'' if bought else 'not '}is_bought and cross_fit_group = {half}) "
+        "over (partition by tenant_id, algorithm, variant) "
+        f"as n_{'bought' if bought else 'unbought'}_{half}"
+        for bought in (True, False)
+        for half in (0, 1)
     )
-    for _, rows in tenant_slices(keys):
-        first = rows.start
-        yield (
-            (columns["tenant_id"][first], columns["algorithm"][first], columns["variant"][first]),
-            rows,
-        )
+    enough = " and ".join(
+        f"n_{kind}_{half} >= {int(min_examples)}"
+        for kind in ("bought", "unbought")
+        for half in (0, 1)
+    )
+    columns = ", ".join(f"counted.{name}" for name in examples.columns)
+    return examples.project(f"*, {counts}").set_alias("counted").filter(enough).project(columns)
 
 
 def _columns(table: pa.Table) -> dict[str, np.ndarray]:
@@ -175,7 +200,7 @@ def _sorted(table: pa.Table) -> pa.Table:
     )
 
 
-def fit(examples: pa.Table, min_examples: int = 20) -> pa.Table:
+def fit(examples: pa.Table, min_examples: int = MIN_EXAMPLES) -> pa.Table:
     """The ranker of each list-maker that can learn one (``RANKERS_SCHEMA``), from its holdout
     ``examples``: candidate rows (tenant_id, algorithm, variant, customer_id, rank, item_id,
     score, :data:`ITEM_COLUMNS`) labelled ``is_bought`` (bought in the holdout window).
@@ -214,7 +239,7 @@ LISTS_SCHEMA = pa.schema(
 
 
 def cross_fitted_lists(
-    examples: pa.Table, k: Mapping[str, int], min_examples: int = 20
+    examples: pa.Table, k: Mapping[str, int], min_examples: int = MIN_EXAMPLES
 ) -> pa.Table:
     """The ranked holdout lists of each list-maker whose two halves of customers
     (``cross_fit_group`` 0 and 1) can each learn: every customer's top ``k[tenant]`` candidates

@@ -105,6 +105,17 @@ CUTOFFS = "2011-09-09,2011-10-09,2011-11-09"
 #: The engine commit whose run of this benchmark recorded the figures at several cutoffs
 #: before any change made for issue 16 (this report's history in git).
 ISSUE_16_BASELINE = "8f45050"
+#: What that run measured at each cutoff: served (discover, all-items, buy_again) NDCG@10.
+BEFORE_ISSUE_16: dict[str, tuple[float, float, float]] = {
+    "2011-09-09 00:00:00": (0.1168, 0.1095, 0.3776),
+    "2011-10-09 00:00:00": (0.1106, 0.0989, 0.3684),
+    "2011-11-09 00:00:00": (0.1148, 0.0941, 0.3807),
+}
+#: Issue 16's targets at CUTOFF (served discover and buy_again NDCG@10); issue 14's floors.
+TARGET_ISSUE_16_DISCOVER = 0.125
+TARGET_ISSUE_16_BUY_AGAIN = 0.40
+FLOOR_ISSUE_14_DISCOVER = 0.115
+FLOOR_ISSUE_14_BUY_AGAIN = 0.38
 #: The champion as ``tenant_champions`` names it: algorithm (variant).
 CHAMPION = "champion || coalesce(' (' || champion_variant || ')', '')"
 
@@ -258,6 +269,12 @@ def paired_ratio(ours: list[float], theirs: list[float]) -> float:
     """The median of the per-repeat ratios: each repeat times both back to back, so a slow
     moment of the shared machine hits a pair alike and cancels in its ratio."""
     return statistics.median(a / b for a, b in zip(ours, theirs, strict=True))
+
+
+def _before(cutoff: str, position: int) -> str:
+    """The figure BEFORE_ISSUE_16 recorded at ``cutoff`` (its ``position``), or a dash."""
+    before = BEFORE_ISSUE_16.get(cutoff)
+    return "—" if before is None else f"{before[position]:.4f}"
 
 
 def verdict(ok: bool) -> str:
@@ -446,6 +463,27 @@ def render(
          f"{full.seconds:.1f} s", f"< {TARGET_BUILD_SECONDS:.0f} s",
          verdict(full.seconds < TARGET_BUILD_SECONDS)],
     ]  # fmt: skip
+    served_discover = discover["auto"].values["ndcg"]
+    served_buy_again = buy_again["auto"].values["ndcg"]
+    targets += [
+        ["issue 16: served discover NDCG@10", f"{served_discover:.4f}",
+         f">= {TARGET_ISSUE_16_DISCOVER}", verdict(served_discover >= TARGET_ISSUE_16_DISCOVER)],
+        ["issue 16: served buy_again NDCG@10", f"{served_buy_again:.4f}",
+         f">= {TARGET_ISSUE_16_BUY_AGAIN}",
+         verdict(served_buy_again >= TARGET_ISSUE_16_BUY_AGAIN)],
+        ["issue 14: served discover NDCG@10 stays", f"{served_discover:.4f}",
+         f">= {FLOOR_ISSUE_14_DISCOVER}", verdict(served_discover >= FLOOR_ISSUE_14_DISCOVER)],
+        ["issue 14: served buy_again NDCG@10 stays", f"{served_buy_again:.4f}",
+         f">= {FLOOR_ISSUE_14_BUY_AGAIN}", verdict(served_buy_again >= FLOOR_ISSUE_14_BUY_AGAIN)],
+    ]  # fmt: skip
+    for cutoff, r in at_cutoffs.items():
+        before = BEFORE_ISSUE_16.get(cutoff)
+        if before is not None and cutoff != CUTOFF:
+            now_discover = r.discover.values["ndcg"]
+            targets.append([
+                f"issue 16: discover NDCG@10 at {cutoff_label(cutoff)} no worse than before",
+                f"{now_discover:.4f}", f">= {before[0]:.4f}", verdict(now_discover >= before[0]),
+            ])  # fmt: skip
     add("## Targets\n")
     add(table(["target", "measured", "threshold", "result"], targets, "lrrl"))
     add("")
@@ -467,21 +505,22 @@ def render(
     add(
         "Issue 16's rule, no tuning to one data set: a change to the engine is judged at every "
         "cutoff, and a change that raises one cutoff and lowers another is not a win. The "
-        "figures before any issue-16 change are the ones this section recorded when it was "
-        f"added, on the engine of commit {ISSUE_16_BASELINE} (`git log -p "
+        "figures before any issue-16 change (in brackets) are the ones this section recorded "
+        f"when it was added, on the engine of commit {ISSUE_16_BASELINE} (`git log -p "
         "docs/benchmarks/accuracy.md`). NDCG to 4 decimals here, so that a small change shows."
         "\n"
     )
     add(table(
         ["cutoff", "truth window (days)", "evaluated customers (discover / all)",
-         "`recommendations` discover NDCG@10", "`recommendations` all-items NDCG@10",
-         "`buy_again` NDCG@10", "champion (`tenant_champions`)", "auto build wall s",
-         "load before → after"],
+         "`recommendations` discover NDCG@10 (before)",
+         "`recommendations` all-items NDCG@10 (before)", "`buy_again` NDCG@10 (before)",
+         "champion (`tenant_champions`)", "auto build wall s", "load before → after"],
         [[cutoff_label(cutoff), f"{r.truth.window_days:.1f}",
           f"{r.discover.customers:,} / {r.all_items.customers:,}",
-          f"{r.discover.values['ndcg']:.4f}", f"{r.all_items.values['ndcg']:.4f}",
-          f"{r.buy_again.values['ndcg']:.4f}", r.champion, f"{r.build.seconds:.1f}",
-          load_text(r.build.load)]
+          *(f"{value:.4f} ({_before(cutoff, i)})" for i, value in enumerate(
+              (r.discover.values["ndcg"], r.all_items.values["ndcg"], r.buy_again.values["ndcg"])
+          )),
+          r.champion, f"{r.build.seconds:.1f}", load_text(r.build.load)]
          for cutoff, r in at_cutoffs.items()],
         "lrrrrrlrr",
     ))  # fmt: skip

@@ -161,3 +161,71 @@ def test_no_customer_to_judge_on_rejects_the_candidate() -> None:
     [row] = promotion.judge([_judged("v2", "popularity")], quiet, FORMS).to_pylist()
     assert (row["verdict"], row["judged_customers"]) == ("rejected", 0)
     assert "no customer with a history" in row["reason"]
+
+
+def _ranked_forms() -> dict[str, pa.Table]:
+    """FORMS, plus v6's EASE weights (a -> d 1.0, c 0.9; b -> c 1.0, d 0.9: c1 [d, c], c2
+    [c, d]), its stored popularity and trends (c bought by 10 customers lately, d by none),
+    and the ranker of v6 stored as a ranked version's: it ranks by recent buyers alone."""
+    neighbours = pa.Table.from_pylist(
+        [
+            {"tenant_id": "t", "version": "v6", "algorithm": "ease", "item_id": item,
+             "neighbour_item_id": neighbour, "weight": weight}
+            for item, neighbour, weight in (("a", "d", 1.0), ("a", "c", 0.9),
+                                            ("b", "c", 1.0), ("b", "d", 0.9))
+        ],
+        schema=FORMS["neighbours"].schema,
+    )  # fmt: skip
+    popularity = pa.Table.from_pylist(
+        [
+            {"tenant_id": "t", "version": version, "country": None, "item_id": item,
+             "score": 1.0, "buyers": 1, "popularity_rank": rank}
+            for version in ("v1", "v6")
+            for rank, item in enumerate("abcd", 1)
+        ]
+    )  # fmt: skip
+    return {
+        **FORMS,
+        "neighbours": pa.concat_tables([FORMS["neighbours"], neighbours]),
+        "popularity": popularity,
+        "trends": pa.Table.from_pylist(
+            [
+                {
+                    "tenant_id": "t",
+                    "version": "v6",
+                    "item_id": "c",
+                    "score": 2.0,
+                    "recent_buyers": 10,
+                }
+            ]
+        ),
+        "rankers": pa.Table.from_pylist(
+            [{"tenant_id": "t", "version": "v6", "weights": [0.0, 0.0, 0.0, 0.0, 0.0, 1.0]}]
+        ),
+    }
+
+
+@pytest.mark.parametrize(
+    ("variant", "candidate_ndcg"),
+    [
+        # ranked by its stored ranker: c (bought lately) first for both: c1 hit at 1, c2 at 2
+        ("sqrt ranked", (1 + AT_2) / 2),
+        # the same weights served in the model's own order: c1 [d, c], c2 [c, d]
+        ("sqrt", AT_2),
+    ],
+)
+def test_a_ranked_version_is_judged_by_the_lists_its_ranker_makes(
+    variant: str, candidate_ndcg: float
+) -> None:
+    judged = _judged("v6", "ease")
+    judged = promotion.Judged(
+        **{
+            **judged.__dict__,
+            "candidate": promotion.Version(
+                "v6", "ease", variant, {"ease_lambda": 0.001, "candidates_n": 10}
+            ),
+        }
+    )
+    [row] = promotion.judge([judged], _interactions(), _ranked_forms()).to_pylist()
+    assert row["candidate_ndcg"] == pytest.approx(candidate_ndcg)
+    assert row["active_ndcg"] == pytest.approx(AT_2 / 2)

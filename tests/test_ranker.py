@@ -261,3 +261,63 @@ def test_only_models_whose_halves_can_each_learn_reach_python() -> None:
     assert (
         ranker.learnable(con.table("examples"), min_examples=10_000).to_arrow_table().num_rows == 0
     )
+
+
+# --------------------------------------------------------------------------------------------
+# A ranked version kept by a later build serves with its stored ranker
+
+DEMO = Path(__file__).resolve().parent.parent / "data" / "demo"
+CUTOFF = "2011-11-09 00:00:00"
+
+
+@pytest.mark.slow
+def test_a_kept_ranked_version_serves_the_lists_its_ranker_made(
+    tmp_path: Path, build_inputs
+) -> None:
+    """The demo before 2011-11-09 (its champion: EASE, ranked). The next night one customer
+    buys something and nothing is retrained: the version is kept, scored from the state, and
+    every other customer's list is the one its ranker made the night it was trained."""
+    data = tmp_path / "data"
+    data.mkdir()
+    con = duckdb.connect()
+    interactions = f"read_parquet('{DEMO / 'interactions.parquet'}')"
+    con.execute(
+        f"copy (select * from {interactions} where occurred_at < timestamp '{CUTOFF}') "
+        f"to '{data / 'interactions.parquet'}'"
+    )
+    for name in ("items", "customers"):
+        con.execute(f"copy (from read_parquet('{DEMO / name}.parquet')) to '{data / name}.parquet'")
+    db = tmp_path / "recsql.duckdb"
+    lists = (
+        "select customer_id, rank, item_id from recommendations where customer_id <> '12347' "
+        "order by customer_id, rank"
+    )
+    version = "select version, variant from model_registry where status = 'active'"
+
+    build_inputs(data, db, as_of=CUTOFF)
+    [(trained, variant)] = query(db, version)
+    assert variant == "sqrt ranked", "the demo's champion is no longer ranked: pick a world"
+    state = db.with_name("recsql.state.duckdb")
+    assert query(state, "select count(*) from stored_rankers where version = ?", [trained]) == [
+        (1,)
+    ]
+    first = query(db, lists)
+
+    # one customer's purchase the next morning: the tenant is scored again, not carried
+    con.execute(
+        f"copy (select * replace (timestamp '{CUTOFF}' + interval 1 hour as occurred_at) "
+        f"from {interactions} where customer_id = '12347' and event_type = 'purchase' "
+        f"limit 1) to '{data / 'interactions_new.parquet'}'"
+    )
+    con.execute(
+        f"copy (from read_parquet(['{data / 'interactions.parquet'}', "
+        f"'{data / 'interactions_new.parquet'}'])) to '{tmp_path / 'all.parquet'}'"
+    )
+    (data / "interactions_new.parquet").unlink()
+    (tmp_path / "all.parquet").replace(data / "interactions.parquet")
+    con.close()
+    build_inputs(data, db, as_of="2011-11-10 00:00:00", retrain="none")
+    assert query(db, version) == [(trained, variant)]
+    night = "select carried from build_history where as_of = timestamp '2011-11-10 00:00:00'"
+    assert query(db, night) == [(False,)]
+    assert query(db, lists) == first

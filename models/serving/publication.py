@@ -81,6 +81,7 @@ def model(dbt, session):
         "popularity": dbt.ref("trained_item_popularity"),
         "trends": dbt.ref("trained_item_trends"),
         "repurchase": dbt.ref("trained_repurchase_models"),
+        "rankers": dbt.ref("trained_rankers"),
     }
     # a tenant that failed once the engine ran (a model that could not be fitted, fresh lists
     # that broke a compliance guarantee) was held (its lists are the published ones), and what

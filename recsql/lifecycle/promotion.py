@@ -215,28 +215,26 @@ def _lists(
     targets = np.array(sorted(histories.relevant), dtype=np.int64)
     neighbours = _rows_of(forms["neighbours"], tenant.tenant_id, version.version)
     if version.algorithm in ("ease", "als"):
-        stored = forms.get("rankers")
-        rankers = None if stored is None else _rows_of(stored, tenant.tenant_id, version.version)
-        ranked = ranker.is_ranked(version.variant) and rankers is not None and rankers.num_rows > 0
+        weights = _ranker_weights(tenant, version, forms)
         # a ranked version re-orders its model's candidates_n best, as it serves them
-        depth = int(version.parameters["candidates_n"]) if ranked else tenant.k
+        depth = tenant.k if weights is None else int(version.parameters["candidates_n"])
         job = candidates.Job(
             tenant.tenant_id, version.algorithm, depth, version.parameters, version.variant
         )
-        weights = neighbours.filter(pc.equal(neighbours["algorithm"], "ease"))
+        ease = neighbours.filter(pc.equal(neighbours["algorithm"], "ease"))
         found = candidates.stored_candidates(
             job,
             matrix,
-            weights if weights.num_rows else None,
+            ease if ease.num_rows else None,
             _rows_of(forms["factors"], tenant.tenant_id, version.version),
             matrix.customer_ids.take(targets).to_numpy(zero_copy_only=False),
         )
         if found is None:
             return {}
-        if ranked:
+        if weights is not None:
             found = ranker.rerank(
                 ranker.with_item_features(found, _item_features(tenant, version, forms)),
-                {tenant.tenant_id: rankers["weights"][0].as_py()},  # type: ignore[index]
+                {tenant.tenant_id: weights},
             )
         return _grouped(found.filter(pc.less_equal(found["rank"], tenant.k)), matrix)
     if version.algorithm == "cooccurrence":
@@ -256,6 +254,17 @@ def _lists(
                     break
         lists[int(customer)] = found
     return lists
+
+
+def _ranker_weights(
+    tenant: Judged, version: Version, forms: Mapping[str, pa.Table]
+) -> list[float] | None:
+    """The weights of ``version``'s stored ranker, if its champion is ranked (else None)."""
+    stored = forms.get("rankers")
+    if not ranker.is_ranked(version.variant) or stored is None:
+        return None
+    rows = _rows_of(stored, tenant.tenant_id, version.version)
+    return rows["weights"][0].as_py() if rows.num_rows else None
 
 
 def _item_features(tenant: Judged, version: Version, forms: Mapping[str, pa.Table]) -> pa.Table:

@@ -425,6 +425,9 @@ class Truth:
     cutoff: str
     #: The last purchase of the demo data: the truth window runs from the cutoff to it.
     last_purchase: datetime
+    #: Items launched in the truth window: nobody (customer or guest) purchased them before
+    #: the cutoff (new-item cold start, issue 16).
+    new_items: frozenset[str] = frozenset()
 
     @property
     def window_days(self) -> float:
@@ -451,6 +454,11 @@ def read_truth(cutoff: str = CUTOFF) -> Truth:
         """
     ).fetchall()
     [(last_purchase,)] = con.execute(f"select max(occurred_at) {purchases}").fetchall()
+    new_items = con.execute(
+        f"select item_id from read_parquet('{DEMO / 'interactions.parquet'}') "
+        "where event_type = 'purchase' group by item_id "
+        f"having min(occurred_at) >= timestamp '{cutoff}'"
+    ).fetchall()
     con.close()
     before: dict[str, set[str]] = {}
     after: dict[str, set[str]] = {}
@@ -465,6 +473,7 @@ def read_truth(cutoff: str = CUTOFF) -> Truth:
         after={c: frozenset(after[c]) for c in evaluated},
         cutoff=cutoff,
         last_purchase=last_purchase,
+        new_items=frozenset(item for (item,) in new_items),
     )
 
 
@@ -514,6 +523,24 @@ def score(lists: dict[str, list[str]], truth: Truth, *, discover: bool) -> Score
         for name, value in list_metrics(ranked, relevant).items():
             totals[name] += value
     return Score(customers, with_list, {name: totals[name] / customers for name in METRICS})
+
+
+def score_new_items(lists: dict[str, list[str]], truth: Truth) -> Score:
+    """New-item cold start: the lists as served against the items launched in the truth window
+    (``truth.new_items``) that each evaluated customer bought, over the customers who bought
+    one."""
+    totals = dict.fromkeys(METRICS, 0.0)
+    customers = with_list = 0
+    for customer in sorted(truth.after):
+        relevant = truth.after[customer] & truth.new_items
+        if not relevant:
+            continue
+        ranked = lists.get(customer, [])
+        customers += 1
+        with_list += bool(ranked)
+        for name, value in list_metrics(ranked, relevant).items():
+            totals[name] += value
+    return Score(customers, with_list, {name: totals[name] / max(customers, 1) for name in METRICS})
 
 
 def served_lists(db_path: Path, view: str) -> dict[str, list[str]]:

@@ -321,3 +321,39 @@ def test_a_kept_ranked_version_serves_the_lists_its_ranker_made(
     night = "select carried from build_history where as_of = timestamp '2011-11-10 00:00:00'"
     assert query(db, night) == [(False,)]
     assert query(db, lists) == first
+
+
+def test_rerank_orders_each_tenants_customers_by_their_own_ranker() -> None:
+    """Two ranked tenants whose customer ids overlap, rows in any order: each customer's
+    candidates ranked 1..n by their tenant's weights (one tenant ranks by recent buyers, the
+    other against them)."""
+    one = _examples(customers=5, depth=6, seed=4)
+    two = _examples(customers=5, depth=6, seed=5)
+    two = two.set_column(0, "tenant_id", pa.array(["t2"] * two.num_rows))
+    both = pa.concat_tables([one, two]).drop_columns(["is_bought", "cross_fit_group"])
+    shuffled = both.take(pa.array(np.random.default_rng(0).permutation(both.num_rows)))
+    only_recent = [0.0] * (len(ranker.FEATURES) - 1)
+    out = ranker.rerank(shuffled, {"t1": [*only_recent, 1.0], "t2": [*only_recent, -1.0]})
+    assert out.num_rows == both.num_rows
+    recent = {
+        (t, c, i): r
+        for t, c, i, r in zip(
+            *(both[name].to_pylist() for name in ("tenant_id", "customer_id", "item_id")),
+            both["recent_buyers"].to_pylist(),
+            strict=True,
+        )
+    }
+    for tenant, sign in (("t1", -1), ("t2", 1)):
+        for customer in {c for c in both["customer_id"].to_pylist()}:
+            rows = sorted(
+                (r, i)
+                for t, c, r, i in zip(
+                    *(out[name].to_pylist() for name in ("tenant_id", "customer_id", "rank")),
+                    out["item_id"].to_pylist(),
+                    strict=True,
+                )
+                if (t, c) == (tenant, customer)
+            )
+            assert [r for r, _ in rows] == list(range(1, len(rows) + 1))
+            by_rank = [recent[tenant, customer, i] for _, i in rows]
+            assert by_rank == sorted(by_rank, key=lambda v: sign * v)

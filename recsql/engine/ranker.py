@@ -301,32 +301,41 @@ def rerank(candidates: pa.Table, rankers: Mapping[str, list[float]]) -> pa.Table
     """``candidates`` (the columns of ``recsql.engine.candidates.OUTPUT_SCHEMA`` and
     :data:`ITEM_COLUMNS`) with the rows of each tenant in ``rankers`` (tenant -> weights on
     :data:`FEATURES`) re-ranked by its ranker within each customer (score: the ranker's); the
-    other tenants' rows as they are. The item columns are dropped."""
+    other tenants' rows as they are. The item columns are dropped. Ids stay in Arrow (a
+    customer is its dictionary index): a large tenant's millions of candidates never become
+    Python strings."""
     kept = [name for name in candidates.column_names if name not in ITEM_COLUMNS]
     if not rankers or candidates.num_rows == 0:
         return candidates.select(kept)
     is_ranked_tenant = pc.is_in(candidates["tenant_id"], value_set=pa.array(list(rankers)))
     plain = candidates.filter(pc.invert(is_ranked_tenant)).select(kept)
-    ranked = _sorted(candidates.filter(is_ranked_tenant))
-    columns = _columns(ranked)
+    ranked = candidates.filter(is_ranked_tenant).sort_by(
+        [("tenant_id", "ascending"), ("customer_id", "ascending"), ("rank", "ascending")]
+    )
+    tenants = pc.dictionary_encode(ranked["tenant_id"]).combine_chunks()
+    columns = {
+        "customer_id": pc.dictionary_encode(ranked["customer_id"])
+        .combine_chunks()
+        .indices.to_numpy(),
+        **{
+            name: ranked[name].to_numpy(zero_copy_only=False)
+            for name in ("rank", "score", *ITEM_COLUMNS)
+        },
+    }
     scores = np.empty(ranked.num_rows)
     ranks = np.empty(ranked.num_rows, dtype=np.int64)
     order = np.empty(ranked.num_rows, dtype=np.int64)
-    for tenant_id, rows in tenant_slices(columns["tenant_id"]):
+    for tenant, rows in tenant_slices(tenants.indices.to_numpy()):
         group = {name: values[rows] for name, values in columns.items()}
-        tenant_scores = design_matrix(group) @ np.asarray(rankers[tenant_id], float)
+        weights = np.asarray(rankers[tenants.dictionary[tenant].as_py()], float)
+        tenant_scores = design_matrix(group) @ weights
         tenant_order, tenant_ranks = _ranked(group["customer_id"], tenant_scores)
         order[rows] = tenant_order + rows.start
         ranks[rows] = tenant_ranks
         scores[rows] = tenant_scores[tenant_order]
     reordered = ranked.take(pa.array(order)).select(kept)
-    reordered = reordered.set_column(
-        reordered.schema.get_field_index("rank"),
-        reordered.schema.field("rank"),
-        pa.array(ranks).cast(reordered.schema.field("rank").type),
-    ).set_column(
-        reordered.schema.get_field_index("score"),
-        reordered.schema.field("score"),
-        pa.array(scores).cast(reordered.schema.field("score").type),
-    )
+    for name, values in (("rank", ranks), ("score", scores)):
+        index = reordered.schema.get_field_index(name)
+        field = reordered.schema.field(index)
+        reordered = reordered.set_column(index, field, pa.array(values).cast(field.type))
     return pa.concat_tables([plain, reordered])

@@ -49,9 +49,7 @@ def model(dbt, session):
         )
         if not rankers:
             return found
-        return ranker.rerank(
-            ranker.with_item_features(found, only(item_features).to_arrow_table()), rankers
-        )
+        return ranker.rerank(found, rankers, only(item_features).to_arrow_table())
 
     matrix_tenants = dbt.ref("active_models").filter(
         "algorithm in (" + ", ".join(f"'{name}'" for name in MATRIX_ALGORITHMS) + ")"

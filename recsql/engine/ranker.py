@@ -37,7 +37,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from recsql.engine.repurchase import RepurchaseModel, can_learn
-from recsql.engine.tenancy import tenant_slices
 
 __all__ = [
     "FEATURES",
@@ -50,7 +49,6 @@ __all__ = [
     "learnable",
     "ranked_variant",
     "rerank",
-    "with_item_features",
 ]
 
 log = logging.getLogger(__name__)
@@ -290,52 +288,77 @@ def _ranked(customers: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.n
     return order, ranks
 
 
-def with_item_features(candidates: pa.Table, items: pa.Table) -> pa.Table:
-    """``candidates`` with the :data:`ITEM_COLUMNS` of their items (``items``: tenant_id,
-    item_id and those columns; NULL where an item is not there), in no particular order."""
-    items = items.select(["tenant_id", "item_id", *ITEM_COLUMNS])
-    return candidates.join(items, keys=["tenant_id", "item_id"], join_type="left outer")
+#: Candidates re-ranked at a time: a large tenant's features are never all in memory at once.
+RERANK_ROWS = 1_000_000
 
 
-def rerank(candidates: pa.Table, rankers: Mapping[str, list[float]]) -> pa.Table:
-    """``candidates`` (the columns of ``recsql.engine.candidates.OUTPUT_SCHEMA`` and
-    :data:`ITEM_COLUMNS`) with the rows of each tenant in ``rankers`` (tenant -> weights on
-    :data:`FEATURES`) re-ranked by its ranker within each customer (score: the ranker's); the
-    other tenants' rows as they are. The item columns are dropped. Ids stay in Arrow (a
-    customer is its dictionary index): a large tenant's millions of candidates never become
-    Python strings."""
-    kept = [name for name in candidates.column_names if name not in ITEM_COLUMNS]
+def _item_table(items: pa.Table, item_ids: pa.Array) -> dict[str, np.ndarray]:
+    """:data:`ITEM_COLUMNS` of ``items`` (item_id and those columns, one tenant) in the order
+    of ``item_ids`` (NaN where an item is not there)."""
+    position = pc.index_in(item_ids, value_set=items["item_id"])
+    found = position.is_valid().to_numpy(zero_copy_only=False)
+    rows = position.drop_null().to_numpy()
+    out = {}
+    for name in ITEM_COLUMNS:
+        values = np.full(len(item_ids), np.nan)
+        values[found] = items[name].to_numpy(zero_copy_only=False).astype(float)[rows]
+        out[name] = values
+    return out
+
+
+def rerank(
+    candidates: pa.Table,
+    rankers: Mapping[str, list[float]],
+    items: pa.Table,
+    chunk_rows: int = RERANK_ROWS,
+) -> pa.Table:
+    """``candidates`` (``recsql.engine.candidates.OUTPUT_SCHEMA``) with the rows of each tenant
+    in ``rankers`` (tenant -> weights on :data:`FEATURES`) re-ranked by its ranker within each
+    customer — ``rank`` and ``score`` (the ranker's) replaced, rows where they are; the other
+    tenants' rows as they are. ``items``: tenant_id, item_id and :data:`ITEM_COLUMNS` (an item
+    not there has none). Ids stay in Arrow (dictionary indices) and the features are made
+    ``chunk_rows`` candidates at a time: a large tenant's millions of candidates never become
+    Python strings or one feature matrix."""
     if not rankers or candidates.num_rows == 0:
-        return candidates.select(kept)
-    is_ranked_tenant = pc.is_in(candidates["tenant_id"], value_set=pa.array(list(rankers)))
-    plain = candidates.filter(pc.invert(is_ranked_tenant)).select(kept)
-    ranked = candidates.filter(is_ranked_tenant).sort_by(
-        [("tenant_id", "ascending"), ("customer_id", "ascending"), ("rank", "ascending")]
-    )
-    tenants = pc.dictionary_encode(ranked["tenant_id"]).combine_chunks()
-    columns = {
-        "customer_id": pc.dictionary_encode(ranked["customer_id"])
-        .combine_chunks()
-        .indices.to_numpy(),
-        **{
-            name: ranked[name].to_numpy(zero_copy_only=False)
-            for name in ("rank", "score", *ITEM_COLUMNS)
-        },
-    }
-    scores = np.empty(ranked.num_rows)
-    ranks = np.empty(ranked.num_rows, dtype=np.int64)
-    order = np.empty(ranked.num_rows, dtype=np.int64)
-    for tenant, rows in tenant_slices(tenants.indices.to_numpy()):
-        group = {name: values[rows] for name, values in columns.items()}
-        weights = np.asarray(rankers[tenants.dictionary[tenant].as_py()], float)
-        tenant_scores = design_matrix(group) @ weights
-        tenant_order, tenant_ranks = _ranked(group["customer_id"], tenant_scores)
-        order[rows] = tenant_order + rows.start
-        ranks[rows] = tenant_ranks
-        scores[rows] = tenant_scores[tenant_order]
-    reordered = ranked.take(pa.array(order)).select(kept)
-    for name, values in (("rank", ranks), ("score", scores)):
-        index = reordered.schema.get_field_index(name)
-        field = reordered.schema.field(index)
-        reordered = reordered.set_column(index, field, pa.array(values).cast(field.type))
-    return pa.concat_tables([plain, reordered])
+        return candidates
+    tenant_codes = pc.dictionary_encode(candidates["tenant_id"]).combine_chunks()
+    tenant_of = tenant_codes.indices.to_numpy()
+    customers = pc.dictionary_encode(candidates["customer_id"]).combine_chunks().indices.to_numpy()
+    item_codes = pc.dictionary_encode(candidates["item_id"]).combine_chunks()
+    item_of = item_codes.indices.to_numpy()
+    rank = candidates["rank"].to_numpy(zero_copy_only=False)
+    score = candidates["score"].to_numpy(zero_copy_only=False)
+    new_rank = rank.astype(np.int64)
+    new_score = score.astype(np.float64)
+    for code, tenant_id in enumerate(tenant_codes.dictionary.to_pylist()):
+        if tenant_id not in rankers:
+            continue
+        weights = np.asarray(rankers[tenant_id], float)
+        features = _item_table(
+            items.filter(pc.equal(items["tenant_id"], tenant_id)), item_codes.dictionary
+        )
+        rows = np.flatnonzero(tenant_of == code)
+        rows = rows[np.lexsort((rank[rows], customers[rows]))]  # by customer, then rank
+        ordered = customers[rows]
+        # where each customer's rows start (and the end): chunks end on these boundaries
+        bounds = np.r_[np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]), len(rows)]
+        begin = 0
+        while begin < len(rows):
+            end = int(bounds[np.searchsorted(bounds, min(begin + chunk_rows, len(rows)))])
+            chunk = rows[begin:end]
+            group = {
+                "customer_id": customers[chunk],
+                "rank": rank[chunk],
+                "score": score[chunk],
+                **{name: values[item_of[chunk]] for name, values in features.items()},
+            }
+            scores = design_matrix(group) @ weights
+            order, ranks = _ranked(group["customer_id"], scores)
+            new_rank[chunk[order]] = ranks
+            new_score[chunk[order]] = scores[order]
+            begin = end
+    for name, values in (("rank", new_rank), ("score", new_score)):
+        index = candidates.schema.get_field_index(name)
+        field = candidates.schema.field(index)
+        candidates = candidates.set_column(index, field, pa.array(values).cast(field.type))
+    return candidates

@@ -233,8 +233,7 @@ def _lists(
             return {}
         if weights is not None:
             found = ranker.rerank(
-                ranker.with_item_features(found, _item_features(tenant, version, forms)),
-                {tenant.tenant_id: weights},
+                found, {tenant.tenant_id: weights}, _item_features(tenant, version, forms)
             )
         return _grouped(found.filter(pc.less_equal(found["rank"], tenant.k)), matrix)
     if version.algorithm == "cooccurrence":

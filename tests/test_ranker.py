@@ -143,14 +143,20 @@ def test_rerank_in_chunks_ranks_as_in_one_go() -> None:
     """A large tenant's candidates are re-ranked a chunk of customers at a time (the chunk
     ends where a customer's rows end): any chunk size gives the same ranks and scores."""
     examples = _examples(customers=40, depth=7, seed=9)
-    candidates = _candidates(examples)
-    candidates = candidates.take(pa.array(np.random.default_rng(1).permutation(len(candidates))))
+    grouped = _candidates(examples)  # each customer's rows together, best first: as served
+    candidates = grouped.take(pa.array(np.random.default_rng(1).permutation(len(grouped))))
     weights = [0.5, -0.2, 0.1, -0.3, 0.0, 1.0]
     whole = ranker.rerank(candidates, {"t1": weights}, _items(examples))
     for chunk_rows in (1, 5, 7, 50):
         chunked = ranker.rerank(candidates, {"t1": weights}, _items(examples), chunk_rows)
         assert chunked.to_pylist() == whole.to_pylist()
     assert whole["rank"].to_pylist() != candidates["rank"].to_pylist()
+    # rows as the engine gives them (no sort needed) are ranked the same
+    key = ["customer_id", "item_id", "rank"]
+    assert sorted(ranker.rerank(grouped, {"t1": weights}, _items(examples), 5)
+                  .select(key).to_pylist(), key=str) == sorted(
+        whole.select(key).to_pylist(), key=str
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -149,10 +149,11 @@ def _raw_weights(model: RepurchaseModel) -> np.ndarray:
 
 
 def _groups(
-    columns: Mapping[str, np.ndarray],
+    table: pa.Table, columns: Mapping[str, np.ndarray]
 ) -> Iterator[tuple[tuple[str, str, str | None], slice]]:
-    """Each (tenant, algorithm, variant) of rows sorted by them, and its rows."""
-    n = len(columns["tenant_id"])
+    """Each (tenant, algorithm, variant) of ``table`` (sorted by them; ``columns``: its
+    :func:`_coded` arrays), and its rows."""
+    n = table.num_rows
     if n == 0:
         return
     starts = np.zeros(n, dtype=bool)
@@ -162,7 +163,7 @@ def _groups(
         starts[1:] |= values[1:] != values[:-1]
     bounds = [*np.flatnonzero(starts).tolist(), n]
     for start, stop in itertools.pairwise(bounds):
-        key = (columns["tenant_id"][start], columns["algorithm"][start], columns["variant"][start])
+        key = tuple(table[name][start].as_py() for name in ("tenant_id", "algorithm", "variant"))
         yield key, slice(start, stop)
 
 
@@ -187,8 +188,19 @@ def learnable(examples: Any, min_examples: int = MIN_EXAMPLES) -> Any:
     return examples.project(f"*, {counts}").set_alias("counted").filter(enough).project(columns)
 
 
-def _columns(table: pa.Table) -> dict[str, np.ndarray]:
-    return {name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names}
+def _coded(examples: pa.Table) -> tuple[pa.Table, dict[str, np.ndarray]]:
+    """``examples`` sorted by list-maker, customer and rank, and their columns as numpy arrays:
+    the ids as dictionary indices (equal ids, equal numbers: a large tenant's rows never become
+    Python strings), the rest as they are."""
+    table = _sorted(examples)
+    columns = {}
+    for name in ("tenant_id", "algorithm", "variant", "customer_id"):
+        ids = pc.fill_null(table[name], "")  # an ALS model has no variant
+        columns[name] = pc.dictionary_encode(ids).combine_chunks().indices.to_numpy()
+    for name in ("rank", "score", "is_bought", "cross_fit_group", *ITEM_COLUMNS):
+        if name in table.column_names:
+            columns[name] = table[name].to_numpy(zero_copy_only=False)
+    return table, columns
 
 
 def _sorted(table: pa.Table) -> pa.Table:
@@ -203,9 +215,9 @@ def fit(examples: pa.Table, min_examples: int = MIN_EXAMPLES) -> pa.Table:
     ``examples``: candidate rows (tenant_id, algorithm, variant, customer_id, rank, item_id,
     score, :data:`ITEM_COLUMNS`) labelled ``is_bought`` (bought in the holdout window).
     A list-maker with fewer than ``min_examples`` positive or negative rows learns none."""
-    columns = _columns(_sorted(examples))
+    table, columns = _coded(examples)
     rows = []
-    for (tenant_id, algorithm, variant), selected in _groups(columns):
+    for (tenant_id, algorithm, variant), selected in _groups(table, columns):
         group = {name: values[selected] for name, values in columns.items()}
         labels = group["is_bought"].astype(bool)
         if not can_learn(labels, min_examples):
@@ -243,9 +255,9 @@ def cross_fitted_lists(
     (``cross_fit_group`` 0 and 1) can each learn: every customer's top ``k[tenant]`` candidates
     by the model fitted on the other half, out of sample (``LISTS_SCHEMA``; variant
     :func:`ranked_variant`). The others get none: they keep their model's order."""
-    columns = _columns(_sorted(examples))
+    table, columns = _coded(examples)
     parts = []
-    for (tenant_id, algorithm, variant), selected in _groups(columns):
+    for (tenant_id, algorithm, variant), selected in _groups(table, columns):
         group = {name: values[selected] for name, values in columns.items()}
         labels = group["is_bought"].astype(bool)
         halves = group["cross_fit_group"]
@@ -259,7 +271,7 @@ def cross_fitted_lists(
             scores[scored] = x[scored] @ _raw_weights(model)
         order, ranks = _ranked(group["customer_id"], scores)
         keep = ranks <= k[tenant_id]
-        picked = order[keep]
+        picked = pa.array(order[keep] + selected.start)
         n = int(keep.sum())
         parts.append(
             pa.table(
@@ -267,9 +279,9 @@ def cross_fitted_lists(
                     "tenant_id": [tenant_id] * n,
                     "algorithm": [algorithm] * n,
                     "variant": [ranked_variant(variant)] * n,
-                    "customer_id": group["customer_id"][picked],
+                    "customer_id": table["customer_id"].take(picked),
                     "rank": ranks[keep],
-                    "item_id": group["item_id"][picked],
+                    "item_id": table["item_id"].take(picked),
                 },
                 schema=LISTS_SCHEMA,
             )
@@ -283,9 +295,19 @@ def _ranked(customers: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.n
     position = np.arange(len(scores))
     starts = np.flatnonzero(np.r_[True, customers[1:] != customers[:-1]])
     group = np.repeat(np.arange(starts.size), np.diff(np.r_[starts, customers.size]))
-    order = np.lexsort((position, -scores, group))
+    # two stable sorts (score, then customer) instead of a lexsort of three keys: the same order
+    order = np.argsort(-scores, kind="stable")
+    order = order[np.argsort(group[order], kind="stable")]
     ranks = position - starts[group[order]] + 1
     return order, ranks
+
+
+def _grouped_by_customer(customers: np.ndarray, rank: np.ndarray) -> bool:
+    """Whether each customer's rows are together, best rank first (as the candidates come
+    from the engine): then they need no sort."""
+    change = np.r_[True, customers[1:] != customers[:-1]]
+    runs = customers[change]
+    return bool(np.all(np.diff(rank)[~change[1:]] > 0) and np.unique(runs).size == runs.size)
 
 
 #: Candidates re-ranked at a time: a large tenant's features are never all in memory at once.
@@ -338,7 +360,8 @@ def rerank(
             items.filter(pc.equal(items["tenant_id"], tenant_id)), item_codes.dictionary
         )
         rows = np.flatnonzero(tenant_of == code)
-        rows = rows[np.lexsort((rank[rows], customers[rows]))]  # by customer, then rank
+        if not _grouped_by_customer(customers[rows], rank[rows]):
+            rows = rows[np.lexsort((rank[rows], customers[rows]))]  # by customer, then rank
         ordered = customers[rows]
         # where each customer's rows start (and the end): chunks end on these boundaries
         bounds = np.r_[np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]), len(rows)]

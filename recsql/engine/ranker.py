@@ -22,13 +22,14 @@ then rank the full fold's candidates with the full fold's (or a kept version's) 
 Only a tenant whose holdout has enough examples on both sides learns a ranker; its ranked
 lists are evaluated cross-fitted (each half of the customers ranked by a model fitted on the
 other half) and compete for the champion like any other variant (``<variant> ranked``).
-No DuckDB and no dbt here: the dbt models join the item features to the candidates.
+No dbt here: the dbt models hand over the holdout examples (with their item features joined
+in SQL; :func:`learnable` narrows their relation in DuckDB) and the served candidates with the
+version's item features, which :func:`rerank` looks up itself.
 """
 
 from __future__ import annotations
 
 import itertools
-import logging
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -51,8 +52,6 @@ __all__ = [
     "rerank",
 ]
 
-log = logging.getLogger(__name__)
-
 #: The ranker's features, in the order of its weights (module docstring).
 FEATURES = (
     "score_z",
@@ -63,9 +62,10 @@ FEATURES = (
     "log_recent_buyers",
 )
 
-#: The item columns a candidate table carries for the ranker (NULL: the item is not there,
-#: e.g. not trending): buyers and popularity from item_popularity (the tenant, not a country),
-#: trend_score and recent_buyers from item_trends.
+#: What the ranker knows of an item, as the holdout examples and the items table of
+#: :func:`rerank` carry it (NULL: the item is not there, e.g. not trending): buyers and
+#: popularity from item_popularity (the tenant, not a country), trend_score and recent_buyers
+#: from item_trends.
 ITEM_COLUMNS = ("buyers", "popularity", "trend_score", "recent_buyers")
 
 #: One row per tenant, algorithm and ranked variant (:func:`ranked_variant`) that learned a
@@ -106,11 +106,16 @@ def base_variant(variant: str | None) -> str | None:
     return variant.removesuffix(_SUFFIX).strip() or None
 
 
+def _run_starts(customers: np.ndarray) -> np.ndarray:
+    """Where each run of equal values of ``customers`` starts."""
+    return np.flatnonzero(np.r_[True, customers[1:] != customers[:-1]])
+
+
 def design_matrix(columns: Mapping[str, np.ndarray]) -> np.ndarray:
     """:data:`FEATURES` of candidate rows of one list-maker (one tenant, algorithm and variant),
     sorted by customer: customer_id, rank, score and :data:`ITEM_COLUMNS`."""
     customers = columns["customer_id"]
-    starts = np.flatnonzero(np.r_[True, customers[1:] != customers[:-1]])
+    starts = _run_starts(customers)
     group = np.repeat(np.arange(starts.size), np.diff(np.r_[starts, customers.size]))
     score = columns["score"].astype(float)
     counts = np.bincount(group)
@@ -293,7 +298,7 @@ def _ranked(customers: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.n
     """Rows sorted by customer (as they come) then score descending (ties: the model's order,
     the rows' own), and each one's 1-based rank within its customer."""
     position = np.arange(len(scores))
-    starts = np.flatnonzero(np.r_[True, customers[1:] != customers[:-1]])
+    starts = _run_starts(customers)
     group = np.repeat(np.arange(starts.size), np.diff(np.r_[starts, customers.size]))
     # two stable sorts (score, then customer) instead of a lexsort of three keys: the same order
     order = np.argsort(-scores, kind="stable")
@@ -305,9 +310,11 @@ def _ranked(customers: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.n
 def _grouped_by_customer(customers: np.ndarray, rank: np.ndarray) -> bool:
     """Whether each customer's rows are together, best rank first (as the candidates come
     from the engine): then they need no sort."""
-    change = np.r_[True, customers[1:] != customers[:-1]]
-    runs = customers[change]
-    return bool(np.all(np.diff(rank)[~change[1:]] > 0) and np.unique(runs).size == runs.size)
+    starts = _run_starts(customers)
+    within = np.ones(len(customers) - 1, dtype=bool)
+    within[starts[1:] - 1] = False  # the steps from one customer's rows to the next's
+    runs = customers[starts]
+    return bool(np.all(np.diff(rank)[within] > 0) and np.unique(runs).size == runs.size)
 
 
 #: Candidates re-ranked at a time: a large tenant's features are never all in memory at once.
@@ -362,9 +369,8 @@ def rerank(
         rows = np.flatnonzero(tenant_of == code)
         if not _grouped_by_customer(customers[rows], rank[rows]):
             rows = rows[np.lexsort((rank[rows], customers[rows]))]  # by customer, then rank
-        ordered = customers[rows]
         # where each customer's rows start (and the end): chunks end on these boundaries
-        bounds = np.r_[np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]), len(rows)]
+        bounds = np.r_[_run_starts(customers[rows]), len(rows)]
         begin = 0
         while begin < len(rows):
             end = int(bounds[np.searchsorted(bounds, min(begin + chunk_rows, len(rows)))])

@@ -258,8 +258,15 @@ class TestKnownAnswers:
             similar, _ = model.fit(user_items).similar_items(np.arange(24), 5)
             assert np.all(similar // 6 == (np.arange(24) // 6)[:, None])
 
+    @pytest.mark.parametrize("precision", ["double", "single"])
     @pytest.mark.parametrize("values", ["binary", "linear", "sqrt"])
-    def test_ease_matches_a_hand_computed_solution(self, values: str):
+    def test_ease_matches_a_hand_computed_solution(
+        self, values: str, precision: str, monkeypatch: pytest.MonkeyPatch
+    ):
+        from recsql.engine.algorithms import ease
+
+        if precision == "single":  # what a catalogue of more than 4,096 items is inverted in
+            monkeypatch.setattr(ease, "_SINGLE_PRECISION_ITEMS", 0)
         dense = np.array(
             [
                 [1.0, 2.0, 0.0, 0.0],
@@ -276,6 +283,13 @@ class TestKnownAnswers:
         np.fill_diagonal(expected, 0.0)
 
         model = EASE(regularization=regularization, values=values).fit(sp.csr_matrix(dense))
+        assert (
+            ease._precision(sp.csr_matrix(x), regularization)
+            == {
+                "double": np.float64,
+                "single": np.float32,
+            }[precision]
+        )
         np.testing.assert_allclose(model.item_weights_, expected, rtol=1e-5, atol=1e-7)
         assert model.item_weights_.dtype == np.float32
 
@@ -325,6 +339,25 @@ class TestKnownAnswers:
         ):
             np.testing.assert_allclose(got, want, rtol=1e-6)
         assert (expected[2] >= 0).any()  # explanations were made
+
+    def test_ease_inverts_in_double_precision_where_single_would_be_inaccurate(
+        self, monkeypatch: pytest.MonkeyPatch
+    ):
+        from recsql.engine.algorithms import ease
+
+        monkeypatch.setattr(ease, "_SINGLE_PRECISION_ITEMS", 0)
+        user_items = random_user_items(users=300, items=200, density=0.2)
+        # the condition number's bound is (largest row sum of X^T X + lambda) / lambda
+        row_sums = user_items.T @ (user_items @ np.ones(200))
+        well = float(row_sums.max()) / 100  # bound ~101: float32 is exact to ~1e-5
+        ill = float(row_sums.max()) * 1e-6  # bound ~1e6: float32 could be off by 10 %
+        assert ease._precision(user_items, well) == np.float32
+        assert ease._precision(user_items, ill) == np.float64
+        single = EASE(regularization=well, values="linear").fit(user_items).item_weights_
+        monkeypatch.setattr(ease, "_SINGLE_PRECISION_ITEMS", 10**9)
+        double = EASE(regularization=well, values="linear").fit(user_items).item_weights_
+        assert single.dtype == double.dtype == np.float32
+        np.testing.assert_allclose(single, double, atol=1e-5 * np.abs(double).max())
 
     def test_ease_builds_the_same_gram_matrix_on_several_threads(self):
         from recsql.engine.algorithms.ease import _gram

@@ -507,3 +507,33 @@ def test_ease_keeps_the_weights_largest_in_magnitude() -> None:
     np.testing.assert_allclose(
         kept, [[0, 0.5, -0.9, 0], [0.2, 0, 0.3, 0], [0, 0, 0, 0], [0, 2, 3, 0]], rtol=1e-6
     )
+
+
+def test_rows_are_grouped_by_tenant_keeping_each_tenants_order() -> None:
+    """Stored models arrive in any order (DuckDB scans in parallel): each tenant's rows are
+    brought together, in the order they came; rows already grouped are left as they are."""
+    from recsql.engine.tenancy import grouped_by_tenant
+
+    shuffled = pa.table({"tenant_id": ["b", "a", "b", "c", "a", "b"], "n": [0, 1, 2, 3, 4, 5]})
+    table, slices = grouped_by_tenant(shuffled)
+    got = {tenant: table.slice(rows.start, rows.stop - rows.start) for tenant, rows in slices}
+    assert {tenant: part.column("n").to_pylist() for tenant, part in got.items()} == {
+        "a": [1, 4],
+        "b": [0, 2, 5],
+        "c": [3],
+    }
+    assert all(set(part.column("tenant_id").to_pylist()) == {t} for t, part in got.items())
+
+    grouped = pa.table({"tenant_id": ["z", "z", "a", "m", "m"], "n": [0, 1, 2, 3, 4]})
+    table, slices = grouped_by_tenant(grouped)
+    assert table.column("n").to_pylist() == [0, 1, 2, 3, 4]  # not sorted by name
+    assert slices == [("z", slice(0, 2)), ("a", slice(2, 3)), ("m", slice(3, 5))]
+
+    # Arrow batches as DuckDB hands them over: a tenant's rows in two of them
+    chunked = pa.concat_tables([grouped.slice(0, 3), pa.table({"tenant_id": ["z"], "n": [5]})])
+    table, slices = grouped_by_tenant(chunked)
+    assert slices == [("z", slice(0, 3)), ("a", slice(3, 4))]
+    assert table.column("n").to_pylist() == [0, 1, 5, 2]
+
+    empty = shuffled.slice(0, 0)
+    assert grouped_by_tenant(empty)[1] == []

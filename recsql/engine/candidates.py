@@ -26,7 +26,7 @@ from recsql.engine import journal, ranker, shards
 from recsql.engine import workers as engine_workers
 from recsql.engine.algorithms import ALGORITHMS, ALS, EASE, Algorithm
 from recsql.engine.algorithms.ease import largest_weights
-from recsql.engine.tenancy import tenant_slices
+from recsql.engine.tenancy import grouped_by_tenant, tenant_slices
 
 log = logging.getLogger(__name__)
 
@@ -112,11 +112,11 @@ def tenant_matrices(interactions: pa.Table) -> dict[str, TenantMatrix]:
     DuckDB hands back the memory it kept (:func:`recsql.engine.shards.release_duckdb_memory`).
     """
     shards.release_duckdb_memory()
-    tenants = interactions.column("tenant_id").to_numpy(zero_copy_only=False)
+    interactions, slices = grouped_by_tenant(interactions)
     affinity = interactions.column("affinity").to_numpy(zero_copy_only=False).astype(np.float32)
     is_bought = interactions.column("purchase_occasions").to_numpy(zero_copy_only=False) > 0
     matrices = {}
-    for tenant_id, rows in tenant_slices(tenants):
+    for tenant_id, rows in slices:
         customers = pc.dictionary_encode(
             interactions.column("customer_id").slice(rows.start, rows.stop - rows.start)
         ).combine_chunks()
@@ -427,9 +427,9 @@ def _stored_factors(
     tenant_id) in the row and column order of the tenant's matrix; a tenant whose factors do
     not cover its matrix is left out (fitted again)."""
     out = {}
-    tenants = factors.column("tenant_id").to_numpy(zero_copy_only=False)
     width = factors.schema.field("factors").type.list_size
-    for tenant_id, rows in tenant_slices(tenants):
+    factors, slices = grouped_by_tenant(factors)
+    for tenant_id, rows in slices:
         matrix = matrices.get(tenant_id)
         if matrix is None:
             continue
@@ -575,12 +575,8 @@ def stored_candidates(
 
 def _by_tenant(table: pa.Table) -> dict[str, pa.Table]:
     """The rows of each tenant of ``table`` (any order)."""
-    table = table.sort_by("tenant_id")
-    tenants = table.column("tenant_id").to_numpy(zero_copy_only=False)
-    return {
-        tenant: table.slice(rows.start, rows.stop - rows.start)
-        for tenant, rows in tenant_slices(tenants)
-    }
+    table, slices = grouped_by_tenant(table)
+    return {tenant: table.slice(rows.start, rows.stop - rows.start) for tenant, rows in slices}
 
 
 def aligned_weights(rows: pa.Table, item_ids: pa.StringArray) -> sp.csr_matrix:

@@ -346,6 +346,9 @@ class TestKnownAnswers:
         from recsql.engine.algorithms import ease
 
         monkeypatch.setattr(ease, "_SINGLE_PRECISION_ITEMS", 0)
+        # blocks of 16 rows: the single-precision weights are written over the Gram matrix a
+        # block at a time, each block reading rows not written yet
+        monkeypatch.setattr(ease, "_BLOCK", 16)
         user_items = random_user_items(users=300, items=200, density=0.2)
         # the condition number's bound is (largest row sum of X^T X + lambda) / lambda
         row_sums = user_items.T @ (user_items @ np.ones(200))

@@ -548,7 +548,7 @@ def served_lists(db_path: Path, view: str) -> dict[str, list[str]]:
     con = duckdb.connect(str(db_path), read_only=True)
     try:
         rows = con.execute(
-            f"select customer_id, item_id from {view} "  # view is one of two constants
+            f"select customer_id, item_id from {view} "  # view is one of three constants
             "where tenant_id = ? and rank <= ? order by customer_id, rank, item_id",
             [TENANT, K],
         ).fetchall()

@@ -216,6 +216,8 @@ class AtCutoff:
     build: TimedBuild
     #: The served recommendations against the items launched in the truth window.
     new_items: Score
+    #: The served new_for_you lists against the same items.
+    new_for_you: Score
 
 
 def cutoff_list(text: str) -> list[str]:
@@ -264,6 +266,7 @@ def build_at_cutoff(work: Path, cutoff: str) -> AtCutoff:
     return AtCutoff(
         truth, *served_scores(build.db_path, truth), champion_of(build.db_path), build,
         score_new_items(served_lists(build.db_path, "recommendations"), truth),
+        score_new_items(served_lists(build.db_path, "new_for_you"), truth),
     )  # fmt: skip
 
 
@@ -369,6 +372,7 @@ def run(args: argparse.Namespace, work: Path) -> str:
                 truth, discover["auto"], all_items["auto"], buy_again_discover_lists["auto"],
                 champion_rows[0][0], auto,
                 score_new_items(served_lists(auto.db_path, "recommendations"), truth),
+                score_new_items(served_lists(auto.db_path, "new_for_you"), truth),
             )  # fmt: skip
             continue
         print(f"building the demo truncated at {cutoff_label(cutoff)} (auto) ...", flush=True)
@@ -516,15 +520,17 @@ def render(
         f"when it was added, on the engine of commit {ISSUE_16_BASELINE} (`git log -p "
         "docs/benchmarks/accuracy.md`). NDCG to 4 decimals here, so that a small change shows. "
         "*New-item NDCG*: new-item cold start (issue 16) - the served `recommendations` (as "
-        "served) against only the items launched in the truth window (nobody, customer or "
-        "guest, purchased them before the cutoff) that each evaluated customer bought, over "
-        "the customers who bought one (their number in brackets).\n"
+        "served), and the served `new_for_you` lists, against only the items launched in the "
+        "truth window (nobody, customer or guest, purchased them before the cutoff) that each "
+        "evaluated customer bought, over the customers who bought one (their number in "
+        "brackets).\n"
     )
     add(table(
         ["cutoff", "truth window (days)", "evaluated customers (discover / all)",
          "`recommendations` discover NDCG@10 (before)",
          "`recommendations` all-items NDCG@10 (before)", "`buy_again` NDCG@10 (before)",
-         "new-item NDCG@10 (customers)", "champion (`tenant_champions`)",
+         "new-item NDCG@10 (customers)", "`new_for_you` new-item NDCG@10",
+         "champion (`tenant_champions`)",
          "auto build wall s", "load before → after"],
         [[cutoff_label(cutoff), f"{r.truth.window_days:.1f}",
           f"{r.discover.customers:,} / {r.all_items.customers:,}",
@@ -532,9 +538,10 @@ def render(
               (r.discover.values["ndcg"], r.all_items.values["ndcg"], r.buy_again.values["ndcg"])
           )),
           f"{r.new_items.values['ndcg']:.4f} ({r.new_items.customers:,})",
-          r.champion, f"{r.build.seconds:.1f}", load_text(r.build.load)]
+          f"{r.new_for_you.values['ndcg']:.4f}", r.champion, f"{r.build.seconds:.1f}",
+          load_text(r.build.load)]
          for cutoff, r in at_cutoffs.items()],
-        "lrrrrrrlrr",
+        "lrrrrrrrlrr",
     ))  # fmt: skip
     add("")
 

@@ -6,13 +6,16 @@
     its published lists), and as the release gates of tests/dbt/compliance on what is
     published (a failure there stops the build). -#}
 
-{#- The served rows of the two customer lists, as the checks take them. -#}
-{% macro customer_lists(recommendations, buy_again) -%}
+{#- The published rows of the three customer lists, as the checks take them. -#}
+{% macro customer_lists() -%}
     select tenant_id, customer_id, item_id, algorithm, 'recommendations' as list
-    from {{ recommendations }}
+    from {{ ref('recommendations') }}
     union all
     select tenant_id, customer_id, item_id, algorithm, 'buy_again' as list
-    from {{ buy_again }}
+    from {{ ref('buy_again') }}
+    union all
+    select tenant_id, customer_id, item_id, algorithm, 'new_for_you' as list
+    from {{ ref('new_for_you') }}
 {%- endmacro %}
 
 {#- A customer who asked to be forgotten has no row. -#}
@@ -57,9 +60,10 @@
 {%- endmacro %}
 
 {#- The latest consent of each customer (where rows share the latest time, each consent its more
-    restrictive value) is obeyed: without marketing consent, no discover (push) list; without
-    personalization consent, no buy-again list and no personalized discover row (only
-    popularity, or nothing where the tenant's no_consent_list says so). -#}
+    restrictive value) is obeyed: without marketing consent, no discover or new-for-you (push)
+    list; without personalization consent, no buy-again or new-for-you list and no
+    personalized discover row (only popularity, or nothing where the tenant's no_consent_list
+    says so). -#}
 {% macro consent_rows(served) -%}
     select
         served.tenant_id, served.list, served.customer_id, served.item_id,
@@ -88,6 +92,10 @@
         on served.tenant_id = settings.tenant_id
     where
         (served.list = 'buy_again' and not latest.has_personalization_consent)
+        or (
+            served.list = 'new_for_you'
+            and not (latest.has_marketing_consent and latest.has_personalization_consent)
+        )
         or (
             served.list = 'recommendations'
             and (

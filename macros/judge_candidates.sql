@@ -4,7 +4,7 @@
     `people` (customer_rule_states), `items` (item_rule_states), `settings` (tenant_settings)
     and `histories` (what each customer interacted with, `is_bought`) it reads. The verdicts
     were made per rule class; what is per customer is whether they bought the item (not on
-    discover again) and the sustainability nudge (the recsql_nudge macro). -#}
+    discover or new_for_you again) and the sustainability nudge (the recsql_nudge macro). -#}
 {% macro judge_candidates(rows) %}
     select
         candidates.*,
@@ -12,7 +12,7 @@
         coalesce(
             verdicts.blocked_by,
             case
-                when candidates.shelf = 'discover' and bought.is_bought then 'already bought'
+                when candidates.shelf <> 'buy_again' and bought.is_bought then 'already bought'
             end,
             verdicts.not_included_by
         ) as blocked_by,

@@ -49,7 +49,8 @@
     )
 {%- endmacro %}
 
-{#- A customer list (`table`: recommendations or buy_again, on `shelf` discover or buy_again) of
+{#- A customer list (`table`: recommendations, buy_again or new_for_you, on `shelf` discover,
+    buy_again or new_for_you) of
     the tenants this build holds: their published rows (previous_rows) minus those today's rules
     forbid - a customer erased, withheld the shelf (consents, `nothing` rules) or no longer
     personalized (then only popularity and trending rows stay on discover), an item no longer

@@ -185,5 +185,11 @@
             'minimum': 0, 'maximum': 1, 'minimum_exclusive': false,
             'at_least': none,
         },
+        {
+            'name': 'new_item_days', 'type': 'number', 'default': 30,
+            'choices': none,
+            'minimum': 0, 'maximum': none, 'minimum_exclusive': true,
+            'at_least': none,
+        },
     ]) }}
 {%- endmacro %}

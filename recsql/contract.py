@@ -434,6 +434,16 @@ TENANT_SETTINGS: tuple[Setting, ...] = (
         minimum=0,
         maximum=1,
     ),
+    Setting(
+        "new_item_days",
+        ColumnType.NUMBER,
+        30,
+        "`new_for_you` offers items launched (`launched_at`) in this many days before the "
+        "build's clock, or, without a launch date, that nobody has bought yet "
+        "(docs/engine.md#new-items-for-you)",
+        minimum=0,
+        minimum_exclusive=True,
+    ),
 )
 
 TENANT_SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in TENANT_SETTINGS}
@@ -521,7 +531,12 @@ TABLES: tuple[Table, ...] = (
             ),
             Column("min_age", ColumnType.INTEGER, False, "Minimum customer age, >= 0."),
             Column("sustainability_score", ColumnType.NUMBER, False, "0..1, higher is greener."),
-            Column("launched_at", ColumnType.TIMESTAMP, False, "When the item was launched."),
+            Column(
+                "launched_at",
+                ColumnType.TIMESTAMP,
+                False,
+                "When the item was launched (`new_for_you` offers recent launches).",
+            ),
         ),
         keeps_extra_columns=True,
     ),

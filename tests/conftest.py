@@ -19,6 +19,7 @@ AS_OF = "2026-01-01 00:00:00"
 SERVING = (
     "recommendations",
     "buy_again",
+    "new_for_you",
     "similar_items",
     "popular_items",
     "trending_items",

@@ -104,6 +104,10 @@ def _queries(con: duckdb.DuckDBPyConnection) -> dict[str, Query]:
         "select tenant_id, any_value(customer_id order by customer_id) from buy_again "
         "group by tenant_id order by tenant_id"
     ).fetchall()
+    new_item_customers = con.sql(
+        "select tenant_id, any_value(customer_id order by customer_id) from new_for_you "
+        "group by tenant_id order by tenant_id"
+    ).fetchall()
     neighbourly = con.sql(
         "select tenant_id, arg_max(item_id, n) from "
         "(select tenant_id, item_id, count(*) as n from similar_items group by all) "
@@ -121,6 +125,7 @@ def _queries(con: duckdb.DuckDBPyConnection) -> dict[str, Query]:
         _call("recommend", "shop", "erased", 4),
         _call("recommend", "shop", "nobody", 4),  # unknown customer
         _call("buy_again", "shop", "nobody", 4),
+        _call("new_for_you", "shop", "nobody", 4),
         _call("similar_items", "shop", "no_such_item", 4),
         _call("recommend_for_items", "shop", ["k1", "w1"], 4),
         _call("recommend_for_items", "strict", ["t1"], 10),
@@ -138,6 +143,8 @@ def _queries(con: duckdb.DuckDBPyConnection) -> dict[str, Query]:
     for tenant, customer in repeat_buyers:
         calls += [_call("buy_again", tenant, customer, 2), _call("buy_again", tenant, customer)]
         calls += [_call("rank_items", tenant, customer, ["k1", "k2", "e1", "w1", "t2"])]
+    for tenant, customer in new_item_customers:
+        calls += [_call("new_for_you", tenant, customer, 1), _call("new_for_you", tenant, customer)]
     for tenant, item in neighbourly:
         calls += [_call("similar_items", tenant, item, 3), _call("similar_items", tenant, item)]
     for tenant in ("shop", "other", "strict"):
@@ -298,6 +305,7 @@ def test_every_serving_macro_is_called(
     assert macros >= {
         "recommend",
         "buy_again",
+        "new_for_you",
         "similar_items",
         "recommend_for_items",
         "popular",

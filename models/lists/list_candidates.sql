@@ -7,7 +7,9 @@
       (k, plus the items the customer bought unless the champion gave k candidates or more);
       5 every other item of the tenant the customer's rule class may be shown, most popular
       (x boosts) first;
-    - buy_again: 1 the items the customer bought, by repurchase score.
+    - buy_again: 1 the items the customer bought, by repurchase score;
+    - new_for_you: 1 the new items most like what the customer interacted with
+      (new_item_candidates), no fill: a short list stays short.
     A source is added only for customers the sources before it may leave short of k: those for
     whom a walk of the category caps keeps fewer than k of their allowed candidates so far,
     whatever the order (kept_at_least). Source 5 goes only as deep as the class's list must to
@@ -479,6 +481,34 @@ buy_again_judged as (
     {{ judge_candidates('buy_again_rows') }}
 ),
 
+-- new for you: new items like what the customer interacted with
+new_item_rows as (
+    select
+        candidates.tenant_id,
+        'new_for_you' as shelf,
+        candidates.customer_id,
+        people.rule_class,
+        candidates.item_id,
+        'content' as algorithm,
+        1 as source_order,
+        candidates.rank as source_rank,
+        cast(null as varchar) as reason,
+        candidates.because_item_id,
+        candidates.score
+    from {{ ref('new_item_candidates') }} as candidates
+    inner join people
+        on candidates.tenant_id = people.tenant_id
+            and candidates.customer_id = people.customer_id
+    semi join shelf_customers
+        on candidates.tenant_id = shelf_customers.tenant_id
+            and candidates.customer_id = shelf_customers.customer_id
+            and shelf_customers.shelf = 'new_for_you'
+),
+
+new_item_judged as (
+    {{ judge_candidates('new_item_rows') }}
+),
+
 judged as (
     select * from champion_judged
     union all
@@ -487,15 +517,19 @@ judged as (
     select * from refill_judged
     union all
     select * from buy_again_judged
+    union all
+    select * from new_item_judged
 ),
 
 explained as (
-    -- a champion's candidate is explained by the history item that speaks for it
+    -- a champion's candidate (or a new item) is explained by the history item that speaks
+    -- for it
     select
         judged.* exclude (reason, because_item_id),
         coalesce(
             judged.reason,
             case
+                when judged.shelf = 'new_for_you' then 'new, like '
                 when because_history.is_bought then 'because you bought '
                 else 'because you viewed '
             end

@@ -11,7 +11,7 @@
         customer_id,
         item_id,
         algorithm,
-        if(shelf = 'discover', 'recommendations', 'buy_again') as list
+        if(shelf = 'discover', 'recommendations', shelf) as list
     from {{ ref('served_lists') }}
 {%- endset %}
 

@@ -4,7 +4,9 @@
       personalization consent only popular items, or nothing if the tenant's no_consent_list
       says so;
     - buy_again: personal by nature, so not without personalization consent;
-    - neither for a customer a `nothing` rule matches. -#}
+    - new_for_you (new items like what the customer bought, a push list): not without
+      marketing consent, nor without personalization consent;
+    - none for a customer a `nothing` rule matches. -#}
 with
 
 customers as (
@@ -18,7 +20,7 @@ settings as (
 ),
 
 shelves as (
-    select unnest(['discover', 'buy_again']) as shelf
+    select unnest(['discover', 'buy_again', 'new_for_you']) as shelf
 ),
 
 final as (
@@ -29,11 +31,13 @@ final as (
         customers.has_personalization_consent as is_personalized,
         case
             when customers.nothing_rule is not null then 'rule ' || customers.nothing_rule
-            when shelves.shelf = 'discover' and not customers.has_marketing_consent
+            when
+                shelves.shelf in ('discover', 'new_for_you')
+                and not customers.has_marketing_consent
                 then 'no marketing consent'
             when
                 not customers.has_personalization_consent
-                and (shelves.shelf = 'buy_again' or settings.no_consent_list = 'nothing')
+                and (shelves.shelf <> 'discover' or settings.no_consent_list = 'nothing')
                 then 'no personalization consent'
         end as withheld_by
     from customers

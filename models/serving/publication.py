@@ -26,6 +26,7 @@ def model(dbt, session):
     tables = {
         "recommendations": dbt.ref("recommendations").order("tenant_id, customer_id, rank"),
         "buy_again": dbt.ref("buy_again").order("tenant_id, customer_id, rank"),
+        "new_for_you": dbt.ref("new_for_you").order("tenant_id, customer_id, rank"),
         "similar_items": dbt.ref("similar_items").order("tenant_id, item_id, rank"),
         "popular_items": dbt.ref("popular_items").order("tenant_id, country nulls first, rank"),
         "visitor_popular_items": dbt.ref("visitor_popular_items").order(

@@ -475,6 +475,17 @@ def create_app(config: Config) -> FastAPI:
         rows = unless_off(served, tenant, lambda: served.buy_again(tenant, customer, k))
         return answer(served, tenant, rows, customer_id=customer)
 
+    @app.get(
+        "/v1/tenants/{tenant}/customers/{customer}/new-for-you",
+        response_model=ListOut,
+        tags=["lists"],
+    )
+    async def new_for_you(tenant: TenantId, customer: CustomerId, k: K = 10) -> Response:
+        """New items most like what the customer bought (`new_for_you`)."""
+        served = await recommender(tenant)
+        rows = unless_off(served, tenant, lambda: served.new_for_you(tenant, customer, k))
+        return answer(served, tenant, rows, customer_id=customer)
+
     @app.get("/v1/tenants/{tenant}/items/{item}/similar", response_model=ListOut, tags=["lists"])
     async def similar(tenant: TenantId, item: ItemId, k: K = 10) -> Response:
         """The items most often bought with the item (`similar_items`)."""

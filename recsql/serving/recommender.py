@@ -261,6 +261,13 @@ class Recommender:
         with self._lock:
             return self._tenant(tenant_id).lists["buy_again"].recommendations(customer_id, k)
 
+    def new_for_you(self, tenant_id: str, customer_id: str, k: int = 10) -> Recommendations:
+        """New items (launched in the tenant's last ``new_item_days``, or never bought) most
+        like what the customer bought, best first (prebaked)."""
+        _check_k(k)
+        with self._lock:
+            return self._tenant(tenant_id).lists["new_for_you"].recommendations(customer_id, k)
+
     def similar(self, tenant_id: str, item_id: str, k: int = 10) -> Recommendations:
         """The active items most often bought with ``item_id`` (the similar_items view)."""
         _check_k(k)

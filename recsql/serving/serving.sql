@@ -15,6 +15,12 @@ select
     b.model_version, b.generated_at
 from recsql_data.buy_again as b;
 
+create or replace view new_for_you as
+select
+    n.tenant_id, n.customer_id, n.rank, n.item_id, n.score, n.algorithm, n.reason,
+    n.model_version, n.generated_at
+from recsql_data.new_for_you as n;
+
 create or replace view similar_items as
 select s.tenant_id, s.item_id, s.rank, s.similar_item_id, s.score
 from recsql_data.similar_items as s;
@@ -157,6 +163,13 @@ select b.*
 from buy_again as b
 where b.tenant_id = tenant_id and b.customer_id = customer_id and b.rank <= k
 order by b.rank;
+
+-- new_for_you(tenant_id, customer_id, k): new items like what the customer bought, best first.
+create or replace macro new_for_you(tenant_id, customer_id, k := 10) as table
+select n.*
+from new_for_you as n
+where n.tenant_id = tenant_id and n.customer_id = customer_id and n.rank <= k
+order by n.rank;
 
 -- similar_items(tenant_id, item_id, k): items most often bought with the item.
 create or replace macro similar_items(tenant_id, item_id, k := 10) as table

@@ -230,7 +230,7 @@ def load(con: duckdb.DuckDBPyConnection, tenant_id: str, where: str) -> Tenant:
             ),
             "customer_id",
         )
-        for shelf in ("recommendations", "buy_again")
+        for shelf in ("recommendations", "buy_again", "new_for_you")
     }
     erasures = query(
         "select salt, customer_hash from recsql_data.erased_customers where tenant_id = ?"

@@ -26,7 +26,7 @@ traces as (
 
 found as (
     select list as place, tenant_id
-    from ({{ erased_customer_rows(customer_lists(ref('recommendations'), ref('buy_again'))) }})
+    from ({{ erased_customer_rows(customer_lists()) }})
     union all
     select traces.place, traces.tenant_id
     from traces

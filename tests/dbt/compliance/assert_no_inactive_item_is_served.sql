@@ -12,7 +12,7 @@ offers as (
 )
 
 select list, tenant_id, item_id
-from ({{ inactive_item_rows(customer_lists(ref('recommendations'), ref('buy_again'))) }})
+from ({{ inactive_item_rows(customer_lists()) }})
 union all
 select offers.list, offers.tenant_id, offers.item_id
 from offers

@@ -1,2 +1,2 @@
 {#- Compliance: the latest consent of each customer is obeyed (macros/compliance.sql). -#}
-{{ consent_rows(customer_lists(ref('recommendations'), ref('buy_again'))) }}
+{{ consent_rows(customer_lists()) }}

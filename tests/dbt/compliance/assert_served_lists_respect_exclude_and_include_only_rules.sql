@@ -1,3 +1,3 @@
 {#- Compliance: exclude, include_only and `nothing` rules are obeyed, judged from the rule
     matches (macros/compliance.sql). -#}
-{{ rule_rows(customer_lists(ref('recommendations'), ref('buy_again'))) }}
+{{ rule_rows(customer_lists()) }}

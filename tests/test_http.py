@@ -170,6 +170,12 @@ def test_every_list_is_the_macros_list(server: Server, built: BuildResult, keys)
         same(listed(answer), macro(built, "recommend(?, ?, 3)", ["shop", customer]))
         status, _, answer = server.call("GET", f"{base}/customers/{customer}/buy-again?k=5", key)
         same(listed(answer), macro(built, "buy_again(?, ?, 5)", ["shop", customer]))
+    # the shop's one never-bought item (k4, a jug) is new: for those who buy kitchenware
+    for customer in [*KNOWN, "bg0", "never_seen"]:
+        status, _, answer = server.call("GET", f"{base}/customers/{customer}/new-for-you", key)
+        assert status == 200
+        same(listed(answer), macro(built, "new_for_you(?, ?, 10)", ["shop", customer]))
+        assert customer != "bg0" or [i["item_id"] for i in answer["items"]] == ["k4"]
     visitor = server.call("GET", f"{base}/customers/never_seen/recommendations?country=FR", key)
     same(listed(visitor[2]), macro(built, "recommend(?, ?, 10, ?)", ["shop", "never_seen", "FR"]))
     assert visitor[2]["items"], "the visitor's list is not empty: the comparison means something"
@@ -230,6 +236,7 @@ def test_a_tenant_that_is_off_answers_empty_lists(server: Server, keys) -> None:
     for path in [
         "customers/adult/recommendations",
         "customers/adult/buy-again",
+        "customers/bg0/new-for-you",
         "items/k1/similar",
         "popular",
     ]:

@@ -262,15 +262,20 @@ def _print_demo_lists(result: BuildResult) -> None:
         for tenant, customer, country in _demo_customers(con):
             _print()
             _print(f"Customer {customer} ({country}):")
-            rows = con.execute(
-                "select r.rank, r.item_id, i.name, r.reason "
-                "from recommend(?, ?, 5) as r "
-                "left join items as i on i.tenant_id = r.tenant_id and i.item_id = r.item_id "
-                "order by r.rank",
-                [tenant, customer],
-            ).fetchall()
-            for rank, item, name, reason in rows:
-                _print(f"  {rank:>2}. {item:<8} {name or '':<40} {reason}")
+            for macro, k, heading in (
+                ("recommend", 5, None),
+                ("new_for_you", 2, "new items (new_for_you):"),
+            ):
+                rows = con.execute(
+                    f"select r.rank, r.item_id, i.name, r.reason from {macro}(?, ?, {k}) as r "
+                    "left join items as i on i.tenant_id = r.tenant_id and i.item_id = r.item_id "
+                    "order by r.rank",
+                    [tenant, customer],
+                ).fetchall()
+                if rows and heading:
+                    _print(f"  {heading}")
+                for rank, item, name, reason in rows:
+                    _print(f"  {rank:>2}. {item:<8} {name or '':<40} {reason}")
     finally:
         con.close()
 

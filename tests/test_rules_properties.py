@@ -651,6 +651,8 @@ class Expected:
     items: dict[str, Item]
     bought: set[tuple[str, str]]
     blocked_in: dict[str, set[str]]
+    #: items someone bought (a guest, or a customer who was not erased): never new
+    sold: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, tenant: Tenant, global_rules: list[Rule]) -> Expected:
@@ -690,6 +692,11 @@ class Expected:
                 if e.customer_id is not None and e.event_type == "purchase"
             },
             blocked_in=blocked_countries(tenant),
+            sold=frozenset(
+                e.item_id
+                for e in tenant.interactions
+                if e.event_type == "purchase" and e.customer_id not in erased
+            ),
         )
 
     def rules_for(self, person: Person, action: str) -> list[Rule]:
@@ -704,10 +711,10 @@ class Expected:
         """Why the customer gets no list on ``shelf``, or None."""
         if self.rules_for(person, "nothing"):
             return "nothing rule"
-        if shelf == "discover" and not person.marketing:
+        if shelf in ("discover", "new_for_you") and not person.marketing:
             return "no marketing consent"
         if not person.personalization and (
-            shelf == "buy_again" or self.tenant.no_consent_list == "nothing"
+            shelf != "discover" or self.tenant.no_consent_list == "nothing"
         ):
             return "no personalization consent"
         return None
@@ -729,7 +736,7 @@ class Expected:
                 return f"include_only {rule.key}"
         if not item.is_active:
             return "inactive"
-        if shelf == "discover" and (person.customer_id, item.item_id) in self.bought:
+        if shelf != "buy_again" and (person.customer_id, item.item_id) in self.bought:
             return "already bought"
         if shelf == "buy_again" and (person.customer_id, item.item_id) not in self.bought:
             return "buy_again item not bought"
@@ -837,7 +844,11 @@ def problems_in(world: World, db: Path, schema: str = "") -> list[Problem]:
     problems: list[Problem] = []
     served = {
         shelf: served_lists(db, f"{schema}{relation}")
-        for shelf, relation in (("discover", "recommendations"), ("buy_again", "buy_again"))
+        for shelf, relation in (
+            ("discover", "recommendations"),
+            ("buy_again", "buy_again"),
+            ("new_for_you", "new_for_you"),
+        )
     }
     for shelf, lists in served.items():
         for (tenant_id, customer_id), rows in lists.items():
@@ -865,6 +876,8 @@ def problems_in(world: World, db: Path, schema: str = "") -> list[Problem]:
                     continue
                 if reason := e.blocked(person, item, shelf):
                     problems.append(Problem(reason, tenant_id, shelf, customer_id, item_id))
+                if shelf == "new_for_you" and item_id in e.sold:  # no launch dates here
+                    problems.append(Problem("not new", tenant_id, shelf, customer_id, item_id))
                 if (
                     shelf == "discover"
                     and not person.personalization
@@ -1029,6 +1042,7 @@ def test_no_served_row_breaks_a_rule_and_full_lists_where_k_allowed_items_exist(
     tmp_path_factory: pytest.TempPathFactory, build_inputs: Callable[..., Any]
 ) -> None:
     tenants_checked: list[int] = []
+    new_items_served: list[int] = []
 
     @settings(
         max_examples=BUILDS,
@@ -1040,12 +1054,16 @@ def test_no_served_row_breaks_a_rule_and_full_lists_where_k_allowed_items_exist(
     )
     @given(world=worlds())
     def check(world: World) -> None:
-        problems = check_world(world, tmp_path_factory.mktemp("world"), build_inputs)
+        root = tmp_path_factory.mktemp("world")
+        problems = check_world(world, root, build_inputs)
         assert not problems, report(world, problems)
         tenants_checked.append(len(world.tenants))
+        [(served,)] = query(root / "recsql.duckdb", "select count(*) from new_for_you")
+        new_items_served.append(served)
 
     check()
     assert sum(tenants_checked) >= MIN_TENANTS
+    assert sum(new_items_served) > 0  # the new-for-you rows were there to be checked
 
 
 # =================================================================================================

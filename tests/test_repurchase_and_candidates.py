@@ -74,18 +74,49 @@ def _table(tenant: str, fold: str, rows: dict[str, np.ndarray]) -> pa.Table:
     return pa.table(rows)
 
 
-def test_a_tenant_with_too_few_examples_falls_back_to_affinity() -> None:
+def _frequency_order(table: pa.Table) -> list[int]:
+    """Row numbers by purchase occasions, then the most recent last purchase: the offline
+    evaluation's `frequency` baseline (int_holdout_lists_unioned), restated."""
+    occasions = table["purchase_occasions"].to_pylist()
+    since = table["days_since_last"].to_pylist()
+    return sorted(range(table.num_rows), key=lambda i: (-occasions[i], since[i], i))
+
+
+def test_a_tenant_with_too_few_examples_falls_back_to_purchase_frequency() -> None:
     rng = np.random.default_rng(1)
     holdout = _table("a", "holdout", _tenant(50, np.arange(50) < 3, rng))  # 3 positives
     full = _table("a", "full", _features(20, rng))
     models = repurchase.fit(holdout)
     assert models.to_pylist() == [
-        {"tenant_id": "a", "method": "decayed affinity", "mean": None, "scale": None, "coef": None}
+        {
+            "tenant_id": "a",
+            "method": "purchase frequency",
+            "mean": None,
+            "scale": None,
+            "coef": None,
+        }
     ]
-    scored = repurchase.score(full, models)
+    for table, scored in (
+        (full, repurchase.score(full, models)),
+        (holdout, repurchase.holdout_scores(holdout)),
+    ):
+        scores = scored["score"].to_pylist()
+        assert set(scored["method"].to_pylist()) == {"purchase frequency"}
+        by_score = sorted(range(table.num_rows), key=lambda i: (-scores[i], i))
+        assert by_score == _frequency_order(table)
+
+
+def test_a_version_stored_with_the_decayed_affinity_keeps_it() -> None:
+    """A version fitted before the fixed rule was purchase frequency (a frozen tenant's, say)
+    still scores by the affinity it was stored with."""
+    rng = np.random.default_rng(5)
+    full = _table("a", "full", _features(20, rng))
+    legacy = pa.Table.from_pylist(
+        [{"tenant_id": "a", "method": "decayed affinity"}], schema=repurchase.MODELS_SCHEMA
+    )
+    scored = repurchase.score(full, legacy)
     np.testing.assert_array_equal(scored["score"].to_numpy(), full["affinity"].to_numpy())
-    scored = repurchase.holdout_scores(holdout)
-    np.testing.assert_array_equal(scored["score"].to_numpy(), holdout["affinity"].to_numpy())
+    assert set(scored["method"].to_pylist()) == {"decayed affinity"}
 
 
 def test_a_stored_model_scores_as_the_fitted_one() -> None:
@@ -146,7 +177,7 @@ def test_score_keeps_rows_and_tenants_apart() -> None:
             scored.column("tenant_id").to_pylist(), scored.column("method").to_pylist(), strict=True
         )
     )
-    assert methods == {"a": "logistic regression", "b": "decayed affinity"}
+    assert methods == {"a": "logistic regression", "b": "purchase frequency"}
 
 
 # -- matrix candidates ----------------------------------------------------------------------

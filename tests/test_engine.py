@@ -299,3 +299,13 @@ def test_the_evaluation_scores_a_fixed_sample_of_evaluation_customers(
         f"and features.tenant_id = 't0002' and not truth.is_evaluated",
     )
     assert labels > 0
+    # the fixed rule's score: the occasions halved every half_life_days since the last one
+    rows = query(
+        build_db,
+        "select purchase_occasions, days_since_last, half_life_days, decayed_occasions "
+        "from engine.int_repurchase_features inner join base.int_folds_defined "
+        "using (tenant_id, fold) where tenant_id = 't0002'",
+    )
+    assert rows
+    for occasions, since, half_life, decayed in rows:
+        assert decayed == pytest.approx(occasions * 0.5 ** (max(since, 0) / half_life))

@@ -22,9 +22,12 @@ from recsql.engine.algorithms.ease import largest_weights
 
 def _features(n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
     occasions = rng.integers(1, 8, n)
+    days_since_last = rng.uniform(0, 200, n)
     return {
         "purchase_occasions": occasions,
-        "days_since_last": rng.uniform(0, 200, n),
+        "days_since_last": days_since_last,
+        # as int_repurchase_features computes it, with a half-life of 30 days
+        "decayed_occasions": occasions * 0.5 ** (days_since_last / 30),
         "days_since_first": rng.uniform(200, 400, n),
         "affinity": rng.uniform(0, 3, n),
         "returns": rng.integers(0, 2, n),
@@ -74,15 +77,7 @@ def _table(tenant: str, fold: str, rows: dict[str, np.ndarray]) -> pa.Table:
     return pa.table(rows)
 
 
-def _frequency_order(table: pa.Table) -> list[int]:
-    """Row numbers by purchase occasions, then the most recent last purchase: the offline
-    evaluation's `frequency` baseline (int_holdout_lists_unioned), restated."""
-    occasions = table["purchase_occasions"].to_pylist()
-    since = table["days_since_last"].to_pylist()
-    return sorted(range(table.num_rows), key=lambda i: (-occasions[i], since[i], i))
-
-
-def test_a_tenant_with_too_few_examples_falls_back_to_purchase_frequency() -> None:
+def test_a_tenant_with_too_few_examples_falls_back_to_decayed_purchase_frequency() -> None:
     rng = np.random.default_rng(1)
     holdout = _table("a", "holdout", _tenant(50, np.arange(50) < 3, rng))  # 3 positives
     full = _table("a", "full", _features(20, rng))
@@ -90,7 +85,7 @@ def test_a_tenant_with_too_few_examples_falls_back_to_purchase_frequency() -> No
     assert models.to_pylist() == [
         {
             "tenant_id": "a",
-            "method": "purchase frequency",
+            "method": "decayed purchase frequency",
             "mean": None,
             "scale": None,
             "coef": None,
@@ -100,14 +95,14 @@ def test_a_tenant_with_too_few_examples_falls_back_to_purchase_frequency() -> No
         (full, repurchase.score(full, models)),
         (holdout, repurchase.holdout_scores(holdout)),
     ):
-        scores = scored["score"].to_pylist()
-        assert set(scored["method"].to_pylist()) == {"purchase frequency"}
-        by_score = sorted(range(table.num_rows), key=lambda i: (-scores[i], i))
-        assert by_score == _frequency_order(table)
+        assert set(scored["method"].to_pylist()) == {"decayed purchase frequency"}
+        np.testing.assert_array_equal(
+            scored["score"].to_numpy(), table["decayed_occasions"].to_numpy()
+        )
 
 
 def test_a_version_stored_with_the_decayed_affinity_keeps_it() -> None:
-    """A version fitted before the fixed rule was purchase frequency (a frozen tenant's, say)
+    """A version fitted before the fixed rule was decayed purchase frequency (a frozen tenant's)
     still scores by the affinity it was stored with."""
     rng = np.random.default_rng(5)
     full = _table("a", "full", _features(20, rng))
@@ -177,7 +172,7 @@ def test_score_keeps_rows_and_tenants_apart() -> None:
             scored.column("tenant_id").to_pylist(), scored.column("method").to_pylist(), strict=True
         )
     )
-    assert methods == {"a": "logistic regression", "b": "purchase frequency"}
+    assert methods == {"a": "logistic regression", "b": "decayed purchase frequency"}
 
 
 # -- matrix candidates ----------------------------------------------------------------------

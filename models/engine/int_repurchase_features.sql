@@ -1,7 +1,8 @@
 {#- One row per tenant, fold, customer and item the customer bought before the fold's cutoff:
     what predicts buying it again soon (recsql/engine/repurchase.py learns how much each counts, per
     tenant). In the 'holdout' fold, `is_bought_again` is the label: bought again in the test
-    window. -#}
+    window. `decayed_occasions`: the purchase occasions halved every half_life_days since the
+    last one, the fixed rule of a tenant too small to learn a model. -#}
 with
 
 interactions as (
@@ -30,6 +31,12 @@ bought as (
             as days_since_last,
         date_diff('second', interactions.first_purchased_at, folds.reference_at) / 86400.0
             as days_since_first,
+        interactions.purchase_occasions * pow(
+            0.5,
+            greatest(
+                date_diff('second', interactions.last_purchased_at, folds.reference_at), 0
+            ) / 86400.0 / folds.half_life_days
+        ) as decayed_occasions,
         interactions.last_purchased_at
         >= folds.reference_at - to_microseconds(cast(settings.holdout_days * 86400e6 as bigint))
             as is_recent
@@ -73,6 +80,7 @@ final as (
         bought.purchase_occasions,
         bought.days_since_last,
         bought.days_since_first,
+        bought.decayed_occasions,
         greatest(bought.affinity, 0) as affinity,
         bought.returns,
         case

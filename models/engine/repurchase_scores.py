@@ -1,5 +1,5 @@
 """One row per tenant, customer and item they bought (full history): how likely the customer is
-to buy it again soon — a log-odds, or purchase frequency where the tenant had too little
+to buy it again soon — a log-odds, or decayed purchase frequency where the tenant had too little
 history to learn from — by the buy-again model of the tenant's active version
 (active_repurchase_models). All the logic is in recsql/engine/repurchase.py."""
 

@@ -12,7 +12,7 @@ final as (
     select
         models.tenant_id,
         models.version,
-        coalesce(fitted.method, 'purchase frequency') as method,
+        coalesce(fitted.method, 'decayed purchase frequency') as method,
         fitted.mean,
         fitted.scale,
         fitted.coef

@@ -6,10 +6,10 @@ the customer bought it, their usual interval, how active they are, how many cust
 item and buy it again, how many bought it recently — and scores every (customer, item) of the
 full history with it. Nothing is shared between tenants: a tenant with too little history to
 learn from (fewer than ``min_examples`` positive or negative examples) is scored by a fixed
-rule instead, purchase frequency: the items the customer bought on the most occasions first,
-the most recently bought first among equals (:func:`frequency_scores`; the offline evaluation's
-baseline, ``int_holdout_lists_unioned``). Versions stored before that rule used the
-time-decayed purchase affinity and keep it (:data:`DECAYED_AFFINITY`).
+rule instead, decayed purchase frequency: the occasions on which the customer bought the item,
+halved every ``half_life_days`` since the last one (``decayed_occasions``, from SQL). Versions
+stored before that rule used the time-decayed purchase affinity and keep it
+(:data:`DECAYED_AFFINITY`).
 
 The holdout scores used for offline evaluation are cross-fitted: the customers are split in two
 halves (``cross_fit_group``, from SQL) and each half is scored by a model fit on the other, so
@@ -120,9 +120,9 @@ def can_learn(labels: np.ndarray, min_examples: int) -> bool:
 
 #: The methods of a tenant's buy-again model.
 LEARNED = "logistic regression"
-FIXED_RULE = "purchase frequency"
-#: The fixed rule of the versions stored before the fixed rule became purchase frequency: kept
-#: for them (a frozen tenant's lists do not change when recsql's rule does).
+FIXED_RULE = "decayed purchase frequency"
+#: The fixed rule of the versions stored before it became decayed purchase frequency: kept for
+#: them (a frozen tenant's lists do not change when recsql's rule does).
 DECAYED_AFFINITY = "decayed affinity"
 
 MODELS_SCHEMA = pa.schema(
@@ -136,22 +136,11 @@ MODELS_SCHEMA = pa.schema(
 )
 
 
-def frequency_scores(columns: Mapping[str, np.ndarray]) -> np.ndarray:
-    """The fixed rule: purchase occasions, plus a fraction below one that is larger the more
-    recent the last purchase, so that the items bought on the most occasions come first and the
-    most recently bought among those (what the offline evaluation calls `frequency`). On the
-    demo's holdout, NDCG@10 0.4395 / 0.4258 / 0.3843 at its 2011-09-09 / 10-09 / 11-09 builds,
-    where the decayed affinity scored 0.4086 / 0.3814 / 0.3294."""
-    occasions = columns["purchase_occasions"].astype(float)
-    days_since_last = np.maximum(columns["days_since_last"].astype(float), 0.0)
-    return occasions + 1.0 / (2.0 + days_since_last)
-
-
 def _fixed(columns: Mapping[str, np.ndarray], method: str = FIXED_RULE) -> np.ndarray:
-    """A fixed rule's scores: :func:`frequency_scores`, or a legacy version's affinity."""
-    if method == DECAYED_AFFINITY:
-        return columns["affinity"].astype(float)
-    return frequency_scores(columns)
+    """A fixed rule's scores: the decayed purchase occasions, or a legacy version's decayed
+    affinity (docs/engine.md#buy-again-recsqlenginerepurchasepy has what each scores)."""
+    column = "affinity" if method == DECAYED_AFFINITY else "decayed_occasions"
+    return np.asarray(columns[column], dtype=float)
 
 
 def _columns(table: pa.Table) -> dict[str, np.ndarray]:
@@ -248,8 +237,8 @@ def holdout_scores(features: pa.Table, min_examples: int = 20) -> pa.Table:
 def score(features: pa.Table, models: pa.Table) -> pa.Table:
     """Score the full rows of ``int_repurchase_features`` (sorted by tenant_id) with each
     tenant's model in ``models`` (``MODELS_SCHEMA``: its active version's; the fixed rule,
-    purchase frequency - or the decayed affinity of a version stored with it - for a tenant
-    without a learned one).
+    decayed purchase frequency - or the decayed affinity of a version stored with it - for a
+    tenant without a learned one).
 
     Returns tenant_id, fold, customer_id, item_id, score, method.
     """

@@ -93,12 +93,29 @@ def test_each_item_keeps_its_most_similar_new_items() -> None:
             ]
         )
     )
-    neighbours = new_items.new_item_neighbours(content, np.array([False, True, True, True]), 2)
+    is_new = np.array([False, True, True, True])
+    neighbours = new_items.new_item_neighbours(content, is_new, 2)
     dense = neighbours.toarray()
     assert dense.shape == (4, 3)
     np.testing.assert_allclose(dense[0], [0.6, 0.8, 0.0])
     np.testing.assert_allclose(dense[1], [1.0, 0.96, 0.0])  # itself, then the other
     np.testing.assert_allclose(dense[3], [0.0, 0.0, 1.0])  # no zero similarity kept
+
+
+def test_similarities_are_the_same_in_small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(3)
+    content = sp.csr_matrix(rng.random((50, 8)) * (rng.random((50, 8)) < 0.4))
+    is_new = rng.random(50) < 0.3
+    whole = new_items.new_item_neighbours(content, is_new, 4).toarray()
+    monkeypatch.setattr(new_items, "SIMILARITIES_PER_BLOCK", 5)  # a row at a time
+    np.testing.assert_array_equal(
+        new_items.new_item_neighbours(content, is_new, 4).toarray(), whole
+    )
+    # each row keeps its 4 largest positive similarities to the new items
+    full = (content @ content[np.flatnonzero(is_new)].T).toarray()
+    for row, kept in zip(full, whole, strict=True):
+        assert np.count_nonzero(kept) == min(4, np.count_nonzero(row))
+        assert kept.max() == row.max()
 
 
 def test_scores_are_the_same_across_customer_blocks(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,9 +8,9 @@ brand and price band, tf-idf weighted, unit length); each item keeps its ``NEIGH
 similar new items (cosine of the contents); a customer's score for a new item is the mean of
 its similarities to the items of their history, and the history item most like it explains it.
 
-Cost: the similarities are items x new items, in row blocks; the scores expand each history row
-into at most ``NEIGHBOURS`` (customer, new item) pairs, in customer blocks of at most
-``PAIRS_PER_BLOCK`` pairs. docs/engine.md#new-items-for-you.
+Cost: the similarities are items x new items, in blocks of at most ``SIMILARITIES_PER_BLOCK``;
+the scores expand each history row into at most ``NEIGHBOURS`` (customer, new item) pairs, in
+customer blocks of at most ``PAIRS_PER_BLOCK`` pairs. docs/engine.md#new-items-for-you.
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ from recsql.engine.tenancy import grouped_by_tenant
 
 #: The most similar new items each item keeps: what a history item can speak for.
 NEIGHBOURS = 20
-#: Item rows per block of the item x new item similarities.
-ITEMS_PER_BLOCK = 4096
+#: Similarities (item x new item) computed at once, dense: 128 MiB of float64 however many items
+#: are new (a catalogue nobody has bought from yet is all new).
+SIMILARITIES_PER_BLOCK = 1 << 24
 #: The (customer, new item) pairs expanded at once when scoring.
 PAIRS_PER_BLOCK = 20_000_000
 #: The algorithm the served rows name.
@@ -53,8 +54,9 @@ def new_item_neighbours(content: sp.csr_matrix, is_new: np.ndarray, n: int) -> s
     new_rows = content[np.flatnonzero(is_new)].T.tocsc()
     keep = min(n, new_rows.shape[1])
     blocks = []
-    for start in range(0, content.shape[0], ITEMS_PER_BLOCK):
-        similar = (content[start : start + ITEMS_PER_BLOCK] @ new_rows).toarray()
+    rows_per_block = max(1, SIMILARITIES_PER_BLOCK // max(new_rows.shape[1], 1))
+    for start in range(0, content.shape[0], rows_per_block):
+        similar = (content[start : start + rows_per_block] @ new_rows).toarray()
         top = np.argpartition(-similar, keep - 1, axis=1)[:, :keep]
         values = np.take_along_axis(similar, top, axis=1)
         rows = np.broadcast_to(np.arange(len(similar))[:, None], top.shape)

@@ -121,18 +121,25 @@ def test_similarities_are_the_same_in_small_blocks(monkeypatch: pytest.MonkeyPat
 def test_scores_are_the_same_across_customer_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
     rng = np.random.default_rng(7)
     histories = sp.csr_matrix((rng.random((40, 30)) < 0.2).astype(float))
-    neighbours = sp.csr_matrix(rng.random((30, 6)) * (rng.random((30, 6)) < 0.5))
+    # eighths: sums are exact, so ties in scores and in similarities are real ties
+    neighbours = sp.csr_matrix(np.ceil(rng.random((30, 6)) * 8) / 8 * (rng.random((30, 6)) < 0.5))
     whole = new_items.recommend(histories, neighbours, 4)
-    monkeypatch.setattr(new_items, "PAIRS_PER_BLOCK", 7)
+    monkeypatch.setattr(new_items, "SIMILARITIES_PER_BLOCK", 13)  # two customers at a time
     blocked = new_items.recommend(histories, neighbours, 4)
     for a, b in zip(whole, blocked, strict=True):
         np.testing.assert_array_equal(a, b)
-    # and the same as the dense computation: mean similarity, best first
-    customer, item, score, _, rank = whole
+    # and the same as the dense computation: mean similarity, best first, ties by column; the
+    # explaining item the first of the history items most similar to the new one
+    customer, item, score, because, rank = whole
     dense = (histories @ neighbours).toarray() / np.maximum(histories.sum(1).A, 1)
-    for c, i, s, r in zip(customer, item, score, rank, strict=True):
-        assert s == pytest.approx(dense[c, i])
+    similar = neighbours.toarray()
+    assert len(customer) == sum(min(4, np.count_nonzero(row)) for row in dense)
+    for c, i, s, b, r in zip(customer, item, score, because, rank, strict=True):
+        assert s == dense[c, i]
         assert r == 1 + int((dense[c] > dense[c, i]).sum() + (dense[c, :i] == dense[c, i]).sum())
+        bought = histories[c].indices
+        assert b == bought[np.argmax(similar[bought, i])]
+    assert len(set(score.tolist())) < len(score)  # there were ties to break
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,15 +8,16 @@ brand and price band, tf-idf weighted, unit length); each item keeps its ``NEIGH
 similar new items (cosine of the contents); a customer's score for a new item is the mean of
 its similarities to the items of their history, and the history item most like it explains it.
 
-Cost: the similarities are items x new items, in blocks of at most ``SIMILARITIES_PER_BLOCK``;
-the scores expand each history row into at most ``NEIGHBOURS`` (customer, new item) pairs, in
-customer blocks of at most ``PAIRS_PER_BLOCK`` pairs. docs/engine.md#new-items-for-you.
+Cost: items x new items similarities, then customers x new items scores (a sparse product of
+the histories with the neighbours), each dense in blocks of at most ``SIMILARITIES_PER_BLOCK``
+cells; the history item that explains each kept pair is found in one pass over the histories
+(a round per position in a customer's history). docs/engine.md#new-items-for-you.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import pyarrow as pa
@@ -28,11 +29,9 @@ from recsql.engine.tenancy import grouped_by_tenant
 
 #: The most similar new items each item keeps: what a history item can speak for.
 NEIGHBOURS = 20
-#: Similarities (item x new item) computed at once, dense: 128 MiB of float64 however many items
-#: are new (a catalogue nobody has bought from yet is all new).
-SIMILARITIES_PER_BLOCK = 1 << 24
-#: The (customer, new item) pairs expanded at once when scoring.
-PAIRS_PER_BLOCK = 20_000_000
+#: Cells (item or customer x new item) computed at once, dense: 32 MiB of float64 per array
+#: however many items are new (a catalogue nobody has bought from yet is all new).
+SIMILARITIES_PER_BLOCK = 1 << 22
 #: The algorithm the served rows name.
 ALGORITHM = "content"
 
@@ -70,18 +69,6 @@ def new_item_neighbours(content: sp.csr_matrix, is_new: np.ndarray, n: int) -> s
     return sp.vstack(blocks, format="csr")
 
 
-def _customer_blocks(indptr: np.ndarray, fanout: np.ndarray) -> Iterator[slice]:
-    """Slices of customers whose history rows fan out to at most PAIRS_PER_BLOCK pairs (a
-    customer alone may exceed it)."""
-    pairs = np.concatenate([[0], np.cumsum(fanout)])[indptr]
-    start = 0
-    while start < len(indptr) - 1:
-        stop = int(np.searchsorted(pairs, pairs[start] + PAIRS_PER_BLOCK, side="right")) - 1
-        stop = max(stop, start + 1)
-        yield slice(start, stop)
-        start = stop
-
-
 def recommend(
     histories: sp.csr_matrix, neighbours: sp.csr_matrix, depth: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -90,13 +77,16 @@ def recommend(
 
     Returns customer rows, new-item columns, scores (the mean similarity of the new item to the
     customer's history items, each item once), the history item most similar to each (ties:
-    the first column) and ranks (1 the best; ties by column), sorted by customer and rank."""
-    histories = histories.tocsr()
-    fanout = np.diff(neighbours.indptr)
-    found = []
-    for block in _customer_blocks(histories.indptr, fanout[histories.indices]):
-        rows = histories[block]
-        found.append(_block(rows, neighbours, fanout, depth, block.start))
+    the first column) and ranks (1 the best; ties by column), sorted by customer and rank.
+    Customers are taken in blocks of at most ``SIMILARITIES_PER_BLOCK`` (customer, new item)
+    cells."""
+    histories = histories.tocsr().astype(bool).astype(np.float64)
+    histories.sort_indices()
+    step = max(1, SIMILARITIES_PER_BLOCK // max(neighbours.shape[1], 1))
+    found = [
+        _block(histories[start : start + step], neighbours, depth, start)
+        for start in range(0, histories.shape[0], step)
+    ]
     if not found:
         empty = np.zeros(0, np.int64)
         return empty, empty, np.zeros(0), empty, empty
@@ -107,42 +97,70 @@ def recommend(
 
 
 def _block(
-    rows: sp.csr_matrix, neighbours: sp.csr_matrix, fanout: np.ndarray, depth: int, offset: int
+    rows: sp.csr_matrix, neighbours: sp.csr_matrix, depth: int, offset: int
 ) -> tuple[np.ndarray, ...]:
-    """:func:`recommend` for one block of customers (row ``offset`` the first)."""
+    """:func:`recommend` for one block of customers (row ``offset`` the first), dense over the
+    new items."""
     history_size = np.diff(rows.indptr)
-    counts = fanout[rows.indices]
-    # every (customer, history item, new item neighbour of it): one pair per neighbour
-    customer = np.repeat(np.repeat(np.arange(rows.shape[0]), history_size), counts)
-    source = np.repeat(rows.indices, counts)
-    at = np.repeat(neighbours.indptr[rows.indices] - (np.cumsum(counts) - counts), counts)
-    at += np.arange(len(at))
-    new_item, similarity = neighbours.indices[at], neighbours.data[at]
-    # per (customer, new item): the sum of similarities, and the history item most like it
-    order = np.lexsort((source, -similarity, new_item, customer))
-    customer, new_item, source, similarity = (
-        customer[order],
-        new_item[order],
-        source[order],
-        similarity[order],
+    total = (rows @ neighbours).toarray()
+    score = total / np.maximum(history_size, 1)[:, None]
+    # the first `depth` positive scores of each row, best first, ties by column
+    ranked = _top(np.where(total > 0, score, -np.inf), depth)
+    customer, new_item = ranked
+    because = _most_similar(rows, neighbours, customer, new_item)
+    return (
+        customer + offset,
+        new_item,
+        score[customer, new_item],
+        because,
+        _ranks(customer),
     )
-    first = np.flatnonzero(
-        np.r_[True, (customer[1:] != customer[:-1]) | (new_item[1:] != new_item[:-1])]
-    )[: len(customer)]
-    total = np.add.reduceat(similarity, first) if len(first) else similarity
-    customer, new_item, because = customer[first], new_item[first], source[first]
-    score = total / history_size[customer]
-    # best first per customer, ties by column; the first `depth`
-    order = np.lexsort((new_item, -score, customer))
-    customer, new_item, score, because = (
-        customer[order],
-        new_item[order],
-        score[order],
-        because[order],
-    )
-    rank = _ranks(customer)
-    kept = rank <= depth
-    return customer[kept] + offset, new_item[kept], score[kept], because[kept], rank[kept]
+
+
+def _top(values: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
+    """(row, column) of each row's ``depth`` largest finite values, by row, then value
+    descending, then column."""
+    n = values.shape[1]
+    if depth < n:
+        threshold = -np.partition(-values, depth - 1, axis=1)[:, depth - 1 : depth]
+        above = values > threshold
+        # ties at the threshold: the first columns, as many as the row still needs
+        tied = values == threshold
+        room = depth - above.sum(axis=1, keepdims=True)
+        chosen = above | (tied & (np.cumsum(tied, axis=1) <= room))
+    else:
+        chosen = np.ones_like(values, dtype=bool)
+    chosen &= np.isfinite(values)
+    row, column = np.nonzero(chosen)
+    order = np.lexsort((column, -values[row, column], row))
+    return row[order], column[order]
+
+
+def _most_similar(
+    rows: sp.csr_matrix, neighbours: sp.csr_matrix, customer: np.ndarray, new_item: np.ndarray
+) -> np.ndarray:
+    """For each (customer, new item), the customer's history item (a column of ``rows``) most
+    similar to it; ties: the first column. A round per history position: within one, each
+    customer has one item and its neighbours are distinct, so no (customer, new item) repeats."""
+    best = np.zeros((rows.shape[0], neighbours.shape[1]))
+    source = np.full((rows.shape[0], neighbours.shape[1]), -1, dtype=np.int64)
+    history_size = np.diff(rows.indptr)
+    fanout = np.diff(neighbours.indptr)
+    for position in range(int(history_size.max(initial=0))):
+        who = np.flatnonzero(history_size > position)
+        item = rows.indices[rows.indptr[who] + position]
+        counts = fanout[item]
+        at = np.repeat(neighbours.indptr[item] - (np.cumsum(counts) - counts), counts)
+        at += np.arange(len(at))
+        row, column, similarity = (
+            np.repeat(who, counts),
+            neighbours.indices[at],
+            neighbours.data[at],
+        )
+        better = similarity > best[row, column]
+        best[row[better], column[better]] = similarity[better]
+        source[row[better], column[better]] = np.repeat(item, counts)[better]
+    return source[customer, new_item]
 
 
 def candidates(content: pa.Table, histories: pa.Table, depths: Mapping[str, int]) -> pa.Table:

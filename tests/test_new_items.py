@@ -100,6 +100,10 @@ def test_each_item_keeps_its_most_similar_new_items() -> None:
     np.testing.assert_allclose(dense[0], [0.6, 0.8, 0.0])
     np.testing.assert_allclose(dense[1], [1.0, 0.96, 0.0])  # itself, then the other
     np.testing.assert_allclose(dense[3], [0.0, 0.0, 1.0])  # no zero similarity kept
+    # equally similar new items: the first ones are kept
+    ties = sp.csr_matrix(np.array([[1.0, 0.0], [0.6, 0.8], [0.6, 0.8], [0.6, 0.8]]))
+    kept = new_items.new_item_neighbours(ties, np.array([False, True, True, True]), 2).toarray()
+    np.testing.assert_allclose(kept[0], [0.6, 0.6, 0.0])
 
 
 def test_similarities_are_the_same_in_small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -49,20 +49,17 @@ SCHEMA = pa.schema(
 
 def new_item_neighbours(content: sp.csr_matrix, is_new: np.ndarray, n: int) -> sp.csr_matrix:
     """Items x new items: each item's ``n`` most similar new items (cosine of the rows of
-    ``content``, positive only); the columns are the new items in item order."""
+    ``content``, positive only; ties: the first new items); the columns are the new items in
+    item order."""
     new_rows = content[np.flatnonzero(is_new)].T.tocsc()
-    keep = min(n, new_rows.shape[1])
     blocks = []
     rows_per_block = max(1, SIMILARITIES_PER_BLOCK // max(new_rows.shape[1], 1))
     for start in range(0, content.shape[0], rows_per_block):
         similar = (content[start : start + rows_per_block] @ new_rows).toarray()
-        top = np.argpartition(-similar, keep - 1, axis=1)[:, :keep]
-        values = np.take_along_axis(similar, top, axis=1)
-        rows = np.broadcast_to(np.arange(len(similar))[:, None], top.shape)
-        positive = values > 0
+        rows, columns = _top(np.where(similar > 0, similar, -np.inf), n)
         blocks.append(
             sp.csr_matrix(
-                (values[positive], (rows[positive], top[positive])),
+                (similar[rows, columns], (rows, columns)),
                 shape=(len(similar), new_rows.shape[1]),
             )
         )

@@ -82,6 +82,23 @@ def test_a_tenant_without_a_new_item_gets_nothing() -> None:
     assert new_items.candidates(content, histories, {"t": 5}).num_rows == 0
 
 
+def test_content_rows_are_unit_length_and_the_same_bits_in_any_input_order() -> None:
+    rng = np.random.default_rng(11)
+    rows, columns = rng.integers(0, 30, 200), rng.integers(0, 50, 200)
+    weights = rng.random(200) * 5
+    matrix = new_items.content_matrix(rows, columns, weights, (30, 50))
+    lengths = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
+    np.testing.assert_allclose(lengths[np.diff(matrix.indptr) > 0], 1.0)
+    # the build hands the rows over in a fixed order, but the scaling must not depend on it
+    keep = np.unique(rows * 50 + columns, return_index=True)[1]  # one weight per cell
+    order = rng.permutation(len(keep))
+    shuffled = new_items.content_matrix(
+        rows[keep][order], columns[keep][order], weights[keep][order], (30, 50)
+    )
+    again = new_items.content_matrix(rows[keep], columns[keep], weights[keep], (30, 50))
+    np.testing.assert_array_equal(shuffled.toarray(), again.toarray())
+
+
 def test_each_item_keeps_its_most_similar_new_items() -> None:
     content = sp.csr_matrix(
         np.array(

@@ -3,8 +3,8 @@
     The features are the words of its name (letters only, three or more, lower case), its
     category, its brand and its price band (one band per doubling of the price), each weighted
     by its inverse document frequency among the tenant's items (a feature every item has says
-    nothing and is left out), an item's weights scaled to unit length: the dot product of two
-    items' rows is the cosine of their contents. `is_new`: an active item launched in the
+    nothing and is left out); new_item_candidates scales each item's weights to unit length, so
+    that the dot product of two items is the cosine of their contents. `is_new`: an active item launched in the
     tenant's last new_item_days before the build's clock, or, without a launch date, one that
     nobody has bought. -#}
 with
@@ -80,11 +80,9 @@ final as (
             items.launched_at is null and bought.item_id is null
         ) as is_new,
         informative.feature,
-        informative.idf / sqrt(
-            sum(informative.idf * informative.idf) over (
-                partition by informative.tenant_id, informative.item_id
-            )
-        ) as weight
+        -- scaled to unit length per item in Python (new_items.content_matrix): a sum over a
+        -- parallel window may add in any order, and the last bit of a similarity decides ties
+        informative.idf as weight
     from informative
     inner join items
         on informative.tenant_id = items.tenant_id and informative.item_id = items.item_id

@@ -196,16 +196,30 @@ def candidates(content: pa.Table, histories: pa.Table, depths: Mapping[str, int]
     return pa.concat_tables(tables) if tables else SCHEMA.empty_table()
 
 
+def content_matrix(
+    rows: np.ndarray, columns: np.ndarray, weights: np.ndarray, shape: tuple[int, int]
+) -> sp.csr_matrix:
+    """Items x features, each item's row scaled to unit length (its entries summed in column
+    order, so the same inputs give the same bits)."""
+    matrix = sp.csr_matrix((weights.astype(np.float64), (rows, columns)), shape=shape)
+    matrix.sum_duplicates()
+    matrix.sort_indices()
+    lengths = np.diff(matrix.indptr)
+    row_of = np.repeat(np.arange(matrix.shape[0]), lengths)
+    norms = np.sqrt(np.bincount(row_of, weights=matrix.data**2, minlength=matrix.shape[0]))
+    matrix.data /= norms[row_of]
+    return matrix
+
+
 def _tenant(tenant_id: str, content: pa.Table, histories: pa.Table, depth: int) -> pa.Table | None:
     items = pc.dictionary_encode(content.column("item_id")).combine_chunks()
     features = pc.dictionary_encode(content.column("feature")).combine_chunks()
     item_ids = items.dictionary
-    matrix = sp.csr_matrix(
-        (
-            content.column("weight").to_numpy(zero_copy_only=False),
-            (items.indices.to_numpy(), features.indices.to_numpy()),
-        ),
-        shape=(len(item_ids), len(features.dictionary)),
+    matrix = content_matrix(
+        items.indices.to_numpy(),
+        features.indices.to_numpy(),
+        content.column("weight").to_numpy(zero_copy_only=False),
+        (len(item_ids), len(features.dictionary)),
     )
     is_new = np.zeros(len(item_ids), dtype=bool)
     is_new[items.indices.to_numpy()[content.column("is_new").to_numpy(zero_copy_only=False)]] = True

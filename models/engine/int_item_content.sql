@@ -4,9 +4,9 @@
     category, its brand and its price band (one band per doubling of the price), each weighted
     by its inverse document frequency among the tenant's items (a feature every item has says
     nothing and is left out); new_item_candidates scales each item's weights to unit length, so
-    that the dot product of two items is the cosine of their contents. `is_new`: an active item launched in the
-    tenant's last new_item_days before the build's clock, or, without a launch date, one that
-    nobody has bought. -#}
+    that the dot product of two items is the cosine of their contents. `is_new`: an active item
+    launched in the tenant's last new_item_days before the build's clock, or, without a launch
+    date, one that nobody has bought. -#}
 with
 
 items as (

@@ -102,8 +102,7 @@ def _block(
     total = (rows @ neighbours).toarray()
     score = total / np.maximum(history_size, 1)[:, None]
     # the first `depth` positive scores of each row, best first, ties by column
-    ranked = _top(np.where(total > 0, score, -np.inf), depth)
-    customer, new_item = ranked
+    customer, new_item = _top(np.where(total > 0, score, -np.inf), depth)
     because = _most_similar(rows, neighbours, customer, new_item)
     return (
         customer + offset,
@@ -175,15 +174,13 @@ def candidates(content: pa.Table, histories: pa.Table, depths: Mapping[str, int]
     for tenant_id, rows in content_slices:
         if tenant_id not in by_tenant or tenant_id not in depths:
             continue
+        history = by_tenant[tenant_id]
         started = time.perf_counter()
         try:
             table = _tenant(
                 tenant_id,
                 content.slice(rows.start, rows.stop - rows.start),
-                histories.slice(
-                    by_tenant[tenant_id].start,
-                    by_tenant[tenant_id].stop - by_tenant[tenant_id].start,
-                ),
+                histories.slice(history.start, history.stop - history.start),
                 depths[tenant_id],
             )
             error = None
@@ -233,11 +230,11 @@ def _tenant(tenant_id: str, content: pa.Table, histories: pa.Table, depth: int) 
     known = column >= 0
     customers = pc.dictionary_encode(histories.column("customer_id")).combine_chunks()
     customer_codes = customers.indices.to_numpy()[known]
+    # an item counts once, however often it was bought (recommend reads the matrix as binary)
     history = sp.csr_matrix(
         (np.ones(int(known.sum())), (customer_codes, column[known].astype(np.int64))),
         shape=(len(customers.dictionary), len(item_ids)),
     )
-    history.data[:] = 1.0  # an item counts once, however often it was bought
     customer, new_item, score, because, rank = recommend(history, neighbours, depth)
     new_ids = item_ids.take(pa.array(np.flatnonzero(is_new)[new_item]))
     return pa.table(

@@ -6,12 +6,13 @@
     text either way, for `row_json_of` 'every row' or only the 'rejected rows' (the text of
     millions of accepted interactions is never needed, and writing it cost seconds).
     `rows` is read three times: declare it `as materialized`, or a streamed input would be read
-    again. Only the rows whose values' hash is repeated are sorted (a window over every row of
-    5 million interactions cost seconds). -#}
+    again; it carries the rows' hash, `{{ row_hash() }}` among its columns, computed once there.
+    Only the rows whose values' hash is repeated are sorted (a window over every row of 5
+    million interactions cost seconds). -#}
 {% macro duplicate_row_reason(rows, reason_column, as_column, row_json_of='every row') -%}
     {%- set row_text = "coalesce(row_json, cast(to_json(_row) as varchar))" -%}
     select
-        {{ rows }}.* exclude ({{ reason_column }}, _row) replace (
+        {{ rows }}.* exclude ({{ reason_column }}, _row, _row_hash) replace (
             {%- if row_json_of == 'rejected rows' %}
             case
                 when {{ reason_column }} is not null or later_copies._source_row is not null
@@ -35,19 +36,21 @@
                 _source_row,
                 -- the values themselves decide: rows whose hashes collide are not copies
                 row_number() over (
-                    partition by row_hash, _row, row_json order by _source_row
+                    partition by _row_hash, _row, row_json order by _source_row
                 ) as copy_number
-            from (
-                select _source_row, _row, row_json, hash(_row, row_json) as row_hash
-                from {{ rows }}
-            )
+            from {{ rows }}
             semi join (
-                select hash(_row, row_json) as row_hash
+                select _row_hash
                 from {{ rows }}
                 group by all
                 having count(*) > 1
-            ) using (row_hash)
+            ) using (_row_hash)
         )
         where copy_number > 1
     ) as later_copies using (_source_row)
+{%- endmacro %}
+
+{#- The hash of a row as read (its values or its text), for duplicate_row_reason. -#}
+{% macro row_hash() -%}
+    hash(_row, row_json) as _row_hash
 {%- endmacro %}

@@ -79,6 +79,7 @@ FIXTURE: dict[str, tuple[str, list[tuple[str, str]]]] = {
             ("t2,c2,i2,2025-06-03,purchase,1,,", "item not in items"),  # i2 is t1's only
             ("t1,c3,i5,2025-06-03,purchase,1,,", "item not in items"),  # i5 was rejected
             ("t1,c3,i1,2025-06-05T10:00:00+02:00,,,,", ACCEPTED),
+            ("t1,c3,i1, 2025-6-7 8:09:10 ,view,,,", ACCEPTED),  # unpadded: read by strptime
             # whole numbers between 1990 and 2100 in seconds, ms, µs or ns since 1970
             ("t1,c4,i1,1300000000,purchase,1,,", ACCEPTED),
             ("t1,c4,i1,1300000001250,purchase,1,,", ACCEPTED),
@@ -291,6 +292,7 @@ def test_accepted_rows_are_typed(built: BuildResult) -> None:
         ("c5", "i1", datetime(2025, 6, 3), "purchase", 1.0, None, None),
         ("c2", "i1", datetime(2025, 6, 4), "return", 2.0, None, None),
         ("c3", "i1", datetime(2025, 6, 5, 8), "purchase", 1.0, None, None),  # +02:00 -> UTC
+        ("c3", "i1", datetime(2025, 6, 7, 8, 9, 10), "view", 1.0, None, None),
         ("c2", "i1", datetime(2026, 1, 1, 12), "purchase", 1.0, None, None),
     ]
     items = query(

@@ -37,7 +37,8 @@ checked as materialized (
             when has_marketing_consent is null then 'unparseable marketing'
             when updated_at_text is not null and updated_at is null
                 then 'unparseable updated_at'
-        end as row_reason
+        end as row_reason,
+        {{ row_hash() }}
     from typed
 ),
 

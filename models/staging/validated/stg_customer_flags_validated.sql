@@ -27,7 +27,8 @@ checked as materialized (
             {{ common_rejection_checks() }}
             when customer_id is null then 'empty customer_id'
             when flag is null then 'empty flag'
-        end as row_reason
+        end as row_reason,
+        {{ row_hash() }}
     from typed
 ),
 

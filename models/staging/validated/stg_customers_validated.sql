@@ -38,7 +38,8 @@ checked as materialized (
             when birth_date > cast({{ build_time() }} as date) then 'birth_date in the future'
             when created_at_text is not null and created_at is null
                 then 'unparseable created_at'
-        end as row_reason
+        end as row_reason,
+        {{ row_hash() }}
     from typed
 ),
 

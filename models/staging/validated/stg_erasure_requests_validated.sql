@@ -28,7 +28,8 @@ checked as materialized (
             when customer_id is null then 'empty customer_id'
             when requested_at_text is null then 'empty requested_at'
             when requested_at is null then 'unparseable requested_at'
-        end as row_reason
+        end as row_reason,
+        {{ row_hash() }}
     from typed
 ),
 

@@ -66,7 +66,8 @@ checked as materialized (
                     select 1 from items
                     where items.tenant_id = signed.tenant_id and items.item_id = signed.item_id
                 ) then 'item not in items'
-        end as row_reason
+        end as row_reason,
+        {{ row_hash() }}
     from signed
 ),
 

@@ -32,7 +32,8 @@ checked as materialized (
             when country is null then 'empty country'
             when allowed_text is null then 'empty allowed'
             when is_allowed is null then 'unparseable allowed'
-        end as row_reason
+        end as row_reason,
+        {{ row_hash() }}
     from typed
 ),
 

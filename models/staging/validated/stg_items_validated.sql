@@ -55,7 +55,8 @@ checked as materialized (
                 then 'sustainability_score outside 0..1'
             when launched_at_text is not null and launched_at is null
                 then 'unparseable launched_at'
-        end as row_reason
+        end as row_reason,
+        {{ row_hash() }}
     from typed
 ),
 

@@ -45,7 +45,8 @@ checked as materialized (
                 then 'invalid value for boost'
             when enabled_text is not null and {{ parse_boolean('enabled_text') }} is null
                 then 'unparseable enabled'
-        end as row_reason
+        end as row_reason,
+        {{ row_hash() }}
     from typed
 ),
 

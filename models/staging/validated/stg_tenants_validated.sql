@@ -47,7 +47,8 @@ checked as materialized (
                         then 'invalid {{ setting.name }}'
                 {% endif %}
             {% endfor %}
-        end as row_reason
+        end as row_reason,
+        {{ row_hash() }}
     from typed
 ),
 

@@ -15,7 +15,7 @@ import pytest
 import threadpoolctl
 
 from recsql.engine import candidates, journal, repurchase, workers
-from recsql.engine.algorithms.ease import largest_weights
+from recsql.engine.algorithms.ease import EASE, largest_weights
 
 # -- buy again ------------------------------------------------------------------------------
 
@@ -454,6 +454,41 @@ def _stored_forms(interactions: pa.Table, weights_kept: int) -> tuple[pa.Table, 
             "item_id": items["entity_id"],
             "factors": items["factors"].cast(pa.list_(pa.float32())),
         }
+    )
+
+
+def test_stored_ease_weights_are_each_items_strongest_first_ranked_from_one() -> None:
+    """A version's EASE rows: per item, its `ease_neighbours` weights largest in magnitude, the
+    strongest first (ties: the item first in the tenant's order), ranked 1, 2, ... - checked
+    against the fit's dense weights sorted here."""
+    rng = np.random.default_rng(7)
+    rows = [
+        ("t", f"c{c:02d}", f"i{i:02d}", 1.0, 1)
+        for c in range(30)
+        for i in range(12)
+        if rng.random() < 0.35
+    ]
+    interactions = _interactions(rows)
+    kept = 4
+    settings = dict(SETTINGS, ease_neighbours=kept)
+    stored = candidates.ease_neighbours(
+        interactions, [candidates.Job("t", "ease", kept, settings, "binary")]
+    ).to_pylist()
+    matrix = candidates.tenant_matrices(interactions)["t"]
+    dense = EASE.from_settings(settings, "binary").fit(matrix.affinities).item_weights_
+    items = matrix.item_ids.to_pylist()
+    expected = []
+    for row, item in enumerate(items):
+        others = [c for c in range(len(items)) if c != row and dense[row, c] != 0]
+        strongest = sorted(others, key=lambda c: (-abs(np.float32(dense[row, c])), c))[:kept]
+        expected += [(item, rank, items[c]) for rank, c in enumerate(strongest, 1)]
+    assert [(r["item_id"], r["rank"], r["neighbour_item_id"]) for r in stored] == expected
+    assert all(
+        r["weight"]
+        == pytest.approx(
+            float(dense[items.index(r["item_id"]), items.index(r["neighbour_item_id"])]), rel=1e-6
+        )
+        for r in stored
     )
 
 

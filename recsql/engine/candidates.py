@@ -25,7 +25,7 @@ import scipy.sparse as sp
 from recsql.engine import journal, ranker, shards
 from recsql.engine import workers as engine_workers
 from recsql.engine.algorithms import ALGORITHMS, ALS, EASE, Algorithm
-from recsql.engine.algorithms.ease import largest_weights
+from recsql.engine.algorithms.ease import strongest_weights
 from recsql.engine.tenancy import grouped_by_tenant, tenant_slices
 
 log = logging.getLogger(__name__)
@@ -473,7 +473,7 @@ def ease_neighbours(
     interactions: pa.Table, jobs: list[Job], workers: int | None = None
 ) -> pa.Table:
     """EASE fitted per tenant (``jobs`` of algorithm 'ease', ``depth`` = the weights kept per
-    item): each item's ``depth`` weights largest in magnitude (:func:`largest_weights`), one
+    item): each item's ``depth`` weights largest in magnitude (:func:`strongest_weights`), one
     row per tenant, item and neighbour, strongest first - what a version of EASE stores and
     serves from (:func:`recommend_stored`)."""
     started = time.perf_counter()
@@ -490,18 +490,17 @@ def _neighbours(job: Job, matrix: TenantMatrix, _: None, num_threads: int) -> pa
         return None
     model = make_model(job, num_threads)
     assert isinstance(model, EASE)
-    weights = largest_weights(model.fit(matrix.affinities).item_weights_, job.depth)
-    # strongest first within each item: order by row, then by magnitude descending
-    rows = np.repeat(np.arange(weights.shape[0]), np.diff(weights.indptr))
-    order = np.lexsort((weights.indices, -np.abs(weights.data), rows))
-    ranks = np.arange(weights.nnz) - weights.indptr[rows[order]] + 1
+    # strongest first within each item
+    rows, columns, values = strongest_weights(model.fit(matrix.affinities).item_weights_, job.depth)
+    counts = np.bincount(rows, minlength=len(matrix.item_ids))
+    ranks = np.arange(len(rows)) - (np.cumsum(counts) - counts)[rows] + 1
     return pa.table(
         {
-            "tenant_id": _repeated(job.tenant_id, weights.nnz),
-            "item_id": matrix.item_ids.take(rows[order]),
+            "tenant_id": _repeated(job.tenant_id, len(rows)),
+            "item_id": matrix.item_ids.take(rows),
             "rank": pa.array(ranks, pa.int64()),
-            "neighbour_item_id": matrix.item_ids.take(weights.indices[order]),
-            "weight": pa.array(weights.data[order], pa.float64()),
+            "neighbour_item_id": matrix.item_ids.take(columns),
+            "weight": pa.array(values, pa.float64()),
         },
         schema=NEIGHBOURS_SCHEMA,
     )

@@ -31,7 +31,7 @@ import threadpoolctl
 
 from recsql.engine.algorithms.base import Algorithm, training_matrix
 
-__all__ = ["EASE", "largest_weights"]
+__all__ = ["EASE", "largest_weights", "strongest_weights"]
 
 logger = logging.getLogger(__name__)
 
@@ -301,6 +301,15 @@ def largest_weights(weights: np.ndarray, n: int) -> sp.csr_matrix:
     version of EASE stores. A history item's strongest weights, positive and negative, are
     what move a customer's scores most; keeping them bounds a version's size by ``n`` per
     item, and keeping every weight (``n`` >= items - 1) scores exactly as the fit does."""
+    rows, columns, values = strongest_weights(weights, n)
+    n_items = np.shape(weights)[0]
+    return sp.csr_matrix((values, (rows, columns)), shape=(n_items, n_items))
+
+
+def strongest_weights(weights: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`largest_weights` as (rows, columns, values), row by row, each row's strongest
+    weight first (ties: the lower column) - the order a version stores them in, no sort
+    needed."""
     from recsql.engine.algorithms.topn import topn
 
     weights = np.asarray(weights, dtype=np.float32)
@@ -309,5 +318,5 @@ def largest_weights(weights: np.ndarray, n: int) -> sp.csr_matrix:
     columns, magnitudes = topn(np.abs(weights), n, exclude=itself)
     keep = (columns >= 0) & (magnitudes > 0)
     rows = np.repeat(np.arange(n_items), keep.sum(axis=1))
-    values = weights[rows, columns[keep]]
-    return sp.csr_matrix((values, (rows, columns[keep])), shape=(n_items, n_items))
+    columns = columns[keep]
+    return rows, columns, weights[rows, columns]

@@ -30,8 +30,10 @@ INPUT_TABLES = (
 )
 
 
-def _copy_tenants(source: Path, target: Path, tenants: tuple[str, ...]) -> Path:
-    """The generated inputs restricted to ``tenants``, with FORCED algorithms and SAMPLED
+def _copy_tenants(
+    source: Path, target: Path, tenants: tuple[str, ...], forced: dict[str, str] = FORCED
+) -> Path:
+    """The generated inputs restricted to ``tenants``, with ``forced`` algorithms and SAMPLED
     evaluations set."""
     target.mkdir(parents=True)
     con = duckdb.connect()
@@ -39,10 +41,10 @@ def _copy_tenants(source: Path, target: Path, tenants: tuple[str, ...]) -> Path:
         for table in INPUT_TABLES:
             select = f"select * from read_parquet('{source / f'{table}.parquet'}')"
             if table == "tenants":
-                forced = " ".join(f"when '{t}' then '{a}'" for t, a in FORCED.items())
+                cases = " ".join(f"when '{t}' then '{a}'" for t, a in forced.items())
                 sampled = " ".join(f"when '{t}' then {n}" for t, n in SAMPLED.items())
                 select = (
-                    f"select * replace (case tenant_id {forced} else algorithm end "
+                    f"select * replace (case tenant_id {cases} else algorithm end "
                     f"as algorithm), case tenant_id {sampled} end as evaluation_customers "
                     f"from ({select})"
                 )
@@ -73,6 +75,13 @@ def all_tenants(generated: Path, tmp_path_factory, build_inputs) -> BuildResult:
 def first_tenant_alone(generated: Path, tmp_path_factory, build_inputs) -> BuildResult:
     root = tmp_path_factory.mktemp("alone")
     data = _copy_tenants(generated, root / "data", TENANTS[:1])
+    return build_inputs(data, root / "recsql.duckdb")
+
+
+@pytest.fixture(scope="module")
+def cooccurrence_champion(generated: Path, tmp_path_factory, build_inputs) -> BuildResult:
+    root = tmp_path_factory.mktemp("cooccurrence")
+    data = _copy_tenants(generated, root / "data", TENANTS[:1], {TENANTS[0]: "cooccurrence"})
     return build_inputs(data, root / "recsql.duckdb")
 
 
@@ -309,3 +318,28 @@ def test_the_evaluation_scores_a_fixed_sample_of_evaluation_customers(
     assert rows
     for occasions, since, half_life, decayed in rows:
         assert decayed == pytest.approx(occasions * 0.5 ** (max(since, 0) / half_life))
+
+
+def test_cooccurrence_candidates_are_made_for_the_tenants_whose_lists_use_them(
+    all_tenants: BuildResult, cooccurrence_champion: BuildResult
+) -> None:
+    """Only a tenant whose champion is co-occurrence has its customers' co-occurrence
+    candidates computed (39 s of a large tenant's build otherwise spent for nothing), and its
+    discover lists are made from them."""
+    for built in (all_tenants, cooccurrence_champion):
+        champions = query(
+            built.db_path,
+            "select tenant_id from tenant_champions where champion = 'cooccurrence' order by 1",
+        )
+        computed = query(
+            built.build_db,
+            "select distinct tenant_id from engine.cooccurrence_candidates order by 1",
+        )
+        assert computed == champions
+    served = dict(
+        query(
+            cooccurrence_champion.db_path,
+            "select algorithm, count(*) from recommendations group by all",
+        )
+    )
+    assert served.get("cooccurrence", 0) > 100, served  # popularity fills the short lists

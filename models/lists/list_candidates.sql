@@ -99,7 +99,9 @@ repurchase as (
     where scores.fold = 'full'
 ),
 
-algorithm_candidates as (
+-- read where it is used (three times): DuckDB would otherwise write the tables' tens of
+-- millions of rows into a temporary copy first (75 -> 51 s at 4,000 tenants)
+algorithm_candidates as not materialized (
     select tenant_id, customer_id, item_id, score, because_item_id, algorithm, rank
     from {{ ref('customer_candidates') }}
     union all

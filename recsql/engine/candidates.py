@@ -275,7 +275,7 @@ def _candidates(job: Job, matrix: TenantMatrix, plan: _Plan, num_threads: int) -
 
 def _repeated(value: str | None, n: int) -> pa.StringArray:
     """``value`` n times, as arrow strings (built in C: thousands of tenants' rows)."""
-    return pa.array([value], pa.string()).take(np.zeros(n, dtype=np.int32))
+    return pa.repeat(pa.scalar(value, pa.string()), n)
 
 
 def _each_tenant(

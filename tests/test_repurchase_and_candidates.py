@@ -483,13 +483,9 @@ def test_stored_ease_weights_are_each_items_strongest_first_ranked_from_one() ->
         strongest = sorted(others, key=lambda c: (-abs(np.float32(dense[row, c])), c))[:kept]
         expected += [(item, rank, items[c]) for rank, c in enumerate(strongest, 1)]
     assert [(r["item_id"], r["rank"], r["neighbour_item_id"]) for r in stored] == expected
-    assert all(
-        r["weight"]
-        == pytest.approx(
-            float(dense[items.index(r["item_id"]), items.index(r["neighbour_item_id"])]), rel=1e-6
-        )
-        for r in stored
-    )
+    for r in stored:
+        fitted = dense[items.index(r["item_id"]), items.index(r["neighbour_item_id"])]
+        assert r["weight"] == pytest.approx(float(fitted), rel=1e-6)
 
 
 def test_a_stored_model_with_every_weight_recommends_as_the_fit() -> None:

@@ -57,6 +57,9 @@ class TimedBuild:
     #: CPU time (user + system) of the child process and its workers, seconds: less
     #: sensitive than the wall time to other work on a shared machine.
     cpu_seconds: float | None = None
+    #: The build's progress lines about its shards (``recsql.engine.shards``: one per shard of
+    #: an engine model built in more than one), in order; empty when every model was one shard.
+    shard_lines: tuple[str, ...] = ()
 
     @property
     def work_dir(self) -> Path:
@@ -100,6 +103,7 @@ def timed_build(
         counts=[tuple(c) for c in report["counts"]],
         load=done.load,
         cpu_seconds=done.cpu_seconds,
+        shard_lines=tuple(report.get("shard_lines", ())),
     )
 
 
@@ -212,12 +216,20 @@ def _child_build(argv: list[str]) -> None:
     from recsql.build import build
 
     started = time.perf_counter()
+    # the progress lines about the engine's shards, for the report (the others are dbt's nodes)
+    shard_lines: list[str] = []
+
+    def progress(line: str) -> None:
+        if ": shard " in line:
+            shard_lines.append(line.strip())
+
     # the scratch database is kept: the benchmarks measure it and read from it
     result = build(
         args.data_dir,
         args.db_path,
         as_of=args.as_of,
         retrain=args.retrain,
+        progress=progress,
         keep_build_db=True,
         **({"memory_limit": args.memory_limit} if args.memory_limit else {}),
     )
@@ -233,6 +245,7 @@ def _child_build(argv: list[str]) -> None:
             (c.source_table, c.rows_read, c.rows_accepted, c.rows_quarantined)
             for c in result.counts
         ],
+        "shard_lines": shard_lines,
     }
     print(json.dumps(report))
 

@@ -14,7 +14,8 @@ interactions: 20 interactions per customer, 40 per item; 300 and 150 give about 
 
 Reports input rows, tenants, the build's wall time and the peak of its process tree's resident
 memory (worker processes included), the 15 slowest dbt nodes
-(``run_results.json``), the champions per algorithm (``tenant_champions``) and the mean of
+(``run_results.json``), the engine's shards as the build printed them, the champions per
+algorithm (``tenant_champions``) and the mean of
 each algorithm's offline evaluation over the tenants. Writes ``docs/benchmarks/many_tenants.md``
 and prints it.
 """
@@ -199,6 +200,17 @@ def run(
          for kind, name, status, secs in slowest_nodes(build.run_results, 15)],
         "lllrr",
     ))  # fmt: skip
+    add("")
+
+    add("## Shards\n")
+    if build.shard_lines:
+        add(
+            "The engine's models built in more than one shard, as the build printed them "
+            "(`recsql.engine.shards`: each shard sized from the memory the one before took):\n"
+        )
+        add("\n".join(f"- `{line}`" for line in build.shard_lines))
+    else:
+        add("Every engine model built its tenants in one shard: the budget held them at once.")
     add("")
 
     add("## Champions (`tenant_champions`)\n")

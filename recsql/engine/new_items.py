@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 import scipy.sparse as sp
 
 from recsql.engine import journal
+from recsql.engine.algorithms.topn import PAD_ITEM, topn
 from recsql.engine.tenancy import grouped_by_tenant
 
 #: The most similar new items each item keeps: what a history item can speak for.
@@ -56,7 +57,7 @@ def new_item_neighbours(content: sp.csr_matrix, is_new: np.ndarray, n: int) -> s
     rows_per_block = max(1, SIMILARITIES_PER_BLOCK // max(new_rows.shape[1], 1))
     for start in range(0, content.shape[0], rows_per_block):
         similar = (content[start : start + rows_per_block] @ new_rows).toarray()
-        rows, columns = _top(np.where(similar > 0, similar, -np.inf), n)
+        rows, columns, _ = _top(np.where(similar > 0, similar, -np.inf), n)
         blocks.append(
             sp.csr_matrix(
                 (similar[rows, columns], (rows, columns)),
@@ -102,34 +103,23 @@ def _block(
     total = (rows @ neighbours).toarray()
     score = total / np.maximum(history_size, 1)[:, None]
     # the first `depth` positive scores of each row, best first, ties by column
-    customer, new_item = _top(np.where(total > 0, score, -np.inf), depth)
+    customer, new_item, rank = _top(np.where(total > 0, score, -np.inf), depth)
     because = _most_similar(rows, neighbours, customer, new_item)
     return (
         customer + offset,
         new_item,
         score[customer, new_item],
         because,
-        _ranks(customer),
+        rank,
     )
 
 
-def _top(values: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
-    """(row, column) of each row's ``depth`` largest finite values, by row, then value
-    descending, then column."""
-    n = values.shape[1]
-    if depth < n:
-        threshold = -np.partition(-values, depth - 1, axis=1)[:, depth - 1 : depth]
-        above = values > threshold
-        # ties at the threshold: the first columns, as many as the row still needs
-        tied = values == threshold
-        room = depth - above.sum(axis=1, keepdims=True)
-        chosen = above | (tied & (np.cumsum(tied, axis=1) <= room))
-    else:
-        chosen = np.ones_like(values, dtype=bool)
-    chosen &= np.isfinite(values)
-    row, column = np.nonzero(chosen)
-    order = np.lexsort((column, -values[row, column], row))
-    return row[order], column[order]
+def _top(values: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row, column, rank) of each row's ``depth`` largest finite values, by row, then value
+    descending, then column: the lists' own top-n (:func:`recsql.engine.algorithms.topn.topn`)."""
+    items, _ = topn(values, depth)
+    row, position = np.nonzero(items != PAD_ITEM)
+    return row, items[row, position].astype(np.int64), position + 1
 
 
 def _most_similar(
@@ -239,7 +229,7 @@ def _tenant(tenant_id: str, content: pa.Table, histories: pa.Table, depth: int) 
     new_ids = item_ids.take(pa.array(np.flatnonzero(is_new)[new_item]))
     return pa.table(
         {
-            "tenant_id": pa.array([tenant_id], pa.string()).take(np.zeros(len(customer), np.int32)),
+            "tenant_id": pa.repeat(pa.scalar(tenant_id, pa.string()), len(customer)),
             "customer_id": customers.dictionary.take(pa.array(customer)),
             "item_id": new_ids,
             "score": pa.array(score, pa.float64()),
@@ -248,11 +238,3 @@ def _tenant(tenant_id: str, content: pa.Table, histories: pa.Table, depth: int) 
         },
         schema=SCHEMA,
     )
-
-
-def _ranks(customer: np.ndarray) -> np.ndarray:
-    """1, 2, ... within each run of equal values."""
-    if not len(customer):
-        return np.zeros(0, np.int64)
-    starts = np.flatnonzero(np.r_[True, customer[1:] != customer[:-1]])
-    return np.arange(len(customer)) - np.repeat(starts, np.diff(np.r_[starts, len(customer)])) + 1

@@ -269,6 +269,33 @@ def test_a_shard_gets_back_the_memory_duckdb_kept_and_duckdb_its_limit(tmp_path:
         session.close()
 
 
+@pytest.mark.parametrize(("language", "share"), [("sql", 0.7), ("python", 0.5)])
+def test_duckdb_gets_most_of_the_budget_for_a_sql_model_and_half_for_a_python_one(
+    tmp_path: Path, language: str, share: float
+) -> None:
+    """Every model's pre-hook (dbt_project.yml) sets DuckDB's memory_limit from the variables
+    the recsql dbt plugin gives each cursor dbt runs a model with: a SQL model leaves Python
+    next to nothing to hold, a Python model holds its shard beside DuckDB."""
+    import jinja2
+
+    from recsql.build.dbt_plugin import Plugin
+
+    plugin = Plugin("recsql", {"data_dir": str(tmp_path), "memory_limit": str(8 * GiB)})
+    macro = (Path(__file__).parents[1] / "macros" / "duckdb_memory_limit.sql").read_text()
+    hook = jinja2.Template(macro + "{{ duckdb_memory_limit() }}").render(
+        model={"language": language}
+    )
+    try:
+        cursor = duckdb.connect()
+        plugin.configure_cursor(cursor)
+        cursor.execute(hook)
+        [(limit,)] = cursor.execute("select current_setting('memory_limit')").fetchall()
+    finally:
+        shards.configure(None)
+    # DuckDB shows the limit rounded to a tenth of a GiB
+    assert memory.parse_size(limit.replace(" ", "")) == pytest.approx(share * 8 * GiB, rel=0.02)
+
+
 def test_a_shard_s_room_is_the_budget_less_what_the_process_tree_holds() -> None:
     # DuckDB's allowance, unused, is not set aside: a build whose process tree holds more than
     # the budget less DuckDB's limit still builds shards of more than one tenant

@@ -89,6 +89,7 @@ class Plugin(BasePlugin):
             limit=budget,
             duckdb=memory.duckdb_limit(budget),
             max_tenants=int(max_tenants) if max_tenants else None,
+            duckdb_sql=memory.duckdb_sql_limit(budget),
         )
         shards.configure(self.budget)
 
@@ -99,7 +100,8 @@ class Plugin(BasePlugin):
         if not self._checked:
             inputs.locate_all(self.data_dir, encodings=self.encodings, events_dir=self.events_dir)
             self._checked = True
-        # beyond it DuckDB's joins, aggregates and sorts spill to <build db>.tmp
+        # beyond it DuckDB's joins, aggregates and sorts spill to <build db>.tmp; each model
+        # sets the limit of its language before it runs (configure_cursor)
         conn.execute(f"set memory_limit = '{self.budget.duckdb_setting}'")
         conn.execute(macros_sql())
         # where the engine's Python models record each tenant's runs (models/engine/engine_runs)
@@ -110,6 +112,16 @@ class Plugin(BasePlugin):
         self._define_native_inputs(conn)
         self._attach_previous(conn)
         self._conn = conn
+
+    def configure_cursor(self, cursor: Any) -> None:
+        # DuckDB's memory_limit by the model's language, which every model's pre-hook sets
+        # (macros/duckdb_memory_limit.sql): the values, as variables of the cursor dbt runs the
+        # model with (a variable is a cursor's own; the limit is the database's)
+        for language, setting in (
+            ("python", self.budget.duckdb_setting),
+            ("sql", self.budget.duckdb_sql_setting),
+        ):
+            cursor.execute(f"set variable recsql_memory_limit_{language} = '{setting}'")
 
     def _define_native_inputs(self, conn: Any) -> None:
         """The input tables whose files are all Parquet as views over them, in the build's

@@ -407,9 +407,10 @@ def build(
     accepted input and rejected rows, the compliance of the lists.
 
     ``memory_limit``: the memory the whole build may use (bytes, or a size such as "8GiB";
-    default: 60 % of the machine's or the container's memory) - DuckDB gets half of it as its
-    ``memory_limit`` and spills beyond it, and the engine's Python models build tenants in
-    shards that fit the rest (:mod:`recsql.memory`, :mod:`recsql.engine.shards`).
+    default: 60 % of the machine's or the container's memory) - DuckDB gets 70 % of it as its
+    ``memory_limit`` while a SQL model runs, half while a Python model runs, and spills beyond
+    it; the engine's Python models build tenants in shards that fit the rest
+    (:mod:`recsql.memory`, :mod:`recsql.engine.shards`).
 
     ``keep_build_db``: keep the scratch database (``<db>.build/build.duckdb``, every input row
     and every intermediate table) after the build, to look closer. By default it is deleted

@@ -44,17 +44,24 @@ MARGIN = 1.25
 
 @dataclass(frozen=True)
 class Budget:
-    """The build's memory budget, bytes, and the part of it that is DuckDB's."""
+    """The build's memory budget, bytes, and the part of it that is DuckDB's: ``duckdb`` while
+    a Python model runs, ``duckdb_sql`` (default: the same) while a SQL model runs."""
 
     limit: int
     duckdb: int
     #: At most this many tenants per shard (None: as many as the budget allows).
     max_tenants: int | None = None
+    duckdb_sql: int | None = None
 
     @property
     def duckdb_setting(self) -> str:
-        """DuckDB's ``memory_limit`` as a setting's value."""
+        """DuckDB's ``memory_limit`` while a Python model runs, as a setting's value."""
         return f"{self.duckdb // 2**20}MiB"
+
+    @property
+    def duckdb_sql_setting(self) -> str:
+        """DuckDB's ``memory_limit`` while a SQL model runs, as a setting's value."""
+        return f"{(self.duckdb_sql or self.duckdb) // 2**20}MiB"
 
 
 _budget: Budget | None = None

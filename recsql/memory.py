@@ -26,9 +26,9 @@ DEFAULT_SHARE = 0.6
 #: The share of a build's budget that is DuckDB's ``memory_limit`` while a Python model runs.
 DUCKDB_SHARE = 0.5
 #: ... and while a SQL model runs: the rest is the build process's Python (dbt, the libraries,
-#: what the allocator keeps) and the engine's idle worker processes, about 1.5 GiB together in
-#: a 4,000-tenant build. (With half of 8 GiB, `list_candidates` of that build took 78 s
-#: spilling; with 70 %, 50 s.)
+#: what the allocator keeps) and the engine's idle worker processes, 1.5 to 2 GiB together in a
+#: 4,000-tenant build, which peaks at 7.3 of its 8 GiB. (With half of 8 GiB, its
+#: `list_candidates` took 78 s spilling; with 70 %, 50 s.)
 DUCKDB_SQL_SHARE = 0.7
 #: Below this a build cannot run (dbt, DuckDB and the libraries alone take about 0.5 GiB).
 MINIMUM = 1 << 30

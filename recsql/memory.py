@@ -6,8 +6,8 @@ the Python models) and the engine's worker processes together. DuckDB's ``memory
 (beyond which its joins, aggregates and sorts spill to its temporary directory beside the build
 database) is :data:`DUCKDB_SHARE` of it while a Python model runs - the engine's Python models
 build tenants in shards sized to fit in what the process tree leaves of the budget
-(:mod:`recsql.engine.shards`) - and :data:`DUCKDB_SQL_SHARE` while a SQL model runs, when
-Python holds next to nothing. Without a limit a build may use :data:`DEFAULT_SHARE` of the
+(:mod:`recsql.engine.shards`) - and at most :data:`DUCKDB_SQL_SHARE` while a SQL model runs,
+when Python holds little. Without a limit a build may use :data:`DEFAULT_SHARE` of the
 machine's memory (or of its cgroup's limit, in a container).
 """
 
@@ -25,10 +25,10 @@ from pathlib import Path
 DEFAULT_SHARE = 0.6
 #: The share of a build's budget that is DuckDB's ``memory_limit`` while a Python model runs.
 DUCKDB_SHARE = 0.5
-#: ... and while a SQL model runs: the rest is the build process's Python (dbt, the libraries,
-#: what the allocator keeps) and the engine's idle worker processes, 1.5 to 2 GiB together in a
-#: 4,000-tenant build, which peaks at 7.3 of its 8 GiB. (With half of 8 GiB, its
-#: `list_candidates` took 78 s spilling; with 70 %, 50 s.)
+#: ... and at most while a SQL model runs: what the rest of the process tree (the build
+#: process's Python, the engine's idle workers) leaves of the budget, between the two shares
+#: (:func:`recsql.engine.shards.sql_memory_limit`). (With half of 8 GiB the 4,000-tenant
+#: benchmark's `list_candidates` took 78 s spilling; with 70 %, 50 s.)
 DUCKDB_SQL_SHARE = 0.7
 #: Below this a build cannot run (dbt, DuckDB and the libraries alone take about 0.5 GiB).
 MINIMUM = 1 << 30
@@ -102,7 +102,7 @@ def duckdb_limit(budget: int) -> int:
 
 
 def duckdb_sql_limit(budget: int) -> int:
-    """DuckDB's ``memory_limit`` within a build's ``budget`` while a SQL model runs."""
+    """The most DuckDB's ``memory_limit`` is within a build's ``budget`` while a SQL model runs."""
     return int(budget * DUCKDB_SQL_SHARE)
 
 

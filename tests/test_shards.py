@@ -10,6 +10,7 @@ import logging
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
@@ -273,9 +274,10 @@ def test_a_shard_gets_back_the_memory_duckdb_kept_and_duckdb_its_limit(tmp_path:
 def test_duckdb_gets_most_of_the_budget_for_a_sql_model_and_half_for_a_python_one(
     tmp_path: Path, language: str, share: float
 ) -> None:
-    """Every model's pre-hook (dbt_project.yml) sets DuckDB's memory_limit from the variables
-    the recsql dbt plugin gives each cursor dbt runs a model with: a SQL model leaves Python
-    next to nothing to hold, a Python model holds its shard beside DuckDB."""
+    """Every model's pre-hook (dbt_project.yml) sets DuckDB's memory_limit with the recsql dbt
+    plugin's SQL function: a SQL model leaves Python next to nothing to hold (here, a small
+    process in a budget of 8 GiB: the most a SQL model gets), a Python model holds its shard
+    beside DuckDB."""
     import jinja2
 
     from recsql.build.dbt_plugin import Plugin
@@ -286,14 +288,33 @@ def test_duckdb_gets_most_of_the_budget_for_a_sql_model_and_half_for_a_python_on
         model={"language": language}
     )
     try:
-        cursor = duckdb.connect()
-        plugin.configure_cursor(cursor)
+        connection = duckdb.connect()
+        plugin.define_memory_limit(connection)
+        cursor = connection.cursor()  # dbt runs each model on a cursor
         cursor.execute(hook)
         [(limit,)] = cursor.execute("select current_setting('memory_limit')").fetchall()
     finally:
         shards.configure(None)
     # DuckDB shows the limit rounded to a tenth of a GiB
     assert memory.parse_size(limit.replace(" ", "")) == pytest.approx(share * 8 * GiB, rel=0.02)
+
+
+def test_a_sql_model_gets_what_the_rest_of_the_process_tree_leaves() -> None:
+    """DuckDB's limit for a SQL model: the budget less what the process tree holds besides
+    DuckDB (and a margin for DuckDB's own overshoot), between a Python model's share and the
+    SQL share - so a build process that still holds gigabytes after a large tenant's Python
+    models does not go over its budget."""
+    held = memory.tree_rss()
+    budget = shards.Budget(limit=held + 3 * GiB, duckdb=GiB // 2, duckdb_sql=1000 * GiB)
+    margin = budget.limit * shards.SQL_MARGIN
+    room = shards.sql_memory_limit(budget, duckdb_held=0)
+    assert 3 * GiB - margin - 0.3 * GiB < room < 3 * GiB - margin + 0.3 * GiB
+    # what DuckDB holds of the tree's memory is its own: counted as room
+    more = shards.sql_memory_limit(budget, duckdb_held=held // 2)
+    assert more == pytest.approx(room + held // 2, abs=0.03 * GiB)
+    # never more than the SQL share, never less than a Python model's
+    assert shards.sql_memory_limit(replace(budget, duckdb_sql=2 * GiB), 0) == 2 * GiB
+    assert shards.sql_memory_limit(replace(budget, limit=held // 2), 0) == GiB // 2
 
 
 def test_a_shard_s_room_is_the_budget_less_what_the_process_tree_holds() -> None:

@@ -42,6 +42,8 @@ STATE_SOURCES = "lifecycle_state"
 PUBLISHED_SOURCES = "published_lists"
 #: The catalog the served file is attached as (read-only) during a build.
 PREVIOUS = "recsql_previous"
+#: The SQL function every model's pre-hook sets DuckDB's memory_limit with (define_memory_limit).
+MEMORY_LIMIT_FUNCTION = "recsql_memory_limit"
 #: What a served file from a recsql that did not publish it holds of tenant_inputs: nothing.
 TENANT_INPUTS = pa.schema(
     [
@@ -101,8 +103,9 @@ class Plugin(BasePlugin):
             inputs.locate_all(self.data_dir, encodings=self.encodings, events_dir=self.events_dir)
             self._checked = True
         # beyond it DuckDB's joins, aggregates and sorts spill to <build db>.tmp; each model
-        # sets the limit of its language before it runs (configure_cursor)
+        # sets the limit of its language before it runs (define_memory_limit)
         conn.execute(f"set memory_limit = '{self.budget.duckdb_setting}'")
+        self.define_memory_limit(conn)
         conn.execute(macros_sql())
         # where the engine's Python models record each tenant's runs (models/engine/engine_runs)
         conn.execute(journal.RUNS_DDL)
@@ -113,15 +116,26 @@ class Plugin(BasePlugin):
         self._attach_previous(conn)
         self._conn = conn
 
-    def configure_cursor(self, cursor: Any) -> None:
-        # DuckDB's memory_limit by the model's language, which every model's pre-hook sets
-        # (macros/duckdb_memory_limit.sql): the values, as variables of the cursor dbt runs the
-        # model with (a variable is a cursor's own; the limit is the database's)
-        for language, setting in (
-            ("python", self.budget.duckdb_setting),
-            ("sql", self.budget.duckdb_sql_setting),
-        ):
-            cursor.execute(f"set variable recsql_memory_limit_{language} = '{setting}'")
+    def define_memory_limit(self, conn: Any) -> None:
+        """``recsql_memory_limit(language, duckdb_held)``: DuckDB's memory_limit for a model of
+        that language about to run, which every model's pre-hook sets
+        (macros/duckdb_memory_limit.sql): half the budget for a Python model, whose shards fit
+        the rest; for a SQL model, what the process tree leaves (:func:`shards.sql_memory_limit`,
+        at most 70 %)."""
+        if conn.execute(
+            "select 1 from duckdb_functions() where function_name = ?", [MEMORY_LIMIT_FUNCTION]
+        ).fetchall():
+            return
+        budget = self.budget
+
+        def limit(language: str, duckdb_held: int) -> str:
+            if language != "sql":
+                return budget.duckdb_setting
+            return f"{shards.sql_memory_limit(budget, int(duckdb_held or 0)) // 2**20}MiB"
+
+        conn.create_function(
+            MEMORY_LIMIT_FUNCTION, limit, [VARCHAR, BIGINT], VARCHAR, side_effects=True
+        )
 
     def _define_native_inputs(self, conn: Any) -> None:
         """The input tables whose files are all Parquet as views over them, in the build's

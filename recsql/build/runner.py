@@ -407,7 +407,7 @@ def build(
     accepted input and rejected rows, the compliance of the lists.
 
     ``memory_limit``: the memory the whole build may use (bytes, or a size such as "8GiB";
-    default: 60 % of the machine's or the container's memory) - DuckDB gets 70 % of it as its
+    default: 60 % of the machine's or the container's memory) - DuckDB gets up to 70 % of it as its
     ``memory_limit`` while a SQL model runs, half while a Python model runs, and spills beyond
     it; the engine's Python models build tenants in shards that fit the rest
     (:mod:`recsql.memory`, :mod:`recsql.engine.shards`).

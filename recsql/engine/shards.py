@@ -45,7 +45,8 @@ MARGIN = 1.25
 @dataclass(frozen=True)
 class Budget:
     """The build's memory budget, bytes, and the part of it that is DuckDB's: ``duckdb`` while
-    a Python model runs, ``duckdb_sql`` (default: the same) while a SQL model runs."""
+    a Python model runs, at most ``duckdb_sql`` (default: the same) while a SQL model runs
+    (:func:`sql_memory_limit`)."""
 
     limit: int
     duckdb: int
@@ -57,11 +58,6 @@ class Budget:
     def duckdb_setting(self) -> str:
         """DuckDB's ``memory_limit`` while a Python model runs, as a setting's value."""
         return f"{self.duckdb // 2**20}MiB"
-
-    @property
-    def duckdb_sql_setting(self) -> str:
-        """DuckDB's ``memory_limit`` while a SQL model runs, as a setting's value."""
-        return f"{(self.duckdb_sql or self.duckdb) // 2**20}MiB"
 
 
 _budget: Budget | None = None
@@ -213,6 +209,23 @@ def _each_shard(
             )
         yield table, last
         del table
+
+
+#: DuckDB's resident memory runs over its memory_limit by up to about this share of the budget.
+SQL_MARGIN = 0.05
+
+
+def sql_memory_limit(budget: Budget, duckdb_held: int) -> int:
+    """DuckDB's ``memory_limit``, bytes, for a SQL model about to run, while DuckDB holds
+    ``duckdb_held`` bytes: what the budget leaves it once the rest of the process tree (the
+    build process's Python, the engine's workers) is counted - after Python's allocators handed
+    back the memory they keep for reuse (a large tenant's Arrow tables leave gigabytes of it) -
+    at least a Python model's share, at most ``budget.duckdb_sql``."""
+    memory.trim()
+    pa.default_memory_pool().release_unused()
+    others = max(0, memory.tree_rss() - duckdb_held)
+    room = budget.limit - others - int(budget.limit * SQL_MARGIN)
+    return max(budget.duckdb, min(budget.duckdb_sql or budget.duckdb, room))
 
 
 def release_duckdb_memory() -> None:

@@ -270,33 +270,41 @@ def test_a_shard_gets_back_the_memory_duckdb_kept_and_duckdb_its_limit(tmp_path:
         session.close()
 
 
-@pytest.mark.parametrize(("language", "share"), [("sql", 0.7), ("python", 0.5)])
 def test_duckdb_gets_most_of_the_budget_for_a_sql_model_and_half_for_a_python_one(
-    tmp_path: Path, language: str, share: float
+    tmp_path: Path,
 ) -> None:
-    """Every model's pre-hook (dbt_project.yml) sets DuckDB's memory_limit with the recsql dbt
-    plugin's SQL function: a SQL model leaves Python next to nothing to hold (here, a small
-    process in a budget of 8 GiB: the most a SQL model gets), a Python model holds its shard
-    beside DuckDB."""
+    """Every SQL model's pre-hook (dbt_project.yml) sets DuckDB's memory_limit with the recsql
+    dbt plugin's SQL function: a SQL model leaves Python little to hold (here, a small process
+    in a budget of 8 GiB: the most a SQL model gets). A Python model's hook is empty (dbt would
+    open its transaction for it); one that holds much in Python sets half the budget itself."""
     import jinja2
 
     from recsql.build.dbt_plugin import Plugin
 
     plugin = Plugin("recsql", {"data_dir": str(tmp_path), "memory_limit": str(8 * GiB)})
     macro = (Path(__file__).parents[1] / "macros" / "duckdb_memory_limit.sql").read_text()
-    hook = jinja2.Template(macro + "{{ duckdb_memory_limit() }}").render(
-        model={"language": language}
-    )
+
+    def hook(language: str) -> str:
+        return jinja2.Template(macro + "{{ duckdb_memory_limit() }}").render(
+            model={"language": language}
+        )
+
+    def limit() -> int:
+        [(setting,)] = cursor.execute("select current_setting('memory_limit')").fetchall()
+        return memory.parse_size(setting.replace(" ", ""))
+
     try:
         connection = duckdb.connect()
         plugin.define_memory_limit(connection)
         cursor = connection.cursor()  # dbt runs each model on a cursor
-        cursor.execute(hook)
-        [(limit,)] = cursor.execute("select current_setting('memory_limit')").fetchall()
+        cursor.execute(hook("sql"))
+        # DuckDB shows the limit rounded to a tenth of a GiB
+        assert limit() == pytest.approx(0.7 * 8 * GiB, rel=0.02)
+        assert hook("python").strip() == ""
+        shards.python_memory_limit(cursor)
+        assert limit() == pytest.approx(0.5 * 8 * GiB, rel=0.02)
     finally:
         shards.configure(None)
-    # DuckDB shows the limit rounded to a tenth of a GiB
-    assert memory.parse_size(limit.replace(" ", "")) == pytest.approx(share * 8 * GiB, rel=0.02)
 
 
 def test_a_sql_model_gets_what_the_rest_of_the_process_tree_leaves() -> None:

@@ -4,6 +4,7 @@ on the customers' histories up to the candidate's data_until, against what they 
 it — NDCG@k of both, the verdict (promoted or rejected) and why. All the logic is in
 recsql/lifecycle/promotion.py; the state records the verdict (docs/lifecycle.md)."""
 
+from recsql.engine import shards
 from recsql.lifecycle import promotion
 
 
@@ -13,6 +14,8 @@ def model(dbt, session):
     plans = dbt.ref("tenant_plans").filter("trigger = 'promotion'").to_arrow_table().to_pylist()
     if not plans:  # most builds: nothing to judge
         return promotion.JUDGEMENTS_SCHEMA.empty_table()
+    # the judged versions' stored models are read into Python: DuckDB gets half the budget
+    shards.python_memory_limit(session)
 
     def of_judged(relation):
         """The rows of the judged tenants only."""

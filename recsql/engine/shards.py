@@ -246,6 +246,19 @@ def release_duckdb_memory() -> None:
         session.execute(f"set memory_limit = '{_budget.duckdb_setting}'")
 
 
+def python_memory_limit(session: Any) -> None:
+    """DuckDB's memory_limit of a Python model (half the budget: the model's Python side holds
+    the rest), for a model that holds much in Python outside :func:`build` - a SQL model before
+    it may have left DuckDB more (every model's pre-hook, macros/duckdb_memory_limit.sql). A
+    no-op without a budget."""
+    if _budget is None:
+        return
+    try:
+        session.execute(f"set memory_limit = '{_budget.duckdb_setting}'")
+    except duckdb.Error as error:  # blocks in use: it stays where it is, DuckDB spills beyond
+        log.debug("DuckDB's memory limit not lowered: %s", error)
+
+
 def _failure(error: BaseException) -> str:
     """Why a tenant that failed alone failed, as the journal keeps it."""
     if isinstance(error, MemoryError) or "Out of Memory" in str(error):

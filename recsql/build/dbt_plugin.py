@@ -102,8 +102,8 @@ class Plugin(BasePlugin):
         if not self._checked:
             inputs.locate_all(self.data_dir, encodings=self.encodings, events_dir=self.events_dir)
             self._checked = True
-        # beyond it DuckDB's joins, aggregates and sorts spill to <build db>.tmp; each model
-        # sets the limit of its language before it runs (define_memory_limit)
+        # beyond it DuckDB's joins, aggregates and sorts spill to <build db>.tmp; each SQL model
+        # sets its own before it runs (define_memory_limit), the engine's shards a Python one's
         conn.execute(f"set memory_limit = '{self.budget.duckdb_setting}'")
         self.define_memory_limit(conn)
         conn.execute(macros_sql())
@@ -118,10 +118,9 @@ class Plugin(BasePlugin):
 
     def define_memory_limit(self, conn: Any) -> None:
         """``recsql_memory_limit(language, duckdb_held)``: DuckDB's memory_limit for a model of
-        that language about to run, which every model's pre-hook sets
-        (macros/duckdb_memory_limit.sql): half the budget for a Python model, whose shards fit
-        the rest; for a SQL model, what the process tree leaves (:func:`shards.sql_memory_limit`,
-        at most 70 %)."""
+        that language about to run - for a SQL model (every SQL model's pre-hook sets it:
+        macros/duckdb_memory_limit.sql) what the process tree leaves of the budget
+        (:func:`shards.sql_memory_limit`, at most 70 %), for a Python model half of it."""
         if conn.execute(
             "select 1 from duckdb_functions() where function_name = ?", [MEMORY_LIMIT_FUNCTION]
         ).fetchall():

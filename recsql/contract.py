@@ -368,7 +368,7 @@ TENANT_SETTINGS: tuple[Setting, ...] = (
     Setting(
         "ease_neighbours",
         ColumnType.INTEGER,
-        200,
+        100,
         "EASE: the largest weights kept per item, what its version stores and serves from",
         minimum=1,
         maximum=100_000,

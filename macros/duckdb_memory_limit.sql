@@ -11,6 +11,6 @@
 set variable recsql_duckdb_held = (
     select coalesce(sum(memory_usage_bytes), 0)::bigint from duckdb_memory()
 );
-set memory_limit = recsql_memory_limit('sql', getvariable('recsql_duckdb_held'))
+set memory_limit = recsql_memory_limit(getvariable('recsql_duckdb_held'))
 {%- endif %}
 {%- endmacro %}

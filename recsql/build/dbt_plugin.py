@@ -117,24 +117,20 @@ class Plugin(BasePlugin):
         self._conn = conn
 
     def define_memory_limit(self, conn: Any) -> None:
-        """``recsql_memory_limit(language, duckdb_held)``: DuckDB's memory_limit for a model of
-        that language about to run - for a SQL model (every SQL model's pre-hook sets it:
-        macros/duckdb_memory_limit.sql) what the process tree leaves of the budget
-        (:func:`shards.sql_memory_limit`, at most 70 %), for a Python model half of it."""
+        """``recsql_memory_limit(duckdb_held)``: DuckDB's memory_limit for a SQL model about to
+        run, which every SQL model's pre-hook sets (macros/duckdb_memory_limit.sql): what the
+        process tree leaves of the budget (:func:`shards.sql_memory_limit`, at most 70 %). A
+        Python model's is half the budget, set by the engine's shards."""
         if conn.execute(
             "select 1 from duckdb_functions() where function_name = ?", [MEMORY_LIMIT_FUNCTION]
         ).fetchall():
             return
         budget = self.budget
 
-        def limit(language: str, duckdb_held: int) -> str:
-            if language != "sql":
-                return budget.duckdb_setting
+        def limit(duckdb_held: int) -> str:
             return f"{shards.sql_memory_limit(budget, int(duckdb_held or 0)) // 2**20}MiB"
 
-        conn.create_function(
-            MEMORY_LIMIT_FUNCTION, limit, [VARCHAR, BIGINT], VARCHAR, side_effects=True
-        )
+        conn.create_function(MEMORY_LIMIT_FUNCTION, limit, [BIGINT], VARCHAR, side_effects=True)
 
     def _define_native_inputs(self, conn: Any) -> None:
         """The input tables whose files are all Parquet as views over them, in the build's

@@ -243,7 +243,7 @@ def release_duckdb_memory() -> None:
     except duckdb.Error as error:  # blocks in use: DuckDB gave back what it could
         log.debug("DuckDB kept some memory: %s", error)
     finally:
-        session.execute(f"set memory_limit = '{_budget.duckdb_setting}'")
+        python_memory_limit(session)
 
 
 def python_memory_limit(session: Any) -> None:

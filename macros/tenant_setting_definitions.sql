@@ -84,7 +84,7 @@
             'at_least': none,
         },
         {
-            'name': 'als_factors', 'type': 'integer', 'default': 64,
+            'name': 'als_factors', 'type': 'integer', 'default': 32,
             'choices': none,
             'minimum': 1, 'maximum': 1024, 'minimum_exclusive': false,
             'at_least': none,

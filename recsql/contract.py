@@ -295,7 +295,7 @@ TENANT_SETTINGS: tuple[Setting, ...] = (
     Setting(
         "als_factors",
         ColumnType.INTEGER,
-        64,
+        32,
         "ALS: latent factors",
         minimum=1,
         maximum=1024,

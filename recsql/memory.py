@@ -109,8 +109,57 @@ def duckdb_sql_limit(budget: int) -> int:
 def tree_rss(pid: int | None = None) -> int:
     """The summed resident memory, in bytes, of process ``pid`` (default: this one) and all its
     descendants, from ``/proc`` (0 where there is none). Pages two processes share are counted
-    in each: an upper bound."""
+    in each: an upper bound.
+
+    The shards sample it ten times a second while they build: the tree is walked through each
+    process's ``children`` (one small read per thread), not by reading the status of every
+    process on the machine, which is the fallback where the kernel does not list children."""
     pid = os.getpid() if pid is None else pid
+    try:
+        processes = _descendants(pid)
+    except OSError:  # no /proc/<pid>/task/<tid>/children (CONFIG_PROC_CHILDREN): scan /proc
+        return _scanned_tree_rss(pid)
+    total = 0
+    for process in processes:
+        try:
+            resident_pages = int(Path(f"/proc/{process}/statm").read_text().split()[1])
+        except (OSError, IndexError, ValueError):  # gone meanwhile
+            continue
+        total += resident_pages * _PAGE_SIZE
+    return total
+
+
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def _descendants(pid: int) -> list[int]:
+    """``pid`` and every process below it, from the kernel's list of each thread's children;
+    OSError where the kernel keeps no such list (or ``pid`` is gone)."""
+    found, stack = [], [pid]
+    while stack:
+        process = stack.pop()
+        found.append(process)
+        try:
+            tasks = os.listdir(f"/proc/{process}/task")
+        except OSError:
+            if process == pid:
+                raise
+            continue  # a descendant that exited meanwhile
+        for task in tasks:
+            try:
+                children = Path(f"/proc/{process}/task/{task}/children").read_text()
+            except FileNotFoundError:
+                if process == pid and task == str(pid):
+                    raise  # the kernel lists no children: the caller scans instead
+                continue  # a thread that ended meanwhile
+            except OSError:
+                continue
+            stack += (int(child) for child in children.split())
+    return found
+
+
+def _scanned_tree_rss(pid: int) -> int:
+    """:func:`tree_rss` from the status of every process in ``/proc``."""
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
     for entry in Path("/proc").glob("[0-9]*"):

@@ -7,6 +7,7 @@ one tenant publishes the same lists."""
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 import time
@@ -77,6 +78,26 @@ def test_the_memory_of_a_process_tree_counts_its_children() -> None:
         assert memory.tree_rss(child.pid) >= 200 * 2**20
         # this process (tens of MiB: Python, duckdb, pyarrow) and the child
         assert memory.tree_rss() >= memory.tree_rss(child.pid) + 20 * 2**20
+    finally:
+        child.stdin.close()  # type: ignore[union-attr]
+        child.wait()
+
+
+def test_the_memory_of_a_process_tree_counts_grandchildren_as_a_scan_of_proc_does() -> None:
+    # a child whose own child holds 200 MiB: walked through the kernel's lists of children, the
+    # tree holds what a scan of every process's status finds (the fallback without those lists)
+    code = (
+        "import subprocess, sys; subprocess.run([sys.executable, '-c', "
+        "'import sys; b = bytearray(200 * 2**20); sys.stdin.read()'])"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while memory.tree_rss(child.pid) < 200 * 2**20 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        walked, scanned = memory.tree_rss(), memory._scanned_tree_rss(os.getpid())
+        assert walked >= 200 * 2**20
+        assert abs(walked - scanned) < 0.05 * scanned
     finally:
         child.stdin.close()  # type: ignore[union-attr]
         child.wait()

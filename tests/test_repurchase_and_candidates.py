@@ -566,11 +566,17 @@ def test_ease_keeps_the_weights_largest_in_magnitude() -> None:
     )
 
 
-def test_rows_are_grouped_by_tenant_keeping_each_tenants_order() -> None:
+@pytest.mark.parametrize("runs_as_slices", [4096, 0], ids=["runs-sliced", "rows-gathered"])
+def test_rows_are_grouped_by_tenant_keeping_each_tenants_order(
+    runs_as_slices: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Stored models arrive in any order (DuckDB scans in parallel): each tenant's rows are
-    brought together, in the order they came; rows already grouped are left as they are."""
+    brought together, in the order they came; rows already grouped are left as they are. Both
+    ways of bringing them together: slices of the runs (few runs) and a gather of every row."""
+    from recsql.engine import tenancy
     from recsql.engine.tenancy import grouped_by_tenant
 
+    monkeypatch.setattr(tenancy, "MAX_RUNS_AS_SLICES", runs_as_slices)
     shuffled = pa.table({"tenant_id": ["b", "a", "b", "c", "a", "b"], "n": [0, 1, 2, 3, 4, 5]})
     table, slices = grouped_by_tenant(shuffled)
     got = {tenant: table.slice(rows.start, rows.stop - rows.start) for tenant, rows in slices}

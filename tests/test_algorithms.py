@@ -265,7 +265,7 @@ class TestKnownAnswers:
     ):
         from recsql.engine.algorithms import ease
 
-        if precision == "single":  # what a catalogue of more than 4,096 items is inverted in
+        if precision == "single":  # what a catalogue of more than 1,024 items is inverted in
             monkeypatch.setattr(ease, "_SINGLE_PRECISION_ITEMS", 0)
         dense = np.array(
             [

@@ -144,13 +144,30 @@ def _fixed(columns: Mapping[str, np.ndarray], method: str = FIXED_RULE) -> np.nd
 
 
 def _columns(table: pa.Table) -> dict[str, np.ndarray]:
-    return {name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names}
+    """The features and labels of ``table`` as arrays: its columns that are not text (the ids
+    stay in Arrow: millions of them as Python strings cost seconds, and no model reads them)."""
+    return {
+        field.name: table.column(field.name).to_numpy(zero_copy_only=False)
+        for field in table.schema
+        if not (pa.types.is_string(field.type) or pa.types.is_large_string(field.type))
+    }
 
 
-def _tenants(columns: Mapping[str, np.ndarray]) -> Iterator[tuple[str, dict[str, np.ndarray]]]:
-    """Each tenant's rows of ``columns`` (sorted by tenant_id)."""
-    for tenant_id, rows in tenant_slices(columns["tenant_id"]):
-        yield tenant_id, {name: values[rows] for name, values in columns.items()}
+def _tenant_rows(table: pa.Table) -> Iterator[tuple[str, slice]]:
+    """(tenant, slice) for each tenant's rows of ``table`` (sorted by tenant_id), the ids
+    compared as dictionary codes."""
+    tenants = pc.dictionary_encode(table.column("tenant_id")).combine_chunks()
+    names = tenants.dictionary.to_pylist()
+    for code, rows in tenant_slices(tenants.indices.to_numpy(zero_copy_only=False)):
+        yield names[code], rows
+
+
+def _tenants(table: pa.Table) -> Iterator[tuple[str, slice, dict[str, np.ndarray]]]:
+    """Each tenant of ``table`` (sorted by tenant_id): its id, where its rows are and their
+    :func:`_columns`."""
+    columns = _columns(table)
+    for tenant_id, rows in _tenant_rows(table):
+        yield tenant_id, rows, {name: values[rows] for name, values in columns.items()}
 
 
 def fit(features: pa.Table, min_examples: int = 20) -> pa.Table:
@@ -159,7 +176,7 @@ def fit(features: pa.Table, min_examples: int = 20) -> pa.Table:
     the fixed rule has no coefficients) and :func:`score` applies."""
     rows = []
     holdout = features.filter(pc.equal(features.column("fold"), "holdout"))
-    for tenant_id, tenant in _tenants(_columns(holdout)):
+    for tenant_id, _, tenant in _tenants(holdout):
         labels = tenant["is_bought_again"].astype(bool)
         if can_learn(labels, min_examples):
             model = RepurchaseModel().fit(design_matrix(tenant), labels)
@@ -203,7 +220,13 @@ def _cross_fitted(holdout: Mapping[str, np.ndarray], min_examples: int) -> np.nd
     return scores
 
 
+#: The methods a row is scored by, as the codes :func:`_scored` is given.
+_METHODS = (LEARNED, FIXED_RULE, DECAYED_AFFINITY)
+
+
 def _scored(features: pa.Table, scores: np.ndarray, methods: np.ndarray) -> pa.Table:
+    """``features``' ids with their ``scores`` and ``methods`` (codes into :data:`_METHODS`)."""
+    method = pa.DictionaryArray.from_arrays(pa.array(methods, pa.int8()), pa.array(_METHODS))
     return pa.table(
         {
             "tenant_id": features.column("tenant_id"),
@@ -211,7 +234,7 @@ def _scored(features: pa.Table, scores: np.ndarray, methods: np.ndarray) -> pa.T
             "customer_id": features.column("customer_id"),
             "item_id": features.column("item_id"),
             "score": pa.array(scores, pa.float64()),
-            "method": pa.array(methods.tolist(), pa.string()),
+            "method": method.cast(pa.string()),
         }
     )
 
@@ -220,17 +243,12 @@ def holdout_scores(features: pa.Table, min_examples: int = 20) -> pa.Table:
     """Score the holdout rows of ``int_repurchase_features`` (sorted by tenant_id) for the
     offline evaluation, cross-fitted: each half of a tenant's customers by a model fitted on
     the other half. Returns tenant_id, fold, customer_id, item_id, score, method."""
-    columns = _columns(features)
-    scores = np.zeros(len(columns["tenant_id"]))
-    methods = np.empty(len(columns["tenant_id"]), dtype=object)
-    for _, rows in tenant_slices(columns["tenant_id"]):
-        tenant = {name: values[rows] for name, values in columns.items()}
+    scores = np.zeros(features.num_rows)
+    methods = np.empty(features.num_rows, dtype=np.int8)
+    for _, rows, tenant in _tenants(features):
         scores[rows] = _cross_fitted(tenant, min_examples)
-        methods[rows] = (
-            LEARNED
-            if can_learn(tenant["is_bought_again"].astype(bool), min_examples)
-            else FIXED_RULE
-        )
+        learned = can_learn(tenant["is_bought_again"].astype(bool), min_examples)
+        methods[rows] = _METHODS.index(LEARNED if learned else FIXED_RULE)
     return _scored(features, scores, methods)
 
 
@@ -243,20 +261,18 @@ def score(features: pa.Table, models: pa.Table) -> pa.Table:
     Returns tenant_id, fold, customer_id, item_id, score, method.
     """
     stored = {row["tenant_id"]: row for row in models.to_pylist()}
-    columns = _columns(features)
-    scores = np.zeros(len(columns["tenant_id"]))
-    methods = np.empty(len(columns["tenant_id"]), dtype=object)
-    for tenant_id, rows in tenant_slices(columns["tenant_id"]):
-        tenant = {name: values[rows] for name, values in columns.items()}
+    scores = np.zeros(features.num_rows)
+    methods = np.empty(features.num_rows, dtype=np.int8)
+    for tenant_id, rows, tenant in _tenants(features):
         model = stored.get(tenant_id)
         if model is not None and model["method"] == LEARNED:
             learned = RepurchaseModel.stored(model["mean"], model["scale"], model["coef"])
             scores[rows] = learned.score(design_matrix(tenant))
-            methods[rows] = LEARNED
+            methods[rows] = _METHODS.index(LEARNED)
         else:
             method = (
                 DECAYED_AFFINITY if model and model["method"] == DECAYED_AFFINITY else FIXED_RULE
             )
             scores[rows] = _fixed(tenant, method)
-            methods[rows] = method
+            methods[rows] = _METHODS.index(method)
     return _scored(features, scores, methods)

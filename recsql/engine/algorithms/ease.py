@@ -45,9 +45,10 @@ _DENSE_ITEMS = 8192
 #: product of that size; one thread runs both). Safe, at twice the time there.
 _THREADED_ITEMS = 16_000
 #: Above this many items the Gram matrix may be inverted in single precision (half the time:
-#: 18 s instead of 35 s for 15,000 items on 2 cores); up to it the inversion takes at most a
-#: few seconds and is exact to float64.
-_SINGLE_PRECISION_ITEMS = 4096
+#: 18 s instead of 35 s for 15,000 items on 2 cores, 0.36 s instead of 0.65 s for the demo's
+#: 3,633, whose weights move by 1e-6 of the largest); up to it the inversion takes a tenth of
+#: a second at most and is exact to float64.
+_SINGLE_PRECISION_ITEMS = 1024
 #: The largest bound on the relative error of a single-precision inverse (the bound on the
 #: condition number times float32's machine epsilon) for which it is used instead of a double
 #: one. The bound is loose: 1.0e-3 for the binary fit of the 20 M-interaction benchmark

@@ -346,6 +346,22 @@ def test_a_sql_model_gets_what_the_rest_of_the_process_tree_leaves() -> None:
     assert shards.sql_memory_limit(replace(budget, limit=held // 2), 0) == GiB // 2
 
 
+def test_the_allocators_are_trimmed_only_when_that_could_raise_a_sql_model_s_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # trimming only lowers what the tree holds: with room for the SQL share already, the limit
+    # is that share whether or not the allocators hand back their free memory
+    trims: list[int] = []
+    monkeypatch.setattr(memory, "trim", lambda: trims.append(1))
+    held = memory.tree_rss()
+    roomy = shards.Budget(limit=held + 8 * GiB, duckdb=GiB, duckdb_sql=2 * GiB)
+    assert shards.sql_memory_limit(roomy, duckdb_held=0) == 2 * GiB
+    assert trims == []
+    tight = replace(roomy, duckdb_sql=100 * GiB)
+    assert shards.sql_memory_limit(tight, duckdb_held=0) < 100 * GiB
+    assert trims == [1]
+
+
 def test_a_shard_s_room_is_the_budget_less_what_the_process_tree_holds() -> None:
     # DuckDB's allowance, unused, is not set aside: a build whose process tree holds more than
     # the budget less DuckDB's limit still builds shards of more than one tenant

@@ -33,7 +33,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from recsql.engine.tenancy import tenant_slices
+from recsql.engine.tenancy import grouped_by_tenant
 
 log = logging.getLogger(__name__)
 
@@ -153,21 +153,17 @@ def _columns(table: pa.Table) -> dict[str, np.ndarray]:
     }
 
 
-def _tenant_rows(table: pa.Table) -> Iterator[tuple[str, slice]]:
-    """(tenant, slice) for each tenant's rows of ``table`` (sorted by tenant_id), the ids
-    compared as dictionary codes."""
-    tenants = pc.dictionary_encode(table.column("tenant_id")).combine_chunks()
-    names = tenants.dictionary.to_pylist()
-    for code, rows in tenant_slices(tenants.indices.to_numpy(zero_copy_only=False)):
-        yield names[code], rows
-
-
-def _tenants(table: pa.Table) -> Iterator[tuple[str, slice, dict[str, np.ndarray]]]:
-    """Each tenant of ``table`` (sorted by tenant_id): its id, where its rows are and their
-    :func:`_columns`."""
+def _tenants(
+    table: pa.Table,
+) -> tuple[pa.Table, Iterator[tuple[str, slice, dict[str, np.ndarray]]]]:
+    """``table`` with each tenant's rows together (they come sorted by tenant_id: as they are),
+    and each tenant's id, where its rows are in it and their :func:`_columns`."""
+    table, slices = grouped_by_tenant(table)
     columns = _columns(table)
-    for tenant_id, rows in _tenant_rows(table):
-        yield tenant_id, rows, {name: values[rows] for name, values in columns.items()}
+    return table, (
+        (tenant_id, rows, {name: values[rows] for name, values in columns.items()})
+        for tenant_id, rows in slices
+    )
 
 
 def fit(features: pa.Table, min_examples: int = 20) -> pa.Table:
@@ -176,7 +172,8 @@ def fit(features: pa.Table, min_examples: int = 20) -> pa.Table:
     the fixed rule has no coefficients) and :func:`score` applies."""
     rows = []
     holdout = features.filter(pc.equal(features.column("fold"), "holdout"))
-    for tenant_id, _, tenant in _tenants(holdout):
+    _, tenants = _tenants(holdout)
+    for tenant_id, _, tenant in tenants:
         labels = tenant["is_bought_again"].astype(bool)
         if can_learn(labels, min_examples):
             model = RepurchaseModel().fit(design_matrix(tenant), labels)
@@ -243,9 +240,10 @@ def holdout_scores(features: pa.Table, min_examples: int = 20) -> pa.Table:
     """Score the holdout rows of ``int_repurchase_features`` (sorted by tenant_id) for the
     offline evaluation, cross-fitted: each half of a tenant's customers by a model fitted on
     the other half. Returns tenant_id, fold, customer_id, item_id, score, method."""
+    features, tenants = _tenants(features)
     scores = np.zeros(features.num_rows)
     methods = np.empty(features.num_rows, dtype=np.int8)
-    for _, rows, tenant in _tenants(features):
+    for _, rows, tenant in tenants:
         scores[rows] = _cross_fitted(tenant, min_examples)
         learned = can_learn(tenant["is_bought_again"].astype(bool), min_examples)
         methods[rows] = _METHODS.index(LEARNED if learned else FIXED_RULE)
@@ -261,9 +259,10 @@ def score(features: pa.Table, models: pa.Table) -> pa.Table:
     Returns tenant_id, fold, customer_id, item_id, score, method.
     """
     stored = {row["tenant_id"]: row for row in models.to_pylist()}
+    features, tenants = _tenants(features)
     scores = np.zeros(features.num_rows)
     methods = np.empty(features.num_rows, dtype=np.int8)
-    for tenant_id, rows, tenant in _tenants(features):
+    for tenant_id, rows, tenant in tenants:
         model = stored.get(tenant_id)
         if model is not None and model["method"] == LEARNED:
             learned = RepurchaseModel.stored(model["mean"], model["scale"], model["coef"])

@@ -3,8 +3,9 @@
     pool in list order (list_candidates) that no category cap removed (list_cap_removals).
     Customers withheld by consent or `nothing` rules have no rows (customer_shelves), nor,
     on discover, those under the tenant's nothing_threshold. `score` is the producing
-    algorithm's score after boosts and the nudge. Only the tenants served fresh lists: a held
-    tenant keeps its published ones (recommendations, buy_again). -#}
+    algorithm's score after boosts and the nudge; `reason` is worded here, for the rows served
+    only (the explaining item's name). Only the tenants served fresh lists: a held tenant keeps
+    its published ones (recommendations, buy_again). -#}
 with
 
 candidates as (
@@ -18,6 +19,16 @@ removals as (
 
 settings as (
     select tenant_id, k from {{ ref('tenant_settings') }}
+),
+
+items as (
+    select tenant_id, item_id, name from {{ ref('item_rule_states') }}
+),
+
+histories as (
+    select tenant_id, customer_id, item_id, purchase_occasions > 0 as is_bought
+    from {{ ref('int_interactions_weighted') }}
+    where fold = 'full'
 ),
 
 ranked as (
@@ -35,21 +46,43 @@ ranked as (
             and candidates.list_position = removals.list_position
 ),
 
-final as (
-    select
-        ranked.tenant_id,
-        ranked.shelf,
-        ranked.customer_id,
-        ranked.rank,
-        ranked.item_id,
-        ranked.adjusted_score as score,
-        ranked.algorithm,
-        ranked.reason,
-        {{ model_version('ranked.tenant_id') }} as model_version,
-        {{ build_time() }} as generated_at
+served as (
+    select ranked.*
     from ranked
     inner join settings on ranked.tenant_id = settings.tenant_id
     where ranked.rank <= settings.k
+),
+
+final as (
+    select
+        served.tenant_id,
+        served.shelf,
+        served.customer_id,
+        served.rank,
+        served.item_id,
+        served.adjusted_score as score,
+        served.algorithm,
+        -- a champion's candidate (or a new item) is explained by the history item that speaks
+        -- for it
+        coalesce(
+            served.reason,
+            case
+                when served.shelf = 'new_for_you' then 'new, like '
+                when because_history.is_bought then 'because you bought '
+                else 'because you viewed '
+            end
+            || coalesce(because.name, because.item_id)
+        ) as reason,
+        {{ model_version('served.tenant_id') }} as model_version,
+        {{ build_time() }} as generated_at
+    from served
+    left join items as because
+        on served.tenant_id = because.tenant_id
+            and served.because_item_id = because.item_id
+    left join histories as because_history
+        on served.tenant_id = because_history.tenant_id
+            and served.customer_id = because_history.customer_id
+            and served.because_item_id = because_history.item_id
 )
 
 select * from final

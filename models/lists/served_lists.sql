@@ -31,7 +31,21 @@ histories as (
     where fold = 'full'
 ),
 
+removed_lists as (
+    -- the lists a category cap removed something from: the few whose ranks are renumbered
+    select distinct tenant_id, shelf, customer_id from removals
+),
+
 ranked as (
+    -- list_position numbers a list's allowed candidates 1, 2, 3...: where no cap removed one,
+    -- it is the rank
+    select candidates.*, candidates.list_position as rank
+    from candidates
+    anti join removed_lists
+        on candidates.tenant_id = removed_lists.tenant_id
+            and candidates.shelf = removed_lists.shelf
+            and candidates.customer_id = removed_lists.customer_id
+    union all by name
     select
         candidates.*,
         row_number() over (
@@ -39,6 +53,10 @@ ranked as (
             order by candidates.list_position
         ) as rank
     from candidates
+    semi join removed_lists
+        on candidates.tenant_id = removed_lists.tenant_id
+            and candidates.shelf = removed_lists.shelf
+            and candidates.customer_id = removed_lists.customer_id
     anti join removals
         on candidates.tenant_id = removals.tenant_id
             and candidates.shelf = removals.shelf

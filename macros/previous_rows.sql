@@ -62,39 +62,61 @@
         'tenant_id', 'customer_id', 'rank', 'item_id', 'score', 'algorithm', 'reason',
         'model_version', 'generated_at'
     ] -%}
-    select
-        previous.tenant_id,
-        previous.customer_id,
-        row_number() over (
-            partition by previous.tenant_id, previous.customer_id order by previous.rank
-        ) as rank,
-        previous.item_id,
-        previous.score,
-        previous.algorithm,
-        previous.reason,
-        previous.model_version,
-        previous.generated_at
-    from ({{ previous_rows(table, columns, like) }}) as previous
-    inner join {{ ref('customer_shelves') }} as shelves
-        on previous.tenant_id = shelves.tenant_id
-            and previous.customer_id = shelves.customer_id
-            and shelves.shelf = '{{ shelf }}'
-    inner join {{ ref('customer_rule_states') }} as people
-        on previous.tenant_id = people.tenant_id
-            and previous.customer_id = people.customer_id
-            and not people.is_visitor
-    inner join {{ ref('item_rule_states') }} as items
-        on previous.tenant_id = items.tenant_id and previous.item_id = items.item_id
-    left join {{ ref('rule_class_verdicts') }} as verdicts
-        on previous.tenant_id = verdicts.tenant_id
-            and people.rule_class = verdicts.rule_class
-            and previous.item_id = verdicts.item_id
-    where
-        shelves.withheld_by is null
-        {%- if shelf == 'discover' %}
-            and (shelves.is_personalized or previous.algorithm in ('popularity', 'trending'))
-        {%- endif %}
-        and items.is_active
-        and verdicts.blocked_by is null
-        and verdicts.not_included_by is null
+    select * from (
+        with
+
+        kept as materialized (
+            select previous.*
+            from ({{ previous_rows(table, columns, like) }}) as previous
+            inner join {{ ref('customer_shelves') }} as shelves
+                on previous.tenant_id = shelves.tenant_id
+                    and previous.customer_id = shelves.customer_id
+                    and shelves.shelf = '{{ shelf }}'
+            inner join {{ ref('customer_rule_states') }} as people
+                on previous.tenant_id = people.tenant_id
+                    and previous.customer_id = people.customer_id
+                    and not people.is_visitor
+            inner join {{ ref('item_rule_states') }} as items
+                on previous.tenant_id = items.tenant_id and previous.item_id = items.item_id
+            left join {{ ref('rule_class_verdicts') }} as verdicts
+                on previous.tenant_id = verdicts.tenant_id
+                    and people.rule_class = verdicts.rule_class
+                    and previous.item_id = verdicts.item_id
+            where
+                shelves.withheld_by is null
+                {%- if shelf == 'discover' %}
+                    and (
+                        shelves.is_personalized
+                        or previous.algorithm in ('popularity', 'trending')
+                    )
+                {%- endif %}
+                and items.is_active
+                and verdicts.blocked_by is null
+                and verdicts.not_included_by is null
+        ),
+
+        -- a published list's ranks are 1, 2, 3...: only a list that lost a row before its last
+        -- kept one is renumbered (a window over every carried row cost more than the rules)
+        gapped as (
+            select tenant_id, customer_id
+            from kept
+            group by tenant_id, customer_id
+            having count(*) < max(rank)
+        )
+
+        select kept.*
+        from kept
+        anti join gapped
+            on kept.tenant_id = gapped.tenant_id and kept.customer_id = gapped.customer_id
+        union all
+        select
+            kept.* replace (
+                row_number() over (
+                    partition by kept.tenant_id, kept.customer_id order by kept.rank
+                ) as rank
+            )
+        from kept
+        semi join gapped
+            on kept.tenant_id = gapped.tenant_id and kept.customer_id = gapped.customer_id
+    )
 {%- endmacro %}

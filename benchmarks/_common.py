@@ -473,6 +473,17 @@ def read_truth(cutoff: str = CUTOFF) -> Truth:
         f"having min(occurred_at) >= timestamp '{cutoff}'"
     ).fetchall()
     con.close()
+    return truth_from_rows(rows, cutoff, last_purchase, frozenset(item for (item,) in new_items))
+
+
+def truth_from_rows(
+    rows: Iterable[tuple[str, str, bool, bool]],
+    cutoff: str,
+    last_purchase: datetime,
+    new_items: frozenset[str] = frozenset(),
+) -> Truth:
+    """The truth of (customer, item, bought before the cutoff, bought on or after it) rows:
+    the customers who bought on both sides, what they bought on each."""
     before: dict[str, set[str]] = {}
     after: dict[str, set[str]] = {}
     for customer, item, was_before, was_after in rows:
@@ -486,7 +497,7 @@ def read_truth(cutoff: str = CUTOFF) -> Truth:
         after={c: frozenset(after[c]) for c in evaluated},
         cutoff=cutoff,
         last_purchase=last_purchase,
-        new_items=frozenset(item for (item,) in new_items),
+        new_items=new_items,
     )
 
 

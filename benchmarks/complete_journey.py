@@ -48,6 +48,7 @@ from _common import (
     served_lists,
     table,
     timed_build,
+    truth_from_rows,
     work_directory,
     write_report,
 )
@@ -134,20 +135,7 @@ def read_truth(cutoff: str, source: Path) -> Truth:
         f"select max(transaction_timestamp) from {transactions_sql(source)}"
     ).fetchall()
     con.close()
-    before: dict[str, set[str]] = {}
-    after: dict[str, set[str]] = {}
-    for customer, item, was_before, was_after in rows:
-        if was_before:
-            before.setdefault(customer, set()).add(item)
-        if was_after:
-            after.setdefault(customer, set()).add(item)
-    evaluated = sorted(before.keys() & after.keys())
-    return Truth(
-        before={c: frozenset(before[c]) for c in evaluated},
-        after={c: frozenset(after[c]) for c in evaluated},
-        cutoff=cutoff,
-        last_purchase=last,
-    )
+    return truth_from_rows(rows, cutoff, last)
 
 
 def history(cutoff: str, source: Path) -> list[tuple[str, str, int, datetime]]:

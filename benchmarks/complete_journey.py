@@ -44,6 +44,7 @@ from _common import (
     command_line,
     machine,
     now,
+    published,
     score,
     served_lists,
     table,
@@ -168,12 +169,17 @@ def top_frequency(rows: list[tuple[str, str, int, datetime]]) -> dict[str, list[
     }
 
 
-def popularity(rows: list[tuple[str, str, int, datetime]], truth: Truth) -> dict[str, list[str]]:
-    """Products by households that bought them, the customer's own left out."""
+def most_bought(rows: list[tuple[str, str, int, datetime]]) -> list[str]:
+    """Products by the households that bought them, most first (ties by id)."""
     buyers: dict[str, int] = {}
     for _, item, _, _ in rows:
         buyers[item] = buyers.get(item, 0) + 1
-    ranked = sorted(buyers, key=lambda item: (-buyers[item], item))
+    return sorted(buyers, key=lambda item: (-buyers[item], item))
+
+
+def popularity(rows: list[tuple[str, str, int, datetime]], truth: Truth) -> dict[str, list[str]]:
+    """Products by households that bought them, the customer's own left out."""
+    ranked = most_bought(rows)
     lists = {}
     for customer, bought in truth.before.items():
         lists[customer] = [item for item in ranked[: K + len(bought)] if item not in bought][:K]
@@ -183,10 +189,7 @@ def popularity(rows: list[tuple[str, str, int, datetime]], truth: Truth) -> dict
 def ease(rows: list[tuple[str, str, int, datetime]], truth: Truth) -> dict[str, list[str]]:
     """Raw EASE (Steck 2019) on the binary matrix of the EASE_ITEMS products the most households
     bought: the evaluated households' top K products they had not bought."""
-    buyers: dict[str, int] = {}
-    for _, item, _, _ in rows:
-        buyers[item] = buyers.get(item, 0) + 1
-    items = sorted(buyers, key=lambda item: (-buyers[item], item))[:EASE_ITEMS]
+    items = most_bought(rows)[:EASE_ITEMS]
     column = {item: j for j, item in enumerate(items)}
     customers = sorted({customer for customer, _, _, _ in rows})
     row = {customer: i for i, customer in enumerate(customers)}
@@ -234,13 +237,10 @@ def main() -> None:
             ease_score = score(ease(past, truth), truth, discover=True)
             popularity_score = score(popularity(past, truth), truth, discover=True)
             frequency_score = score(top_frequency(past), truth, discover=False)
-            [(champion,)] = (
-                duckdb.connect(str(built.db_path), read_only=True)
-                .execute(
-                    "select champion || coalesce(' (' || champion_variant || ')', '') "
-                    "from tenant_champions"
-                )
-                .fetchall()
+            [(champion,)] = published(
+                built.db_path,
+                "select champion || coalesce(' (' || champion_variant || ')', '') "
+                "from tenant_champions",
             )
             discover_ratio = served_discover.values["ndcg"] / ease_score.values["ndcg"]
             buy_again_ratio = served_buy_again.values["ndcg"] / frequency_score.values["ndcg"]

@@ -138,7 +138,7 @@
             'at_least': none,
         },
         {
-            'name': 'ease_neighbours', 'type': 'integer', 'default': 100,
+            'name': 'ease_neighbours', 'type': 'integer', 'default': none,
             'choices': none,
             'minimum': 1, 'maximum': 100000, 'minimum_exclusive': false,
             'at_least': none,

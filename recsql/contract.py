@@ -368,8 +368,9 @@ TENANT_SETTINGS: tuple[Setting, ...] = (
     Setting(
         "ease_neighbours",
         ColumnType.INTEGER,
-        100,
-        "EASE: the largest weights kept per item, what its version stores and serves from",
+        None,
+        "EASE: the largest weights kept per item, what its version stores and serves from "
+        "(empty: 2 % of the items it is fitted on, at least 100)",
         minimum=1,
         maximum=100_000,
     ),

@@ -488,6 +488,28 @@ def test_stored_ease_weights_are_each_items_strongest_first_ranked_from_one() ->
         assert r["weight"] == pytest.approx(float(fitted), rel=1e-6)
 
 
+@pytest.mark.parametrize(
+    ("setting", "fitted_items", "kept"),
+    [
+        (None, 12, 100),
+        (None, 3_665, 100),
+        (None, 5_000, 100),
+        (None, 5_001, 101),
+        (None, 15_000, 300),
+        (None, 20_000, 400),
+        (40, 15_000, 40),
+        (1_000, 12, 1_000),
+    ],
+)
+def test_ease_keeps_a_share_of_a_large_catalogues_weights_unless_the_tenant_says(
+    setting: int | None, fitted_items: int, kept: int
+) -> None:
+    """Without `ease_neighbours` a version keeps 2 % of the items EASE is fitted on per item
+    (rounded up), at least 100: a fixed 100 cost a 15,000-item fit 8 % of its NDCG. A tenant's
+    own setting is kept as it is."""
+    assert candidates.ease_weights_kept(setting, fitted_items) == kept
+
+
 def test_a_stored_model_with_every_weight_recommends_as_the_fit() -> None:
     """Serving from the stored form loses nothing when it keeps every weight: EASE from its
     weights, ALS from its item factors with customers folded in (implicit's own user solve:

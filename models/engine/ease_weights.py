@@ -1,5 +1,5 @@
 """One row per tenant, item and neighbour: the `ease_neighbours` weights largest in magnitude of
-each item in EASE fitted on the full history, for the tenants trained in this build whose
+each item (by default 2 % of the items fitted, at least 100) in EASE fitted on the full history, for the tenants trained in this build whose
 champion is EASE — what their version stores and serves from (customer_candidates scores
 from these, never from the dense fit). All the logic is in recsql/engine/candidates.py."""
 
@@ -16,10 +16,9 @@ def model(dbt, session):
         row["tenant_id"]: row["champion_variant"] for row in champions.to_arrow_table().to_pylist()
     }
     settings = dbt.ref("tenant_settings").to_arrow_table().to_pylist()
+    # no list depth: the weights kept per item follow from the settings and the items fitted
     jobs = [
-        candidates.Job(
-            row["tenant_id"], "ease", row["ease_neighbours"], row, variants[row["tenant_id"]]
-        )
+        candidates.Job(row["tenant_id"], "ease", 0, row, variants[row["tenant_id"]])
         for row in settings
         if row["tenant_id"] in variants
     ]

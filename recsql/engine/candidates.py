@@ -469,13 +469,31 @@ NEIGHBOURS_SCHEMA = pa.schema(
 )
 
 
+#: EASE's weights kept per item when a tenant does not set ``ease_neighbours``: this percentage
+#: of the items it is fitted on, at least :data:`EASE_NEIGHBOURS_MIN`. A fixed number costs a large
+#: catalogue most: on The Complete Journey's 15,000 fitted items keeping 100 per item cost EASE
+#: 8 % of its NDCG and 300 cost 4 % (docs/benchmarks/complete_journey.md); on the demo's 3,700
+#: items 100 score as 200 do.
+EASE_NEIGHBOURS_PERCENT = 2
+EASE_NEIGHBOURS_MIN = 100
+
+
+def ease_weights_kept(setting: int | None, n_items: int) -> int:
+    """The weights a version of EASE keeps per item: the tenant's ``ease_neighbours``, or by
+    default (None) :data:`EASE_NEIGHBOURS_PERCENT` % of the ``n_items`` it is fitted on
+    (rounded up), at least :data:`EASE_NEIGHBOURS_MIN`."""
+    if setting is not None:
+        return int(setting)
+    return max(EASE_NEIGHBOURS_MIN, -(-n_items * EASE_NEIGHBOURS_PERCENT // 100))
+
+
 def ease_neighbours(
     interactions: pa.Table, jobs: list[Job], workers: int | None = None
 ) -> pa.Table:
-    """EASE fitted per tenant (``jobs`` of algorithm 'ease', ``depth`` = the weights kept per
-    item): each item's ``depth`` weights largest in magnitude (:func:`strongest_weights`), one
-    row per tenant, item and neighbour, strongest first - what a version of EASE stores and
-    serves from (:func:`recommend_stored`)."""
+    """EASE fitted per tenant (``jobs`` of algorithm 'ease'; a job's ``settings`` say how many
+    weights it keeps per item, :func:`ease_weights_kept`): each item's weights largest in
+    magnitude (:func:`strongest_weights`), one row per tenant, item and neighbour, strongest
+    first - what a version of EASE stores and serves from (:func:`recommend_stored`)."""
     started = time.perf_counter()
     matrices = tenant_matrices(interactions)
     tasks = [(job, None) for job in jobs if job.tenant_id in matrices]
@@ -491,7 +509,9 @@ def _neighbours(job: Job, matrix: TenantMatrix, _: None, num_threads: int) -> pa
     model = make_model(job, num_threads)
     assert isinstance(model, EASE)
     # strongest first within each item
-    rows, columns, values = strongest_weights(model.fit(matrix.affinities).item_weights_, job.depth)
+    setting = job.settings.get("ease_neighbours")
+    kept = ease_weights_kept(None if setting is None else int(setting), len(matrix.item_ids))
+    rows, columns, values = strongest_weights(model.fit(matrix.affinities).item_weights_, kept)
     counts = np.bincount(rows, minlength=len(matrix.item_ids))
     ranks = np.arange(len(rows)) - (np.cumsum(counts) - counts)[rows] + 1
     return pa.table(

@@ -1,7 +1,8 @@
 """One row per tenant, item and neighbour: the `ease_neighbours` weights largest in magnitude of
-each item (by default 2 % of the items fitted, at least 100) in EASE fitted on the full history, for the tenants trained in this build whose
-champion is EASE — what their version stores and serves from (customer_candidates scores
-from these, never from the dense fit). All the logic is in recsql/engine/candidates.py."""
+each item (by default 2 % of the items fitted, at least 100) in EASE fitted on the full
+history, for the tenants trained in this build whose champion is EASE — what their version
+stores and serves from (customer_candidates scores from these, never from the dense fit). All
+the logic is in recsql/engine/candidates.py."""
 
 from recsql.engine import candidates, shards
 

@@ -36,6 +36,26 @@ def test_a_damaged_key_is_refused_with_what_to_do(tmp_path: Path) -> None:
         erasures.load_key(state)
 
 
+def test_a_key_others_can_read_is_used_with_a_warning_that_says_how_to_fix_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A key file copied or checked out without its owner-only mode still works (the build
+    must not lose what it remembers), and the log says so with the command that fixes it."""
+    state = tmp_path / "recsql.state.duckdb"
+    key = erasures.load_key(state)
+    path = erasures.key_path(state)
+    with caplog.at_level("WARNING", logger=erasures.__name__):
+        assert erasures.load_key(state) == key
+    assert caplog.messages == []
+    path.chmod(0o644)
+    with caplog.at_level("WARNING", logger=erasures.__name__):
+        assert erasures.load_key(state) == key
+    assert caplog.messages == [
+        f"{path} can be read by other users (mode 644): the erasure key should be readable "
+        f"by its owner only. Run: chmod 600 {path}"
+    ]
+
+
 def test_a_request_key_is_the_hmac_of_tenant_and_id() -> None:
     key = bytes(range(32))
     expected = hmac.new(key, b"t1\x1fc9", hashlib.sha256).hexdigest()

@@ -20,12 +20,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import os
 import secrets
 from pathlib import Path
 
 import duckdb
 from duckdb.sqltypes import VARCHAR
+
+log = logging.getLogger(__name__)
 
 #: The SQL function a build computes request keys with (models/base/erasure_removals).
 FUNCTION = "recsql_erasure_key"
@@ -58,11 +61,27 @@ def load_key(state_path: Path | None) -> bytes:
                 "where you keep it, or delete it: the next build then retrains every tenant "
                 "with an erasure request and logs each request again (docs/privacy.md)."
             ) from None
+        _warn_if_shared(path)
         return key
     key = secrets.token_bytes(_KEY_BYTES)
     with os.fdopen(fd, "w") as file:
         file.write(key.hex() + "\n")
     return key
+
+
+def _warn_if_shared(path: Path) -> None:
+    """Warn when others than its owner may read the key at ``path`` (e.g. a copy, or a
+    checkout, that did not keep the mode it was made with): with it and a likely id, anyone
+    who can read the state can tell whether that customer asked to be forgotten."""
+    mode = path.stat().st_mode & 0o777
+    if os.name == "posix" and mode & 0o077:
+        log.warning(
+            "%s can be read by other users (mode %03o): the erasure key should be readable "
+            "by its owner only. Run: chmod 600 %s",
+            path,
+            mode,
+            path,
+        )
 
 
 def request_key(key: bytes, tenant_id: str, customer_id: str) -> str:

@@ -96,8 +96,8 @@ def events_directory(db_path: Path | str) -> Path:
     return db_path.with_name(db_path.name + ".events")
 
 
-#: Tenant modes: ``on`` builds and serves, ``freeze`` is to serve the last lists without
-#: retraining (not honoured yet: built like ``on``), ``off`` serves nothing.
+#: Tenant modes (docs/lifecycle.md): ``on`` retrains when a trigger fires, ``freeze`` never
+#: retrains and scores today's histories with its active version, ``off`` serves nothing.
 TENANT_MODES = ("on", "freeze", "off")
 
 ALGORITHMS = ("auto", "popularity", "cooccurrence", "als", "ease")

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "benchmarks"
@@ -499,6 +500,78 @@ def truth_from_rows(
         last_purchase=last_purchase,
         new_items=new_items,
     )
+
+
+#: A purchase history as the references read it: (customer, item, baskets holding it, latest
+#: purchase), one row per customer and item bought before a cutoff.
+History = list[tuple[str, str, int, datetime]]
+
+
+def demo_history(cutoff: str = CUTOFF) -> History:
+    """The demo's :data:`History` before ``cutoff``: its purchases with a customer, a day's
+    purchases of an item counted as one basket."""
+    cutoff = cutoff_timestamp(cutoff)
+    con = duckdb.connect()
+    try:
+        return con.execute(
+            f"""
+            select customer_id, item_id, count(distinct cast(occurred_at as date)),
+                max(occurred_at)
+            from read_parquet('{DEMO / "interactions.parquet"}')
+            where event_type = 'purchase' and customer_id is not null
+                and occurred_at < timestamp '{cutoff}'
+            group by all order by all
+            """
+        ).fetchall()
+    finally:
+        con.close()
+
+
+def top_frequency(rows: History) -> dict[str, list[str]]:
+    """Personal top-frequency: each customer's items by the baskets that held them, then the
+    latest purchase (issue 16's buy-again reference)."""
+    by_customer: dict[str, list[tuple[int, datetime, str]]] = {}
+    for customer, item, baskets, latest in rows:
+        by_customer.setdefault(customer, []).append((baskets, latest, item))
+    return {
+        customer: [item for _, _, item in sorted(items, key=lambda r: (-r[0], -r[1].timestamp()))][
+            :K
+        ]
+        for customer, items in by_customer.items()
+    }
+
+
+def most_bought(rows: History) -> list[str]:
+    """Items by the customers that bought them, most first (ties by id)."""
+    buyers: dict[str, int] = {}
+    for _, item, _, _ in rows:
+        buyers[item] = buyers.get(item, 0) + 1
+    return sorted(buyers, key=lambda item: (-buyers[item], item))
+
+
+def raw_ease(rows: History, truth: Truth, lam: float, max_items: int) -> dict[str, list[str]]:
+    """Raw EASE (Steck 2019, L2 regularisation ``lam``) on the binary matrix of the
+    ``max_items`` items the most customers bought, fitted dense: the evaluated customers' top K
+    items they had not bought (issue 16's discover reference)."""
+    items = most_bought(rows)[:max_items]
+    column = {item: j for j, item in enumerate(items)}
+    customers = sorted({customer for customer, _, _, _ in rows})
+    row = {customer: i for i, customer in enumerate(customers)}
+    x = np.zeros((len(customers), len(items)), dtype=np.float64)
+    for customer, item, _, _ in rows:
+        if item in column:
+            x[row[customer], column[item]] = 1.0
+    gram = x.T @ x
+    gram[np.diag_indices_from(gram)] += lam
+    weights = np.linalg.inv(gram)
+    del gram
+    weights /= -np.diag(weights).copy()
+    weights[np.diag_indices_from(weights)] = 0.0
+    evaluated = [c for c in truth.before if c in row]
+    scores = x[[row[c] for c in evaluated]] @ weights
+    scores[x[[row[c] for c in evaluated]] > 0] = -np.inf  # nothing bought before
+    best = np.argsort(-scores, axis=1, kind="stable")[:, :K]
+    return {c: [items[j] for j in best[i]] for i, c in enumerate(evaluated)}
 
 
 def list_metrics(ranked: list[str], relevant: frozenset[str], k: int = K) -> dict[str, float]:

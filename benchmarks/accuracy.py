@@ -32,7 +32,11 @@ other cutoffs (issue 16):
    the truth read at that cutoff); the 2011-11-09 row is step 2's auto build. The truth
    window runs from the cutoff to the end of the data (its last purchase), so an earlier
    cutoff has a longer one; the report gives each window's length. A change that raises the
-   figures at one cutoff and lowers them at another is not a win.
+   figures at one cutoff and lowers them at another is not a win. At each cutoff the issue's
+   references are computed here on the same purchases, as ``complete_journey.py`` does on its
+   data (``_common.raw_ease``: EASE lambda 500 on the binary matrix, fitted dense;
+   ``_common.top_frequency``: a customer's items by the days they bought them), so the ratios
+   served / reference can be compared between the two data sets.
 
 Writes ``docs/benchmarks/accuracy.md`` and prints it. Everything but the timings is
 deterministic.
@@ -61,12 +65,14 @@ from _common import (
     command_line,
     cutoff_timestamp,
     dbt_threads,
+    demo_history,
     load_text,
     machine,
     megabytes,
     node_count,
     now,
     published,
+    raw_ease,
     read_truth,
     score,
     score_new_items,
@@ -74,6 +80,7 @@ from _common import (
     slowest_nodes,
     table,
     timed_build,
+    top_frequency,
     work_directory,
     write_inputs,
     write_report,
@@ -218,6 +225,34 @@ class AtCutoff:
     new_items: Score
     #: The served new_for_you lists against the same items.
     new_for_you: Score
+    #: The issue's references on the same purchases: raw EASE (discover), top-frequency.
+    references: References
+
+
+@dataclass(frozen=True)
+class References:
+    """Issue 16's references at one cutoff, on the purchases before it."""
+
+    ease_discover: Score
+    top_frequency: Score
+
+
+#: Raw EASE's settings for the references: the issue's (lambda 500), on every demo item.
+REFERENCE_EASE_LAMBDA = 500.0
+REFERENCE_EASE_ITEMS = 15_000
+#: Issue 16's ratios: served discover / raw EASE, served buy again / top-frequency.
+TARGET_ISSUE_16_DISCOVER_RATIO = 1.25
+TARGET_ISSUE_16_BUY_AGAIN_RATIO = 1.15
+
+
+def references_at(truth: Truth) -> References:
+    """Raw EASE and personal top-frequency on the demo's purchases before the cutoff of
+    ``truth``, scored like the served lists."""
+    history = demo_history(truth.cutoff)
+    lists = raw_ease(history, truth, REFERENCE_EASE_LAMBDA, REFERENCE_EASE_ITEMS)
+    return References(
+        score(lists, truth, discover=True), score(top_frequency(history), truth, discover=False)
+    )
 
 
 def cutoff_list(text: str) -> list[str]:
@@ -267,6 +302,7 @@ def build_at_cutoff(work: Path, cutoff: str) -> AtCutoff:
         truth, *served_scores(build.db_path, truth), champion_of(build.db_path), build,
         score_new_items(served_lists(build.db_path, "recommendations"), truth),
         score_new_items(served_lists(build.db_path, "new_for_you"), truth),
+        references_at(truth),
     )  # fmt: skip
 
 
@@ -373,6 +409,7 @@ def run(args: argparse.Namespace, work: Path) -> str:
                 champion_rows[0][0], auto,
                 score_new_items(served_lists(auto.db_path, "recommendations"), truth),
                 score_new_items(served_lists(auto.db_path, "new_for_you"), truth),
+                references_at(truth),
             )  # fmt: skip
             continue
         print(f"building the demo truncated at {cutoff_label(cutoff)} (auto) ...", flush=True)
@@ -495,6 +532,26 @@ def render(
                 f"issue 16: discover NDCG@10 at {cutoff_label(cutoff)} no worse than before",
                 f"{now_discover:.4f}", f">= {before[0]:.4f}", verdict(now_discover >= before[0]),
             ])  # fmt: skip
+    for cutoff, r in at_cutoffs.items():
+        for label, served, reference, threshold in (
+            (
+                "discover / raw EASE",
+                r.discover,
+                r.references.ease_discover,
+                TARGET_ISSUE_16_DISCOVER_RATIO,
+            ),
+            (
+                "buy_again / top-frequency",
+                r.buy_again,
+                r.references.top_frequency,
+                TARGET_ISSUE_16_BUY_AGAIN_RATIO,
+            ),
+        ):
+            ratio_here = served.values["ndcg"] / reference.values["ndcg"]
+            targets.append([
+                f"issue 16: served {label} at {cutoff_label(cutoff)} (same protocol)",
+                f"{ratio_here:.2f}", f">= {threshold}", verdict(ratio_here >= threshold),
+            ])  # fmt: skip
     add("## Targets\n")
     add(table(["target", "measured", "threshold", "result"], targets, "lrrl"))
     add("")
@@ -523,13 +580,18 @@ def render(
         "served), and the served `new_for_you` lists, against only the items launched in the "
         "truth window (nobody, customer or guest, purchased them before the cutoff) that each "
         "evaluated customer bought, over the customers who bought one (their number in "
-        "brackets).\n"
+        "brackets). *Raw EASE* and *top-frequency*: issue 16's references computed on the "
+        "same purchases before the cutoff and scored the same way (EASE lambda "
+        f"{REFERENCE_EASE_LAMBDA:g} on the binary matrix, fitted dense, top 10 unbought; a "
+        "customer's items by the days they bought them, then the latest), as "
+        "`benchmarks/complete_journey.py` computes them on its data.\n"
     )
     add(table(
         ["cutoff", "truth window (days)", "evaluated customers (discover / all)",
          "`recommendations` discover NDCG@10 (before)",
          "`recommendations` all-items NDCG@10 (before)", "`buy_again` NDCG@10 (before)",
-         "new-item NDCG@10 (customers)", "`new_for_you` new-item NDCG@10",
+         "raw EASE discover", "top-frequency", "new-item NDCG@10 (customers)",
+         "`new_for_you` new-item NDCG@10",
          "champion (`tenant_champions`)",
          "auto build wall s", "load before → after"],
         [[cutoff_label(cutoff), f"{r.truth.window_days:.1f}",
@@ -537,11 +599,13 @@ def render(
           *(f"{value:.4f} ({_before(cutoff, i)})" for i, value in enumerate(
               (r.discover.values["ndcg"], r.all_items.values["ndcg"], r.buy_again.values["ndcg"])
           )),
+          f"{r.references.ease_discover.values['ndcg']:.4f}",
+          f"{r.references.top_frequency.values['ndcg']:.4f}",
           f"{r.new_items.values['ndcg']:.4f} ({r.new_items.customers:,})",
           f"{r.new_for_you.values['ndcg']:.4f}", r.champion, f"{r.build.seconds:.1f}",
           load_text(r.build.load)]
          for cutoff, r in at_cutoffs.items()],
-        "lrrrrrrrlrr",
+        "lrrrrrrrrrlrr",
     ))  # fmt: skip
     add("")
 

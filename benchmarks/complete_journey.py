@@ -37,18 +37,21 @@ from datetime import datetime
 from pathlib import Path
 
 import duckdb
-import numpy as np
 from _common import (
     DOCS,
+    History,
     Truth,
     command_line,
     machine,
+    most_bought,
     now,
     published,
+    raw_ease,
     score,
     served_lists,
     table,
     timed_build,
+    top_frequency,
     truth_from_rows,
     work_directory,
     write_report,
@@ -139,7 +142,7 @@ def read_truth(cutoff: str, source: Path) -> Truth:
     return truth_from_rows(rows, cutoff, last)
 
 
-def history(cutoff: str, source: Path) -> list[tuple[str, str, int, datetime]]:
+def history(cutoff: str, source: Path) -> History:
     """(household, product, baskets holding it, latest purchase) before ``cutoff``."""
     con = duckdb.connect()
     try:
@@ -156,58 +159,13 @@ def history(cutoff: str, source: Path) -> list[tuple[str, str, int, datetime]]:
         con.close()
 
 
-def top_frequency(rows: list[tuple[str, str, int, datetime]]) -> dict[str, list[str]]:
-    """Each household's products by the baskets that held them, then the latest purchase."""
-    by_customer: dict[str, list[tuple[int, datetime, str]]] = {}
-    for customer, item, baskets, latest in rows:
-        by_customer.setdefault(customer, []).append((baskets, latest, item))
-    return {
-        customer: [item for _, _, item in sorted(items, key=lambda r: (-r[0], -r[1].timestamp()))][
-            :K
-        ]
-        for customer, items in by_customer.items()
-    }
-
-
-def most_bought(rows: list[tuple[str, str, int, datetime]]) -> list[str]:
-    """Products by the households that bought them, most first (ties by id)."""
-    buyers: dict[str, int] = {}
-    for _, item, _, _ in rows:
-        buyers[item] = buyers.get(item, 0) + 1
-    return sorted(buyers, key=lambda item: (-buyers[item], item))
-
-
-def popularity(rows: list[tuple[str, str, int, datetime]], truth: Truth) -> dict[str, list[str]]:
+def popularity(rows: History, truth: Truth) -> dict[str, list[str]]:
     """Products by households that bought them, the customer's own left out."""
     ranked = most_bought(rows)
     lists = {}
     for customer, bought in truth.before.items():
         lists[customer] = [item for item in ranked[: K + len(bought)] if item not in bought][:K]
     return lists
-
-
-def ease(rows: list[tuple[str, str, int, datetime]], truth: Truth) -> dict[str, list[str]]:
-    """Raw EASE (Steck 2019) on the binary matrix of the EASE_ITEMS products the most households
-    bought: the evaluated households' top K products they had not bought."""
-    items = most_bought(rows)[:EASE_ITEMS]
-    column = {item: j for j, item in enumerate(items)}
-    customers = sorted({customer for customer, _, _, _ in rows})
-    row = {customer: i for i, customer in enumerate(customers)}
-    x = np.zeros((len(customers), len(items)), dtype=np.float64)
-    for customer, item, _, _ in rows:
-        if item in column:
-            x[row[customer], column[item]] = 1.0
-    gram = x.T @ x
-    gram[np.diag_indices_from(gram)] += EASE_LAMBDA
-    weights = np.linalg.inv(gram)
-    del gram
-    weights /= -np.diag(weights).copy()
-    weights[np.diag_indices_from(weights)] = 0.0
-    evaluated = [c for c in truth.before if c in row]
-    scores = x[[row[c] for c in evaluated]] @ weights
-    scores[x[[row[c] for c in evaluated]] > 0] = -np.inf  # nothing bought before
-    best = np.argsort(-scores, axis=1, kind="stable")[:, :K]
-    return {c: [items[j] for j in best[i]] for i, c in enumerate(evaluated)}
 
 
 def main() -> None:
@@ -234,7 +192,7 @@ def main() -> None:
             )
             print(f"{cutoff}: the references (raw EASE on {EASE_ITEMS:,} products) ...", flush=True)
             past = history(timestamp, source)
-            ease_score = score(ease(past, truth), truth, discover=True)
+            ease_score = score(raw_ease(past, truth, EASE_LAMBDA, EASE_ITEMS), truth, discover=True)
             popularity_score = score(popularity(past, truth), truth, discover=True)
             frequency_score = score(top_frequency(past), truth, discover=False)
             [(champion,)] = published(

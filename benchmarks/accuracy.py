@@ -533,7 +533,7 @@ def render(
                 f"{now_discover:.4f}", f">= {before[0]:.4f}", verdict(now_discover >= before[0]),
             ])  # fmt: skip
     for cutoff, r in at_cutoffs.items():
-        for label, served, reference, threshold in (
+        for measure, served, reference, threshold in (
             (
                 "discover / raw EASE",
                 r.discover,
@@ -549,7 +549,7 @@ def render(
         ):
             ratio_here = served.values["ndcg"] / reference.values["ndcg"]
             targets.append([
-                f"issue 16: served {label} at {cutoff_label(cutoff)} (same protocol)",
+                f"issue 16: served {measure} at {cutoff_label(cutoff)} (same protocol)",
                 f"{ratio_here:.2f}", f">= {threshold}", verdict(ratio_here >= threshold),
             ])  # fmt: skip
     add("## Targets\n")

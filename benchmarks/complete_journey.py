@@ -33,13 +33,13 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-from datetime import datetime
 from pathlib import Path
 
 import duckdb
 from _common import (
     DOCS,
     History,
+    K,
     Truth,
     command_line,
     machine,
@@ -60,7 +60,6 @@ from _common import (
 CUTOFFS = ("2017-10-01", "2017-11-01", "2017-12-01")
 EASE_LAMBDA = 500.0
 EASE_ITEMS = 15_000
-K = 10
 TARGET_DISCOVER = 1.25
 TARGET_BUY_AGAIN = 1.15
 
@@ -202,11 +201,10 @@ def main() -> None:
             )
             discover_ratio = served_discover.values["ndcg"] / ease_score.values["ndcg"]
             buy_again_ratio = served_buy_again.values["ndcg"] / frequency_score.values["ndcg"]
-            window = (truth.last_purchase - datetime.fromisoformat(timestamp)).total_seconds()
             rows.append(
                 [
                     cutoff,
-                    f"{window / 86400:.1f}",
+                    f"{truth.window_days:.1f}",
                     f"{served_discover.customers:,} / {served_buy_again.customers:,}",
                     f"{served_discover.values['ndcg']:.4f}",
                     f"{ease_score.values['ndcg']:.4f}",

@@ -478,7 +478,7 @@ EASE_NEIGHBOURS_PERCENT = 2
 EASE_NEIGHBOURS_MIN = 100
 
 
-def ease_weights_kept(setting: int | None, n_items: int) -> int:
+def ease_weights_kept(setting: float | None, n_items: int) -> int:
     """The weights a version of EASE keeps per item: the tenant's ``ease_neighbours``, or by
     default (None) :data:`EASE_NEIGHBOURS_PERCENT` % of the ``n_items`` it is fitted on
     (rounded up), at least :data:`EASE_NEIGHBOURS_MIN`."""
@@ -509,8 +509,7 @@ def _neighbours(job: Job, matrix: TenantMatrix, _: None, num_threads: int) -> pa
     model = make_model(job, num_threads)
     assert isinstance(model, EASE)
     # strongest first within each item
-    setting = job.settings.get("ease_neighbours")
-    kept = ease_weights_kept(None if setting is None else int(setting), len(matrix.item_ids))
+    kept = ease_weights_kept(job.settings.get("ease_neighbours"), len(matrix.item_ids))
     rows, columns, values = strongest_weights(model.fit(matrix.affinities).item_weights_, kept)
     counts = np.bincount(rows, minlength=len(matrix.item_ids))
     ranks = np.arange(len(rows)) - (np.cumsum(counts) - counts)[rows] + 1

@@ -7,27 +7,7 @@
     ranks. -#}
 {% macro previous_rows(table, columns, like) -%}
     {#- rendered first, so that dbt records its refs when it parses (the file is not read then) -#}
-    {%- set held = held_tenants() -%}
-    {%- set available = [] -%}
-    {%- if execute -%}
-        {%- set found = run_query(
-            "select column_name from duckdb_columns() where database_name = 'recsql_previous' "
-            ~ "and schema_name = 'recsql_data' and table_name = '" ~ table ~ "'"
-        ) -%}
-        {%- set available = found.columns[0].values() | list -%}
-        {%- if available and columns | reject('in', available) | list -%}
-            {{ log("The published " ~ table ~ " lacks columns " ~ (columns | reject('in', available)
-                | join(', ')) ~ ": the tenants held by this build serve none of its rows.",
-                info=true) }}
-        {%- endif -%}
-    {%- endif -%}
-    {%- if available and not (columns | reject('in', available) | list) -%}
-        select {{ columns | join(', ') }}
-        from recsql_previous.recsql_data.{{ table }}
-        where tenant_id in {{ held }}
-    {%- else -%}
-        select {{ columns | join(', ') }} from {{ like }} where false
-    {%- endif -%}
+    {{- published_rows(table, columns, like, held_tenants()) -}}
 {%- endmacro %}
 
 {#- The tenants served fresh lists by this build (tenant_plans' action train or score), as a

@@ -7,9 +7,11 @@ settings, a rule of every tenant - has it scored again; the order of rows does n
 from __future__ import annotations
 
 import random
+import shutil
 from datetime import datetime
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -122,3 +124,124 @@ def test_a_tenant_keeps_its_lists_while_its_inputs_are_those_they_were_made_from
         "select count(*) from recommendations join recsql_data.items using (tenant_id, item_id) "
         "where category = 'alcohol'",
     ) == [(0,)]
+
+
+#: What a held tenant's published rows are, beside its lists: compared whole below.
+_PUBLISHED = (
+    *SERVING,
+    "recsql_data.input_row_counts",
+    "recsql_data.bought_items",
+    "recsql_data.customer_rule_states",
+    "recsql_data.customer_shelves",
+    "recsql_data.tenant_inputs",
+    "tenant_status",
+)
+
+
+def _as_csv(parquet: Path, csv: Path) -> None:
+    """The input directory ``parquet`` written again as CSV files: read as streams, whose
+    tenants are all staged (stg_interactions_hashed sees nothing)."""
+    csv.mkdir()
+    con = duckdb.connect()
+    for table in parquet.glob("[!_]*.parquet"):
+        con.execute(
+            f"copy (select * from read_parquet('{table}')) "
+            f"to '{csv / table.with_suffix('.csv').name}' (header)"
+        )
+    con.close()
+
+
+def _rounded(row: tuple) -> tuple:
+    """``row`` with its floats to 9 places: a sum's last bit depends on the order DuckDB's
+    threads add in."""
+    return tuple(round(value, 9) if isinstance(value, float) else value for value in row)
+
+
+def _build_database(db: Path, sql: str) -> set[tuple]:
+    con = duckdb.connect(str(db.with_name(db.name + ".build") / "build.duckdb"), read_only=True)
+    try:
+        return set(con.execute(sql).fetchall())
+    finally:
+        con.close()
+
+
+def test_a_tenant_carried_before_its_interactions_are_staged_publishes_what_staging_would(
+    tmp_path: Path,
+) -> None:
+    """A night does not validate the interactions of a tenant whose raw rows are those its
+    lists were read from (stg_carried_tenants). Its published rows - lists, counts,
+    quarantine, bought items, customers known only from their interactions, status - are those
+    of a night that validates them all (the same inputs as CSV, which are streamed and always
+    staged)."""
+    data = tmp_path / "data"
+    generate(data, tenants=5, customers=60, items=30, interactions=900, seed=5)
+    _rewrite(data, "tenants", lambda rows: [{**row, "retrain_every_days": 7.0} for row in rows])
+    interactions = pq.read_table(data / "interactions.parquet").to_pylist()
+    # t0001 knows one of its buyers only from their interactions; t0002 has rows quarantined;
+    # t0003 a row in the future, rejected tonight, accepted on a later night: it is staged
+    only_interacting = next(r["customer_id"] for r in interactions if r["tenant_id"] == "t0001")
+    _rewrite(
+        data,
+        "customers",
+        lambda rows: [
+            r for r in rows if (r["tenant_id"], r["customer_id"]) != ("t0001", only_interacting)
+        ],
+    )
+    bad = next(r for r in interactions if r["tenant_id"] == "t0002")
+    future = next(r for r in interactions if r["tenant_id"] == "t0003")
+    _rewrite(
+        data,
+        "interactions",
+        lambda rows: [
+            *rows,
+            {**bad, "item_id": "no-such-item"},
+            {**bad, "quantity": -2},
+            {**future, "occurred_at": datetime(2026, 6, 1)},
+        ],
+    )
+    night1 = tmp_path / "night1"
+    night1.mkdir()
+    build(data, night1 / "shop.duckdb", as_of="2026-01-01")
+
+    nights = {}
+    for name, inputs in (("parquet", data), ("csv", tmp_path / "csv_inputs")):
+        if name == "csv":
+            _as_csv(data, inputs)
+        night = tmp_path / name
+        shutil.copytree(night1, night)
+        db = night / "shop.duckdb"
+        assert build(inputs, db, as_of="2026-01-02", keep_build_db=True).carried == 5
+        nights[name] = db
+
+    unstaged = "select tenant_id from staging.stg_carried_tenants"
+    assert _build_database(nights["parquet"], unstaged) == {
+        ("t0001",),
+        ("t0002",),
+        ("t0004",),
+        ("t0005",),
+    }
+    assert _build_database(nights["csv"], unstaged) == set()
+    validated = "select distinct tenant_id from staging.stg_interactions_validated"
+    assert _build_database(nights["parquet"], validated) == {("t0003",)}
+
+    for table in _PUBLISHED:
+        rows = {
+            name: sorted((_rounded(row) for row in query(db, f"select * from {table}")), key=repr)
+            for name, db in nights.items()
+        }
+        assert rows["parquet"] == rows["csv"], table
+    # the quarantine as published: the same rows, for the same reasons (their file is the one
+    # each night read them from)
+    quarantined = (
+        "select tenant_id, reason, count(*) from recsql_data.quarantined_rows "
+        "where source_table = 'interactions' group by all"
+    )
+    published = {name: sorted(query(db, quarantined)) for name, db in nights.items()}
+    assert published["parquet"] == published["csv"]
+    assert ("t0002", "item not in items", 1) in query(nights["parquet"], quarantined)
+    assert query(
+        nights["parquet"],
+        "select count(*) from recsql_data.customer_rule_states "
+        "where tenant_id = 't0001' and customer_id = ?",
+        [only_interacting],
+    ) == [(1,)]

@@ -1,8 +1,11 @@
 {#- Rows read, accepted and quarantined per input table and tenant (as written in the row).
-    rows_read = rows_accepted + rows_quarantined (tests/dbt checks it). -#}
+    rows_read = rows_accepted + rows_quarantined (tests/dbt checks it). The interactions of a
+    tenant carried before they were staged (stg_carried_tenants: its raw rows are
+    those its published lists were read from) are counted as the published file counted
+    them. -#}
 with
 
-final as (
+counted as (
     {% for table in input_tables() %}
         select
             '{{ table }}' as source_table,
@@ -14,6 +17,21 @@ final as (
         group by tenant_id
         {% if not loop.last %}union all{% endif %}
     {% endfor %}
+),
+
+unstaged as (
+    {{ published_rows(
+        'input_row_counts',
+        ['source_table', 'tenant_id', 'rows_read', 'rows_accepted', 'rows_quarantined'],
+        'counted',
+        unstaged_tenants()
+    ) }}
+),
+
+final as (
+    select * from counted
+    union all
+    select * from unstaged where source_table = 'interactions'
 )
 
 select * from final

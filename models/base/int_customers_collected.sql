@@ -1,6 +1,9 @@
 {#- One row per tenant and customer known from the customers input or from interactions
     (guest events create no customer), with the customer's attributes where known. Customers
-    who asked to be forgotten are not here. -#}
+    who asked to be forgotten are not here. A tenant carried before its interactions were
+    staged (stg_carried_tenants) knows the customers its published file knew
+    (customer_rule_states): its interactions, customers input and erasure requests are those
+    they were known from. -#}
 with
 
 customers as (
@@ -11,6 +14,16 @@ interacting as (
     select distinct tenant_id, customer_id
     from {{ ref('int_interactions_retained') }}
     where customer_id is not null
+    union all
+    select tenant_id, customer_id
+    from (
+        {{ published_rows(
+            'customer_rule_states', ['tenant_id', 'customer_id', 'is_visitor'],
+            '(select tenant_id, customer_id, false as is_visitor from customers)',
+            unstaged_tenants()
+        ) }}
+    )
+    where not is_visitor
 ),
 
 erasures as (
@@ -23,9 +36,7 @@ collected as (
         coalesce(customers.customer_id, interacting.customer_id) as customer_id,
         customers.country,
         customers.birth_date,
-        customers.created_at,
-        customers.customer_id is not null as is_in_customers_input,
-        interacting.customer_id is not null as has_interactions
+        customers.created_at
     from customers
     full outer join interacting
         on customers.tenant_id = interacting.tenant_id

@@ -10,57 +10,36 @@
 
 with
 
-accepted as (
-    select * from {{ ref('stg_tenants') }}
-),
-
--- the tenants whose every row was rejected: the valid settings of their row, if it is one
-rejected as (
-    select
-        tenant_id,
-        {% for setting in settings %}
-            if(
-                count(*) = 1,
-                any_value(if({{ setting_is_allowed(setting) }}, {{ setting.name }}, null)),
-                null
-            ) as {{ setting.name }}{% if not loop.last %},{% endif %}
-        {% endfor %}
-    from {{ ref('stg_tenants_validated') }}
-    where
-        rejection_reason is not null
-        and tenant_id is not null
-        and tenant_id not in (select tenant_id from accepted)
-    group by tenant_id
-),
-
 listed as (
-    select tenant_id, {{ settings | map(attribute='name') | join(', ') }} from accepted
-    union all
-    select * from rejected
+    select * from {{ ref('stg_tenant_settings') }}
 ),
 
+-- without a tenants input, every tenant an items or interactions row names
 named as (
     select tenant_id from {{ ref('stg_items_validated') }}
+    where not exists (select 1 from listed)
     union
     select tenant_id from {{ ref('stg_interactions_validated') }}
+    where not exists (select 1 from listed)
 ),
 
-tenants as (
-    select tenant_id from listed
-    union
-    select tenant_id from named
-    where tenant_id is not null and not exists (select 1 from listed)
-),
-
-final as (
+-- those, with the defaults (typed as stg_tenant_settings types them)
+unlisted as (
     select
-        tenants.tenant_id,
+        named.tenant_id,
         {% for setting in settings %}
             coalesce(listed.{{ setting.name }}, {{ setting_default(setting) }})
                 as {{ setting.name }}{% if not loop.last %},{% endif %}
         {% endfor %}
-    from tenants
-    left join listed on tenants.tenant_id = listed.tenant_id
+    from (select distinct tenant_id from named) as named
+    left join listed on named.tenant_id = listed.tenant_id
+    where named.tenant_id is not null
+),
+
+final as (
+    select * from listed
+    union all
+    select * from unlisted
 )
 
 select * from final

@@ -5,28 +5,29 @@
     version and files, recsql/build/runner.py). The same rows give the same fingerprint in any
     order, file or folder; a row that is added, removed or changed gives another. A tenant that
     no trigger makes due and whose fingerprint is the one its published lists were made from
-    keeps those lists (tenant_plans: carried; docs/lifecycle.md). -#}
-{%- set tables = [
-    'interactions', 'items', 'customers', 'customer_flags', 'item_restrictions', 'consents',
-    'erasure_requests', 'rules'
-] -%}
+    keeps those lists (tenant_plans: carried; docs/lifecycle.md). A tenant carried before its
+    interactions were staged (stg_carried_tenants) has the interactions' part its
+    published lists were made from: its raw rows are those they were read from. Also each
+    tenant's interactions' part (`interactions_hash`), which the published file keeps. -#}
 with
 
--- per tenant and table, a sum of its rows' hashes: order-free, and two equal rows do not
--- cancel (accepted rows carry no lineage: the same row from another file or line is the same)
-summed as (
-    {% for table in tables %}
-        select tenant_id, '{{ table }}' as input_table, sum(hash(input_rows)::hugeint) as rows_hash
-        -- the alias is the row itself (hash(input_rows): all its columns)
-        from {{ ref('stg_' ~ table) }} as input_rows  -- noqa: AL05
-        group by tenant_id
-        {% if not loop.last %}union all{% endif %}
-    {% endfor %}
+-- per tenant, the sum of its accepted interactions' hashes (order-free, two equal rows do
+-- not cancel), or, for a tenant whose interactions were not staged, the one its published
+-- lists were made from
+interactions as (
+    select tenant_id, sum(hash(input_rows)::hugeint) as rows_hash
+    -- the alias is the row itself (hash(input_rows): all its columns)
+    from {{ ref('stg_interactions') }} as input_rows  -- noqa: AL05
+    group by tenant_id
+    union all
+    select tenant_id, interactions_hash::hugeint as rows_hash
+    from {{ ref('stg_carried_tenants') }}
 ),
 
--- the rules of every tenant count for each one
-everyone as (
-    select input_table, rows_hash from summed where tenant_id = '*'
+summed as (
+    select tenant_id, input_table, rows_hash from {{ ref('stg_input_hashes') }}
+    union all
+    select tenant_id, 'interactions' as input_table, rows_hash from interactions
 ),
 
 settings as (
@@ -34,28 +35,17 @@ settings as (
     from {{ ref('tenant_settings') }} as settings  -- noqa: AL05
 ),
 
-parts as (
-    select settings.tenant_id, summed.input_table, summed.rows_hash
-    from settings
-    inner join summed on settings.tenant_id = summed.tenant_id
-    union all
-    select settings.tenant_id, '*' || everyone.input_table as input_table, everyone.rows_hash
-    from settings
-    cross join everyone
+fingerprints as (
+    {{ input_fingerprint('settings', 'summed') }}
 ),
 
 final as (
     select
-        settings.tenant_id,
-        md5(concat_ws(
-            '|',
-            '{{ var("code_fingerprint", "") }}',
-            settings.settings_json,
-            string_agg(parts.input_table || '=' || parts.rows_hash, ',' order by parts.input_table)
-        )) as input_fingerprint
-    from settings
-    left join parts on settings.tenant_id = parts.tenant_id
-    group by settings.tenant_id, settings.settings_json
+        fingerprints.tenant_id,
+        fingerprints.input_fingerprint,
+        interactions.rows_hash::varchar as interactions_hash
+    from fingerprints
+    left join interactions on fingerprints.tenant_id = interactions.tenant_id
 )
 
 select * from final

@@ -28,11 +28,10 @@
     are those its published lists were made from (tenant_input_fingerprints against the
     published tenant_inputs), by the version that serves it now, is held instead: `carried`,
     it keeps those lists minus the rows today's rules forbid - the lists scoring would make
-    again, without the work. -#}
-{%- set selected = [] %}
-{%- for tenant in var('tenants', []) %}
-    {%- do selected.append("'" ~ (tenant | replace("'", "''")) ~ "'") %}
-{%- endfor %}
+    again, without the work. A tenant carried before its interactions were staged
+    (stg_carried_tenants: the same decision, macro plan_trigger, taken from its raw rows) has
+    no interactions in this build: it is held (`is_unstaged`), and its measures are those of a
+    tenant with no new interaction, which it is. -#}
 with
 
 settings as (
@@ -151,14 +150,8 @@ measured as (
         coalesce(erasures.erasure_keys, []::varchar[]) as erasure_keys,
         -- a request the version's data did not leave out (its keys; a version of an older
         -- recsql has only their number)
-        coalesce(
-            if(
-                active.erasure_keys is null,
-                erasures.erasures > coalesce(active.erasures, 0),
-                not list_has_all(active.erasure_keys, erasures.erasure_keys)
-            ),
-            false
-        ) as has_new_erasures,
+        {{ has_new_erasures('active', 'erasures.erasure_keys', 'erasures.erasures') }}
+            as has_new_erasures,
         candidates.candidate_version,
         candidates.candidate_data_until,
         candidates.window_customers,
@@ -182,29 +175,7 @@ measured as (
 ),
 
 decided as (
-    select
-        *,
-        case
-            {% if selected %}
-                when tenant_id not in ({{ selected | join(', ') }}) then 'not_selected'
-            {% endif %}
-            when mode = 'off' then 'off'
-            when failure is not null then 'failed'
-            when version is null then 'first_version'
-            when has_new_erasures then 'erasure'
-            when operator_action in ('promote', 'pin') then 'operator'
-            when is_pinned then 'pinned'
-            when mode = 'freeze' then 'frozen'
-            when '{{ var("retrain", "due") }}' = 'all' then 'retrain_all'
-            when candidate_version is not null and window_customers >= promotion_min_customers
-                then 'promotion'
-            when candidate_version is not null then 'awaiting_judgement'
-            when '{{ var("retrain", "due") }}' = 'none' then 'retrain_none'
-            when age_days >= retrain_every_days then 'age'
-            when new_interactions > 0 and new_share >= retrain_new_data_share then 'new_data'
-            when new_interactions > 0 and drift >= retrain_drift then 'drift'
-            else 'not_due'
-        end as trigger
+    select *, {{ plan_trigger() }} as trigger
     from measured
 ),
 
@@ -213,8 +184,12 @@ carrying as (
         *,
         is_unchanged
         and operator_request_id is null
-        and trigger in ('pinned', 'frozen', 'awaiting_judgement', 'retrain_none', 'not_due')
-            as carried
+        and trigger in {{ carried_triggers() }}
+            as carried,
+        -- carried before its interactions were staged: it has none in this build, so it is
+        -- held whatever the measures (tests/dbt/assert_tenants_carried_before_staging_are_held)
+        tenant_id in (select tenant_id from {{ ref('stg_carried_tenants') }})
+            as is_unstaged
     from decided
 ),
 
@@ -226,7 +201,7 @@ final as (
         version as active_version,
         case
             when trigger = 'off' then 'off'
-            when trigger in ('not_selected', 'failed') or carried then 'hold'
+            when trigger in ('not_selected', 'failed') or carried or is_unstaged then 'hold'
             when
                 trigger in (
                     'operator',
@@ -242,6 +217,7 @@ final as (
         end as action,
         trigger,
         carried,
+        is_unstaged,
         case
             when trigger in ('first_version', 'erasure') then 'active'
             when trigger in ('retrain_all', 'age', 'new_data', 'drift') then 'candidate'

@@ -3,7 +3,8 @@
     the business rules need to know about them: country, age and consents (customer_profiles),
     the rules whose customer_condition matches them by action (rule keys '<scope>:<rule_id>';
     boosts with their factor, caps with their size), and the spend-weighted average
-    sustainability score of what they bought (the sustainability nudge compares items with it).
+    sustainability score of what they bought (the sustainability nudge compares items with it;
+    for a tenant carried before its interactions were staged, the one its published file has).
 
     `rule_class` numbers, per tenant, the groups of people the rules treat alike: the same
     country, exclude, include_only, boost, cap and nothing rules, and the same `age_band` -
@@ -85,6 +86,20 @@ spending as (
             and purchases.item_id = items.item_id
     where purchases.event_type = 'purchase' and purchases.customer_id is not null
     group by purchases.tenant_id, purchases.customer_id
+    -- a tenant carried before its interactions were staged: as its published file had it (its
+    -- purchases and items are those it was computed from)
+    union all
+    select tenant_id, customer_id, sustainability_average
+    from (
+        {{ published_rows(
+            'customer_rule_states',
+            ['tenant_id', 'customer_id', 'is_visitor', 'sustainability_average'],
+            '(select null::varchar as tenant_id, null::varchar as customer_id, '
+            ~ 'false as is_visitor, null::double as sustainability_average)',
+            unstaged_tenants()
+        ) }}
+    )
+    where not is_visitor and sustainability_average is not null
 ),
 
 states as (

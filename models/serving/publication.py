@@ -62,11 +62,7 @@ def model(dbt, session):
         "customer_shelves": dbt.ref("customer_shelves").order("tenant_id, customer_id, shelf"),
         "item_rule_states": dbt.ref("item_rule_states").order("tenant_id, item_id"),
         "erased_customers": dbt.ref("erased_customers").order("tenant_id, customer_hash"),
-        "bought_items": dbt.ref("int_interactions_retained")
-        .filter("event_type = 'purchase' and customer_id is not null")
-        .project("tenant_id, customer_id, item_id")
-        .distinct()
-        .order("tenant_id, customer_id, item_id"),
+        "bought_items": dbt.ref("bought_items").order("tenant_id, customer_id, item_id"),
         "item_factors": dbt.ref("served_item_factors").order("tenant_id, item_id"),
         # the inputs each tenant's lists were made from: the next build keeps the lists of a
         # tenant whose inputs are still these (models/lifecycle/tenant_plans: carried)

@@ -23,7 +23,7 @@ import duckdb
 import pyarrow as pa
 from dbt.adapters.duckdb.plugins import BasePlugin
 from dbt.adapters.duckdb.utils import SourceConfig
-from duckdb.sqltypes import BIGINT, VARCHAR
+from duckdb.sqltypes import BIGINT, BOOLEAN, VARCHAR
 
 from recsql import contract, memory
 from recsql.build import inputs
@@ -52,6 +52,14 @@ TENANT_INPUTS = pa.schema(
         ("lists_build_id", pa.string()),
         ("lists_as_of", pa.timestamp("us")),
         ("lists_version", pa.string()),
+        # what lets the next build carry the tenant before staging its interactions
+        # (models/lifecycle/stg_carried_tenants): the sum of its raw interaction rows'
+        # hashes as read from Parquet (NULL when streamed), that of its accepted ones, its
+        # latest retained interaction and its rows rejected as in the future
+        ("raw_interactions_hash", pa.string()),
+        ("interactions_hash", pa.string()),
+        ("interactions_until", pa.timestamp("us")),
+        ("future_interactions", pa.int64()),
     ]
 )
 
@@ -82,6 +90,8 @@ class Plugin(BasePlugin):
         # per input table, the rows its stream has handed over (recsql_rows_read in SQL: the
         # accounting test, tests/dbt/assert_every_input_row_is_accounted_for.sql)
         self.rows_read: dict[str, int] = {}
+        # the input tables read as views over their Parquet files (recsql_input_is_native)
+        self.native_tables: set[str] = set()
         # the build's memory budget: DuckDB's share is its memory_limit, the engine's Python
         # models build tenants in shards that fit the rest (recsql/memory.py)
         limit = plugin_config.get("memory_limit")
@@ -113,6 +123,7 @@ class Plugin(BasePlugin):
         erasures.define_function(conn, self._erasure_key)
         self._define_rows_read(conn)
         self._define_native_inputs(conn)
+        self._define_is_native(conn)
         self._attach_previous(conn)
         self._conn = conn
 
@@ -151,6 +162,7 @@ class Plugin(BasePlugin):
                 log.debug("%s is streamed: %s", table.name, error)
                 continue
             self.rows_read[table.name] = read.rows
+            self.native_tables.add(table.name)
 
     def _define_rows_read(self, conn: Any) -> None:
         """``recsql_rows_read(table)``: the rows the input table's stream has handed over in
@@ -165,6 +177,21 @@ class Plugin(BasePlugin):
             [VARCHAR],
             BIGINT,
             null_handling="special",
+        )
+
+    def _define_is_native(self, conn: Any) -> None:
+        """``recsql_input_is_native(table)``: whether the input table is a view over its Parquet
+        files (:meth:`_define_native_inputs`), which more than one model may read, rather than
+        a stream, which only its staging model reads, once."""
+        if conn.execute(
+            "select 1 from duckdb_functions() where function_name = 'recsql_input_is_native'"
+        ).fetchall():
+            return
+        conn.create_function(
+            "recsql_input_is_native",
+            lambda table: table in self.native_tables,
+            [VARCHAR],
+            BOOLEAN,
         )
 
     def _attach_previous(self, conn: Any) -> None:

@@ -1,9 +1,16 @@
-{#- Every row of the interactions input, typed, with the reason it is rejected (NULL = accepted).
+{#- Every row of the interactions input, typed, with the reason it is rejected (NULL = accepted),
+    but those of the tenants carried before staging (stg_carried_tenants).
     A row with no customer_id but a session_id is a guest event: accepted, with customer_id NULL. -#}
 with
 
+-- every row but those of the tenants this build carries without staging their interactions
+-- (their raw rows are those their published lists were made from: tenant_plans holds them,
+-- input_row_counts and quarantined_rows keep their published rows)
 source as (
-    select * from {{ source('inputs', 'interactions') }}
+    select rows_read.*
+    from {{ source('inputs', 'interactions') }} as rows_read
+    anti join {{ ref('stg_carried_tenants') }} as carried
+        on {{ clean_text('rows_read.tenant_id') }} = carried.tenant_id
 ),
 
 event_types as (

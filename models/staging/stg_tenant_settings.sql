@@ -1,0 +1,50 @@
+{#- One row per tenant the tenants input lists (a row of it accepted or rejected): its settings,
+    each taken from its row or, where that is empty, the default of recsql/contract.py
+    (tenant_setting_definitions); the valid settings of a rejected row (the defaults for the
+    others, or for all where several rows conflict). tenant_settings adds, without a tenants
+    input, the tenants the items and interactions name; what reads settings before the
+    interactions are staged reads them here (stg_carried_tenants). -#}
+{%- set settings = tenant_setting_definitions() -%}
+
+with
+
+accepted as (
+    select * from {{ ref('stg_tenants') }}
+),
+
+-- the tenants whose every row was rejected: the valid settings of their row, if it is one
+rejected as (
+    select
+        tenant_id,
+        {% for setting in settings %}
+            if(
+                count(*) = 1,
+                any_value(if({{ setting_is_allowed(setting) }}, {{ setting.name }}, null)),
+                null
+            ) as {{ setting.name }}{% if not loop.last %},{% endif %}
+        {% endfor %}
+    from {{ ref('stg_tenants_validated') }}
+    where
+        rejection_reason is not null
+        and tenant_id is not null
+        and tenant_id not in (select tenant_id from accepted)
+    group by tenant_id
+),
+
+listed as (
+    select tenant_id, {{ settings | map(attribute='name') | join(', ') }} from accepted
+    union all
+    select * from rejected
+),
+
+final as (
+    select
+        listed.tenant_id,
+        {% for setting in settings %}
+            coalesce(listed.{{ setting.name }}, {{ setting_default(setting) }})
+                as {{ setting.name }}{% if not loop.last %},{% endif %}
+        {% endfor %}
+    from listed
+)
+
+select * from final

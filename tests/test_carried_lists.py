@@ -245,3 +245,20 @@ def test_a_tenant_carried_before_its_interactions_are_staged_publishes_what_stag
         "where tenant_id = 't0001' and customer_id = ?",
         [only_interacting],
     ) == [(1,)]
+
+
+def test_without_a_tenants_input_the_tenants_the_rows_name_are_carried_before_staging(
+    tmp_path: Path,
+) -> None:
+    """Without a tenants input the tenants are those the items and interactions name, with the
+    default settings: the shortcut holds for them too (and the build still knows them all)."""
+    data = tmp_path / "data"
+    generate(data, tenants=3, customers=40, items=20, interactions=400, seed=8)
+    (data / "tenants.parquet").unlink()
+    db = tmp_path / "shop.duckdb"
+    build(data, db, as_of="2026-01-01")
+    # the same clock again: no version is a day old (retrain_every_days 1 by default)
+    assert build(data, db, as_of="2026-01-01", keep_build_db=True).carried == 3
+    tenants = {("t0001",), ("t0002",), ("t0003",)}
+    assert _build_database(db, "select tenant_id from staging.stg_carried_tenants") == tenants
+    assert _build_database(db, "select tenant_id from base.tenant_settings") == tenants

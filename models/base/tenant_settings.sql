@@ -10,34 +10,36 @@
 
 with
 
-listed as (
+settled as (
     select * from {{ ref('stg_tenant_settings') }}
 ),
 
--- without a tenants input, every tenant an items or interactions row names
+-- without a tenants input, the tenants only streamed interactions name (stg_tenant_settings
+-- has those of the items and of interactions read from Parquet), with the defaults, typed as
+-- stg_tenant_settings types them
 named as (
-    select tenant_id from {{ ref('stg_items_validated') }}
-    where not exists (select 1 from listed)
-    union
-    select tenant_id from {{ ref('stg_interactions_validated') }}
-    where not exists (select 1 from listed)
+    select distinct tenant_id from {{ ref('stg_interactions_validated') }}
+    where
+        tenant_id is not null
+        and not exists (
+            select 1 from {{ ref('stg_tenants_validated') }} where tenant_id is not null
+        )
 ),
 
--- those, with the defaults (typed as stg_tenant_settings types them)
 unlisted as (
     select
         named.tenant_id,
         {% for setting in settings %}
-            coalesce(listed.{{ setting.name }}, {{ setting_default(setting) }})
+            coalesce(settled.{{ setting.name }}, {{ setting_default(setting) }})
                 as {{ setting.name }}{% if not loop.last %},{% endif %}
         {% endfor %}
-    from (select distinct tenant_id from named) as named
-    left join listed on named.tenant_id = listed.tenant_id
-    where named.tenant_id is not null
+    from named
+    left join settled on named.tenant_id = settled.tenant_id
+    where settled.tenant_id is null
 ),
 
 final as (
-    select * from listed
+    select * from settled
     union all
     select * from unlisted
 )

@@ -15,9 +15,8 @@
     and decides its trigger (macro plan_trigger) from what is decided here - one of the
     triggers that carry (carried_triggers), with no operator's request.
 
-    A tenant the tenants input does not list is never carried here (without a tenants input
-    the tenants are named by the interactions themselves), nor is one whose interactions are
-    streamed (CSV, or with the HTTP API's event log): they are staged as before.
+    A tenant whose interactions are streamed (CSV files, or with the HTTP API's event log) is
+    never carried here: they are staged as before.
     tenant_plans holds every tenant listed here; tests/dbt checks that each is held. -#}
 {{ config(materialized='table') }}
 with

@@ -1,9 +1,11 @@
 {#- One row per tenant the tenants input lists (a row of it accepted or rejected): its settings,
     each taken from its row or, where that is empty, the default of recsql/contract.py
     (tenant_setting_definitions); the valid settings of a rejected row (the defaults for the
-    others, or for all where several rows conflict). tenant_settings adds, without a tenants
-    input, the tenants the items and interactions name; what reads settings before the
-    interactions are staged reads them here (stg_carried_tenants). -#}
+    others, or for all where several rows conflict). Without a tenants input, every tenant an
+    items row or a raw interactions row read from Parquet (stg_interactions_hashed) names,
+    accepted or not, with the defaults; tenant_settings adds those that streamed interactions
+    name. What reads settings before the interactions are staged reads them here
+    (stg_carried_tenants). -#}
 {%- set settings = tenant_setting_definitions() -%}
 
 with
@@ -37,14 +39,29 @@ listed as (
     select * from rejected
 ),
 
+named as (
+    select tenant_id from {{ ref('stg_items_validated') }}
+    where not exists (select 1 from listed)
+    union
+    select tenant_id from {{ ref('stg_interactions_hashed') }}
+    where not exists (select 1 from listed)
+),
+
+tenants as (
+    select tenant_id from listed
+    union all
+    select tenant_id from named where tenant_id is not null
+),
+
 final as (
     select
-        listed.tenant_id,
+        tenants.tenant_id,
         {% for setting in settings %}
             coalesce(listed.{{ setting.name }}, {{ setting_default(setting) }})
                 as {{ setting.name }}{% if not loop.last %},{% endif %}
         {% endfor %}
-    from listed
+    from tenants
+    left join listed on tenants.tenant_id = listed.tenant_id
 )
 
 select * from final

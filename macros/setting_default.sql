@@ -10,3 +10,12 @@
         cast({{ setting.default }} as {{ sql_type }})
     {%- endif -%}
 {%- endmacro %}
+
+{#- Every tenant setting of the relation `relation` (columns named as the settings), its default
+    where it is NULL: `coalesce(relation.k, 10) as k, ...`. -#}
+{% macro settings_or_defaults(relation) -%}
+    {%- for setting in tenant_setting_definitions() %}
+        coalesce({{ relation }}.{{ setting.name }}, {{ setting_default(setting) }})
+            as {{ setting.name }}{% if not loop.last %},{% endif %}
+    {%- endfor %}
+{%- endmacro %}

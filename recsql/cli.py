@@ -120,6 +120,12 @@ def print_summary(result: BuildResult) -> None:
             _print(
                 f"  {result.carried:,} of them kept their published lists: their inputs had not "
                 "changed (build_history.carried)"
+                + (
+                    f"; {result.carried_before_staging:,} without their interactions being "
+                    "validated: their raw rows had not changed either"
+                    if result.carried_before_staging
+                    else ""
+                )
             )
     example = _example_customer(result.db_path)
     _print()

@@ -6,7 +6,6 @@
     conflict). Without a tenants input, every tenant that any items or interactions row names
     (accepted or not) is a tenant with default settings: a tenant whose rows were all rejected
     is still a tenant, and input_acceptance fails the build on it. -#}
-{%- set settings = tenant_setting_definitions() -%}
 
 with
 
@@ -29,10 +28,7 @@ named as (
 unlisted as (
     select
         named.tenant_id,
-        {% for setting in settings %}
-            coalesce(settled.{{ setting.name }}, {{ setting_default(setting) }})
-                as {{ setting.name }}{% if not loop.last %},{% endif %}
-        {% endfor %}
+        {{ settings_or_defaults('settled') }}
     from named
     left join settled on named.tenant_id = settled.tenant_id
     where settled.tenant_id is null

@@ -56,10 +56,7 @@ tenants as (
 final as (
     select
         tenants.tenant_id,
-        {% for setting in settings %}
-            coalesce(listed.{{ setting.name }}, {{ setting_default(setting) }})
-                as {{ setting.name }}{% if not loop.last %},{% endif %}
-        {% endfor %}
+        {{ settings_or_defaults('listed') }}
     from tenants
     left join listed on tenants.tenant_id = listed.tenant_id
 )

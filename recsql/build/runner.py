@@ -137,6 +137,9 @@ class BuildResult:
     outcomes: dict[str, int] = field(default_factory=dict)
     #: How many tenants kept their published lists, their inputs unchanged (carried).
     carried: int = 0
+    #: How many of those were carried before their interactions were staged (their raw rows
+    #: unchanged: docs/lifecycle.md), so that the build validated none of their interactions.
+    carried_before_staging: int = 0
     #: The build's JSON report (:func:`write_report`).
     report_path: Path | None = None
     #: (tenant_id, reason) of each tenant this build failed: published with the rest, it keeps
@@ -337,6 +340,25 @@ def _discard_build_database(build_db: Path) -> None:
         path.unlink(missing_ok=True)
 
 
+def _carried_before_staging(build_db: Path) -> int:
+    """How many tenants the build carried before staging their interactions
+    (models/staging/stg_carried_tenants), read from the build database it just ran."""
+    con = duckdb.connect(str(build_db), read_only=True)
+    try:
+        found = con.execute(
+            "select schema_name from duckdb_tables() where table_name = 'stg_carried_tenants'"
+        ).fetchall()
+        if len(found) != 1:  # a model that failed, or did not run
+            return 0
+        [(schema,)] = found
+        [(carried,)] = con.execute(
+            f"select count(*) from {sql.identifier(schema)}.stg_carried_tenants"
+        ).fetchall()
+        return int(carried)
+    finally:
+        con.close()
+
+
 def read_counts(db_path: Path) -> tuple[list[TableCounts], list[tuple[str, str, int]], int]:
     """Row accounting and quarantine reasons, as published in the served database."""
     con = duckdb.connect(str(db_path), read_only=True)
@@ -457,12 +479,13 @@ def build(
             if not keep_build_db:
                 _discard_build_database(work_dir_for(db_path) / "build.duckdb")
             raise
+    unstaged = _carried_before_staging(result)
     if not keep_build_db:
         _discard_build_database(result)
     counts, reasons, tenant_count = read_counts(db_path)
     seconds = time.perf_counter() - started
     report_path = work_dir_for(db_path) / "report.json"
-    report = write_report(db_path, report_path, seconds)
+    report = write_report(db_path, report_path, seconds, carried_before_staging=unstaged)
     return BuildResult(
         db_path=db_path,
         build_db=result,
@@ -474,6 +497,7 @@ def build(
         tenants=tenant_count,
         outcomes=report["tenants_by_outcome"],
         carried=report["tenants_carried"],
+        carried_before_staging=unstaged,
         report_path=report_path,
         failed=[
             (row["tenant_id"], row["reason"])
@@ -483,7 +507,9 @@ def build(
     )
 
 
-def write_report(db_path: Path, report_path: Path, seconds: float) -> dict[str, Any]:
+def write_report(
+    db_path: Path, report_path: Path, seconds: float, carried_before_staging: int = 0
+) -> dict[str, Any]:
     """The build's report, as JSON in ``report_path`` (and returned): what it did for the
     fleet, from the published ``build_history`` and ``model_registry`` — tenants by mode,
     trigger and outcome, the versions it trained, promoted and rejected, the tenants whose new
@@ -521,6 +547,8 @@ def write_report(db_path: Path, report_path: Path, seconds: float) -> dict[str, 
             "tenants_by_outcome": counted("outcome"),
             # kept their published lists: their inputs had not changed (docs/lifecycle.md)
             "tenants_carried": counted("carried").get("True", 0),
+            # of those, the tenants whose interactions the build did not even validate
+            "tenants_carried_before_staging": carried_before_staging,
             "versions": {
                 status: sum(1 for row in changed if row["status"] == status)
                 for status in ("active", "candidate", "rejected", "superseded", "retired")

@@ -53,7 +53,7 @@ TENANT_INPUTS = pa.schema(
         ("lists_as_of", pa.timestamp("us")),
         ("lists_version", pa.string()),
         # what lets the next build carry the tenant before staging its interactions
-        # (models/lifecycle/stg_carried_tenants): the sum of its raw interaction rows'
+        # (models/staging/stg_carried_tenants): the sum of its raw interaction rows'
         # hashes as read from Parquet (NULL when streamed), that of its accepted ones, its
         # latest retained interaction and its rows rejected as in the future
         ("raw_interactions_hash", pa.string()),

@@ -273,3 +273,37 @@ def test_without_a_tenants_input_the_tenants_the_rows_name_are_carried_before_st
     build(data, db, as_of="2025-12-31", keep_build_db=True)
     assert _build_database(db, "select tenant_id from staging.stg_carried_tenants") == set()
     assert _build_database(db, "select distinct tenant_id from staging.stg_interactions") == tenants
+
+
+def test_tenants_left_out_by_tenants_keep_their_rows_without_being_staged(
+    tmp_path: Path,
+) -> None:
+    """`recsql build --tenants` holds the others; those whose raw rows did not change are not
+    staged either, and keep every published row as a build that staged them would."""
+    data = tmp_path / "data"
+    generate(data, tenants=3, customers=40, items=20, interactions=400, seed=9)
+    night1 = tmp_path / "night1"
+    night1.mkdir()
+    build(data, night1 / "shop.duckdb", as_of="2026-01-01")
+    nights = {}
+    for name, inputs in (("parquet", data), ("csv", tmp_path / "csv_inputs")):
+        if name == "csv":
+            _as_csv(data, inputs)
+        night = tmp_path / name
+        shutil.copytree(night1, night)
+        db = night / "shop.duckdb"
+        result = build(inputs, db, as_of="2026-01-02", tenants=["t0002"], keep_build_db=True)
+        assert result.carried_before_staging == (2 if name == "parquet" else 0)
+        nights[name] = db
+    assert _build_database(
+        nights["parquet"], "select tenant_id from staging.stg_carried_tenants"
+    ) == {("t0001",), ("t0003",)}
+    # the held tenants' rows (t0002's carry each night's build id, and its raw rows' hash only
+    # where they were read from Parquet)
+    held = "select * from {} where tenant_id <> 't0002'"
+    for table in _PUBLISHED:
+        rows = {
+            name: sorted((_rounded(row) for row in query(db, held.format(table))), key=repr)
+            for name, db in nights.items()
+        }
+        assert rows["parquet"] == rows["csv"], table

@@ -13,7 +13,8 @@
     interaction after that version's data (nor after its candidate's): so tenant_plans
     measures no new interaction, no drift and no customer who bought after a candidate's data,
     and decides its trigger (macro plan_trigger) from what is decided here - one of the
-    triggers that carry (carried_triggers), with no operator's request.
+    triggers that carry (carried_triggers), with no operator's request, or not_selected (left
+    out by `recsql build --tenants`: held, not carried, its rows as exact).
 
     A tenant whose interactions are streamed (CSV files, or with the HTTP API's event log) is
     never carried here: they are staged as before.
@@ -127,10 +128,18 @@ measured as (
     where candidates.version is null or unchanged_rows.interactions_until <= candidates.data_until
 ),
 
+decided as (
+    select *, {{ plan_trigger() }} as trigger
+    from measured
+),
+
 final as (
     select tenant_id, interactions_hash
-    from measured
-    where operator_request_id is null and {{ plan_trigger() }} in {{ carried_triggers() }}
+    from decided
+    where
+        operator_request_id is null
+        -- or left out by --tenants: held either way, its published rows are exact
+        and (trigger in {{ carried_triggers() }} or trigger = 'not_selected')
 )
 
 select * from final

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from recsql.build import build
+from recsql.build import BuildResult, build
 from recsql.datasets.generator import generate
 from tests.conftest import SERVING, query
 
@@ -158,6 +158,35 @@ def _rounded(row: tuple) -> tuple:
     return tuple(round(value, 9) if isinstance(value, float) else value for value in row)
 
 
+def _next_nights(
+    tmp_path: Path, data: Path, night1: Path, **options: object
+) -> dict[str, tuple[Path, BuildResult]]:
+    """The night after ``night1`` (a built directory) built twice from copies of it: from the
+    Parquet inputs ``data`` and from the same inputs as CSV (streamed: every tenant staged)."""
+    nights = {}
+    for name, inputs in (("parquet", data), ("csv", tmp_path / "csv_inputs")):
+        if name == "csv":
+            _as_csv(data, inputs)
+        night = tmp_path / name
+        shutil.copytree(night1, night)
+        db = night / "shop.duckdb"
+        nights[name] = (db, build(inputs, db, as_of="2026-01-02", keep_build_db=True, **options))
+    return nights
+
+
+def _assert_published_alike(nights: dict[str, Path], where: str = "true") -> None:
+    """Every table of _PUBLISHED holds the same rows (``where``) in both nights' files."""
+    for table in _PUBLISHED:
+        rows = {
+            name: sorted(
+                (_rounded(row) for row in query(db, f"select * from {table} where {where}")),
+                key=repr,
+            )
+            for name, db in nights.items()
+        }
+        assert rows["parquet"] == rows["csv"], table
+
+
 def _build_database(db: Path, sql: str) -> set[tuple]:
     con = duckdb.connect(str(db.with_name(db.name + ".build") / "build.duckdb"), read_only=True)
     try:
@@ -204,20 +233,14 @@ def test_a_tenant_carried_before_its_interactions_are_staged_publishes_what_stag
     night1.mkdir()
     build(data, night1 / "shop.duckdb", as_of="2026-01-01")
 
-    nights = {}
-    for name, inputs in (("parquet", data), ("csv", tmp_path / "csv_inputs")):
-        if name == "csv":
-            _as_csv(data, inputs)
-        night = tmp_path / name
-        shutil.copytree(night1, night)
-        db = night / "shop.duckdb"
-        result = build(inputs, db, as_of="2026-01-02", keep_build_db=True)
+    built = _next_nights(tmp_path, data, night1)
+    for name, (db, result) in built.items():
         assert (result.carried, result.carried_before_staging) == (
             (5, 4) if name == "parquet" else (5, 0)
         )
         report = json.loads((db.with_name(db.name + ".build") / "report.json").read_text())
         assert report["tenants_carried_before_staging"] == result.carried_before_staging
-        nights[name] = db
+    nights = {name: db for name, (db, _) in built.items()}
 
     unstaged = "select tenant_id from staging.stg_carried_tenants"
     assert _build_database(nights["parquet"], unstaged) == {
@@ -230,12 +253,7 @@ def test_a_tenant_carried_before_its_interactions_are_staged_publishes_what_stag
     validated = "select distinct tenant_id from staging.stg_interactions_validated"
     assert _build_database(nights["parquet"], validated) == {("t0003",)}
 
-    for table in _PUBLISHED:
-        rows = {
-            name: sorted((_rounded(row) for row in query(db, f"select * from {table}")), key=repr)
-            for name, db in nights.items()
-        }
-        assert rows["parquet"] == rows["csv"], table
+    _assert_published_alike(nights)
     # the quarantine as published: the same rows, for the same reasons (their file is the one
     # each night read them from)
     quarantined = (
@@ -285,25 +303,13 @@ def test_tenants_left_out_by_tenants_keep_their_rows_without_being_staged(
     night1 = tmp_path / "night1"
     night1.mkdir()
     build(data, night1 / "shop.duckdb", as_of="2026-01-01")
-    nights = {}
-    for name, inputs in (("parquet", data), ("csv", tmp_path / "csv_inputs")):
-        if name == "csv":
-            _as_csv(data, inputs)
-        night = tmp_path / name
-        shutil.copytree(night1, night)
-        db = night / "shop.duckdb"
-        result = build(inputs, db, as_of="2026-01-02", tenants=["t0002"], keep_build_db=True)
+    built = _next_nights(tmp_path, data, night1, tenants=["t0002"])
+    for name, (_, result) in built.items():
         assert result.carried_before_staging == (2 if name == "parquet" else 0)
-        nights[name] = db
+    nights = {name: db for name, (db, _) in built.items()}
     assert _build_database(
         nights["parquet"], "select tenant_id from staging.stg_carried_tenants"
     ) == {("t0001",), ("t0003",)}
     # the held tenants' rows (t0002's carry each night's build id, and its raw rows' hash only
     # where they were read from Parquet)
-    held = "select * from {} where tenant_id <> 't0002'"
-    for table in _PUBLISHED:
-        rows = {
-            name: sorted((_rounded(row) for row in query(db, held.format(table))), key=repr)
-            for name, db in nights.items()
-        }
-        assert rows["parquet"] == rows["csv"], table
+    _assert_published_alike(nights, where="tenant_id <> 't0002'")

@@ -177,10 +177,12 @@ def learnable(examples: Any, min_examples: int = MIN_EXAMPLES) -> Any:
     """The rows of ``examples`` (``int_ranking_examples``, a DuckDB relation) of the
     list-makers that can learn a ranker: each half of their customers has ``min_examples``
     bought and unbought candidates, so that both the cross-fitted rankers and the one fitted
-    on all of them learn (most small tenants' models cannot: their rows never reach Python)."""
+    on all of them learn (most small tenants' models cannot: their rows never reach Python).
+    The counts are grouped, not windowed: a window of filtered counts, read through a shard's
+    tenant filter, took ten times as long (0.5 s for 110 tenants' 130,000 rows)."""
+    keys = ("tenant_id", "algorithm", "variant")
     counts = ", ".join(
         f"count(*) filter (where {'' if bought else 'not '}is_bought and cross_fit_group = {half}) "
-        "over (partition by tenant_id, algorithm, variant) "
         f"as n_{'bought' if bought else 'unbought'}_{half}"
         for bought in (True, False)
         for half in (0, 1)
@@ -190,8 +192,15 @@ def learnable(examples: Any, min_examples: int = MIN_EXAMPLES) -> Any:
         for kind in ("bought", "unbought")
         for half in (0, 1)
     )
-    columns = ", ".join(f"counted.{name}" for name in examples.columns)
-    return examples.project(f"*, {counts}").set_alias("counted").filter(enough).project(columns)
+    makers = (
+        examples.aggregate(f"{', '.join(keys)}, {counts}", ", ".join(keys))
+        .filter(enough)
+        .project(", ".join(keys))
+        .set_alias("makers")
+    )
+    # a variant may be null (a model without variants)
+    same = " and ".join(f"examples.{key} is not distinct from makers.{key}" for key in keys)
+    return examples.set_alias("examples").join(makers, same, how="semi")
 
 
 def _coded(examples: pa.Table) -> tuple[pa.Table, dict[str, np.ndarray]]:

@@ -829,6 +829,13 @@ def test_a_build_reads_every_layout_and_quarantines_bad_rows_with_file_and_line(
         ("interactions", "duplicate row", "interactions/2025-05-02.csv.gz", 2),
         ("interactions", "invalid encoding", "interactions/2025-05-01.csv.gz", 79),
     ]
+    # a row rejected after its duplicates were found keeps its text, read natively or not
+    assert json.loads(quarantined[0][4]) == {"customer_id": "c2", "country": "UK"}
+    assert json.loads(quarantined[1][4]) == {
+        "customer_id": "c1",
+        "item_id": "i2",
+        "occurred_at": "2025-05-01 10:01:00",
+    }
     assert json.loads(quarantined[2][4]) == {
         "line": 79,
         "error": "not UTF-8 text: byte 0xff",

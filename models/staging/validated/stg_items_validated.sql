@@ -61,15 +61,21 @@ checked as materialized (
 ),
 
 deduplicated as (
-    {{ duplicate_row_reason('checked', 'row_reason', 'duplicate_reason') }}
+    {{ duplicate_row_reason('checked', 'row_reason', 'duplicate_reason', 'as read') }}
 ),
 
-final as (
+keyed as (
     select
         * exclude (duplicate_reason),
         {{ conflicting_key_reason('duplicate_reason', ['tenant_id', 'item_id']) }}
             as rejection_reason
     from deduplicated
+),
+
+final as (
+    -- the text of a rejected row, for quarantined_rows (of an accepted one: never needed)
+    select * exclude (_row) replace ({{ rejected_row_text('rejection_reason') }} as row_json)
+    from keyed
 )
 
 select

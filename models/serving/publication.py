@@ -8,7 +8,7 @@ from pathlib import Path
 
 from recsql import __version__
 from recsql.build.dbt_plugin import PREVIOUS
-from recsql.build.publish import StateRecord, publish
+from recsql.build.publish import Published, StateRecord, publish
 from recsql.lifecycle import state
 from recsql.sql import literal
 
@@ -20,53 +20,56 @@ def model(dbt, session):
     [build] = context.to_arrow_table().to_pylist()
     build_id, as_of = build["build_id"], build["as_of"]
     build_info = context.project(f"build_id, as_of, {literal(__version__)} as recsql_version")
-    # Each table is sorted by tenant first, so that a query for one tenant reads only the row
-    # groups holding it (DuckDB skips the others by their min/max), however many tenants share
-    # the file. (dbt needs every ref spelled out.)
+    # Each table with the order it is written in: tenant first (Published). (dbt needs every
+    # ref spelled out.)
     tables = {
-        "recommendations": dbt.ref("recommendations").order("tenant_id, customer_id, rank"),
-        "buy_again": dbt.ref("buy_again").order("tenant_id, customer_id, rank"),
-        "new_for_you": dbt.ref("new_for_you").order("tenant_id, customer_id, rank"),
-        "similar_items": dbt.ref("similar_items").order("tenant_id, item_id, rank"),
-        "popular_items": dbt.ref("popular_items").order("tenant_id, country nulls first, rank"),
-        "visitor_popular_items": dbt.ref("visitor_popular_items").order(
-            "tenant_id, country nulls first, rank"
+        "recommendations": Published(dbt.ref("recommendations"), "tenant_id, customer_id, rank"),
+        "buy_again": Published(dbt.ref("buy_again"), "tenant_id, customer_id, rank"),
+        "new_for_you": Published(dbt.ref("new_for_you"), "tenant_id, customer_id, rank"),
+        "similar_items": Published(dbt.ref("similar_items"), "tenant_id, item_id, rank"),
+        "popular_items": Published(
+            dbt.ref("popular_items"), "tenant_id, country nulls first, rank"
         ),
-        "trending_items": dbt.ref("trending_items").order("tenant_id, rank"),
-        "items": dbt.ref("stg_items").order("tenant_id, item_id"),
-        "model_evaluations": dbt.ref("model_evaluations").order(
-            "tenant_id, shelf, algorithm, variant, metric"
+        "visitor_popular_items": Published(
+            dbt.ref("visitor_popular_items"), "tenant_id, country nulls first, rank"
         ),
-        "tenant_champions": dbt.ref("tenant_champions").order("tenant_id"),
-        "rule_decisions": dbt.ref("rule_decisions").order("tenant_id, shelf, rule, action"),
-        "quarantined_rows": dbt.ref("quarantined_rows").order("tenant_id, source_table"),
-        "input_row_counts": dbt.ref("input_row_counts").order("tenant_id, source_table"),
-        "tenant_settings": dbt.ref("tenant_settings").order("tenant_id"),
-        "build_info": build_info,
+        "trending_items": Published(dbt.ref("trending_items"), "tenant_id, rank"),
+        "items": Published(dbt.ref("stg_items"), "tenant_id, item_id"),
+        "model_evaluations": Published(
+            dbt.ref("model_evaluations"), "tenant_id, shelf, algorithm, variant, metric"
+        ),
+        "tenant_champions": Published(dbt.ref("tenant_champions"), "tenant_id"),
+        "rule_decisions": Published(dbt.ref("rule_decisions"), "tenant_id, shelf, rule, action"),
+        "quarantined_rows": Published(dbt.ref("quarantined_rows"), "tenant_id, source_table"),
+        "input_row_counts": Published(dbt.ref("input_row_counts"), "tenant_id, source_table"),
+        "tenant_settings": Published(dbt.ref("tenant_settings"), "tenant_id"),
+        "build_info": Published(build_info),
         # what lists made at query time need (recsql/serving and the macros): who the tenant
         # knows and their rule class (customer_rule_states; visitors per country), the
         # build's verdicts per rule class and item, each customer's shelves, what they bought
         # (never offered again on discover), the items' rule states, salted hashes of the
         # erased customers, and the ALS item factors (to fold in a customer the build never
         # saw)
-        "customer_rule_states": dbt.ref("customer_rule_states").order(
-            "tenant_id, customer_id nulls first, country"
+        "customer_rule_states": Published(
+            dbt.ref("customer_rule_states"), "tenant_id, customer_id nulls first, country"
         ),
-        "visitor_rule_states": dbt.ref("customer_rule_states")
-        .filter("is_visitor")
-        .project("tenant_id, country, nothing_rule, rule_class")
-        .order("tenant_id, country nulls first"),
-        "rule_class_verdicts": dbt.ref("rule_class_verdicts").order(
-            "tenant_id, rule_class, item_id"
+        "visitor_rule_states": Published(
+            dbt.ref("customer_rule_states")
+            .filter("is_visitor")
+            .project("tenant_id, country, nothing_rule, rule_class"),
+            "tenant_id, country nulls first",
         ),
-        "customer_shelves": dbt.ref("customer_shelves").order("tenant_id, customer_id, shelf"),
-        "item_rule_states": dbt.ref("item_rule_states").order("tenant_id, item_id"),
-        "erased_customers": dbt.ref("erased_customers").order("tenant_id, customer_hash"),
-        "bought_items": dbt.ref("bought_items").order("tenant_id, customer_id, item_id"),
-        "item_factors": dbt.ref("served_item_factors").order("tenant_id, item_id"),
+        "rule_class_verdicts": Published(
+            dbt.ref("rule_class_verdicts"), "tenant_id, rule_class, item_id"
+        ),
+        "customer_shelves": Published(dbt.ref("customer_shelves"), "tenant_id, customer_id, shelf"),
+        "item_rule_states": Published(dbt.ref("item_rule_states"), "tenant_id, item_id"),
+        "erased_customers": Published(dbt.ref("erased_customers"), "tenant_id, customer_hash"),
+        "bought_items": Published(dbt.ref("bought_items"), "tenant_id, customer_id, item_id"),
+        "item_factors": Published(dbt.ref("served_item_factors"), "tenant_id, item_id"),
         # the inputs each tenant's lists were made from: the next build keeps the lists of a
         # tenant whose inputs are still these (models/lifecycle/tenant_plans: carried)
-        "tenant_inputs": dbt.ref("tenant_inputs").order("tenant_id"),
+        "tenant_inputs": Published(dbt.ref("tenant_inputs"), "tenant_id"),
     }
     # the model registry, build history and tenant status: this build's rows with those the
     # state database keeps (a plain dbt build has no state: its versions are the first)
@@ -115,10 +118,10 @@ def model(dbt, session):
         # the erasure requests it applied, by their keys: no customer id leaves the build
         erasures=dbt.ref("erasure_removals").project("* exclude (customer_id)").to_arrow_table(),
     )
-    tables["model_registry"] = session.from_arrow(update.registry)
-    tables["build_history"] = session.from_arrow(update.history)
-    tables["tenant_status"] = session.from_arrow(update.status)
-    tables["erasure_log"] = session.from_arrow(update.erasure_log)
+    tables["model_registry"] = Published(session.from_arrow(update.registry))
+    tables["build_history"] = Published(session.from_arrow(update.history))
+    tables["tenant_status"] = Published(session.from_arrow(update.status))
+    tables["erasure_log"] = Published(session.from_arrow(update.erasure_log))
     record = StateRecord(state_path, build_id, update) if state_path else None
     # the served file the held tenants' rows were read from (recsql/build/dbt_plugin.py) is
     # let go before the new one replaces it

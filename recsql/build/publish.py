@@ -15,16 +15,19 @@ killed build died on.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import shutil
 import signal
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from recsql import rules, serving, sql
 from recsql.lifecycle import state
@@ -51,27 +54,217 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
+@dataclass(frozen=True)
+class Published:
+    """A table of the served file: its rows, and the order they are written in - tenant
+    first, so that a query for one tenant reads only the row groups holding it (DuckDB skips
+    the others by their min/max), however many tenants share the file."""
+
+    rows: duckdb.DuckDBPyRelation
+    order: str | None = None
+
+    def ordered(self) -> duckdb.DuckDBPyRelation:
+        return self.rows.order(self.order) if self.order else self.rows
+
+
+#: The served file's own record of how it was written (one row: ``layout``, a fingerprint of
+#: the tables' columns and the views' and macros' SQL it was written from; ``catalog``, one of
+#: its catalog as written, so that a file whose tables, views or macros a client changed is
+#: not updated in place;
+#: ``replaced_share``, the share of its rows replaced in place since it was last written in
+#: full). Internal: no view shows it.
+INFO_TABLE = "publication_info"
+#: A served file is updated in place (:func:`write_database`) only while the rows it deleted
+#: since it was last written in full stay under this share of its rows; then it is written in
+#: full again (a deleted row's space is not reclaimed, and the replaced tenants' rows follow
+#: the sorted ones: more row groups for a query of one tenant to read).
+MAX_REPLACED_SHARE = 0.25
+
+
+def serving_objects() -> tuple[str, ...]:
+    """The SQL scripts of the views and macros of a served file, in the order they run."""
+    return (rules.macros_sql(), serving.objects_sql())
+
+
+def layout_of(tables: Mapping[str, Published], objects: Sequence[str]) -> str:
+    """A fingerprint of what a served file holds besides its rows: its tables with their
+    columns and types, its views and macros (``objects``), its storage format."""
+    digest = hashlib.sha256("\0".join([STORAGE_VERSION, *objects]).encode())
+    for name, table in tables.items():
+        types = zip(table.rows.columns, table.rows.types, strict=True)
+        columns = ",".join(f"{column}:{kind}" for column, kind in types)
+        digest.update(f"\0{name}({columns})".encode())
+    return digest.hexdigest()
+
+
 def write_database(
-    con: duckdb.DuckDBPyConnection, tables: Mapping[str, duckdb.DuckDBPyRelation], path: Path
-) -> None:
-    """Write ``tables`` and the serving objects into a new database file at ``path``."""
+    con: duckdb.DuckDBPyConnection,
+    tables: Mapping[str, Published],
+    path: Path,
+    previous: Path | None = None,
+    objects: Sequence[str] | None = None,
+) -> str:
+    """Write ``tables`` and the serving objects into a new database file at ``path``: a copy
+    of the served file ``previous`` in which only the rows that changed are replaced, where
+    that file has the same layout and has not had too many rows replaced since it was last
+    written in full (:data:`MAX_REPLACED_SHARE`); else written in full. The two give the same
+    rows: a tenant's rows in a table are replaced when their count or the sum of their hashes
+    differs. ``objects``: the views' and macros' SQL (default :func:`serving_objects`).
+    Returns how it was written, for the log."""
     _remove(path)
+    objects = serving_objects() if objects is None else tuple(objects)
+    layout = layout_of(tables, objects)
+    if previous is not None and previous.is_file() and not _wal(previous).exists():
+        # a write-ahead log beside the served file: a client wrote to it (see publish)
+        shutil.copyfile(previous, path)
+        try:
+            replaced = _replace_changed_rows(con, tables, path, layout)
+        except duckdb.Error as error:  # not a file this recsql wrote, damaged...
+            log.warning(
+                "Writing %s in full: the served file could not be updated (%s).", path, error
+            )
+            replaced = None
+        if replaced is not None:
+            return replaced
+        _remove(path)
     [current] = con.execute("select current_database(), current_schema()").fetchall()
     con.execute(
         f"attach {sql.literal(str(path))} as {_CATALOG} (storage_version '{STORAGE_VERSION}')"
     )
     try:
         con.execute(f"create schema {_CATALOG}.{DATA_SCHEMA}")
-        for name, relation in tables.items():
-            relation.create(f"{_CATALOG}.{DATA_SCHEMA}.{name}")
+        for name, table in tables.items():
+            table.ordered().create(_qualified(name))
         con.execute(f"use {_CATALOG}.main")
         try:
-            con.execute(rules.macros_sql())
-            con.execute(serving.objects_sql())
+            for script in objects:
+                con.execute(script)
         finally:
             con.execute(f'use "{current[0]}"."{current[1]}"')
+        _write_info(con, layout, _catalog_digest(con), 0.0)
     finally:
         con.execute(f"detach {_CATALOG}")
+    return "written in full"
+
+
+def _wal(path: Path) -> Path:
+    return path.with_name(path.name + ".wal")
+
+
+def _qualified(table: str) -> str:
+    return f"{_CATALOG}.{DATA_SCHEMA}.{sql.identifier(table)}"
+
+
+def _write_info(
+    con: duckdb.DuckDBPyConnection, layout: str, catalog: str, replaced_share: float
+) -> None:
+    con.execute(
+        f"create or replace table {_qualified(INFO_TABLE)} as "
+        "select ?::varchar as layout, ?::varchar as catalog, ?::double as replaced_share",
+        [layout, catalog, replaced_share],
+    )
+
+
+def _catalog_digest(con: duckdb.DuckDBPyConnection) -> str:
+    """A fingerprint of the attached file's catalog but its own record: the columns of its
+    tables and views, its macros' names and parameters (not their SQL, which DuckDB words
+    anew when it reads a file)."""
+    rows = con.execute(
+        "select 'column', table_name || '.' || column_name || ':' || data_type "
+        "from duckdb_columns() where database_name = $db and table_name != $info "
+        "union all select 'view', schema_name || '.' || view_name "
+        "from duckdb_views() where database_name = $db "
+        "union all select 'macro', schema_name || '.' || function_name || '(' "
+        "|| array_to_string(parameters, ',') || ')' "
+        "from duckdb_functions() where database_name = $db "
+        "order by all",
+        {"db": _CATALOG, "info": INFO_TABLE},
+    ).fetchall()
+    return hashlib.sha256(repr(rows).encode()).hexdigest()
+
+
+def _replace_changed_rows(
+    con: duckdb.DuckDBPyConnection, tables: Mapping[str, Published], path: Path, layout: str
+) -> str | None:
+    """In ``path``, a copy of the served file: the rows of ``tables`` that differ from its own,
+    replaced tenant by tenant (a table without tenant_id: in full). None, and ``path`` is to
+    be written in full, when the file's layout is not ``layout`` or the replaced share would
+    pass :data:`MAX_REPLACED_SHARE`."""
+    con.execute(f"attach {sql.literal(str(path))} as {_CATALOG}")
+    try:
+        [(has_info,)] = con.execute(
+            "select count(*) from duckdb_tables() "
+            "where database_name = ? and schema_name = ? and table_name = ?",
+            [_CATALOG, DATA_SCHEMA, INFO_TABLE],
+        ).fetchall()
+        if not has_info:
+            return None
+        [(was_layout, catalog, was_replaced)] = con.execute(
+            f"select layout, catalog, replaced_share from {_qualified(INFO_TABLE)}"
+        ).fetchall()
+        if was_layout != layout or _catalog_digest(con) != catalog:
+            return None
+        changes: dict[str, pa.Table | None] = {}
+        deleted = rows = 0
+        for name, table in tables.items():
+            if "tenant_id" not in table.rows.columns:
+                changes[name] = None
+                [(old_rows,)] = con.execute(f"select count(*) from {_qualified(name)}").fetchall()
+                [(new_rows,)] = table.rows.aggregate("count(*)").fetchall()
+                deleted, rows = deleted + old_rows, rows + new_rows
+                continue
+            per_tenant = _tenant_differences(con, name, table.rows)
+            changed = per_tenant.filter(per_tenant["changed"])
+            changes[name] = changed.select(["tenant_id"])
+            deleted += pc.sum(changed["old_rows"]).as_py() or 0
+            rows += pc.sum(per_tenant["new_rows"]).as_py() or 0
+        share = was_replaced + deleted / max(rows, 1)
+        if share > MAX_REPLACED_SHARE:
+            return None
+        for name, changed in changes.items():
+            target, table = _qualified(name), tables[name]
+            if changed is None:
+                con.execute(f"delete from {target}")
+                table.ordered().insert_into(target)
+            elif changed.num_rows:
+                con.register("recsql_changed", changed)
+                same = "t.tenant_id is not distinct from changed.tenant_id"
+                con.execute(
+                    f"delete from {target} as t using recsql_changed as changed where {same}"
+                )
+                kept = table.rows.set_alias("t").join(
+                    con.from_arrow(changed).set_alias("changed"), same, how="semi"
+                )
+                Published(kept, table.order).ordered().insert_into(target)
+                con.unregister("recsql_changed")
+        _write_info(con, layout, catalog, share)
+        return (
+            f"updated in place: {deleted:,} of {rows:,} rows replaced "
+            f"({share:.0%} since it was written in full)"
+        )
+    finally:
+        con.execute(f"detach {_CATALOG}")
+
+
+def _tenant_differences(
+    con: duckdb.DuckDBPyConnection, name: str, rows: duckdb.DuckDBPyRelation
+) -> pa.Table:
+    """Per tenant of table ``name``, in the attached copy or in ``rows``: its rows in each
+    (old_rows, new_rows) and whether they differ (changed: another count, or another sum of
+    the rows' hashes)."""
+    values = ", ".join(sql.identifier(column) for column in rows.columns)
+    summary = f"tenant_id, count(*) as n, sum(hash({values})::hugeint) as h"
+    new = rows.aggregate(summary, "tenant_id").set_alias("new")
+    old = con.sql(f"select {summary} from {_qualified(name)} group by tenant_id").set_alias("old")
+    return (
+        new.join(old, "new.tenant_id is not distinct from old.tenant_id", how="outer")
+        .project(
+            "coalesce(new.tenant_id, old.tenant_id) as tenant_id, "
+            "coalesce(old.n, 0) as old_rows, coalesce(new.n, 0) as new_rows, "
+            "old.n is distinct from new.n or old.h is distinct from new.h as changed"
+        )
+        .to_arrow_table()
+    )
 
 
 def verify_database(path: Path) -> dict[str, int]:
@@ -160,7 +353,7 @@ def erased_customer_columns(
 
 def publish(
     con: duckdb.DuckDBPyConnection,
-    tables: Mapping[str, duckdb.DuckDBPyRelation],
+    tables: Mapping[str, Published],
     path: str | os.PathLike[str],
     record: StateRecord | None = None,
     erased: duckdb.DuckDBPyRelation | None = None,
@@ -172,7 +365,8 @@ def publish(
     target = Path(path).resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
     staged = target.with_name(target.name + ".next")
-    write_database(con, tables, staged)
+    how = write_database(con, tables, staged, previous=target)
+    log.info("%s: %s", staged.name, how)
     found = erased_customer_columns(con, staged, erased) if erased is not None else []
     if found:
         _remove(staged)

@@ -129,4 +129,7 @@ def model(dbt, session):
     # the last check before the swap: no published table names a customer who asked to be
     # forgotten
     erased = dbt.ref("stg_erasure_requests").project("tenant_id, customer_id")
-    return publish(session, tables, build["publish_path"], record, erased=erased)
+    # the file is written in full when the build applies an erasure request for the first
+    # time: rows deleted by an update in place keep their bytes in the file
+    in_place = update.erasures.num_rows == 0
+    return publish(session, tables, build["publish_path"], record, erased=erased, in_place=in_place)

@@ -357,15 +357,20 @@ def publish(
     path: str | os.PathLike[str],
     record: StateRecord | None = None,
     erased: duckdb.DuckDBPyRelation | None = None,
+    *,
+    in_place: bool = True,
 ) -> pa.Table:
     """Publish ``tables`` to ``path`` atomically; return one row per view with its row count.
     With a ``record``, the build is recorded in the state database around the swap. With
     ``erased`` (tenant_id, customer_id: who asked to be forgotten), nothing is published if a
-    table holds one of them (:func:`erased_customer_columns`)."""
+    table holds one of them (:func:`erased_customer_columns`). ``in_place``: the served file
+    may be updated in place (:func:`write_database`); not when the build applies an erasure
+    request no published build applied: the rows an update deletes keep their bytes in the
+    file, and an erased customer's must be gone from it."""
     target = Path(path).resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
     staged = target.with_name(target.name + ".next")
-    how = write_database(con, tables, staged, previous=target)
+    how = write_database(con, tables, staged, previous=target if in_place else None)
     log.info("%s: %s", staged.name, how)
     found = erased_customer_columns(con, staged, erased) if erased is not None else []
     if found:

@@ -68,17 +68,26 @@ age_limits as (
 ),
 
 spending as (
+    -- rounded: the last bits of a sum depend on the order DuckDB's threads add in, and an item
+    -- whose score equals the average would get the nudge in one build and not the next
     select
         purchases.tenant_id,
         purchases.customer_id,
-        sum(
-            coalesce(purchases.value, purchases.quantity * items.price, purchases.quantity)
-            * items.sustainability_score
-        )
-        / nullif(
-            sum(coalesce(purchases.value, purchases.quantity * items.price, purchases.quantity))
-            filter (where items.sustainability_score is not null),
-            0
+        round(
+            sum(
+                coalesce(purchases.value, purchases.quantity * items.price, purchases.quantity)
+                * items.sustainability_score
+            )
+            / nullif(
+                sum(
+                    coalesce(
+                        purchases.value, purchases.quantity * items.price, purchases.quantity
+                    )
+                )
+                filter (where items.sustainability_score is not null),
+                0
+            ),
+            12
         ) as sustainability_average
     from {{ ref('int_interactions_retained') }} as purchases
     inner join {{ ref('stg_items') }} as items

@@ -168,7 +168,8 @@ def test_a_night_updated_in_place_publishes_the_rows_of_one_written_in_full(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The night after a build, published twice from copies of it: in place (a tenant with
-    new interactions, the others carried) and in full. Every table holds the same rows."""
+    new interactions, the others carried) and in full. Every table holds the same rows. The
+    night after, a new erasure request has the file written in full."""
     data = tmp_path / "data"
     generate(data, tenants=8, customers=40, items=25, interactions=500, seed=11)
     # weekly retraining: the other tenants are carried tonight
@@ -193,23 +194,23 @@ def test_a_night_updated_in_place_publishes_the_rows_of_one_written_in_full(
         [(share,)] = _read(db, f"select replaced_share from recsql_data.{INFO_TABLE}")
         assert (share > 0) == (name == "in_place"), share
         served[name] = _published_rows(db)
-    # a third night applies an erasure request no build applied before: in full (the rows an
-    # update in place deletes keep their bytes in the file)
-    requests = duckdb.read_parquet(str(data / "erasure_requests.parquet"))
-    erased = duckdb.sql(
-        "select tenant_id, customer_id, timestamp '2026-01-02 08:00' as requested_at "
-        "from read_parquet(?) where tenant_id = 't0003' "
-        "and customer_id not in (select customer_id from read_parquet(?)) limit 1",
-        params=[str(data / "interactions.parquet"), str(data / "erasure_requests.parquet")],
-    )
-    pq.write_table(requests.union(erased).to_arrow_table(), data / "erasure_requests.parquet")
-    db = tmp_path / "in_place" / "shop.duckdb"
-    monkeypatch.setattr(publish, "MAX_REPLACED_SHARE", 1.0)  # the erasure alone decides
-    build(data, db, as_of="2026-01-03")
-    assert _read(db, f"select replaced_share from recsql_data.{INFO_TABLE}") == [(0.0,)]
     assert served["in_place"].keys() == served["in_full"].keys()
     for table, rows in served["in_full"].items():
         if table == "erased_customers":  # salted at random per tenant and build: their tenants
             rows = [row[:1] for row in rows]
             served["in_place"][table] = [row[:1] for row in served["in_place"][table]]
         assert served["in_place"][table] == rows, table
+    # a third night applies an erasure request no build applied before: in full (the rows an
+    # update in place deletes keep their bytes in the file)
+    requests = duckdb.read_parquet(str(data / "erasure_requests.parquet"))
+    request = duckdb.sql(
+        "select tenant_id, customer_id, timestamp '2026-01-02 08:00' as requested_at "
+        "from read_parquet(?) where tenant_id = 't0003' "
+        "and customer_id not in (select customer_id from read_parquet(?)) limit 1",
+        params=[str(data / "interactions.parquet"), str(data / "erasure_requests.parquet")],
+    )
+    pq.write_table(requests.union(request).to_arrow_table(), data / "erasure_requests.parquet")
+    db = tmp_path / "in_place" / "shop.duckdb"
+    monkeypatch.setattr(publish, "MAX_REPLACED_SHARE", 1.0)  # the erasure alone decides
+    build(data, db, as_of="2026-01-03")
+    assert _read(db, f"select replaced_share from recsql_data.{INFO_TABLE}") == [(0.0,)]

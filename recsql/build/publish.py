@@ -4,6 +4,9 @@ The build's own database is a scratch file. Publishing copies the tables that cl
 into a *new* file written in a storage format every DuckDB client from 1.4 on can read,
 creates the views and table macros of ``recsql/serving/serving.sql`` in it, checks that every view
 can be read from a fresh read-only connection, and only then renames it over the served file.
+The new file is written in full, or is a copy of the served file in which only the tenants'
+rows that changed are replaced (:func:`write_database`): the same rows, for a fraction of the
+writing when most tenants were carried.
 Readers that already have the old file open keep reading it; new readers get the new one; a
 build that fails or is killed before the rename leaves the served file as it was.
 

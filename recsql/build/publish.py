@@ -73,9 +73,8 @@ class Published:
 #: The served file's own record of how it was written (one row: ``layout``, a fingerprint of
 #: the tables' columns and the views' and macros' SQL it was written from; ``catalog``, one of
 #: its catalog as written, so that a file whose tables, views or macros a client changed is
-#: not updated in place;
-#: ``replaced_share``, the share of its rows replaced in place since it was last written in
-#: full). Internal: no view shows it.
+#: not updated in place; ``replaced_share``, the share of its rows replaced in place since it
+#: was last written in full). Internal: no view shows it.
 INFO_TABLE = "publication_info"
 #: A served file is updated in place (:func:`write_database`) only while the rows it deleted
 #: since it was last written in full stay under this share of its rows; then it is written in
@@ -117,8 +116,9 @@ def write_database(
     _remove(path)
     objects = serving_objects() if objects is None else tuple(objects)
     layout = layout_of(tables, objects)
+    # not where a write-ahead log is beside the served file: a client wrote to it (publish
+    # removes the log)
     if previous is not None and previous.is_file() and not _wal(previous).exists():
-        # a write-ahead log beside the served file: a client wrote to it (see publish)
         shutil.copyfile(previous, path)
         try:
             replaced = _replace_changed_rows(con, tables, path, layout)

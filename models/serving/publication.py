@@ -7,7 +7,7 @@ including the data tests on those models: a failed build never replaces the serv
 from pathlib import Path
 
 from recsql import __version__
-from recsql.build.dbt_plugin import PREVIOUS
+from recsql.build.dbt_plugin import PREVIOUS, STATE
 from recsql.build.publish import Published, StateRecord, publish
 from recsql.lifecycle import state
 from recsql.sql import literal
@@ -126,6 +126,8 @@ def model(dbt, session):
     # the served file the held tenants' rows were read from (recsql/build/dbt_plugin.py) is
     # let go before the new one replaces it
     session.execute(f"detach database if exists {PREVIOUS}")
+    # and the state the stored models were read from: the publication writes to it
+    session.execute(f"detach database if exists {STATE}")
     # the last check before the swap: no published table names a customer who asked to be
     # forgotten
     erased = dbt.ref("stg_erasure_requests").project("tenant_id, customer_id")

@@ -42,6 +42,9 @@ STATE_SOURCES = "lifecycle_state"
 PUBLISHED_SOURCES = "published_lists"
 #: The catalog the served file is attached as (read-only) during a build.
 PREVIOUS = "recsql_previous"
+#: The state database, attached read-only while the build reads its stored models (detached
+#: before the publication writes to it).
+STATE = "recsql_state_read"
 #: The SQL function every model's pre-hook sets DuckDB's memory_limit with (define_memory_limit).
 MEMORY_LIMIT_FUNCTION = "recsql_memory_limit"
 #: What a served file from a recsql that did not publish it holds of tenant_inputs: nothing.
@@ -213,6 +216,9 @@ class Plugin(BasePlugin):
 
     def load(self, source_config: SourceConfig) -> pa.Table | pa.RecordBatchReader:
         if source_config.schema == STATE_SOURCES:
+            stored = self._stored_rows(source_config.identifier)
+            if stored is not None:
+                return stored
             return state.active_rows(
                 self.state_path, source_config.identifier, tenants=self._scored_tenants()
             )
@@ -241,9 +247,55 @@ class Plugin(BasePlugin):
 
         return pa.RecordBatchReader.from_batches(schema, batches())
 
-    def _scored_tenants(self) -> pa.Table | None:
-        """The tenants this build trains or scores (tenant_plans, once it is built): the only
-        ones whose stored models it reads. None (every tenant) before then."""
+    def _stored_rows(self, table: str) -> Any:
+        """``table`` (``stored_<form>``) of the state: the stored models of the versions that
+        serve the tenants this build scores or await the promotion gate for them
+        (``lifecycle_state.active_versions`` and ``candidate_versions``, loaded before), as a
+        query of the state attached read-only to the build's connection - DuckDB copies the
+        rows itself (through Python, as :func:`state.active_rows` reads them, the 1.4 M
+        neighbour rows of 110 tenants cost a second). None where that cannot be done (no
+        state file, the versions not loaded yet): :func:`state.active_rows` reads them."""
+        form = table.removeprefix("stored_")
+        if form not in state.STORED_FORMS or self._conn is None:
+            return None
+        if not (self.state_path and self.state_path.is_file()):
+            return None
+        cursor = self._conn.cursor()
+        try:
+            loaded = {
+                name
+                for (name,) in cursor.execute(
+                    "select table_name from duckdb_tables() "
+                    "where database_name = current_database() and schema_name = ?",
+                    [STATE_SOURCES],
+                ).fetchall()
+            }
+        finally:
+            cursor.close()
+        if not {"active_versions", "candidate_versions"} <= loaded:
+            return None
+        self._conn.execute(
+            f"attach if not exists {literal(str(self.state_path))} as {STATE} (read_only)"
+        )
+        versions = (
+            f"select tenant_id, version from {STATE_SOURCES}.active_versions union all "
+            f"select tenant_id, version from {STATE_SOURCES}.candidate_versions"
+        )
+        scored = self._scored_tenants_sql()
+        return self._conn.sql(
+            f"select stored.* from {STATE}.{identifier(table)} as stored "
+            f"semi join ({versions}) as read "
+            "on stored.tenant_id = read.tenant_id and stored.version = read.version"
+            + (
+                f" semi join ({scored}) as scored on stored.tenant_id = scored.tenant_id"
+                if scored
+                else ""
+            )
+        )
+
+    def _scored_tenants_sql(self) -> str | None:
+        """The select of the tenants this build trains or scores (tenant_plans, once it is
+        built); None (every tenant) before then."""
         if self._conn is None:
             return None
         cursor = self._conn.cursor()
@@ -252,13 +304,25 @@ class Plugin(BasePlugin):
                 "select schema_name from duckdb_tables() where database_name = current_database() "
                 "and table_name = 'tenant_plans'"
             ).fetchall()
-            if len(built) != 1:
-                return None
-            [(schema,)] = built
-            return cursor.sql(
-                f"select tenant_id from {identifier(schema)}.tenant_plans "
-                "where action in ('train', 'score')"
-            ).to_arrow_table()
+        finally:
+            cursor.close()
+        if len(built) != 1:
+            return None
+        [(schema,)] = built
+        return (
+            f"select tenant_id from {identifier(schema)}.tenant_plans "
+            "where action in ('train', 'score')"
+        )
+
+    def _scored_tenants(self) -> pa.Table | None:
+        """The tenants this build trains or scores (:meth:`_scored_tenants_sql`) as a table:
+        the only ones whose stored models it reads. None (every tenant) before then."""
+        scored = self._scored_tenants_sql()
+        if scored is None or self._conn is None:
+            return None
+        cursor = self._conn.cursor()
+        try:
+            return cursor.sql(scored).to_arrow_table()
         finally:
             cursor.close()
 

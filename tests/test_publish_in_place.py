@@ -15,6 +15,7 @@ import pytest
 from recsql.build import build, publish
 from recsql.build.publish import INFO_TABLE, Published, write_database
 from recsql.datasets.generator import generate
+from tests.conftest import query
 
 
 def _lists(con: duckdb.DuckDBPyConnection, rows: list[tuple[str | None, int, str]]) -> Published:
@@ -40,14 +41,6 @@ def _write(con: duckdb.DuckDBPyConnection, tables: dict, path: Path, **options: 
     return write_database(con, tables, path, objects=OBJECTS, **options)  # type: ignore[arg-type]
 
 
-def _read(path: Path, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
-
-
 NIGHT_1 = [("t1", 1, "a"), ("t1", 2, "b"), ("t2", 1, "c"), (None, 1, "z")]
 # t2's list changed, t3 is new, t1 and the row without a tenant are as they were
 NIGHT_2 = [("t1", 1, "a"), ("t1", 2, "b"), ("t2", 1, "d"), ("t3", 1, "e"), (None, 1, "z")]
@@ -63,14 +56,14 @@ def test_only_the_tenants_whose_rows_changed_are_replaced(
     how = _write(con, _tables(con, NIGHT_2), second, previous=first)
     # t2's row and the one row of the table without tenants (written again) of 6
     assert how == "updated in place: 2 of 6 rows replaced (33% since it was written in full)"
-    assert sorted(_read(second, "select * from recsql_data.lists"), key=repr) == sorted(
+    assert sorted(query(second, "select * from recsql_data.lists"), key=repr) == sorted(
         NIGHT_2, key=repr
     )
-    assert _read(second, "select answer from recsql_data.info") == [(7,)]
-    [(share,)] = _read(second, f"select replaced_share from recsql_data.{INFO_TABLE}")
+    assert query(second, "select answer from recsql_data.info") == [(7,)]
+    [(share,)] = query(second, f"select replaced_share from recsql_data.{INFO_TABLE}")
     assert share == pytest.approx(2 / 6)
     # the views and macros of the served file came with the copy
-    assert _read(second, "select count(*) from lists") == [(5,)]
+    assert query(second, "select count(*) from lists") == [(5,)]
 
 
 def test_a_file_is_written_in_full_again_past_the_replaced_share(
@@ -85,8 +78,8 @@ def test_a_file_is_written_in_full_again_past_the_replaced_share(
     # replaced already, and another sixth now
     monkeypatch.setattr(publish, "MAX_REPLACED_SHARE", 0.4)
     assert _write(con, _tables(con, NIGHT_2), third, previous=second) == "written in full"
-    assert _read(third, f"select replaced_share from recsql_data.{INFO_TABLE}") == [(0.0,)]
-    assert _read(third, "select count(*) from recsql_data.lists") == [(5,)]
+    assert query(third, f"select replaced_share from recsql_data.{INFO_TABLE}") == [(0.0,)]
+    assert query(third, "select count(*) from recsql_data.lists") == [(5,)]
 
 
 def test_a_file_of_another_layout_one_a_client_changed_or_no_database_is_written_in_full(
@@ -99,7 +92,7 @@ def test_a_file_of_another_layout_one_a_client_changed_or_no_database_is_written
     wider = _tables(con, NIGHT_2)
     wider["lists"] = Published(wider["lists"].rows.project("*, 1.5 as score"), "tenant_id")
     assert _write(con, wider, tmp_path / "a.duckdb", previous=first) == "written in full"
-    assert _read(tmp_path / "a.duckdb", "select count(*) from recsql_data.lists") == [(5,)]
+    assert query(tmp_path / "a.duckdb", "select count(*) from recsql_data.lists") == [(5,)]
     # a client wrote to the served file: its write-ahead log is beside it
     (tmp_path / "first.duckdb.wal").write_bytes(b"")
     how = _write(con, _tables(con, NIGHT_2), tmp_path / "b.duckdb", previous=first)
@@ -112,7 +105,7 @@ def test_a_file_of_another_layout_one_a_client_changed_or_no_database_is_written
     client.close()
     how = _write(con, _tables(con, NIGHT_2), tmp_path / "d.duckdb", previous=changed)
     assert how == "written in full"
-    assert _read(
+    assert query(
         tmp_path / "d.duckdb", "select count(*) from duckdb_views() where view_name = 'mine'"
     ) == [(0,)]
     # not a database at all
@@ -120,7 +113,7 @@ def test_a_file_of_another_layout_one_a_client_changed_or_no_database_is_written
     junk.write_bytes(b"not a database")
     how = _write(con, _tables(con, NIGHT_2), tmp_path / "c.duckdb", previous=junk)
     assert how == "written in full"
-    assert _read(tmp_path / "c.duckdb", "select count(*) from recsql_data.lists") == [(5,)]
+    assert query(tmp_path / "c.duckdb", "select count(*) from recsql_data.lists") == [(5,)]
 
 
 # Tables whose rows name the build that wrote them, or its wall-clock times
@@ -191,7 +184,7 @@ def test_a_night_updated_in_place_publishes_the_rows_of_one_written_in_full(
         shutil.copytree(night1, tmp_path / name)
         db = tmp_path / name / "shop.duckdb"
         build(data, db, as_of="2026-01-02")
-        [(share,)] = _read(db, f"select replaced_share from recsql_data.{INFO_TABLE}")
+        [(share,)] = query(db, f"select replaced_share from recsql_data.{INFO_TABLE}")
         assert (share > 0) == (name == "in_place"), share
         served[name] = _published_rows(db)
     assert served["in_place"].keys() == served["in_full"].keys()
@@ -213,4 +206,4 @@ def test_a_night_updated_in_place_publishes_the_rows_of_one_written_in_full(
     db = tmp_path / "in_place" / "shop.duckdb"
     monkeypatch.setattr(publish, "MAX_REPLACED_SHARE", 1.0)  # the erasure alone decides
     build(data, db, as_of="2026-01-03")
-    assert _read(db, f"select replaced_share from recsql_data.{INFO_TABLE}") == [(0.0,)]
+    assert query(db, f"select replaced_share from recsql_data.{INFO_TABLE}") == [(0.0,)]

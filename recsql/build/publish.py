@@ -44,7 +44,7 @@ _CATALOG = "recsql_publish"
 
 
 def _remove(path: Path) -> None:
-    for stale in (path, path.with_name(path.name + ".wal")):
+    for stale in (path, _wal(path)):
         if stale.exists():
             stale.unlink()
 
@@ -389,7 +389,7 @@ def publish(
         record.before_swap()
     # A write-ahead log left by a client that opened the served file for writing belongs to
     # the old file; replayed against the new one it would corrupt it.
-    stale_wal = target.with_name(target.name + ".wal")
+    stale_wal = _wal(target)
     if stale_wal.exists():
         log.warning("Removing %s, a write-ahead log of the previous file.", stale_wal)
         stale_wal.unlink()

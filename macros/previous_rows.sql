@@ -1,13 +1,13 @@
 {#- The rows of the published file's table `recsql_data.<table>` (attached read-only as
-    recsql_previous by the recsql dbt plugin) of the tenants this build holds (held_tenants),
-    with the given `columns`. No rows - with the columns and types of the relation `like` -
+    recsql_previous by the recsql dbt plugin) of the tenants this build holds and judges again
+    (rejudged_tenants), with the given `columns`. No rows - with the columns and types of the relation `like` -
     when there is no published file, or its table lacks one of the columns (a file from an
     older recsql): the held tenant then serves nothing until a build succeeds for it. The
     callers (the served lists' models) drop the rows today's rules forbid and renumber the
     ranks. -#}
 {% macro previous_rows(table, columns, like) -%}
     {#- rendered first, so that dbt records its refs when it parses (the file is not read then) -#}
-    {{- published_rows(table, columns, like, held_tenants()) -}}
+    {{- published_rows(table, columns, like, rejudged_tenants()) -}}
 {%- endmacro %}
 
 {#- The tenants served fresh lists by this build (tenant_plans' action train or score), as a
@@ -27,6 +27,21 @@
         union all
         select tenant_id from {{ ref('tenant_late_failures') }}
     )
+{%- endmacro %}
+
+{#- The tenants this build holds (held_tenants) but those it keeps whole (kept_tenants: the
+    publication keeps their published rows), as a subquery: the held tenants whose published
+    rows the serving models read and judge by today's rules. -#}
+{% macro rejudged_tenants() -%}
+    (
+        select held.tenant_id from {{ held_tenants() }} as held
+        anti join {{ ref('kept_tenants') }} as kept on held.tenant_id = kept.tenant_id
+    )
+{%- endmacro %}
+
+{#- The tenants this build keeps whole (kept_tenants), as a subquery. -#}
+{% macro kept_tenants() -%}
+    (select tenant_id from {{ ref('kept_tenants') }})
 {%- endmacro %}
 
 {#- A customer list (`table`: recommendations, buy_again or new_for_you, on `shelf` discover,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import random
 import shutil
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
@@ -134,6 +134,14 @@ _PUBLISHED = (
     "recsql_data.bought_items",
     "recsql_data.customer_rule_states",
     "recsql_data.customer_shelves",
+    "recsql_data.rule_class_verdicts",
+    "recsql_data.item_rule_states",
+    "recsql_data.visitor_rule_states",
+    "recsql_data.rule_decisions",
+    "recsql_data.items",
+    "recsql_data.model_evaluations",
+    "recsql_data.tenant_champions",
+    "recsql_data.tenant_settings",
     "recsql_data.tenant_inputs",
     "tenant_status",
 )
@@ -252,6 +260,12 @@ def test_a_tenant_carried_before_its_interactions_are_staged_publishes_what_stag
     assert _build_database(nights["csv"], unstaged) == set()
     validated = "select distinct tenant_id from staging.stg_interactions_validated"
     assert _build_database(nights["parquet"], validated) == {("t0003",)}
+    # and kept whole: the publication keeps their rows, which the serving models leave out
+    kept = "select tenant_id from lifecycle.kept_tenants"
+    assert _build_database(nights["parquet"], kept) == _build_database(nights["parquet"], unstaged)
+    assert _build_database(nights["csv"], kept) == set()
+    served = "select distinct tenant_id from serving.recommendations"
+    assert _build_database(nights["parquet"], served) == {("t0003",)}
 
     _assert_published_alike(nights)
     # the quarantine as published: the same rows, for the same reasons (their file is the one
@@ -313,3 +327,63 @@ def test_tenants_left_out_by_tenants_keep_their_rows_without_being_staged(
     # the held tenants' rows (t0002's carry each night's build id, and its raw rows' hash only
     # where they were read from Parquet)
     _assert_published_alike(nights, where="tenant_id <> 't0002'")
+
+
+def test_a_tenant_is_kept_whole_unless_the_clock_changes_what_its_rules_make_of_it(
+    tmp_path: Path,
+) -> None:
+    """A tenant carried before staging is kept whole (its published rows kept, not judged
+    again: lifecycle.kept_tenants) while today's rules make of its people what they did: a
+    birthday alone keeps it, the new age published; a customer reaching an item's age limit,
+    or a rule that reads the clock, has its lists judged again."""
+    data = tmp_path / "data"
+    generate(data, tenants=3, customers=40, items=20, interactions=500, seed=11)
+    _rewrite(data, "tenants", lambda rows: [{**row, "retrain_every_days": 7.0} for row in rows])
+    turning = {"t0001": 18, "t0002": 40}  # on the second night (min_age 18 in the generator's)
+    firsts = {}
+    erased = {(r["tenant_id"], r["customer_id"]) for r in _rows(data, "erasure_requests")}
+
+    def birthdays(rows: list[dict]) -> list[dict]:
+        for tenant, age in turning.items():
+            row = next(
+                r
+                for r in rows
+                if r["tenant_id"] == tenant and (tenant, r["customer_id"]) not in erased
+            )
+            row["birth_date"] = date(2026 - age, 1, 2)
+            firsts[tenant] = row["customer_id"]
+        return rows
+
+    _rewrite(data, "customers", birthdays)
+    assert any(r["tenant_id"] == "t0001" and r["min_age"] == 18 for r in _rows(data, "items"))
+    (data / "rules.csv").write_text(
+        "tenant_id,rule_id,action,customer_condition,item_condition,reason\n"
+        "t0003,old-stock,exclude,,\"date_diff('day', launched_at, current_date) > 100000\","
+        "nothing is that old\n"
+    )
+    db = tmp_path / "shop.duckdb"
+    build(data, db, as_of="2026-01-01")
+    night1 = {tenant: _served(db, tenant) for tenant in ("t0001", "t0002", "t0003")}
+    result = build(data, db, as_of="2026-01-02", keep_build_db=True)
+
+    assert (result.carried, result.carried_before_staging) == (3, 3)
+    kept = "select tenant_id from lifecycle.kept_tenants"
+    assert _build_database(db, kept) == {("t0002",)}
+    served = "select distinct tenant_id from serving.recommendations"
+    assert _build_database(db, served) == {("t0001",), ("t0003",)}
+    for tenant, lists in night1.items():
+        assert _served(db, tenant) == lists, tenant
+    ages = {
+        tenant: query(
+            db,
+            "select age, age_band from recsql_data.customer_rule_states "
+            "where tenant_id = ? and customer_id = ?",
+            [tenant, customer],
+        )
+        for tenant, customer in firsts.items()
+    }
+    assert ages == {"t0001": [(18, 18)], "t0002": [(40, 18)]}
+
+
+def _rows(data: Path, table: str) -> list[dict]:
+    return pq.read_table(data / f"{table}.parquet").to_pylist()

@@ -9,11 +9,12 @@ import shutil
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from recsql.build import build, publish
-from recsql.build.publish import INFO_TABLE, Published, write_database
+from recsql.build.publish import INFO_TABLE, Kept, Published, write_database
 from recsql.datasets.generator import generate
 from tests.conftest import query
 
@@ -64,6 +65,38 @@ def test_only_the_tenants_whose_rows_changed_are_replaced(
     assert share == pytest.approx(2 / 6)
     # the views and macros of the served file came with the copy
     assert query(second, "select count(*) from lists") == [(5,)]
+
+
+def test_the_kept_tenants_rows_are_the_served_files_whichever_way_it_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kept tenant's rows (models/lifecycle/kept_tenants) of the tables it is kept in are
+    those of the served file, whatever rows the build has of it, in place or in full."""
+    monkeypatch.setattr(publish, "MAX_REPLACED_SHARE", 0.5)
+    con = duckdb.connect()
+    first = tmp_path / "first.duckdb"
+    _write(con, _tables(con, NIGHT_1), first)
+    # the build has a row of t1's that the served file has not: t1 is kept, so it stays out
+    night = [("t1", 1, "x"), *NIGHT_2[2:]]
+    kept = Kept(pa.table({"tenant_id": ["t1"]}), frozenset({"lists"}))
+    expected = sorted([*NIGHT_1[:2], *NIGHT_2[2:]], key=repr)
+    for in_place, how in (
+        (True, "updated in place: 2 of 6 rows replaced (33% since it was written in full)"),
+        (False, "written in full"),
+    ):
+        path = tmp_path / f"{in_place}.duckdb"
+        assert (
+            _write(con, _tables(con, night), path, previous=first, in_place=in_place, kept=kept)
+            == how
+        )
+        assert sorted(query(path, "select * from recsql_data.lists"), key=repr) == expected
+        # written in full, the kept rows are in tenant order with the others
+        if not in_place:
+            ordered = query(path, "select tenant_id, rank from recsql_data.lists")
+            assert ordered == sorted(ordered, key=lambda r: (r[0] is not None, r))
+    # kept tenants need a served file to keep their rows from
+    with pytest.raises(ValueError, match=r"1 tenant\(s\) kept whole, but no served file"):
+        _write(con, _tables(con, night), tmp_path / "none.duckdb", kept=kept)
 
 
 def test_a_file_is_written_in_full_again_past_the_replaced_share(

@@ -1,4 +1,5 @@
-{#- One row per tenant and item: what the business rules need to know about it.
+{#- One row per tenant (not kept whole: kept_tenants) and item: what the business rules need
+    to know about it.
     `blocked_countries`: where it may not be offered (item_restrictions). An item-level row
     decides for its item and country; otherwise a category-level row decides for every item of
     the category; where rows of the same level conflict, "not allowed" wins.
@@ -7,6 +8,8 @@ with
 
 items as (
     select * from {{ ref('stg_items') }}
+    -- a tenant kept whole keeps its published item states
+    where tenant_id not in {{ kept_tenants() }}
 ),
 
 restrictions as (

@@ -1,5 +1,5 @@
-{#- One row per tenant, rule class (customer_rule_states.rule_class: people the rules treat
-    alike, visitors included) and item the rules say something about for that class: the built-in
+{#- One row per tenant (not kept whole: kept_tenants), rule class
+    (customer_rule_states.rule_class: people the rules treat alike, visitors included) and item the rules say something about for that class: the built-in
     or exclude rule that blocks it (`blocked_by`), the include_only rule it fails
     (`not_included_by`), the product of the boost rules raising it (`boost`, with their keys in
     `boosted_by`), and the cap rules counting it (`caps`). Every verdict of the build is made
@@ -20,6 +20,8 @@ classes as (
         boosts,
         caps
     from {{ ref('customer_rule_states') }}
+    -- a tenant kept whole keeps its published verdicts
+    where tenant_id not in {{ kept_tenants() }}
 ),
 
 items as (

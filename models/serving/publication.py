@@ -8,7 +8,7 @@ from pathlib import Path
 
 from recsql import __version__
 from recsql.build.dbt_plugin import PREVIOUS, STATE
-from recsql.build.publish import Published, StateRecord, publish
+from recsql.build.publish import Kept, Published, StateRecord, publish
 from recsql.lifecycle import state
 from recsql.sql import literal
 
@@ -118,6 +118,20 @@ def model(dbt, session):
         # the erasure requests it applied, by their keys: no customer id leaves the build
         erasures=dbt.ref("erasure_removals").project("* exclude (customer_id)").to_arrow_table(),
     )
+    # the tenants kept whole (models/lifecycle/kept_tenants): the served file's rows of theirs
+    # are what this build would make, but for what is made for every tenant: their rule
+    # states (a customer's age moves with the clock) and shelves, and what the rules did and
+    # the evaluations chose in this build (none for a held tenant); and what the state records
+    made_for_all = {
+        "customer_rule_states",
+        "visitor_rule_states",
+        "customer_shelves",
+        "rule_decisions",
+        "model_evaluations",
+        "tenant_champions",
+        "build_info",
+    }
+    kept = Kept(dbt.ref("kept_tenants").to_arrow_table(), frozenset(tables) - made_for_all)
     tables["model_registry"] = Published(session.from_arrow(update.registry))
     tables["build_history"] = Published(session.from_arrow(update.history))
     tables["tenant_status"] = Published(session.from_arrow(update.status))
@@ -134,4 +148,6 @@ def model(dbt, session):
     # the file is written in full when the build applies an erasure request for the first
     # time: rows deleted by an update in place keep their bytes in the file
     in_place = update.erasures.num_rows == 0
-    return publish(session, tables, build["publish_path"], record, erased=erased, in_place=in_place)
+    return publish(
+        session, tables, build["publish_path"], record, erased=erased, in_place=in_place, kept=kept
+    )

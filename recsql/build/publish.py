@@ -70,6 +70,24 @@ class Published:
         return self.rows.order(self.order) if self.order else self.rows
 
 
+@dataclass(frozen=True)
+class Kept:
+    """The tenants whose rows of ``tables`` the served file already holds as this build would
+    make them (models/lifecycle/kept_tenants: kept whole): the new file keeps those rows, and
+    any row the build's relations have of theirs is left out."""
+
+    tenants: pa.Table
+    tables: frozenset[str]
+
+    def leave_out(self, con: duckdb.DuckDBPyConnection, name: str, table: Published) -> Published:
+        """``table`` without the kept tenants' rows, if it is one of :attr:`tables`."""
+        if name not in self.tables:
+            return table
+        kept = con.from_arrow(self.tenants.select(["tenant_id"])).set_alias("kept")
+        rows = table.rows.set_alias("t").join(kept, "t.tenant_id = kept.tenant_id", how="anti")
+        return Published(rows, table.order)
+
+
 #: The served file's own record of how it was written (one row: ``layout``, a fingerprint of
 #: the tables' columns and the views' and macros' SQL it was written from; ``catalog``, one of
 #: its catalog as written, so that a file whose tables, views or macros a client changed is
@@ -105,23 +123,37 @@ def write_database(
     path: Path,
     previous: Path | None = None,
     objects: Sequence[str] | None = None,
+    *,
+    in_place: bool = True,
+    kept: Kept | None = None,
 ) -> str:
     """Write ``tables`` and the serving objects into a new database file at ``path``: a copy
     of the served file ``previous`` in which only the rows that changed are replaced, where
-    that file has the same layout and has not had too many rows replaced since it was last
-    written in full (:data:`MAX_REPLACED_SHARE`); else written in full. The two give the same
-    rows: a tenant's rows in a table are replaced when their count or the sum of their hashes
-    differs. ``objects``: the views' and macros' SQL (default :func:`serving_objects`).
-    Returns how it was written, for the log."""
+    ``in_place`` allows it, that file has the same layout and has not had too many rows
+    replaced since it was last written in full (:data:`MAX_REPLACED_SHARE`); else written in
+    full. The two give the same rows: a tenant's rows in a table are replaced when their count
+    or the sum of their hashes differs. The ``kept`` tenants' rows of its tables are those of
+    ``previous``, either way. ``objects``: the views' and macros' SQL (default
+    :func:`serving_objects`). Returns how it was written, for the log."""
     _remove(path)
     objects = serving_objects() if objects is None else tuple(objects)
     layout = layout_of(tables, objects)
+    served = previous is not None and previous.is_file()
+    if kept is not None and kept.tenants.num_rows:
+        if not served:
+            raise ValueError(
+                f"{kept.tenants.num_rows} tenant(s) kept whole, but no served file to keep "
+                f"their rows from: {previous}"
+            )
+        tables = {name: kept.leave_out(con, name, table) for name, table in tables.items()}
+    else:
+        kept = None
     # not where a write-ahead log is beside the served file: a client wrote to it (publish
     # removes the log)
-    if previous is not None and previous.is_file() and not _wal(previous).exists():
+    if in_place and served and previous is not None and not _wal(previous).exists():
         shutil.copyfile(previous, path)
         try:
-            replaced = _replace_changed_rows(con, tables, path, layout)
+            replaced = _replace_changed_rows(con, tables, path, layout, kept)
         except duckdb.Error as error:  # not a file this recsql wrote, damaged...
             log.warning(
                 "Writing %s in full: the served file could not be updated (%s).", path, error
@@ -134,8 +166,13 @@ def write_database(
     con.execute(
         f"attach {sql.literal(str(path))} as {_CATALOG} (storage_version '{STORAGE_VERSION}')"
     )
+    if kept is not None and previous is not None:
+        con.execute(f"attach {sql.literal(str(previous))} as {_KEPT_SOURCE} (read_only)")
+        con.register(_KEPT_TENANTS, kept.tenants.select(["tenant_id"]))
     try:
         con.execute(f"create schema {_CATALOG}.{DATA_SCHEMA}")
+        if kept is not None:
+            tables = {name: _with_kept_rows(con, name, t, kept) for name, t in tables.items()}
         for name, table in tables.items():
             table.ordered().create(_qualified(name))
         con.execute(f"use {_CATALOG}.main")
@@ -147,7 +184,35 @@ def write_database(
         _write_info(con, layout, _catalog_digest(con), 0.0)
     finally:
         con.execute(f"detach {_CATALOG}")
+        if kept is not None:
+            con.execute(f"detach {_KEPT_SOURCE}")
+            con.unregister(_KEPT_TENANTS)
     return "written in full"
+
+
+#: Where a file written in full reads the kept tenants' rows from (the served file, read-only),
+#: and the name their ids are registered under.
+_KEPT_SOURCE, _KEPT_TENANTS = "recsql_kept_source", "recsql_kept_tenants"
+
+
+def _with_kept_rows(
+    con: duckdb.DuckDBPyConnection, name: str, table: Published, kept: Kept
+) -> Published:
+    """``table`` with the kept tenants' rows of the served file attached as
+    :data:`_KEPT_SOURCE`, if it is one of ``kept.tables``. Where that file has no such table
+    or lacks one of its columns (a client changed it), they have none, with a warning."""
+    if name not in kept.tables:
+        return table
+    columns = ", ".join(sql.identifier(column) for column in table.rows.columns)
+    try:
+        rows = con.sql(
+            f"select {columns} from {_KEPT_SOURCE}.{DATA_SCHEMA}.{sql.identifier(name)} "
+            f"where tenant_id in (select tenant_id from {_KEPT_TENANTS})"
+        )
+    except duckdb.Error as error:
+        log.warning("The tenants kept whole have no rows of %s: %s", name, error)
+        return table
+    return Published(table.rows.union(rows), table.order)
 
 
 def _wal(path: Path) -> Path:
@@ -187,13 +252,20 @@ def _catalog_digest(con: duckdb.DuckDBPyConnection) -> str:
 
 
 def _replace_changed_rows(
-    con: duckdb.DuckDBPyConnection, tables: Mapping[str, Published], path: Path, layout: str
+    con: duckdb.DuckDBPyConnection,
+    tables: Mapping[str, Published],
+    path: Path,
+    layout: str,
+    kept: Kept | None = None,
 ) -> str | None:
     """In ``path``, a copy of the served file: the rows of ``tables`` that differ from its own,
-    replaced tenant by tenant (a table without tenant_id: in full). None, and ``path`` is to
-    be written in full, when the file's layout is not ``layout`` or the replaced share would
-    pass :data:`MAX_REPLACED_SHARE`."""
+    replaced tenant by tenant (a table without tenant_id: in full), but the ``kept`` tenants'
+    rows of its tables, which stay. None, and ``path`` is to be written in full, when the
+    file's layout is not ``layout`` or the replaced share would pass
+    :data:`MAX_REPLACED_SHARE`."""
     con.execute(f"attach {sql.literal(str(path))} as {_CATALOG}")
+    if kept is not None:
+        con.register(_KEPT_TENANTS, kept.tenants.select(["tenant_id"]))
     try:
         [(has_info,)] = con.execute(
             "select count(*) from duckdb_tables() "
@@ -216,11 +288,15 @@ def _replace_changed_rows(
                 [(new_rows,)] = table.rows.aggregate("count(*)").fetchall()
                 deleted, rows = deleted + old_rows, rows + new_rows
                 continue
-            per_tenant = _tenant_differences(con, name, table.rows)
+            leaves_kept = kept is not None and name in kept.tables
+            per_tenant = _tenant_differences(con, name, table.rows, leaves_kept)
             changed = per_tenant.filter(per_tenant["changed"])
             changes[name] = changed.select(["tenant_id"])
             deleted += pc.sum(changed["old_rows"]).as_py() or 0
             rows += pc.sum(per_tenant["new_rows"]).as_py() or 0
+            if leaves_kept:  # and the kept tenants' rows, which stay
+                [(old_rows,)] = con.execute(f"select count(*) from {_qualified(name)}").fetchall()
+                rows += old_rows - (pc.sum(per_tenant["old_rows"]).as_py() or 0)
         share = was_replaced + deleted / max(rows, 1)
         if share > MAX_REPLACED_SHARE:
             return None
@@ -235,10 +311,10 @@ def _replace_changed_rows(
                 con.execute(
                     f"delete from {target} as t using recsql_changed as changed where {same}"
                 )
-                kept = table.rows.set_alias("t").join(
+                replacing = table.rows.set_alias("t").join(
                     con.from_arrow(changed).set_alias("changed"), same, how="semi"
                 )
-                Published(kept, table.order).ordered().insert_into(target)
+                Published(replacing, table.order).ordered().insert_into(target)
                 con.unregister("recsql_changed")
         _write_info(con, layout, catalog, share)
         return (
@@ -247,18 +323,31 @@ def _replace_changed_rows(
         )
     finally:
         con.execute(f"detach {_CATALOG}")
+        if kept is not None:
+            con.unregister(_KEPT_TENANTS)
 
 
 def _tenant_differences(
-    con: duckdb.DuckDBPyConnection, name: str, rows: duckdb.DuckDBPyRelation
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    rows: duckdb.DuckDBPyRelation,
+    leaves_kept: bool = False,
 ) -> pa.Table:
     """Per tenant of table ``name``, in the attached copy or in ``rows``: its rows in each
     (old_rows, new_rows) and whether they differ (changed: another count, or another sum of
-    the rows' hashes)."""
+    the rows' hashes). ``leaves_kept``: the tenants registered as :data:`_KEPT_TENANTS` are
+    not compared (``rows`` has none of theirs; the copy's stay)."""
     values = ", ".join(sql.identifier(column) for column in rows.columns)
     summary = f"tenant_id, count(*) as n, sum(hash({values})::hugeint) as h"
     new = rows.aggregate(summary, "tenant_id").set_alias("new")
-    old = con.sql(f"select {summary} from {_qualified(name)} group by tenant_id").set_alias("old")
+    others = (
+        f"anti join {_KEPT_TENANTS} as kept on {_qualified(name)}.tenant_id = kept.tenant_id"
+        if leaves_kept
+        else ""
+    )
+    old = con.sql(
+        f"select {summary} from {_qualified(name)} {others} group by tenant_id"
+    ).set_alias("old")
     return (
         new.join(old, "new.tenant_id is not distinct from old.tenant_id", how="outer")
         .project(
@@ -362,6 +451,7 @@ def publish(
     erased: duckdb.DuckDBPyRelation | None = None,
     *,
     in_place: bool = True,
+    kept: Kept | None = None,
 ) -> pa.Table:
     """Publish ``tables`` to ``path`` atomically; return one row per view with its row count.
     With a ``record``, the build is recorded in the state database around the swap. With
@@ -369,11 +459,12 @@ def publish(
     table holds one of them (:func:`erased_customer_columns`). ``in_place``: the served file
     may be updated in place (:func:`write_database`); not when the build applies an erasure
     request no published build applied: the rows an update deletes keep their bytes in the
-    file, and an erased customer's must be gone from it."""
+    file, and an erased customer's must be gone from it. ``kept``: tenants whose rows of
+    some tables the served file keeps (:class:`Kept`)."""
     target = Path(path).resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
     staged = target.with_name(target.name + ".next")
-    how = write_database(con, tables, staged, previous=target if in_place else None)
+    how = write_database(con, tables, staged, previous=target, in_place=in_place, kept=kept)
     log.info("%s: %s", staged.name, how)
     found = erased_customer_columns(con, staged, erased) if erased is not None else []
     if found:

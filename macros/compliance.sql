@@ -80,7 +80,9 @@
             bool_and(consents.has_marketing_consent) as has_marketing_consent
         from {{ ref('stg_consents') }} as consents
         where
-            consents.updated_at is not distinct from (
+            -- of the tenants served: a few on a night that carries the others
+            consents.tenant_id in (select tenant_id from ({{ served }}))
+            and consents.updated_at is not distinct from (
                 select max(later.updated_at) from {{ ref('stg_consents') }} as later
                 where later.tenant_id = consents.tenant_id
                     and later.customer_id = consents.customer_id
@@ -150,12 +152,23 @@
 {% macro geo_rows(served, popular=none) -%}
     with
 
+    -- the tenants the checked rows are of: a few on a night that carries the others
+    tenants as (
+        select tenant_id from ({{ served }})
+        {%- if popular %}
+            union
+            select tenant_id from {{ popular }}
+        {%- endif %}
+    ),
+
     restrictions as (
         select * from {{ ref('stg_item_restrictions') }}
+        where tenant_id in (select tenant_id from tenants)
     ),
 
     items as (
         select tenant_id, item_id, category from {{ ref('stg_items') }}
+        where tenant_id in (select tenant_id from tenants)
     ),
 
     -- the effective verdict per item and country: item-level rows decide, else category-level

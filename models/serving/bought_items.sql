@@ -2,7 +2,8 @@
     here): what the published file keeps so that a list made at query time never offers what
     the customer bought (recsql/serving and the macros). A tenant carried before its
     interactions were staged (stg_carried_tenants) keeps its published rows: its
-    purchases and erasure requests are those they were made from. -#}
+    purchases and erasure requests are those they were made from (read here unless it is
+    kept whole: the publication keeps them then). -#}
 with
 
 fresh as (
@@ -12,9 +13,13 @@ fresh as (
 ),
 
 unstaged as (
-    {{ published_rows(
-        'bought_items', ['tenant_id', 'customer_id', 'item_id'], 'fresh', unstaged_tenants()
-    ) }}
+    select *
+    from (
+        {{ published_rows(
+            'bought_items', ['tenant_id', 'customer_id', 'item_id'], 'fresh', unstaged_tenants()
+        ) }}
+    )
+    where tenant_id not in {{ kept_tenants() }}
 ),
 
 final as (

@@ -1,10 +1,10 @@
 {#- The rows of the published file's table `recsql_data.<table>` (attached read-only as
     recsql_previous by the recsql dbt plugin) of the tenants this build holds and judges again
-    (rejudged_tenants), with the given `columns`. No rows - with the columns and types of the relation `like` -
-    when there is no published file, or its table lacks one of the columns (a file from an
-    older recsql): the held tenant then serves nothing until a build succeeds for it. The
-    callers (the served lists' models) drop the rows today's rules forbid and renumber the
-    ranks. -#}
+    (rejudged_tenants), with the given `columns`. No rows - with the columns and types of the
+    relation `like` - when there is no published file, or its table lacks one of the columns (a
+    file from an older recsql): the held tenant then serves nothing until a build succeeds for
+    it. The callers (the served lists' models) drop the rows today's rules forbid and renumber
+    the ranks. -#}
 {% macro previous_rows(table, columns, like) -%}
     {#- rendered first, so that dbt records its refs when it parses (the file is not read then) -#}
     {{- published_rows(table, columns, like, rejudged_tenants()) -}}

@@ -1,8 +1,9 @@
 {#- One row per tenant (not kept whole: kept_tenants), rule class
-    (customer_rule_states.rule_class: people the rules treat alike, visitors included) and item the rules say something about for that class: the built-in
-    or exclude rule that blocks it (`blocked_by`), the include_only rule it fails
-    (`not_included_by`), the product of the boost rules raising it (`boost`, with their keys in
-    `boosted_by`), and the cap rules counting it (`caps`). Every verdict of the build is made
+    (customer_rule_states.rule_class: people the rules treat alike, visitors included) and item
+    the rules say something about for that class: the built-in or exclude rule that blocks it
+    (`blocked_by`), the include_only rule it fails (`not_included_by`), the product of the
+    boost rules raising it (`boost`, with their keys in `boosted_by`), and the cap rules
+    counting it (`caps`). Every verdict of the build is made
     here, once per class and item, by the macros of recsql/rules/rules.sql; the lists, the
     visitor macros and the Python API look them up. Items the rules leave alone for a class
     (allowed, boost 1, no cap) have no row: most items, so the table holds the exceptions. -#}

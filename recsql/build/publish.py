@@ -166,12 +166,11 @@ def write_database(
     con.execute(
         f"attach {sql.literal(str(path))} as {_CATALOG} (storage_version '{STORAGE_VERSION}')"
     )
-    if kept is not None and previous is not None:
-        con.execute(f"attach {sql.literal(str(previous))} as {_KEPT_SOURCE} (read_only)")
-        con.register(_KEPT_TENANTS, kept.tenants.select(["tenant_id"]))
     try:
         con.execute(f"create schema {_CATALOG}.{DATA_SCHEMA}")
-        if kept is not None:
+        if kept is not None and previous is not None:
+            con.execute(f"attach {sql.literal(str(previous))} as {_KEPT_SOURCE} (read_only)")
+            con.register(_KEPT_TENANTS, kept.tenants.select(["tenant_id"]))
             tables = {name: _with_kept_rows(con, name, t, kept) for name, t in tables.items()}
         for name, table in tables.items():
             table.ordered().create(_qualified(name))
@@ -184,8 +183,8 @@ def write_database(
         _write_info(con, layout, _catalog_digest(con), 0.0)
     finally:
         con.execute(f"detach {_CATALOG}")
+        con.execute(f"detach database if exists {_KEPT_SOURCE}")
         if kept is not None:
-            con.execute(f"detach {_KEPT_SOURCE}")
             con.unregister(_KEPT_TENANTS)
     return "written in full"
 

@@ -5,6 +5,7 @@ is written in full. Either way it holds the same rows."""
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -65,6 +66,34 @@ def test_only_the_tenants_whose_rows_changed_are_replaced(
     assert share == pytest.approx(2 / 6)
     # the views and macros of the served file came with the copy
     assert query(second, "select count(*) from lists") == [(5,)]
+
+
+def test_a_table_replaced_by_row_replaces_only_the_rows_of_a_tenant_that_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a table marked by_row the rows of a changed tenant are matched by their hash, as
+    many times as they are there: t1's one changed row is replaced, not its three; t2's row
+    that was there twice and is now once is replaced (both deleted, one inserted)."""
+    monkeypatch.setattr(publish, "MAX_REPLACED_SHARE", 1.0)
+    con = duckdb.connect()
+    first, second = tmp_path / "first.duckdb", tmp_path / "second.duckdb"
+    before = [("t1", 1, "a"), ("t1", 2, "b"), ("t1", 3, "c"), ("t2", 1, "x"), ("t2", 1, "x")]
+    after = [("t1", 1, "a"), ("t1", 2, "B"), ("t1", 3, "c"), ("t2", 1, "x")]
+
+    def by_row(rows: list[tuple[str | None, int, str]]) -> dict:
+        tables = _tables(con, rows)
+        tables["lists"] = dataclasses.replace(tables["lists"], by_row=True)
+        return tables
+
+    _write(con, by_row(before), first)
+    how = _write(con, by_row(after), second, previous=first)
+    # (t1, 2, b), both (t2, 1, x) and the row of the table without tenants, of 5
+    assert how == "updated in place: 4 of 5 rows replaced (80% since it was written in full)"
+    assert sorted(query(second, "select * from recsql_data.lists")) == sorted(after)
+    # the same tables without by_row: t1's three rows and t2's two replaced
+    monkeypatch.setattr(publish, "MAX_REPLACED_SHARE", 2.0)
+    how = _write(con, _tables(con, after), tmp_path / "third.duckdb", previous=first)
+    assert how == "updated in place: 6 of 5 rows replaced (120% since it was written in full)"
 
 
 def test_the_kept_tenants_rows_are_the_served_files_whichever_way_it_is_written(

@@ -50,8 +50,11 @@ def model(dbt, session):
         # (never offered again on discover), the items' rule states, salted hashes of the
         # erased customers, and the ALS item factors (to fold in a customer the build never
         # saw)
+        # replaced row by row in place: a birthday changes a customer's row, not the tenant's
         "customer_rule_states": Published(
-            dbt.ref("customer_rule_states"), "tenant_id, customer_id nulls first, country"
+            dbt.ref("customer_rule_states"),
+            "tenant_id, customer_id nulls first, country",
+            by_row=True,
         ),
         "visitor_rule_states": Published(
             dbt.ref("customer_rule_states")
@@ -132,10 +135,12 @@ def model(dbt, session):
         "build_info",
     }
     kept = Kept(dbt.ref("kept_tenants").to_arrow_table(), frozenset(tables) - made_for_all)
-    tables["model_registry"] = Published(session.from_arrow(update.registry))
-    tables["build_history"] = Published(session.from_arrow(update.history))
+    # row by row in place: a history grows by a row per tenant a night, a tenant's registry by
+    # a version now and then (their tenants' other rows stay)
+    tables["model_registry"] = Published(session.from_arrow(update.registry), by_row=True)
+    tables["build_history"] = Published(session.from_arrow(update.history), by_row=True)
     tables["tenant_status"] = Published(session.from_arrow(update.status))
-    tables["erasure_log"] = Published(session.from_arrow(update.erasure_log))
+    tables["erasure_log"] = Published(session.from_arrow(update.erasure_log), by_row=True)
     record = StateRecord(state_path, build_id, update) if state_path else None
     # the served file the held tenants' rows were read from (recsql/build/dbt_plugin.py) is
     # let go before the new one replaces it

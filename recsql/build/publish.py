@@ -24,7 +24,7 @@ import os
 import shutil
 import signal
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -65,6 +65,11 @@ class Published:
 
     rows: duckdb.DuckDBPyRelation
     order: str | None = None
+    #: Updated in place row by row: of a tenant whose rows changed, only the rows that did
+    #: are replaced (matched by their hash) - for a table whose rows mostly stay when its
+    #: tenant's change: a history that grows by a row a night, a rule state a birthday changes.
+    #: Else the tenant's rows are replaced (a retrained tenant's lists all change).
+    by_row: bool = False
 
     def ordered(self) -> duckdb.DuckDBPyRelation:
         return self.rows.order(self.order) if self.order else self.rows
@@ -85,7 +90,7 @@ class Kept:
             return table
         kept = con.from_arrow(self.tenants.select(["tenant_id"])).set_alias("kept")
         rows = table.rows.set_alias("t").join(kept, "t.tenant_id = kept.tenant_id", how="anti")
-        return Published(rows, table.order)
+        return replace(table, rows=rows)
 
 
 #: The served file's own record of how it was written (one row: ``layout``, a fingerprint of
@@ -132,7 +137,8 @@ def write_database(
     ``in_place`` allows it, that file has the same layout and has not had too many rows
     replaced since it was last written in full (:data:`MAX_REPLACED_SHARE`); else written in
     full. The two give the same rows: a tenant's rows in a table are replaced when their count
-    or the sum of their hashes differs. The ``kept`` tenants' rows of its tables are those of
+    or the sum of their hashes differs (of a table :attr:`Published.by_row`, those of its rows
+    that changed). The ``kept`` tenants' rows of its tables are those of
     ``previous``, either way. ``objects``: the views' and macros' SQL (default
     :func:`serving_objects`). Returns how it was written, for the log."""
     _remove(path)
@@ -211,7 +217,7 @@ def _with_kept_rows(
     except duckdb.Error as error:
         log.warning("The tenants kept whole have no rows of %s: %s", name, error)
         return table
-    return Published(table.rows.union(rows), table.order)
+    return replace(table, rows=table.rows.union(rows))
 
 
 def _wal(path: Path) -> Path:
@@ -258,7 +264,8 @@ def _replace_changed_rows(
     kept: Kept | None = None,
 ) -> str | None:
     """In ``path``, a copy of the served file: the rows of ``tables`` that differ from its own,
-    replaced tenant by tenant (a table without tenant_id: in full), but the ``kept`` tenants'
+    replaced tenant by tenant (row by row within a tenant for a table
+    :attr:`Published.by_row`; a table without tenant_id: in full), but the ``kept`` tenants'
     rows of its tables, which stay. None, and ``path`` is to be written in full, when the
     file's layout is not ``layout`` or the replaced share would pass
     :data:`MAX_REPLACED_SHARE`."""
@@ -290,7 +297,9 @@ def _replace_changed_rows(
             leaves_kept = kept is not None and name in kept.tables
             per_tenant = _tenant_differences(con, name, table.rows, leaves_kept)
             changed = per_tenant.filter(per_tenant["changed"])
-            changes[name] = changed.select(["tenant_id"])
+            if table.by_row:
+                changed = _row_differences(con, name, table.rows, changed.select(["tenant_id"]))
+            changes[name] = changed
             deleted += pc.sum(changed["old_rows"]).as_py() or 0
             rows += pc.sum(per_tenant["new_rows"]).as_py() or 0
             if leaves_kept:  # and the kept tenants' rows, which stay
@@ -305,15 +314,21 @@ def _replace_changed_rows(
                 con.execute(f"delete from {target}")
                 table.ordered().insert_into(target)
             elif changed.num_rows:
-                con.register("recsql_changed", changed)
-                same = "t.tenant_id is not distinct from changed.tenant_id"
+                # the changed tenants' rows, or (by_row) their rows of the changed hashes
+                keys = ["tenant_id", "row_hash"] if table.by_row else ["tenant_id"]
+                con.register("recsql_changed", changed.select(keys))
+                same = "t.tenant_id is not distinct from changed.tenant_id" + (
+                    f" and hash({_values(table.rows, 't')}) = changed.row_hash"
+                    if table.by_row
+                    else ""
+                )
                 con.execute(
                     f"delete from {target} as t using recsql_changed as changed where {same}"
                 )
                 replacing = table.rows.set_alias("t").join(
-                    con.from_arrow(changed).set_alias("changed"), same, how="semi"
+                    con.table("recsql_changed").set_alias("changed"), same, how="semi"
                 )
-                Published(replacing, table.order).ordered().insert_into(target)
+                replace(table, rows=replacing).ordered().insert_into(target)
                 con.unregister("recsql_changed")
         _write_info(con, layout, catalog, share)
         return (
@@ -326,6 +341,59 @@ def _replace_changed_rows(
             con.unregister(_KEPT_TENANTS)
 
 
+def _values(rows: duckdb.DuckDBPyRelation, alias: str | None = None) -> str:
+    """The columns of ``rows`` (of ``alias``), as the arguments of the hash of a row."""
+    prefix = f"{alias}." if alias else ""
+    return ", ".join(prefix + sql.identifier(column) for column in rows.columns)
+
+
+#: What :func:`_row_differences` returns.
+_ROW_DIFFERENCES = pa.schema(
+    [("tenant_id", pa.string()), ("row_hash", pa.uint64()), ("old_rows", pa.int64())]
+)
+
+
+def _row_differences(
+    con: duckdb.DuckDBPyConnection, name: str, rows: duckdb.DuckDBPyRelation, tenants: pa.Table
+) -> pa.Table:
+    """Of the ``tenants`` whose rows of table ``name`` changed, the rows that did, by their
+    hash: one row per tenant_id and row_hash that is not as many times in ``rows`` as in the
+    attached copy, with how many times it is in the copy (old_rows). What the copy deletes
+    and ``rows`` inserts (:attr:`Published.by_row`); the other rows stay."""
+    if not tenants.num_rows:
+        return pa.Table.from_batches([], schema=_ROW_DIFFERENCES)
+    con.register("recsql_changed_tenants", tenants)
+    try:
+        row_hash = f"hash({_values(rows, 't')})"
+        per_row = f"t.tenant_id, {row_hash} as row_hash, count(*) as n"
+        same = "t.tenant_id is not distinct from changed.tenant_id"
+        new = (
+            rows.set_alias("t")
+            .join(con.table("recsql_changed_tenants").set_alias("changed"), same, how="semi")
+            .aggregate(per_row, f"t.tenant_id, {row_hash}")
+            .set_alias("new")
+        )
+        old = con.sql(
+            f"select {per_row} from {_qualified(name)} as t "
+            f"semi join recsql_changed_tenants as changed on {same} group by all"
+        ).set_alias("old")
+        same_row = (
+            "new.tenant_id is not distinct from old.tenant_id and new.row_hash = old.row_hash"
+        )
+        return (
+            new.join(old, same_row, how="outer")
+            .filter("old.n is distinct from new.n")
+            .project(
+                "coalesce(new.tenant_id, old.tenant_id) as tenant_id, "
+                "coalesce(new.row_hash, old.row_hash) as row_hash, "
+                "coalesce(old.n, 0) as old_rows"
+            )
+            .to_arrow_table()
+        )
+    finally:
+        con.unregister("recsql_changed_tenants")
+
+
 def _tenant_differences(
     con: duckdb.DuckDBPyConnection,
     name: str,
@@ -336,8 +404,7 @@ def _tenant_differences(
     (old_rows, new_rows) and whether they differ (changed: another count, or another sum of
     the rows' hashes). ``leaves_kept``: the tenants registered as :data:`_KEPT_TENANTS` are
     not compared (``rows`` has none of theirs; the copy's stay)."""
-    values = ", ".join(sql.identifier(column) for column in rows.columns)
-    summary = f"tenant_id, count(*) as n, sum(hash({values})::hugeint) as h"
+    summary = f"tenant_id, count(*) as n, sum(hash({_values(rows)})::hugeint) as h"
     new = rows.aggregate(summary, "tenant_id").set_alias("new")
     others = (
         f"anti join {_KEPT_TENANTS} as kept on {_qualified(name)}.tenant_id = kept.tenant_id"

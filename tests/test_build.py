@@ -68,6 +68,59 @@ def test_the_dbt_unit_tests_and_code_data_tests_pass(built: BuildResult) -> None
     assert len(code_tests) >= 60 and set(code_tests) == {"pass"}
 
 
+def _node_spans(built: BuildResult) -> tuple[dict, dict[str, tuple[str, str]], set[str]]:
+    """dbt's manifest of a build, each node's span (first start to last end of its timings, in
+    its run results) and the dbt threads that ran them."""
+    target = built.db_path.parent / "recsql.duckdb.build/target"
+    manifest = json.loads((target / "manifest.json").read_text())
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    spans = {}
+    for result in results:
+        times = [t[key] for t in result["timing"] for key in ("started_at", "completed_at")]
+        if times:  # a node with nothing to run has no timing
+            spans[result["unique_id"]] = (min(times), max(times))
+    threads = {result["thread_id"] for result in results} - {"main"}  # main: the run's hooks
+    return manifest, spans, threads
+
+
+def _beside(spans: dict[str, tuple[str, str]], nodes: list[str]) -> list[tuple[str, str]]:
+    """The pairs of a node of ``nodes`` and another node that ran at the same time."""
+    return [
+        (node, other)
+        for node in nodes
+        for other in spans
+        if other != node and spans[node][0] < spans[other][1] and spans[other][0] < spans[node][1]
+    ]
+
+
+def test_nodes_run_on_two_threads_but_a_python_model_alone(built: BuildResult) -> None:
+    """dbt runs the build's nodes on two threads (recsql/build/scheduling.py), but no Python
+    model - the engine's, sized to the memory left of the budget, and the publication - runs
+    beside another node, and the two staging models of the interactions, which read the same
+    source, take turns. From each node's timings in dbt's run results."""
+    manifest, spans, threads = _node_spans(built)
+    assert len(threads) == 2
+    assert _beside(spans, list(spans)), "no two nodes ran at the same time"
+    python = [uid for uid in spans if manifest["nodes"].get(uid, {}).get("language") == "python"]
+    assert "model.recsql.publication" in python and len(python) >= 10
+    assert _beside(spans, python) == []
+    staging = "model.recsql.stg_interactions_hashed", "model.recsql.stg_interactions_validated"
+    assert staging[1] not in {other for _, other in _beside(spans, [staging[0]])}
+    # these inputs are Parquet files: their staging models ran beside others
+    assert _beside(spans, ["model.recsql.stg_items_validated"])
+
+
+def test_a_model_that_reads_a_csv_input_runs_alone(
+    single_tenant: tuple[BuildResult, list[str]],
+) -> None:
+    """A CSV input is a stream dbt-duckdb registers on every cursor it opens: the model that
+    reads it runs alone (recsql/build/scheduling.py)."""
+    _, spans, threads = _node_spans(single_tenant[0])
+    assert len(threads) == 2
+    streamed = ["model.recsql.stg_interactions_validated", "model.recsql.stg_items_validated"]
+    assert _beside(spans, streamed) == []
+
+
 def test_every_planted_bad_row_is_quarantined_with_its_reason(
     generated: GenerationReport, built: BuildResult
 ) -> None:

@@ -67,8 +67,26 @@ TENANT_INPUTS = pa.schema(
 )
 
 
+#: The input tables the build running in this process reads as views over their Parquet files
+#: (Plugin._define_native_inputs); None until its plugin opens the build database.
+_native_inputs: frozenset[str] | None = None
+
+
+def streams(source: str) -> bool:
+    """Whether the build running in this process streams the dbt source ``source`` (its
+    unique id) - an input table of CSV files, which dbt-duckdb registers on every cursor it
+    opens (recsql/build/scheduling.py) - or may (its database is not open yet)."""
+    prefix = f"source.recsql.{INPUT_SOURCES}."
+    if not source.startswith(prefix):
+        return False
+    native = _native_inputs
+    return native is None or source.removeprefix(prefix) not in native
+
+
 class Plugin(BasePlugin):
     def initialize(self, plugin_config: dict[str, Any]) -> None:
+        global _native_inputs
+        _native_inputs = None
         self.data_dir = plugin_config["data_dir"]
         # The encodings variable, as JSON (profiles.yml); dbt may have parsed it already.
         encodings = plugin_config.get("encodings") or {}
@@ -126,6 +144,8 @@ class Plugin(BasePlugin):
         erasures.define_function(conn, self._erasure_key)
         self._define_rows_read(conn)
         self._define_native_inputs(conn)
+        global _native_inputs
+        _native_inputs = frozenset(self.native_tables)
         self._define_is_native(conn)
         self._attach_previous(conn)
         self._conn = conn

@@ -32,7 +32,7 @@ import duckdb
 import yaml  # type: ignore[import-untyped]
 
 from recsql import __version__, contract, memory, sql
-from recsql.build import inputs
+from recsql.build import inputs, scheduling
 from recsql.build.publish import fault_point
 from recsql.engine import shards
 from recsql.lifecycle import state
@@ -661,6 +661,8 @@ def _run_dbt(
     from dbt.cli.main import dbtRunner
     from dbt.node_types import NodeType
 
+    from recsql.build import dbt_plugin
+
     project = project_dir()
     work = work_dir_for(db_path)
     work.mkdir(parents=True, exist_ok=True)
@@ -696,7 +698,9 @@ def _run_dbt(
             built = (NodeType.Model, NodeType.Seed)
             total = sum(1 for node in manifest.nodes.values() if node.resource_type in built)
             printer = _ProgressPrinter(progress, total)
-        runner = dbtRunner(manifest=manifest, callbacks=[printer] if printer else [])
+        # two threads, but a Python model runs alone (scheduling.py)
+        gate = scheduling.NodeGate.for_manifest(manifest, streamed=dbt_plugin.streams)
+        runner = dbtRunner(manifest=manifest, callbacks=[gate, *([printer] if printer else [])])
         skipped = (
             []
             if code_tests
@@ -708,7 +712,17 @@ def _run_dbt(
             ]
         )
         with shards.reporting(progress):
-            result = runner.invoke(["build", *paths, "--vars", json.dumps(variables), *skipped])
+            result = runner.invoke(
+                [
+                    "build",
+                    *paths,
+                    "--threads",
+                    str(scheduling.THREADS),
+                    "--vars",
+                    json.dumps(variables),
+                    *skipped,
+                ]
+            )
         if printer:
             printer.summary()
     finally:

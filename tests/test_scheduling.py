@@ -1,0 +1,119 @@
+"""Which of a build's dbt nodes may run at the same time (recsql/build/scheduling.py): the gate
+on its own, with threads standing for dbt's, and the project's nodes as the gate sees them."""
+
+from __future__ import annotations
+
+import threading
+import time
+from types import SimpleNamespace
+
+import pytest
+
+from recsql.build.scheduling import NodeGate
+
+#: How long a thread that should be held is watched before it counts as held.
+HELD = 0.3
+
+
+def _event(name: str, node: str) -> SimpleNamespace:
+    """A dbt event as the gate reads it."""
+    return SimpleNamespace(
+        info=SimpleNamespace(name=name),
+        data=SimpleNamespace(node_info=SimpleNamespace(unique_id=node)),
+    )
+
+
+class _Node:
+    """A dbt thread starting ``node``: ``started`` once the gate lets it run."""
+
+    def __init__(self, gate: NodeGate, node: str):
+        self.gate, self.node = gate, node
+        self.started = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        self.gate(_event("NodeStart", self.node))
+        self.started.set()
+
+    def finish(self) -> None:
+        assert self.started.wait(5), f"{self.node} never started"
+        self.gate(_event("NodeFinished", self.node))
+
+    def held(self) -> bool:
+        return not self.started.wait(HELD)
+
+
+@pytest.fixture
+def gate() -> NodeGate:
+    return NodeGate(
+        python={"model.engine", "model.publication"},
+        sources={
+            "model.stg_a_hashed": {"source.inputs.a"},
+            "model.stg_a_validated": {"source.inputs.a"},
+            "model.stg_b": {"source.inputs.b"},
+            "model.stg_c": {"source.inputs.c"},
+        },
+        streamed=lambda source: source == "source.inputs.c",
+    )
+
+
+def test_sql_nodes_run_side_by_side(gate: NodeGate) -> None:
+    first, second = _Node(gate, "model.one"), _Node(gate, "model.two")
+    assert not first.held() and not second.held()
+    # nodes reading different sources too
+    third, fourth = _Node(gate, "model.stg_a_hashed"), _Node(gate, "model.stg_b")
+    assert not third.held() and not fourth.held()
+
+
+def test_a_python_model_waits_for_the_running_nodes_and_runs_alone(gate: NodeGate) -> None:
+    sql = _Node(gate, "model.one")
+    assert not sql.held()
+    engine = _Node(gate, "model.engine")
+    assert engine.held()
+    # while it waits, no node starts: it is not kept waiting by a stream of small ones
+    later = _Node(gate, "model.two")
+    assert later.held()
+    sql.finish()
+    assert not engine.held()
+    assert later.held()
+    # nor does another Python model start beside it
+    publication = _Node(gate, "model.publication")
+    assert publication.held()
+    engine.finish()
+    # one of the two waiting starts; the other waits until it is done
+    time.sleep(HELD)
+    assert publication.started.is_set() != later.started.is_set()
+    (publication if publication.started.is_set() else later).finish()
+    assert not publication.held() and not later.held()
+
+
+def test_nodes_that_read_the_same_source_take_turns(gate: NodeGate) -> None:
+    hashed = _Node(gate, "model.stg_a_hashed")
+    assert not hashed.held()
+    validated = _Node(gate, "model.stg_a_validated")
+    assert validated.held()
+    other = _Node(gate, "model.stg_b")
+    assert not other.held()
+    hashed.finish()
+    assert not validated.held()
+
+
+def test_other_events_pass_through(gate: NodeGate) -> None:
+    engine = _Node(gate, "model.engine")
+    assert not engine.held()
+    gate(_event("LogModelResult", "model.one"))  # not a start: not held
+    engine.finish()
+    assert not _Node(gate, "model.one").held()
+
+
+def test_a_node_that_reads_a_streamed_source_runs_alone(gate: NodeGate) -> None:
+    """A CSV input reaches DuckDB as a stream that dbt-duckdb registers on every cursor it
+    opens: no node opens one while it is loaded."""
+    sql = _Node(gate, "model.one")
+    assert not sql.held()
+    streamed = _Node(gate, "model.stg_c")
+    assert streamed.held()
+    sql.finish()
+    assert not streamed.held()
+    assert _Node(gate, "model.stg_b").held()

@@ -190,7 +190,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     _print(
         f"  {'build':<22}{'as of':<21}{'status':<12}{'seconds':>8}{'tenants':>9}"
         f"{'trained':>9}{'promoted':>10}{'not due':>9}{'carried':>9}{'frozen':>8}{'off':>6}"
-        f"{'failed':>8}"
+        f"{'failed':>8}{'rejected':>10}  ndcg down"
         "  message"
     )
     for row in rows:
@@ -200,9 +200,19 @@ def cmd_status(args: argparse.Namespace) -> int:
             f"  {row['build_id']!s:<22}{row['as_of']!s:<21}{row['status']!s:<12}{seconds:>8}"
             f"{row['tenants']:>9,}{row['trained']:>9,}{row['promoted']:>10,}"
             f"{row['not_due']:>9,}{row['carried']:>9,}{row['frozen']:>8,}"
-            f"{row['off']:>6,}{row['failed']:>8,}  {message}"
+            f"{row['off']:>6,}{row['failed']:>8,}{row['rejected']:>10,}  "
+            f"{_tenants_named(row['ndcg_dropped'])}  {message}"
         )
     return 0
+
+
+def _tenants_named(tenants: object, most: int = 3) -> str:
+    """``tenants`` for a table cell: how many, and the first few by name."""
+    tenants = list(tenants) if isinstance(tenants, list) else []
+    if not tenants:
+        return "-"
+    named = ", ".join(tenants[:most]) + (", ..." if len(tenants) > most else "")
+    return f"{len(tenants)} ({named})"
 
 
 def cmd_models(args: argparse.Namespace) -> int:

@@ -364,6 +364,16 @@ def test_nights_of_a_fleet(world: Path, tmp_path: Path) -> None:
     [drop] = _report(night6)["ndcg_drops"]
     assert (drop["tenant_id"], drop["version"], drop["status"]) == ("t0001", v5, "rejected")
     _versions_served(night6)
+    # the fleet signal: `recsql status` counts the rejected candidates and names the tenants
+    # whose metric dropped, build by build
+    shown = run_recsql("status", "--db", str(db), "--json")
+    assert shown.returncode == 0, shown.stderr
+    signal = [(b["as_of"][:10], b["rejected"], b["ndcg_dropped"]) for b in json.loads(shown.stdout)]
+    assert signal[0] == ("2026-01-06", 1, ["t0001"])
+    assert all(rejected == 0 for _, rejected, _ in signal[1:])
+    table = run_recsql("status", "--db", str(db)).stdout.splitlines()
+    assert "rejected" in table[1] and "ndcg down" in table[1]
+    assert table[2].rstrip().endswith(" 1  1 (t0001)"), table[2]  # rejected, ndcg down
 
     # night 7: an operator pinned t0001 to its first version; --retrain all retrains every
     # tenant but the frozen and the pinned one, which the pinned version serves

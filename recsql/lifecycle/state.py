@@ -1364,7 +1364,10 @@ def builds(state_path: Path, limit: int = 20) -> list[dict[str, object]]:
     """The last ``limit`` builds, newest first, with the count of tenants per mode, of those
     it trained (a new version, active or candidate), of those a new version serves (promoted),
     of those it found not due, of those that kept their lists (carried: inputs unchanged) and
-    of those it failed."""
+    of those it failed; the candidates the promotion gate rejected, and the tenants whose
+    metric dropped (``ndcg_dropped``: a version the build decided on - made active, left a
+    candidate, rejected - scoring a lower NDCG@k than the version active then; the build's
+    JSON report has the same, with the figures)."""
     with connect(state_path, read_only=True) as con:
         cursor = con.execute(
             """
@@ -1381,6 +1384,16 @@ def builds(state_path: Path, limit: int = 20) -> list[dict[str, object]]:
                 count(m.tenant_id) filter (where m.mode = 'freeze') as frozen,
                 count(m.tenant_id) filter (where m.mode = 'off') as off,
                 count(m.tenant_id) filter (where m.outcome = 'failed') as failed,
+                (
+                    select count(*) from registry_events as e
+                    where e.build_id = b.build_id and e.status = 'rejected'
+                ) as rejected,
+                (
+                    select coalesce(list(distinct e.tenant_id order by e.tenant_id), [])
+                    from registry_events as e
+                    where e.build_id = b.build_id and e.ndcg < e.active_ndcg
+                        and e.status in ('active', 'candidate', 'rejected')
+                ) as ndcg_dropped,
                 b.message
             from builds as b
             left join tenant_builds as m on m.build_id = b.build_id

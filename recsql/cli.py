@@ -17,7 +17,14 @@ from pathlib import Path
 import duckdb
 
 from recsql import __version__, memory, sql
-from recsql.build import BuildFailed, BuildResult, ProjectNotFound, build, project_dir
+from recsql.build import (
+    BuildFailed,
+    BuildResult,
+    InputRefused,
+    ProjectNotFound,
+    build,
+    project_dir,
+)
 from recsql.build.inputs import ContractError
 from recsql.build.runner import RETRAIN_CHOICES
 from recsql.lifecycle import state
@@ -686,6 +693,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except ContractError as error:
+        print(f"recsql: input error: {error}", file=sys.stderr)
+        return 2
+    except InputRefused as error:  # the input, as a contract error: nothing published
         print(f"recsql: input error: {error}", file=sys.stderr)
         return 2
     except BuildFailed as error:

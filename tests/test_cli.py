@@ -170,7 +170,11 @@ def test_a_contract_error_stops_the_build_with_a_clear_message(
 
 
 @pytest.mark.slow
-def test_a_failed_build_exits_non_zero_and_keeps_the_served_file(tmp_path: Path) -> None:
+def test_a_rule_of_every_tenant_rejected_is_an_input_error_and_keeps_the_served_file(
+    tmp_path: Path,
+) -> None:
+    """A rule of every tenant that cannot run is a contract error, like an unknown column:
+    exit 2, nothing published (a build that fails otherwise exits 1: below)."""
     data = write_inputs(
         tmp_path / "in",
         # a rule of every tenant: a tenant's own rejected rule fails only that tenant (exit 3,
@@ -180,7 +184,8 @@ def test_a_failed_build_exits_non_zero_and_keeps_the_served_file(tmp_path: Path)
     db = tmp_path / "recsql.duckdb"
     db.write_bytes(b"served")
     result = run_recsql("build", "--data", str(data), "--db", str(db))
-    assert result.returncode == 1
+    assert result.returncode == 2
+    assert "input error" in result.stderr
     assert "unknown action" in result.stderr and "not changed" in result.stderr
     assert db.read_bytes() == b"served"
 

@@ -193,13 +193,13 @@ def test_no_file_a_build_leaves_holds_an_erased_id(tmp_path: Path) -> None:
     # a build that fails (a rule of every tenant with a typo) leaves no scratch database either
     (data / "rules.csv").write_text("tenant_id,rule_id,action,reason\n*,r1,exclud,a typo\n")
     failed = run_recsql(*build)
-    assert failed.returncode == 1
+    assert failed.returncode == 2  # an input error
     assert "--keep-build-db" in failed.stderr and not scratch.exists()
     assert_gone(failed.stdout + failed.stderr)
 
     # kept on request, to look closer: then it holds every input row, as documented
     kept = run_recsql(*build, "--keep-build-db")
-    assert kept.returncode == 1 and scratch.exists()
+    assert kept.returncode == 2 and scratch.exists()
     assert "The build database, to look closer" in kept.stderr
     holding = _files_holding(out, ERASED.encode())
     assert holding and all(f.startswith("recsql.duckdb.build/build.duckdb") for f in holding)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from recsql.build import BuildFailed, BuildResult
+from recsql.build import BuildFailed, BuildResult, InputRefused
 from tests.conftest import query, write_inputs
 
 pytestmark = pytest.mark.slow
@@ -409,6 +409,7 @@ def test_a_rule_for_every_tenant_that_cannot_run_stops_the_build_and_publishes_n
     served.write_bytes(b"the served database")
     with pytest.raises(BuildFailed) as failed:
         build_inputs(data, served)
+    assert isinstance(failed.value, InputRefused)  # recsql build exits 2: an input error
     message = str(failed.value)
     assert "rule 'hostile' of tenant '*'" in message and offending in message
     assert "Traceback" not in message

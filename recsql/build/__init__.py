@@ -9,6 +9,7 @@ from __future__ import annotations
 from recsql.build.runner import (
     BuildFailed,
     BuildResult,
+    InputRefused,
     ProjectNotFound,
     TableCounts,
     build,
@@ -19,6 +20,7 @@ from recsql.build.runner import (
 __all__ = [
     "BuildFailed",
     "BuildResult",
+    "InputRefused",
     "ProjectNotFound",
     "TableCounts",
     "build",

@@ -57,6 +57,34 @@ class BuildFailed(RuntimeError):
         )
 
 
+class InputRefused(BuildFailed):
+    """dbt stopped on the input itself, before anything was published: a rule of every tenant
+    (``*``), or of no tenant of the build, that is rejected or that the guard refuses, or a
+    tenants row that names no tenant. A contract error like those the input check finds before
+    dbt starts (``recsql build`` exits 2 for both)."""
+
+
+#: The nodes whose failure is :class:`InputRefused`: they fail the build only for rows no
+#: single tenant's failure can hold (a tenant's own rejected or refused rule, its settings row
+#: out of range, fail that tenant: docs/lifecycle.md).
+INPUT_GATES = frozenset(
+    {
+        "model rules_guarded",
+        "test no_rejected_rows_stg_rules_validated",
+        "test no_rejected_rows_stg_tenants_validated",
+    }
+)
+
+
+def _failed_nodes(result: Any) -> set[str]:
+    """The nodes a dbt run failed or errored on ("model rules_guarded")."""
+    return {
+        f"{node_result.node.resource_type} {node_result.node.name}"
+        for node_result in getattr(result.result, "results", []) or []
+        if str(node_result.status).lower() in ("error", "fail", "runtime error")
+    }
+
+
 def project_dir() -> Path:
     """The recsql dbt project: the checkout this package was installed from, or the cwd."""
     candidates = [Path(__file__).resolve().parents[2], Path.cwd()]
@@ -728,5 +756,7 @@ def _run_dbt(
     finally:
         unstaged = _release_dbt_database()
     if not result.success:
-        raise BuildFailed(_failures(result, build_db, keep_build_db))
+        failed = _failed_nodes(result) if result.exception is None else set()
+        refused = bool(failed) and failed <= INPUT_GATES
+        raise (InputRefused if refused else BuildFailed)(_failures(result, build_db, keep_build_db))
     return build_db, unstaged

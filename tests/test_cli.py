@@ -16,6 +16,7 @@ import pytest
 import recsql
 from recsql.cli import query_command
 from recsql.datasets.online_retail import DEFAULT_SOURCE
+from recsql.lifecycle import state
 from tests.conftest import AS_OF, REPO, query, run_recsql, write_inputs
 
 SMALL = {
@@ -209,6 +210,33 @@ def test_a_header_only_interactions_file_fails_the_build_and_publishes_nothing(
     ]
     assert "nothing was published" in result.stderr
     assert db.read_bytes() == b"served"
+
+
+@pytest.mark.parametrize("damage", ["corrupt", "newer"])
+def test_a_corrupt_or_newer_state_file_stops_the_build_and_changes_nothing(
+    tmp_path: Path, damage: str
+) -> None:
+    """A state file the build cannot trust - not a database, or written by a newer recsql -
+    stops it before dbt with a clear message naming the file (exit 2), and neither the served
+    file nor the state file changes."""
+    data = write_inputs(tmp_path / "in", SMALL)
+    db = tmp_path / "recsql.duckdb"
+    db.write_bytes(b"served")
+    path = state.default_path(db)
+    if damage == "corrupt":
+        path.write_bytes(b"not a database " * 1000)
+    else:
+        with state.connect(path) as con:
+            con.execute("update state_info set value = '99' where key = 'schema_version'")
+    before = path.read_bytes()
+    result = run_recsql("build", "--data", str(data), "--db", str(db), "--as-of", AS_OF)
+    assert result.returncode == 2, result.stderr
+    assert "state error" in result.stderr and str(path) in result.stderr
+    expected = "Restore it from a backup" if damage == "corrupt" else "newer recsql"
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+    assert db.read_bytes() == b"served"
+    assert path.read_bytes() == before
 
 
 def test_generate_writes_the_inputs(tmp_path: Path) -> None:

@@ -97,6 +97,16 @@ def test_the_docs_settings_table_is_generated_from_the_contract() -> None:
         ("als_regularization", 0, False),  # > 0: ALS needs it (it was >= 0 in staging)
         ("sustainability_nudge", 0, True),
         ("sustainability_nudge", -0.1, False),
+        ("retrain_every_days", 0, True),  # every build
+        ("retrain_every_days", -1, False),
+        ("retrain_new_data_share", 0, True),
+        ("retrain_new_data_share", 1, True),
+        ("retrain_new_data_share", 1.5, False),
+        ("retrain_drift", 1, True),
+        ("retrain_drift", -0.1, False),
+        ("keep_versions", 0, False),
+        ("promotion_min_customers", 0, False),
+        ("promotion_margin", 1.01, False),
         ("min_accepted_share", 0, True),
         ("min_accepted_share", 1, True),
         ("min_accepted_share", 1.01, False),
@@ -118,6 +128,9 @@ def test_a_setting_allows_its_choices_or_range(name: str, value: object, allowed
         ("half_life_days", "> 0"),
         ("sustainability_nudge", ">= 0"),
         ("min_accepted_share", "0..1"),
+        ("retrain_every_days", ">= 0"),
+        ("retrain_new_data_share", "0..1"),
+        ("retrain_drift", "0..1"),
         ("nothing_threshold", "any number"),
     ],
 )

@@ -6,9 +6,10 @@ One walk of eight nights on a generated world of two tenants, both `on`, retrain
 (retrain_every_days 1), their champion forced to popularity (so that the test knows what each
 version serves), judged on 6 customers and keeping one stored model besides the active and the
 pinned one (keep_versions 1). Nights 1-3 make each tenant a candidate the gate rejects, as
-tests/test_lifecycle_nights.py does (night 6): a burst of buyers of the tenant's least popular
-item trains a candidate that ranks it first; then six customers buy what the active version
-lists first for them. Then t0001 is promoted by hand and t0002 pinned:
+tests/test_lifecycle_nights.py does (night 6): a burst of buyers of the last of the tenant's
+served popular items trains a candidate that ranks it first; then six customers buy what the
+active version lists first for them, and the candidate does not. Then t0001 is promoted by
+hand and t0002 pinned:
 
 - night 4: t0001's rejected version, promoted, and t0002's, pinned, serve;
 - night 5: the same age would retrain both: t0001 is retrained (a candidate), t0002, pinned, is
@@ -27,7 +28,6 @@ through the `recsql` command, with `--state`.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -73,13 +73,15 @@ class Walk:
     first: dict[str, str] = field(default_factory=dict)
     rejected: dict[str, str] = field(default_factory=dict)
     rising: dict[str, str] = field(default_factory=dict)
-    rankings: dict[str, list[str]] = field(default_factory=dict)
+    rankings: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     #: tenant -> (candidate's, active version's) NDCG the gate must measure, and k
     gate: dict[str, tuple[list[float], int]] = field(default_factory=dict)
     requests: dict[str, subprocess.CompletedProcess[str]] = field(default_factory=dict)
     #: `recsql models list --json` right after the first requests, and after the last night
     waiting: dict[str, dict] = field(default_factory=dict)
     listed: dict[str, dict] = field(default_factory=dict)
+    #: `recsql models pin` of t0002's versions retired by night 8
+    refused: list[subprocess.CompletedProcess[str]] = field(default_factory=list)
     erased: list[str] = field(default_factory=list)
 
 
@@ -98,12 +100,11 @@ def walk(tmp_path_factory: pytest.TempPathFactory) -> Walk:
     root = tmp_path_factory.mktemp("operators")
     data = root / "data"
     generate(data, tenants=2, customers=80, items=40, interactions=1500, seed=11)
-    both = dict.fromkeys(TENANTS)
     _tenants(
         data,
-        algorithm={t: "popularity" for t in both},
-        promotion_min_customers={t: 6 for t in both},
-        keep_versions={t: 1 for t in both},
+        algorithm=dict.fromkeys(TENANTS, "popularity"),
+        promotion_min_customers=dict.fromkeys(TENANTS, 6),
+        keep_versions=dict.fromkeys(TENANTS, 1),
     )
     db = root / "shop.duckdb"
     state_path = db.with_name("shop.state.duckdb")
@@ -124,7 +125,7 @@ def walk(tmp_path_factory: pytest.TempPathFactory) -> Walk:
         assert done.returncode == 0, done.stderr
         return done
 
-    # night 1: each tenant's first version; 20 customers then buy its least popular item
+    # night 1: each tenant's first version; 20 customers then buy its last popular item
     night1 = night(NIGHTS[0])
     for tenant in TENANTS:
         assert _history(night1, NIGHTS[0])[tenant][:2] == ("first_version", "promoted")
@@ -147,21 +148,24 @@ def walk(tmp_path_factory: pytest.TempPathFactory) -> Walk:
         )
         walk.rejected[tenant] = v2
         for version in (v1, v2):
-            walk.rankings[version] = _popularity(db, tenant, version)
-        assert walk.rankings[v2][0] == walk.rising[tenant]
+            walk.rankings[tenant, version] = _popularity(db, tenant, version)
+        assert walk.rankings[tenant, v2][0] == walk.rising[tenant]
 
         # six customers buy what the active version lists first for them, and the candidate
         # does not: the gate must reject the candidate
         bought = _bought(night2, tenant)
-
-        def first(version: str, customer: str, bought: dict[str, set[str]] = bought) -> str:
-            return next(i for i in walk.rankings[version] if i not in bought[customer])
-
-        chosen = [(c, first(v1, c)) for c in sorted(bought) if first(v1, c) != first(v2, c)][:6]
+        firsts = {
+            customer: [
+                next(i for i in walk.rankings[tenant, v] if i not in items) for v in (v1, v2)
+            ]
+            for customer, items in sorted(bought.items())
+        }
+        chosen = [(c, active) for c, (active, candidate) in firsts.items() if active != candidate]
+        chosen = chosen[:6]
         assert len(chosen) == 6
         _buy(data, tenant, chosen, datetime(2026, 1, 2, 8))
         [(k,)] = query(night2, "select k from tenant_settings where tenant_id = ?", [tenant])
-        expected = [_ndcg(walk.rankings[v], bought, dict(chosen), k) for v in (v2, v1)]
+        expected = [_ndcg(walk.rankings[tenant, v], bought, dict(chosen), k) for v in (v2, v1)]
         walk.gate[tenant] = (expected, k)
 
     # night 3: the gate rejects both candidates
@@ -195,6 +199,14 @@ def walk(tmp_path_factory: pytest.TempPathFactory) -> Walk:
 
     walk.requests["unpin"] = models("unpin", PINNED, "--why", "ticket 118 closed")
     night(NIGHTS[7])
+    # a retired version cannot be pinned back: refused, nothing recorded
+    walk.refused = [
+        run_recsql(
+            *("models", "pin", "--state", str(state_path), "--tenant", PINNED),
+            *("--version", version, "--why", "back to it"),
+        )
+        for version in (walk.first[PINNED], walk.rejected[PINNED])
+    ]
     walk.listed = {t: json.loads(models("list", t, "--json").stdout)[0] for t in TENANTS}
     return walk
 
@@ -220,9 +232,9 @@ def _serves(walk: Walk, night: str, tenant: str, version: str) -> None:
         [tenant],
     )
     assert active == [(version,)], night
-    assert query(
-        db, "select active_version from tenant_status where tenant_id = ?", [tenant]
-    ) == [(version,)]
+    assert query(db, "select active_version from tenant_status where tenant_id = ?", [tenant]) == [
+        (version,)
+    ]
     assert _served_versions(db, tenant) == {version}, night
 
 
@@ -285,7 +297,7 @@ def test_promote_of_a_rejected_version_serves_it_from_the_next_build(walk: Walk)
     # what the promoted version serves: its popularity, the rising item first
     served = _served_popularity(night4, tenant)
     assert served[0] == walk.rising[tenant]
-    assert served == [i for i in walk.rankings[v2] if i in served]
+    assert served == [i for i in walk.rankings[tenant, v2] if i in served]
     # a promoted version is not pinned
     assert not any(pinned for _, _, pinned in _statuses(walk, NIGHTS[3], tenant).values())
 
@@ -300,7 +312,7 @@ def test_pin_of_a_rejected_version_serves_it_from_the_next_build(walk: Walk) -> 
     _serves(walk, NIGHTS[3], tenant, v2)
     served = _served_popularity(night4, tenant)
     assert served[0] == walk.rising[tenant]
-    assert served == [i for i in walk.rankings[v2] if i in served]
+    assert served == [i for i in walk.rankings[tenant, v2] if i in served]
     assert _statuses(walk, NIGHTS[3], tenant) == {
         v1: ("superseded", True, False),
         v2: ("active", True, True),
@@ -316,7 +328,8 @@ def test_the_triggers_go_on_after_a_promotion_and_not_while_pinned(walk: Walk) -
     assert _registry(night5, PROMOTED, night_id)[0] == "candidate"
     assert history[PINNED] == ("pinned", "kept", walk.rejected[PINNED])
     assert query(
-        night5, "select count(*) from model_registry where version = ? and tenant_id = ?",
+        night5,
+        "select count(*) from model_registry where version = ? and tenant_id = ?",
         [night_id, PINNED],
     ) == [(0,)]
     assert _report(night5)["tenants_by_trigger"] == {"age": 1, "pinned": 1}
@@ -336,7 +349,7 @@ def test_promote_of_a_superseded_version_serves_it_and_the_triggers_go_on(walk: 
     # the first version's popularity again: the rising item last
     served = _served_popularity(night6, tenant)
     assert served[-1] == walk.rising[tenant]
-    assert served == [i for i in walk.rankings[v1] if i in served]
+    assert served == [i for i in walk.rankings[tenant, v1] if i in served]
     # then the automatic triggers decide again (no operator, nothing pinned): the candidate
     # of night 5 awaits the promotion gate, as docs/lifecycle.md has it
     for night in NIGHTS[6:]:
@@ -431,3 +444,12 @@ def test_unpin_lets_the_triggers_go_on(walk: Walk) -> None:
         ("promote", walk.first[PROMOTED], "roll back", walk.build_ids[NIGHTS[5]]),
         ("promote", walk.rejected[PROMOTED], "roll forward", walk.build_ids[NIGHTS[3]]),
     ]
+
+
+def test_a_retired_version_cannot_be_pinned_back(walk: Walk) -> None:
+    # t0002's first version, retired on night 7, and the one it was pinned to, retired once
+    # unpinned: refused at once, exit status 2, naming the tenant; nothing is recorded
+    for refused in walk.refused:
+        assert refused.returncode == 2, refused.stdout
+        assert f"of tenant '{PINNED}' is retired and has no stored model" in refused.stderr
+    assert len(walk.listed[PINNED]["requests"]) == 2

@@ -53,8 +53,13 @@ def gate() -> NodeGate:
             "model.stg_a_validated": {"source.inputs.a"},
             "model.stg_b": {"source.inputs.b"},
             "model.stg_c": {"source.inputs.c"},
+            "model.plans": {"source.state.versions", "source.published.inputs"},
+            "model.active": {"source.state.versions"},
+            "model.judged": {"source.state.stored"},
         },
+        # inputs a and b are Parquet views (never loaded), c is streamed
         streamed=lambda source: source == "source.inputs.c",
+        loaded=lambda source: source not in ("source.inputs.a", "source.inputs.b"),
     )
 
 
@@ -88,15 +93,21 @@ def test_a_python_model_waits_for_the_running_nodes_and_runs_alone(gate: NodeGat
     assert not publication.held() and not later.held()
 
 
-def test_nodes_that_read_the_same_source_take_turns(gate: NodeGate) -> None:
-    hashed = _Node(gate, "model.stg_a_hashed")
-    assert not hashed.held()
-    validated = _Node(gate, "model.stg_a_validated")
-    assert validated.held()
-    other = _Node(gate, "model.stg_b")
-    assert not other.held()
-    hashed.finish()
-    assert not validated.held()
+def test_nodes_that_read_sources_the_plugin_loads_take_turns(gate: NodeGate) -> None:
+    """The plugin loads a source when the first node reading it compiles, through its one
+    connection: two such nodes never run at once, whichever sources they read; nodes reading
+    the Parquet views of the inputs run side by side, even the same one."""
+    plans = _Node(gate, "model.plans")
+    assert not plans.held()
+    active, judged = _Node(gate, "model.active"), _Node(gate, "model.judged")
+    assert active.held() and judged.held()
+    hashed, validated = _Node(gate, "model.stg_a_hashed"), _Node(gate, "model.stg_a_validated")
+    assert not hashed.held() and not validated.held()
+    plans.finish()
+    time.sleep(HELD)
+    assert active.started.is_set() != judged.started.is_set()
+    (active if active.started.is_set() else judged).finish()
+    assert not active.held() and not judged.held()
 
 
 def test_other_events_pass_through(gate: NodeGate) -> None:

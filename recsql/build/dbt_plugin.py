@@ -83,6 +83,14 @@ def streams(source: str) -> bool:
     return native is None or source.removeprefix(prefix) not in native
 
 
+def loads(source: str) -> bool:
+    """Whether the plugin loads the dbt source ``source`` (its unique id) when a node that
+    reads it compiles: every source but an input table it reads as a view over its Parquet
+    files (recsql/build/scheduling.py)."""
+    prefix = f"source.recsql.{INPUT_SOURCES}."
+    return not source.startswith(prefix) or streams(source)
+
+
 class Plugin(BasePlugin):
     def initialize(self, plugin_config: dict[str, Any]) -> None:
         global _native_inputs

@@ -727,7 +727,9 @@ def _run_dbt(
             total = sum(1 for node in manifest.nodes.values() if node.resource_type in built)
             printer = _ProgressPrinter(progress, total)
         # two threads, but a Python model runs alone (scheduling.py)
-        gate = scheduling.NodeGate.for_manifest(manifest, streamed=dbt_plugin.streams)
+        gate = scheduling.NodeGate.for_manifest(
+            manifest, streamed=dbt_plugin.streams, loaded=dbt_plugin.loads
+        )
         runner = dbtRunner(manifest=manifest, callbacks=[gate, *([printer] if printer else [])])
         skipped = (
             []

@@ -19,9 +19,13 @@ it:
   lock: a node opening its cursor while another loaded such a source failed ("dictionary
   changed size during iteration"). Parquet inputs are views the plugin made when the
   database opened (:func:`recsql.build.dbt_plugin.streams` tells which are which).
-- **nodes that read the same source take turns.** dbt-duckdb loads a plugin's source when
-  the first node that reads it is compiled (``save_mode: ignore`` then keeps it): two nodes
-  compiled at once would both create its table, and one would fail on DuckDB's catalog.
+- **nodes that read a source the plugin loads take turns.** dbt-duckdb loads a plugin's
+  source (the state's versions and stored models, the served file's fingerprints, a streamed
+  input) when the first node that reads it is compiled, with ``save_mode: ignore`` keeping
+  it after: two nodes compiled at once would both create its table, and one would fail on
+  DuckDB's catalog; and the plugin reads the state through its one connection, which two
+  loads at once found busy ("connection is busy with another call"). Parquet inputs are
+  never loaded: the nodes that read them run side by side.
 
 Everything else is independent for dbt's graph, and DuckDB runs concurrent queries on one
 database, under its one ``memory_limit`` (each SQL model's pre-hook sets it from what the
@@ -45,24 +49,29 @@ class NodeGate:
     """A dbt callback that starts a node only when it may run beside the nodes running: a
     node that runs alone (in ``python``, or reading a source ``streamed`` says is streamed)
     only when no other node runs; any other node only when no node runs alone or waits to,
-    and no running node shares one of its ``sources``."""
+    and, if it reads one of its ``sources`` that ``loaded`` says the plugin loads, no running
+    node reads one too."""
 
     def __init__(
         self,
         python: Set[str],
         sources: Mapping[str, Set[str]],
         streamed: Callable[[str], bool] = lambda source: False,
+        loaded: Callable[[str], bool] = lambda source: True,
     ):
         self.python = frozenset(python)
         self.sources = {node: frozenset(read) for node, read in sources.items() if read}
         self.streamed = streamed
+        self.loaded = loaded
         self._changed = threading.Condition()
         self._running: set[str] = set()
         self._running_alone = False
         self._waiting_alone = 0
 
     @classmethod
-    def for_manifest(cls, manifest: Any, streamed: Callable[[str], bool]) -> NodeGate:
+    def for_manifest(
+        cls, manifest: Any, streamed: Callable[[str], bool], loaded: Callable[[str], bool]
+    ) -> NodeGate:
         """The gate of a parsed project: its Python models, and its nodes by the sources they
         read."""
         python, sources = set(), {}
@@ -71,7 +80,7 @@ class NodeGate:
                 python.add(unique_id)
             depends_on = getattr(getattr(node, "depends_on", None), "nodes", None) or []
             sources[unique_id] = {parent for parent in depends_on if parent.startswith("source.")}
-        return cls(python, sources, streamed)
+        return cls(python, sources, streamed, loaded)
 
     def __call__(self, event: Any) -> None:
         name = event.info.name
@@ -113,5 +122,8 @@ class NodeGate:
     def _may_join(self, node: str) -> bool:
         if self._waiting_alone or self._running_alone:
             return False
-        read = self.sources.get(node, frozenset())
-        return not any(read & self.sources.get(other, frozenset()) for other in self._running)
+        return not self._loads(node) or not any(map(self._loads, self._running))
+
+    def _loads(self, node: str) -> bool:
+        """Whether ``node`` reads a source the plugin loads."""
+        return any(map(self.loaded, self.sources.get(node, ())))

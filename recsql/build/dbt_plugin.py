@@ -72,23 +72,25 @@ TENANT_INPUTS = pa.schema(
 _native_inputs: frozenset[str] | None = None
 
 
+#: The unique ids of the input tables' dbt sources start with this.
+_INPUT_SOURCE_IDS = f"source.recsql.{INPUT_SOURCES}."
+
+
 def streams(source: str) -> bool:
     """Whether the build running in this process streams the dbt source ``source`` (its
     unique id) - an input table of CSV files, which dbt-duckdb registers on every cursor it
     opens (recsql/build/scheduling.py) - or may (its database is not open yet)."""
-    prefix = f"source.recsql.{INPUT_SOURCES}."
-    if not source.startswith(prefix):
+    if not source.startswith(_INPUT_SOURCE_IDS):
         return False
     native = _native_inputs
-    return native is None or source.removeprefix(prefix) not in native
+    return native is None or source.removeprefix(_INPUT_SOURCE_IDS) not in native
 
 
 def loads(source: str) -> bool:
     """Whether the plugin loads the dbt source ``source`` (its unique id) when a node that
     reads it compiles: every source but an input table it reads as a view over its Parquet
     files (recsql/build/scheduling.py)."""
-    prefix = f"source.recsql.{INPUT_SOURCES}."
-    return not source.startswith(prefix) or streams(source)
+    return not source.startswith(_INPUT_SOURCE_IDS) or streams(source)
 
 
 class Plugin(BasePlugin):

@@ -76,13 +76,18 @@ INPUT_GATES = frozenset(
 )
 
 
-def _failed_nodes(result: Any) -> set[str]:
-    """The nodes a dbt run failed or errored on ("model rules_guarded")."""
-    return {
-        f"{node_result.node.resource_type} {node_result.node.name}"
+def _failed_results(result: Any) -> list[Any]:
+    """The results of the nodes a dbt run failed or errored on."""
+    return [
+        node_result
         for node_result in getattr(result.result, "results", []) or []
         if str(node_result.status).lower() in ("error", "fail", "runtime error")
-    }
+    ]
+
+
+def _failed_nodes(result: Any) -> set[str]:
+    """The nodes a dbt run failed or errored on ("model rules_guarded")."""
+    return {f"{failed.node.resource_type} {failed.node.name}" for failed in _failed_results(result)}
 
 
 def project_dir() -> Path:
@@ -282,10 +287,7 @@ def _failures(result: Any, build_db: Path, keep_build_db: bool) -> list[str]:
     if result.exception is not None:
         return [str(result.exception)]
     failures = []
-    for node_result in getattr(result.result, "results", []) or []:
-        status = str(node_result.status).lower()
-        if status not in ("error", "fail", "runtime error"):
-            continue
+    for node_result in _failed_results(result):
         node = node_result.node
         message = str(node_result.message)
         if "Traceback" in message:  # a Python model: its exception says what is wrong

@@ -15,11 +15,14 @@ from recsql.build.scheduling import NodeGate
 HELD = 0.3
 
 
-def _event(name: str, node: str) -> SimpleNamespace:
-    """A dbt event as the gate reads it."""
+def _event(name: str, node: str, status: str = "success") -> SimpleNamespace:
+    """A dbt event as the gate reads it (``status``: a NodeFinished's run result's)."""
     return SimpleNamespace(
         info=SimpleNamespace(name=name),
-        data=SimpleNamespace(node_info=SimpleNamespace(unique_id=node)),
+        data=SimpleNamespace(
+            node_info=SimpleNamespace(unique_id=node),
+            run_result=SimpleNamespace(status=status),
+        ),
     )
 
 
@@ -36,9 +39,9 @@ class _Node:
         self.gate(_event("NodeStart", self.node))
         self.started.set()
 
-    def finish(self) -> None:
+    def finish(self, status: str = "success") -> None:
         assert self.started.wait(5), f"{self.node} never started"
-        self.gate(_event("NodeFinished", self.node))
+        self.gate(_event("NodeFinished", self.node, status))
 
     def held(self) -> bool:
         return not self.started.wait(HELD)
@@ -55,7 +58,10 @@ def gate() -> NodeGate:
             "model.stg_c": {"source.inputs.c"},
             "model.plans": {"source.state.versions", "source.published.inputs"},
             "model.active": {"source.state.versions"},
+            "model.active_too": {"source.state.versions"},
             "model.judged": {"source.state.stored"},
+            "model.judged_too": {"source.state.stored"},
+            "model.repurchase": {"source.state.repurchase"},
         },
         # inputs a and b are Parquet views (never loaded), c is streamed
         streamed=lambda source: source == "source.inputs.c",
@@ -103,11 +109,32 @@ def test_nodes_that_read_sources_the_plugin_loads_take_turns(gate: NodeGate) -> 
     assert active.held() and judged.held()
     hashed, validated = _Node(gate, "model.stg_a_hashed"), _Node(gate, "model.stg_a_validated")
     assert not hashed.held() and not validated.held()
-    plans.finish()
+    # it failed: the sources it reads may not be loaded, the next node reading them loads them
+    plans.finish(status="error")
     time.sleep(HELD)
     assert active.started.is_set() != judged.started.is_set()
     (active if active.started.is_set() else judged).finish()
     assert not active.held() and not judged.held()
+
+
+def test_a_loaded_source_is_read_side_by_side(gate: NodeGate) -> None:
+    """Once a node that read a source finished without an error, the source is a table of the
+    build database: the nodes that read it after run side by side, and beside a node that
+    loads another source."""
+    plans = _Node(gate, "model.plans")
+    judged = _Node(gate, "model.judged")
+    assert not plans.held() and judged.held()
+    plans.finish()
+    assert not judged.held()  # the stored models load now
+    # versions are loaded: its readers start beside judged and each other
+    active, active_too = _Node(gate, "model.active"), _Node(gate, "model.active_too")
+    assert not active.held() and not active_too.held()
+    # another source still to load waits for judged's load
+    repurchase = _Node(gate, "model.repurchase")
+    assert repurchase.held()
+    judged.finish()
+    assert not repurchase.held()
+    assert not _Node(gate, "model.judged_too").held()
 
 
 def test_other_events_pass_through(gate: NodeGate) -> None:

@@ -17,15 +17,19 @@ it:
   DuckDB as a stream (the recsql plugin's :meth:`~recsql.build.dbt_plugin.Plugin.load`),
   which dbt-duckdb registers on every cursor it opens after, from a dict it reads without a
   lock: a node opening its cursor while another loaded such a source failed ("dictionary
-  changed size during iteration"). Parquet inputs are views the plugin made when the
-  database opened (:func:`recsql.build.dbt_plugin.streams` tells which are which).
-- **nodes that read a source the plugin loads take turns.** dbt-duckdb loads a plugin's
-  source (the state's versions and stored models, the served file's fingerprints, a streamed
-  input) when the first node that reads it is compiled, with ``save_mode: ignore`` keeping
-  it after: two nodes compiled at once would both create its table, and one would fail on
-  DuckDB's catalog; and the plugin reads the state through its one connection, which two
-  loads at once found busy ("connection is busy with another call"). Parquet inputs are
-  never loaded: the nodes that read them run side by side.
+  changed size during iteration"). Parquet inputs, and optional inputs without files, are
+  views the plugin made when the database opened (:func:`recsql.build.dbt_plugin.streams`
+  tells which are which).
+- **nodes that read a source the plugin loads take turns until it is loaded.** dbt-duckdb
+  loads a plugin's source (the state's versions and stored models, the served file's
+  fingerprints, a streamed input) when the first node that reads it is compiled, with
+  ``save_mode: ignore`` keeping it after: two nodes compiled at once would both create its
+  table, and one would fail on DuckDB's catalog; and the plugin reads the state through its
+  one connection, which two loads at once found busy ("connection is busy with another
+  call"). Once a node that reads a source has finished without an error, the source is a
+  table of the build database, and the nodes reading it after run side by side (on the
+  1,000-tenant night, six small models over the state's stored models ran one after the
+  other). Parquet inputs are never loaded: the nodes that read them run side by side.
 
 Everything else is independent for dbt's graph, and DuckDB runs concurrent queries on one
 database, under its one ``memory_limit`` (each SQL model's pre-hook sets it from what the
@@ -49,8 +53,8 @@ class NodeGate:
     """A dbt callback that starts a node only when it may run beside the nodes running: a
     node that runs alone (in ``python``, or reading a source ``streamed`` says is streamed)
     only when no other node runs; any other node only when no node runs alone or waits to,
-    and, if it reads one of its ``sources`` that ``loaded`` says the plugin loads, no running
-    node reads one too."""
+    and, if it reads one of its ``sources`` that ``loaded`` says the plugin loads and that no
+    node has read yet, no running node reads one too."""
 
     def __init__(
         self,
@@ -67,6 +71,8 @@ class NodeGate:
         self._running: set[str] = set()
         self._running_alone = False
         self._waiting_alone = 0
+        # the sources read by a node that finished without an error: loaded, tables now
+        self._read: set[str] = set()
 
     @classmethod
     def for_manifest(
@@ -90,7 +96,8 @@ class NodeGate:
         if name == "NodeStart":
             self.start(node)
         else:
-            self.finish(node)
+            status = str(event.data.run_result.status).lower()
+            self.finish(node, read=status not in ("error", "skipped"))
 
     def runs_alone(self, node: str) -> bool:
         """Whether ``node`` runs alone: a Python model, or a node that reads a streamed
@@ -111,10 +118,13 @@ class NodeGate:
                 self._changed.wait_for(lambda: self._may_join(node))
             self._running.add(node)
 
-    def finish(self, node: str) -> None:
-        """``node`` is done: let the nodes waiting for it start."""
+    def finish(self, node: str, read: bool = True) -> None:
+        """``node`` is done (``read``: without an error, its sources are loaded): let the nodes
+        waiting for it start."""
         with self._changed:
             self._running.discard(node)
+            if read:
+                self._read |= self.sources.get(node, frozenset())
             if not self._running:
                 self._running_alone = False
             self._changed.notify_all()
@@ -125,5 +135,8 @@ class NodeGate:
         return not self._loads(node) or not any(map(self._loads, self._running))
 
     def _loads(self, node: str) -> bool:
-        """Whether ``node`` reads a source the plugin loads."""
-        return any(map(self.loaded, self.sources.get(node, ())))
+        """Whether ``node`` reads a source the plugin loads and that is not loaded yet."""
+        return any(
+            self.loaded(source) and source not in self._read
+            for source in self.sources.get(node, ())
+        )

@@ -354,6 +354,36 @@ def test_a_version_of_a_build_that_never_published_does_not_count(tmp_path: Path
     assert row["active_ndcg"] == 0.2  # judged against the served version, not the dead one
 
 
+def test_a_build_that_fails_after_recording_publishing_is_undone(tmp_path: Path) -> None:
+    """The publication records the build in the state while it writes the served file
+    (recsql/build/publish.py): a build that then fails before its swap is failed, and what it
+    recorded is undone as for a build killed there - its stored models are deleted, and its
+    version does not count."""
+    path = tmp_path / "shop.state.duckdb"
+    first, _ = _night(path, {"a": 0.2})
+    failed, _ = _night(path, {"a": 0.9}, publish=False)
+    with state.connect(path, read_only=True) as con:
+        assert con.execute(
+            "select count(*) from stored_neighbours where version = ?", [failed]
+        ).fetchall() == [(1,)]
+    with state.Writer(path) as writer:
+        writer.fail(state.Build(failed, NIGHT, path), "the disk is full")
+    [newest, _] = state.builds(path)
+    assert (newest["build_id"], newest["status"], newest["message"]) == (
+        failed,
+        "failed",
+        "the disk is full",
+    )
+    with state.connect(path, read_only=True) as con:
+        for form in state.STORED_FORMS:
+            found = con.execute(f"select count(*) from stored_{form} where version = ?", [failed])
+            assert found.fetchall() == [(0,)], form
+    third, update = _night(path, {"a": 0.3})
+    assert _statuses(update.registry) == {("a", first): "superseded", ("a", third): "active"}
+    row = update.registry.filter(pa.compute.equal(update.registry["version"], third)).to_pylist()
+    assert row[0]["active_ndcg"] == 0.2
+
+
 def test_stored_models_beyond_keep_versions_are_retired_and_their_registry_rows_stay(
     tmp_path: Path,
 ) -> None:

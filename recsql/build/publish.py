@@ -18,12 +18,14 @@ killed build died on.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import shutil
 import signal
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -461,8 +463,20 @@ class StateRecord:
     build_id: str
     update: state.StateUpdate
 
-    def before_swap(self) -> None:
-        state.record_publishing(self.state_path, self.build_id, self.update)
+    def before_swap(self, con: duckdb.DuckDBPyConnection | None = None) -> None:
+        """Record the build as ``publishing``; its stored models given as relations of the
+        build's database are read through ``con`` (a cursor of it), if given: the publication
+        writes the served file through the connection they were made on meanwhile."""
+        update = self.update
+        if con is not None:
+            forms = {
+                form: con.sql(rows.sql_query())
+                if isinstance(rows, duckdb.DuckDBPyRelation)
+                else rows
+                for form, rows in update.forms.items()
+            }
+            update = replace(update, forms=forms)
+        state.record_publishing(self.state_path, self.build_id, update)
         fault_point("publishing")
 
     def after_swap(self) -> None:
@@ -472,6 +486,32 @@ class StateRecord:
 
 class ErasedCustomerFound(RuntimeError):
     """A table about to be published holds a customer who asked to be forgotten."""
+
+
+def _write_staged(
+    con: duckdb.DuckDBPyConnection,
+    tables: Mapping[str, Published],
+    staged: Path,
+    target: Path,
+    erased: duckdb.DuckDBPyRelation | None,
+    in_place: bool,
+    kept: Kept | None,
+) -> dict[str, int]:
+    """The new served file at ``staged``, checked and on disk (:func:`publish`); its views'
+    row counts."""
+    how = write_database(con, tables, staged, previous=target, in_place=in_place, kept=kept)
+    log.info("%s: %s", staged.name, how)
+    found = erased_customer_columns(con, staged, erased) if erased is not None else []
+    if found:
+        _remove(staged)
+        where = "; ".join(f"{table}.{column}: {rows} rows" for table, column, rows in found)
+        raise ErasedCustomerFound(
+            f"Nothing was published: customers who asked to be forgotten are in {where}. "
+            "This is a defect of recsql (the models drop them): please report it."
+        )
+    counts = verify_database(staged)
+    _fsync(staged)
+    return counts
 
 
 def erased_customer_columns(
@@ -530,20 +570,23 @@ def publish(
     target = Path(path).resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
     staged = target.with_name(target.name + ".next")
-    how = write_database(con, tables, staged, previous=target, in_place=in_place, kept=kept)
-    log.info("%s: %s", staged.name, how)
-    found = erased_customer_columns(con, staged, erased) if erased is not None else []
-    if found:
-        _remove(staged)
-        where = "; ".join(f"{table}.{column}: {rows} rows" for table, column, rows in found)
-        raise ErasedCustomerFound(
-            f"Nothing was published: customers who asked to be forgotten are in {where}. "
-            "This is a defect of recsql (the models drop them): please report it."
-        )
-    counts = verify_database(staged)
-    _fsync(staged)
-    if record:
-        record.before_swap()
+    # The state records the build while the new file is written (another DuckDB database,
+    # another core: 0.65 s of the 1,000-tenant night's 2.4 s); both are done before the swap.
+    # A build that fails after the state recorded it is abandoned (state.Writer.fail).
+    with contextlib.closing(con.cursor()) as reader, ThreadPoolExecutor(max_workers=1) as recorder:
+        recording = recorder.submit(record.before_swap, reader) if record else None
+        try:
+            counts = _write_staged(con, tables, staged, target, erased, in_place, kept)
+        except BaseException:
+            if recording is not None:
+                wait([recording])
+            raise
+        try:
+            if recording is not None:
+                recording.result()
+        except BaseException:
+            _remove(staged)
+            raise
     # A write-ahead log left by a client that opened the served file for writing belongs to
     # the old file; replayed against the new one it would corrupt it.
     stale_wal = _wal(target)

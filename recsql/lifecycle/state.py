@@ -645,15 +645,7 @@ class Writer:
                     [new, message, build_id],
                 )
                 if new == "abandoned":
-                    # the stored models of the versions it trained (a version is its build);
-                    # the operators' requests it applied wait for the next build again
-                    for form in STORED_FORMS:
-                        con.execute(f"delete from stored_{form} where version = ?", [build_id])
-                    con.execute("delete from erasures where build_id = ?", [build_id])
-                    con.execute(
-                        "update operator_requests set build_id = null where build_id = ?",
-                        [build_id],
-                    )
+                    _unrecord(con, build_id)
                 settled.append((build_id, new))
         return settled
 
@@ -671,13 +663,33 @@ class Writer:
 
     def fail(self, build: Build, message: str) -> None:
         """Record that ``build`` stopped without publishing (a build whose file was served
-        stays ``published``: a failure after the swap does not unpublish it)."""
+        stays ``published``: a failure after the swap does not unpublish it); what it recorded
+        before the swap (``publishing``) is undone."""
         with connect(self.path) as con:
-            con.execute(
-                "update builds set status = 'failed', message = ?, finished_at = ? "
-                "where build_id = ? and status in ('running', 'publishing')",
-                [message, _now(), build.build_id],
-            )
+            con.execute("begin transaction")
+            [(status,)] = con.execute(
+                "select status from builds where build_id = ?", [build.build_id]
+            ).fetchall()
+            if status in ("running", "publishing"):
+                con.execute(
+                    "update builds set status = 'failed', message = ?, finished_at = ? "
+                    "where build_id = ?",
+                    [message, _now(), build.build_id],
+                )
+            if status == "publishing":
+                _unrecord(con, build.build_id)
+            con.execute("commit")
+
+
+def _unrecord(con: duckdb.DuckDBPyConnection, build_id: str) -> None:
+    """Undo what a build that was not published recorded before its swap: the stored models
+    of the versions it trained (a version is its build; their registry rows stay unread, as
+    those of a build not in published_builds) and the erasures it applied; the operators'
+    requests it applied wait for the next build again."""
+    for form in STORED_FORMS:
+        con.execute(f"delete from stored_{form} where version = ?", [build_id])
+    con.execute("delete from erasures where build_id = ?", [build_id])
+    con.execute("update operator_requests set build_id = null where build_id = ?", [build_id])
 
 
 #: What a version stores so that it can score new interactions without refitting: the state

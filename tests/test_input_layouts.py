@@ -579,7 +579,6 @@ def test_a_build_of_parquet_files_quarantines_their_rows_with_their_text(
     ("files", "table"),
     [
         ({"interactions.csv": HEADER + b"c1,i1,2025-01-01\n"}, "interactions"),
-        ({"customers.csv": b"customer_id\nc1\n"}, "customers"),  # absent: none to read
         (
             {
                 "customers/1.parquet": parquet("customer_id,points\nc1,1\n"),
@@ -596,15 +595,28 @@ def test_a_build_of_parquet_files_quarantines_their_rows_with_their_text(
             "interactions",
         ),
     ],
-    ids=["CSV", "no file", "extras in several files", "a file_row_number column"],
+    ids=["CSV", "extras in several files", "a file_row_number column"],
 )
 def test_the_tables_parquet_cannot_read_natively_are_streamed(
     tmp_path: Path, files: dict[str, bytes], table: str
 ) -> None:
     write_files(tmp_path, {"items.csv": b"item_id\ni1\n", **files})
-    if table == "customers" and "customers.csv" in files:
-        (tmp_path / "customers.csv").unlink()
     assert inputs.native_read(tmp_path, table) is None
+
+
+def test_an_optional_table_without_files_is_read_as_an_empty_select_of_its_streams_shape(
+    tmp_path: Path,
+) -> None:
+    """No stream for a table that has no files (dbt-duckdb would register it on every cursor,
+    and the model reading it would run alone: recsql/build/scheduling.py): an empty select
+    with the columns and types its stream has, and the ``_row`` the plugin adds to one."""
+    write_files(tmp_path, {"items.csv": b"item_id\ni1\n", "interactions.csv": HEADER})
+    read = inputs.native_read(tmp_path, "customers")
+    assert read is not None and read.rows == 0
+    selected = duckdb.sql(read.sql).to_arrow_table()
+    streamed = inputs.stream_table(tmp_path, "customers").read_all()
+    assert selected.num_rows == streamed.num_rows == 0
+    assert selected.schema == streamed.schema.append(pa.field(inputs.ROW, pa.string()))
 
 
 def test_extra_columns_typed_differently_in_two_files_are_text(tmp_path: Path) -> None:

@@ -67,8 +67,9 @@ TENANT_INPUTS = pa.schema(
 )
 
 
-#: The input tables the build running in this process reads as views over their Parquet files
-#: (Plugin._define_native_inputs); None until its plugin opens the build database.
+#: The input tables the build running in this process reads as views over their Parquet files,
+#: or as an empty view for want of files (Plugin._define_native_inputs); None until its plugin
+#: opens the build database.
 _native_inputs: frozenset[str] | None = None
 
 
@@ -121,7 +122,8 @@ class Plugin(BasePlugin):
         # per input table, the rows its stream has handed over (recsql_rows_read in SQL: the
         # accounting test, tests/dbt/assert_every_input_row_is_accounted_for.sql)
         self.rows_read: dict[str, int] = {}
-        # the input tables read as views over their Parquet files (recsql_input_is_native)
+        # the input tables read as views over their Parquet files, or empty views for an
+        # optional table without files (recsql_input_is_native)
         self.native_tables: set[str] = set()
         # the build's memory budget: DuckDB's share is its memory_limit, the engine's Python
         # models build tenants in shards that fit the rest (recsql/memory.py)
@@ -179,8 +181,10 @@ class Plugin(BasePlugin):
     def _define_native_inputs(self, conn: Any) -> None:
         """The input tables whose files are all Parquet as views over them, in the build's
         own connection (:func:`recsql.build.inputs.native_read`), counted from the files'
-        metadata; dbt keeps them (the sources' ``save_mode: ignore``) and streams the others
-        from :meth:`load`."""
+        metadata, and an optional table without files as an empty view (no stream, which
+        dbt-duckdb would register on every cursor: its staging model need not run alone); dbt
+        keeps them (the sources' ``save_mode: ignore``) and streams the others from
+        :meth:`load`."""
         conn.execute(f"create schema if not exists {INPUT_SOURCES}")
         for table in contract.TABLES:
             view = f"{INPUT_SOURCES}.{identifier(table.name)}"
@@ -214,8 +218,8 @@ class Plugin(BasePlugin):
 
     def _define_is_native(self, conn: Any) -> None:
         """``recsql_input_is_native(table)``: whether the input table is a view over its Parquet
-        files (:meth:`_define_native_inputs`), which more than one model may read, rather than
-        a stream, which only its staging model reads, once."""
+        files, or an empty one (:meth:`_define_native_inputs`), which more than one model may
+        read, rather than a stream, which only its staging model reads, once."""
         if conn.execute(
             "select 1 from duckdb_functions() where function_name = 'recsql_input_is_native'"
         ).fetchall():

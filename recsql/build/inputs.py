@@ -215,6 +215,20 @@ def locate_all(
     return inputs
 
 
+def estimated_rows(spec: InputTable) -> int:
+    """About how many rows the files of ``spec`` hold, without reading them: a Parquet file's
+    count from its footer, a CSV file's lines but its header (a quoted value may span lines)."""
+    rows = 0
+    for file in spec.files:
+        if file.delimiter is None:
+            rows += pq.ParquetFile(file.path).metadata.num_rows
+        else:
+            with csv_text.open_stream(file.path) as text:  # decompressed
+                chunks = iter(lambda: text.read(csv_text.BLOCK), b"")
+                rows += max(0, sum(chunk.count(b"\n") for chunk in chunks) - 1)
+    return rows
+
+
 def checked_encodings(encodings: Mapping[str, str] | None) -> dict[str, str]:
     """Stated encodings by table, each checked: a table of the contract, a codec Python has."""
     for table, encoding in (encodings or {}).items():
@@ -562,6 +576,17 @@ def _empty(table: Table) -> pa.Table:
     return pa.schema(fields).empty_table()
 
 
+def _no_rows_select(table: Table) -> str:
+    """A select of no rows in the raw shape of an absent table's stream (:func:`_empty`, with
+    the ``_row`` column the dbt plugin adds to a stream)."""
+    types = {pa.string(): "varchar", pa.int64(): "bigint"}
+    columns = [
+        f"cast(null as {types[column.type]}) as {sql.identifier(column.name)}"
+        for column in (*_empty(table).schema, pa.field(ROW, pa.string()))
+    ]
+    return f"select {', '.join(columns)} where false"
+
+
 def _raw_select(
     spec: InputTable,
     file: SourceFile,
@@ -651,13 +676,18 @@ def native_read(
     except that a row's values are in ``_row`` (a struct) and ``_row_json`` is NULL: staging
     writes the text only for the rows it rejects (``macros/duplicate_row_reason.sql``).
 
+    An optional table without files is an empty select of the shape a stream would have
+    (``_row`` NULL text), so that no stream is registered for it either.
+
     None when the table is streamed: CSV files (parsed in Python), the interactions with an
     event log, several files of a table that keeps its extra columns (each may type them
     differently), a file whose rows DuckDB numbers in a window."""
     spec = locate(Path(data_dir), TABLES_BY_NAME[name], checked_encodings(encodings).get(name))
-    if not spec.present or any(file.delimiter is not None for file in spec.files):
-        return None
     if name == EVENTS_TABLE and locate_events(events_dir).present:
+        return None
+    if not spec.present:
+        return None if spec.table.required else NativeRead(_no_rows_select(spec.table), 0)
+    if any(file.delimiter is not None for file in spec.files):
         return None
     if spec.table.keeps_extra_columns and len(spec.files) > 1:
         return None

@@ -34,7 +34,7 @@ import yaml  # type: ignore[import-untyped]
 from recsql import __version__, contract, memory, sql
 from recsql.build import inputs, scheduling
 from recsql.build.publish import fault_point
-from recsql.engine import shards
+from recsql.engine import shards, workers
 from recsql.lifecycle import state
 
 log = logging.getLogger(__name__)
@@ -488,9 +488,14 @@ def build(
     budget = memory.parse_size(memory_limit) if memory_limit else memory.default_limit()
     # Stop at once, with a clear message, on a contract error. Quietly: the dbt plugin checks
     # again when dbt opens the database and prints the warnings (once).
-    inputs.locate_all(
+    located = inputs.locate_all(
         data_dir, warn=False, encodings=encodings, events_dir=contract.events_directory(db_path)
     )
+    # A fleet's tenants are trained on the engine's worker processes: they start now, while
+    # dbt parses the project on one core, rather than in the first model that uses them.
+    with contextlib.suppress(OSError, ValueError):  # a guess: what it cannot read, dbt will
+        if inputs.estimated_rows(located["tenants"]) >= workers.PROCESS_POOL_MIN_TASKS:
+            workers.start()
     extra_vars = {
         **({"encodings": dict(encodings)} if encodings else {}),
         "retrain": retrain,

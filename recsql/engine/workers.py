@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import importlib
 import multiprocessing
 import os
 import sys
@@ -25,9 +26,17 @@ import threadpoolctl
 
 #: A task of this size (non-zeros of its matrix) or more runs alone, with every core.
 LARGE_TASK_SIZE = 100_000
-#: From this many small tasks on, they run on worker processes (starting the pool costs a
-#: second or two, once per Python process); fewer run on threads.
+#: From this many small tasks on, they run on worker processes (starting the pool costs half
+#: a second, once per Python process; :func:`start` starts it ahead); fewer run on threads.
 PROCESS_POOL_MIN_TASKS = 64
+#: What a worker imports when it starts: the modules whose functions it runs, with numpy,
+#: scipy and implicit (half a second of a worker's start, instead of its first task's).
+WORK_MODULES = (
+    "recsql.engine.candidates",
+    "recsql.engine.ranker",
+    "recsql.engine.repurchase",
+    "recsql.engine.new_items",
+)
 
 Result = TypeVar("Result")
 #: ``work(*arguments, num_threads)``: a module-level function (it may run in a worker process).
@@ -56,6 +65,15 @@ def run(
     return results
 
 
+def start(workers: int | None = None) -> None:
+    """Start the worker processes now, without waiting for them: they start and import
+    :data:`WORK_MODULES` while the caller goes on (``recsql build`` calls this while dbt parses
+    the project - one core's work - when the build has enough tenants to use them)."""
+    workers = workers or os.cpu_count() or 1
+    if workers > 1:
+        _process_pool(workers)
+
+
 def _call(task: tuple[Work[Result], tuple[Any, ...]]) -> Result:
     work, arguments = task
     return work(*arguments, 1)
@@ -65,20 +83,23 @@ _pools: dict[int, Executor] = {}
 
 
 def _process_pool(workers: int) -> Executor:
-    """The worker processes of this Python process (started once, stopped at exit).
+    """The worker processes of this Python process (started once, stopped at exit): started,
+    not waited for - a task submitted waits for them.
 
     Started with "spawn": the build runs inside dbt, whose threads a fork would copy mid-step.
     Each worker limits BLAS and OpenMP to one thread for its lifetime.
     """
     if workers not in _pools:
+        spawn = multiprocessing.get_context("spawn")
         pool = ProcessPoolExecutor(
             max_workers=workers,
-            mp_context=multiprocessing.get_context("spawn"),
+            mp_context=spawn,
             initializer=_worker_started,
-            initargs=(os.getpid(),),
+            initargs=(os.getpid(), spawn.Lock()),
         )
         with _main_script_hidden():
-            list(pool.map(int, range(workers)))  # each submit starts a worker, now
+            for n in range(workers):
+                pool.submit(int, n)  # each submit starts a worker process, now
         atexit.register(pool.shutdown)
         _pools[workers] = pool
     return _pools[workers]
@@ -105,17 +126,24 @@ _limits: list[threadpoolctl.threadpool_limits] = []
 _ONE_THREAD = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
 
 
-def _worker_started(parent: int) -> None:
-    """In each worker: BLAS and OpenMP single-threaded, and an exit when the parent dies (a
-    killed build would otherwise leave its idle workers waiting for work forever).
+def _worker_started(parent: int, importing: Any) -> None:
+    """In each worker: BLAS and OpenMP single-threaded, :data:`WORK_MODULES` imported, and an
+    exit when the parent dies (a killed build would otherwise leave its idle workers waiting
+    for work forever).
 
-    A worker starts without numpy, scipy or implicit: it imports them with the first task. A
-    thread limit applies only to libraries already loaded, so the environment tells the ones
-    still to come, and the limit holds for any loaded already. (Two workers each running a
-    small fit on two BLAS threads made EASE ten times slower.)
+    A worker starts without numpy, scipy or implicit. A thread limit applies only to libraries
+    already loaded, so the environment tells the ones still to come before they are imported,
+    and the limit holds for any loaded already. (Two workers each running a small fit on two
+    BLAS threads made EASE ten times slower.)
     """
     os.environ.update(dict.fromkeys(_ONE_THREAD, "1"))
     _limits.append(threadpoolctl.threadpool_limits(limits=1))
+    # one worker at a time (``importing``, a lock): the parent goes on working on one core
+    with importing:
+        for module in WORK_MODULES:
+            # ahead of the first task, which imports what it needs anyway (and says what failed)
+            with contextlib.suppress(ImportError):
+                importlib.import_module(module)
 
     def watch() -> None:
         while os.getppid() == parent:

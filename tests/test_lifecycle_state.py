@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -90,6 +91,34 @@ def test_an_older_state_file_is_migrated_forward_keeping_its_rows(
         builds = con.execute("select build_id from builds").fetchall()
     assert int(now) == state.SCHEMA_VERSION
     assert builds == ([("old-build",)] if version >= 1 else [])
+
+
+#: Each released migration step's SQL (comments and spacing aside), by the schema version it
+#: makes: a state file an older recsql wrote was made by these very steps, so migrating it
+#: forward is what the test above does from an empty file. A new step is appended with its
+#: digest; a released one never changes.
+RELEASED_MIGRATIONS = {
+    1: "bb60afd66f8cd800",
+    2: "5439d378770d2b79",
+    3: "b99d066fdee10b64",
+    4: "bf492cc05077db73",
+    5: "cec0b1930e492389",
+    6: "4e3ae3a9954c50e3",
+    7: "1e0923b58960175a",
+    8: "715d5daf109123c8",
+    9: "2a711baf00ebe04c",
+}
+
+
+def test_released_migration_steps_never_change() -> None:
+    def digest(step: str) -> str:
+        text = " ".join(re.sub(r"--[^\n]*", "", step).split())
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    steps = {version: digest(step) for version, step in enumerate(state.MIGRATIONS, 1)}
+    assert {version: steps.get(version) for version in RELEASED_MIGRATIONS} == RELEASED_MIGRATIONS
+    unlisted = sorted(set(steps) - set(RELEASED_MIGRATIONS))
+    assert unlisted == [], f"new migration steps: add their digests {[steps[v] for v in unlisted]}"
 
 
 def test_a_state_file_from_a_newer_recsql_is_refused(tmp_path: Path) -> None:

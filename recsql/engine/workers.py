@@ -139,11 +139,16 @@ def _worker_started(parent: int, importing: Any) -> None:
     os.environ.update(dict.fromkeys(_ONE_THREAD, "1"))
     _limits.append(threadpoolctl.threadpool_limits(limits=1))
     # one worker at a time (``importing``, a lock): the parent goes on working on one core
-    with importing:
+    # (not forever: a worker that died holding the lock would never release it)
+    turn = importing.acquire(timeout=30)
+    try:
         for module in WORK_MODULES:
             # ahead of the first task, which imports what it needs anyway (and says what failed)
             with contextlib.suppress(ImportError):
                 importlib.import_module(module)
+    finally:
+        if turn:
+            importing.release()
 
     def watch() -> None:
         while os.getppid() == parent:

@@ -137,6 +137,23 @@ def test_a_loaded_source_is_read_side_by_side(gate: NodeGate) -> None:
     assert not _Node(gate, "model.judged_too").held()
 
 
+def test_a_node_whose_runner_raised_lets_the_others_run(gate: NodeGate) -> None:
+    """When a node's runner raises past its own error handling, dbt reports the exception
+    (GenericExceptionOnRun) but fires no NodeFinished: the node is done all the same, and the
+    nodes waiting for it start instead of waiting forever."""
+    engine = _Node(gate, "model.engine")
+    assert not engine.held()
+    later = _Node(gate, "model.two")
+    assert later.held()
+    gate(
+        SimpleNamespace(
+            info=SimpleNamespace(name="GenericExceptionOnRun"),
+            data=SimpleNamespace(unique_id="model.engine", node_info=SimpleNamespace()),
+        )
+    )
+    assert not later.held()
+
+
 def test_other_events_pass_through(gate: NodeGate) -> None:
     engine = _Node(gate, "model.engine")
     assert not engine.held()

@@ -90,14 +90,15 @@ class NodeGate:
 
     def __call__(self, event: Any) -> None:
         name = event.info.name
-        if name not in ("NodeStart", "NodeFinished"):
-            return
-        node = event.data.node_info.unique_id
         if name == "NodeStart":
-            self.start(node)
-        else:
+            self.start(event.data.node_info.unique_id)
+        elif name == "NodeFinished":
             status = str(event.data.run_result.status).lower()
-            self.finish(node, read=status not in ("error", "skipped"))
+            self.finish(event.data.node_info.unique_id, read=status not in ("error", "skipped"))
+        elif name == "GenericExceptionOnRun":
+            # a node that raised: dbt says so, but when its runner raised past its own error
+            # handling it fires no NodeFinished - the node would hold the others forever
+            self.finish(event.data.unique_id, read=False)
 
     def runs_alone(self, node: str) -> bool:
         """Whether ``node`` runs alone: a Python model, or a node that reads a streamed

@@ -25,7 +25,7 @@ import os
 import shutil
 import signal
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -463,20 +463,15 @@ class StateRecord:
     build_id: str
     update: state.StateUpdate
 
-    def before_swap(self, con: duckdb.DuckDBPyConnection | None = None) -> None:
+    def before_swap(self, con: duckdb.DuckDBPyConnection) -> None:
         """Record the build as ``publishing``; its stored models given as relations of the
-        build's database are read through ``con`` (a cursor of it), if given: the publication
-        writes the served file through the connection they were made on meanwhile."""
-        update = self.update
-        if con is not None:
-            forms = {
-                form: con.sql(rows.sql_query())
-                if isinstance(rows, duckdb.DuckDBPyRelation)
-                else rows
-                for form, rows in update.forms.items()
-            }
-            update = replace(update, forms=forms)
-        state.record_publishing(self.state_path, self.build_id, update)
+        build's database are read through ``con`` (a cursor of it): the publication writes the
+        served file through the connection they were made on meanwhile."""
+        forms = {
+            form: con.sql(rows.sql_query()) if isinstance(rows, duckdb.DuckDBPyRelation) else rows
+            for form, rows in self.update.forms.items()
+        }
+        state.record_publishing(self.state_path, self.build_id, replace(self.update, forms=forms))
         fault_point("publishing")
 
     def after_swap(self) -> None:
@@ -572,15 +567,11 @@ def publish(
     staged = target.with_name(target.name + ".next")
     # The state records the build while the new file is written (another DuckDB database,
     # another core: 0.65 s of the 1,000-tenant night's 2.4 s); both are done before the swap.
-    # A build that fails after the state recorded it is abandoned (state.Writer.fail).
+    # A build that fails after the state recorded it is abandoned (state.Writer.fail). The
+    # recorder's pool waits for the recording when it closes, whatever the writing did.
     with contextlib.closing(con.cursor()) as reader, ThreadPoolExecutor(max_workers=1) as recorder:
         recording = recorder.submit(record.before_swap, reader) if record else None
-        try:
-            counts = _write_staged(con, tables, staged, target, erased, in_place, kept)
-        except BaseException:
-            if recording is not None:
-                wait([recording])
-            raise
+        counts = _write_staged(con, tables, staged, target, erased, in_place, kept)
         try:
             if recording is not None:
                 recording.result()

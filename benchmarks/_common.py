@@ -82,15 +82,21 @@ def timed_build(
     as_of: str | None = None,
     retrain: str = "due",
     memory_limit: str | None = None,
+    keep_build_db: bool = True,
 ) -> TimedBuild:
     """Build ``data_dir`` into ``db_path`` with :func:`recsql.build.build` in a child process
-    (``memory_limit``: its ``memory_limit`` argument, e.g. "8GiB")."""
+    (``memory_limit``: its ``memory_limit`` argument, e.g. "8GiB"). ``keep_build_db``: keep
+    the scratch database for the caller to read from (its ``target`` directory, with the run's
+    results, is kept either way); without it, the build deletes it as a production build
+    does, in its own time, and the next build of ``db_path`` has none to delete in its."""
     command = [sys.executable, str(Path(__file__).resolve()), "build", str(data_dir), str(db_path)]
     if as_of:
         command += ["--as-of", as_of]
     command += ["--retrain", retrain]
     if memory_limit:
         command += ["--memory-limit", memory_limit]
+    if not keep_build_db:
+        command += ["--discard-build-db"]
     done = timed_command(command, f"build of {data_dir}")
     report = json.loads(done.stdout.strip().splitlines()[-1])
     run_results = Path(str(db_path) + ".build") / "target" / "run_results.json"
@@ -213,6 +219,7 @@ def _child_build(argv: list[str]) -> None:
     parser.add_argument("--as-of")
     parser.add_argument("--retrain", default="due")
     parser.add_argument("--memory-limit")
+    parser.add_argument("--discard-build-db", action="store_true")
     args = parser.parse_args(argv)
     from recsql.build import build
 
@@ -224,14 +231,14 @@ def _child_build(argv: list[str]) -> None:
         if ": shard " in line:
             shard_lines.append(line.strip())
 
-    # the scratch database is kept: the benchmarks measure it and read from it
+    # the scratch database is kept unless told otherwise: benchmarks measure it and read from it
     result = build(
         args.data_dir,
         args.db_path,
         as_of=args.as_of,
         retrain=args.retrain,
         progress=progress,
-        keep_build_db=True,
+        keep_build_db=not args.discard_build_db,
         **({"memory_limit": args.memory_limit} if args.memory_limit else {}),
     )
     seconds = time.perf_counter() - started

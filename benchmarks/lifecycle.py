@@ -1,7 +1,8 @@
 """The tenant lifecycle's nightly build against a cold one (docs/lifecycle.md).
 
 Usage: ``.venv/bin/python benchmarks/lifecycle.py [--tenants 1000] [--interactions 5000]
-[--customers 300] [--items 150] [--seed 1] [--memory-limit 8GiB] [--work-dir DIR]``
+[--customers 300] [--items 150] [--seed 1] [--memory-limit 8GiB] [--repeats 3]
+[--work-dir DIR]``
 
 Generates a world with :func:`recsql.datasets.generator.generate` (what ``recsql generate``
 runs) whose tenants retrain every 7 days (``retrain_every_days`` 7), builds it cold (every
@@ -9,10 +10,15 @@ tenant's first version), then builds the "next night": 10 % of the tenants recei
 interactions (a fifth of their history again, dated the night: ``new_data``), 1 % drifted
 (their customers bought one item they had hardly bought: ``drift``), the others nothing. The
 nightly build should retrain only those and take at most 25 % of the cold build's wall time
-(the issue's target). Each build runs in a fresh process (``benchmarks/_common.timed_build``);
-reports wall times, the peak of each build's process tree's resident memory (worker processes
-included; ``--memory-limit``, default 8GiB, bounds it), what each
-build did per tenant (``build_history``) and the slowest dbt nodes of the nightly build.
+(the issue's target). Each build runs in a fresh process (``benchmarks/_common.timed_build``)
+and deletes its scratch database when it ends, as a production build does.
+The pair - a cold build, then its night - is repeated ``--repeats`` times (default 3), each in a
+directory of its own and back to back, so that a slow stretch of the machine slows both builds
+of a pair; the share is the median of the pairs' shares (a single pair moved by ±0.01 from one
+hour to the next on the same code). Reports wall times, the peak of each build's process
+tree's resident memory (worker processes included; ``--memory-limit``, default 8GiB, bounds
+it), what each build did per tenant (``build_history``) and the slowest dbt nodes of the
+nightly build.
 Writes ``docs/benchmarks/lifecycle.md`` and prints it.
 """
 
@@ -20,6 +26,8 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import shutil
+import statistics
 import tempfile
 import time
 from datetime import datetime, timedelta
@@ -30,6 +38,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from _common import (
     DOCS,
+    TimedBuild,
     command_line,
     load_text,
     machine,
@@ -56,6 +65,9 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=150, help="per tenant")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--memory-limit", default="8GiB", help="each build's --memory-limit")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="pairs of a cold build and its night (median)"
+    )
     parser.add_argument(
         "--work-dir", type=Path, help="keep the input and the builds here (default: a temp dir)"
     )
@@ -147,16 +159,45 @@ def run(args: argparse.Namespace, work: Path) -> str:
         seed=args.seed,
     )
     _every_seventh_day(data)
-    print(f"  {time.perf_counter() - started:.1f} s; cold build ...", flush=True)
-    db = work / "fleet.duckdb"
-    cold = timed_build(data, db, as_of=f"{COLD:%Y-%m-%d %H:%M:%S}", memory_limit=args.memory_limit)
-    print(f"  {cold.seconds:.1f} s; the next night ...", flush=True)
-    tenant_ids = sorted(t for (t,) in published(db, "select tenant_id from tenant_settings"))
+    print(f"  {time.perf_counter() - started:.1f} s", flush=True)
+    # the night's input: the same files, its interactions with the night's appended
+    cold_interactions = work / "interactions.cold.parquet"
+    night_interactions = work / "interactions.night.parquet"
+    shutil.copyfile(data / "interactions.parquet", cold_interactions)
+    tenant_ids = sorted(pq.read_table(data / "tenants.parquet")["tenant_id"].to_pylist())
     fresh, drifted = _next_night(data, tenant_ids)
-    night = timed_build(
-        data, db, as_of=f"{NIGHT:%Y-%m-%d %H:%M:%S}", memory_limit=args.memory_limit
-    )
-    print(f"  {night.seconds:.1f} s", flush=True)
+    shutil.copyfile(data / "interactions.parquet", night_interactions)
+    pairs: list[tuple[TimedBuild, TimedBuild]] = []
+    for repeat in range(1, args.repeats + 1):
+        db = work / f"pair{repeat}" / "fleet.duckdb"
+        db.parent.mkdir()
+        print(f"pair {repeat} of {args.repeats}: cold build ...", flush=True)
+        shutil.copyfile(cold_interactions, data / "interactions.parquet")
+        # each build deletes its scratch database, as in production: kept, the cold build's
+        # would be the night's to delete (0.3 s)
+        cold = timed_build(
+            data,
+            db,
+            as_of=f"{COLD:%Y-%m-%d %H:%M:%S}",
+            memory_limit=args.memory_limit,
+            keep_build_db=False,
+        )
+        print(f"  {cold.seconds:.1f} s; the next night ...", flush=True)
+        shutil.copyfile(night_interactions, data / "interactions.parquet")
+        night = timed_build(
+            data,
+            db,
+            as_of=f"{NIGHT:%Y-%m-%d %H:%M:%S}",
+            memory_limit=args.memory_limit,
+            keep_build_db=False,
+        )
+        print(f"  {night.seconds:.1f} s (share {night.seconds / cold.seconds:.3f})", flush=True)
+        pairs.append((cold, night))
+    shares = [night.seconds / cold.seconds for cold, night in pairs]
+    share = statistics.median(shares)
+    # the pair whose share is the median (of an even number, the lower one) is the one shown
+    cold, night = pairs[sorted(range(len(shares)), key=shares.__getitem__)[(len(shares) - 1) // 2]]
+    db = night.db_path
 
     outcomes = published(
         db,
@@ -173,7 +214,6 @@ def run(args: argparse.Namespace, work: Path) -> str:
         )
     }
     expected = set(fresh) | set(drifted)
-    share = night.seconds / cold.seconds
     state_size = db.with_name("fleet.state.duckdb").stat().st_size
 
     out: list[str] = []
@@ -184,6 +224,10 @@ def run(args: argparse.Namespace, work: Path) -> str:
     add(f"Date: {now()}  ")
     add(f"Machine: {machine()}\n")
     add("## Result\n")
+    add(
+        f"{len(pairs)} pairs of a cold build and its night, back to back; below, the pair whose "
+        "share is the median.\n"
+    )
     add(table(
         ["measure", "cold build", "next night"],
         [
@@ -205,8 +249,8 @@ def run(args: argparse.Namespace, work: Path) -> str:
     add(table(
         ["target", "measured", "threshold", "result"],
         [
-            ["nightly wall time / cold wall time", f"{share:.2f}", f"<= {TARGET_SHARE}",
-             verdict],
+            ["nightly wall time / cold wall time (median of the pairs)", f"{share:.3f}",
+             f"<= {TARGET_SHARE}", verdict],
             ["tenants retrained at night = those with new data or drift",
              f"{len(retrained):,} ({len(retrained & expected):,} of the {len(expected):,} "
              f"expected, {len(retrained - expected):,} others)",
@@ -214,6 +258,13 @@ def run(args: argparse.Namespace, work: Path) -> str:
              "PASS" if retrained == expected else "FAIL"],
         ],
         "lrrl",
+    ))  # fmt: skip
+    add("")
+    add(table(
+        ["pair", "cold build", "next night", "share"],
+        [[str(i), f"{c.seconds:.1f} s", f"{n.seconds:.1f} s", f"{n.seconds / c.seconds:.3f}"]
+         for i, (c, n) in enumerate(pairs, 1)],
+        "rrrr",
     ))  # fmt: skip
     add("")
     add(f"State database after both builds: {megabytes(state_size)}.\n")

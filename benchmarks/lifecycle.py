@@ -167,30 +167,27 @@ def run(args: argparse.Namespace, work: Path) -> str:
     tenant_ids = sorted(pq.read_table(data / "tenants.parquet")["tenant_id"].to_pylist())
     fresh, drifted = _next_night(data, tenant_ids)
     shutil.copyfile(data / "interactions.parquet", night_interactions)
+
+    def build(db: Path, interactions: Path, as_of: datetime) -> TimedBuild:
+        """A build of ``data`` with ``interactions``; it deletes its scratch database when it
+        ends, as in production (kept, the cold build's would be the night's to delete: 0.3 s)."""
+        shutil.copyfile(interactions, data / "interactions.parquet")
+        return timed_build(
+            data,
+            db,
+            as_of=f"{as_of:%Y-%m-%d %H:%M:%S}",
+            memory_limit=args.memory_limit,
+            keep_build_db=False,
+        )
+
     pairs: list[tuple[TimedBuild, TimedBuild]] = []
     for repeat in range(1, args.repeats + 1):
         db = work / f"pair{repeat}" / "fleet.duckdb"
         db.parent.mkdir()
         print(f"pair {repeat} of {args.repeats}: cold build ...", flush=True)
-        shutil.copyfile(cold_interactions, data / "interactions.parquet")
-        # each build deletes its scratch database, as in production: kept, the cold build's
-        # would be the night's to delete (0.3 s)
-        cold = timed_build(
-            data,
-            db,
-            as_of=f"{COLD:%Y-%m-%d %H:%M:%S}",
-            memory_limit=args.memory_limit,
-            keep_build_db=False,
-        )
+        cold = build(db, cold_interactions, COLD)
         print(f"  {cold.seconds:.1f} s; the next night ...", flush=True)
-        shutil.copyfile(night_interactions, data / "interactions.parquet")
-        night = timed_build(
-            data,
-            db,
-            as_of=f"{NIGHT:%Y-%m-%d %H:%M:%S}",
-            memory_limit=args.memory_limit,
-            keep_build_db=False,
-        )
+        night = build(db, night_interactions, NIGHT)
         print(f"  {night.seconds:.1f} s (share {night.seconds / cold.seconds:.3f})", flush=True)
         pairs.append((cold, night))
     shares = [night.seconds / cold.seconds for cold, night in pairs]

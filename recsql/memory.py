@@ -54,22 +54,25 @@ _UNITS = {
 def parse_size(text: str | int) -> int:
     """Bytes from a size such as ``8GiB``, ``8GB``, ``512MiB``, ``8g`` or a number of bytes.
     Raises ValueError with what is accepted."""
-    if isinstance(text, int):
-        size = text
-    else:
-        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", text)
-        unit = match.group(2).lower() if match else None
-        if match is None or unit not in _UNITS:
-            raise ValueError(
-                f"{text!r} is not a memory size: give a number with a unit, e.g. 8GiB, 8GB, 512MiB"
-            )
-        size = int(float(match.group(1)) * _UNITS[unit])
+    size = text if isinstance(text, int) else size_in_bytes(text)
     if size < MINIMUM:
         raise ValueError(
             f"a memory limit of {format_size(size)} is too small: a build needs at least "
             f"{format_size(MINIMUM)}"
         )
     return size
+
+
+def size_in_bytes(text: str) -> int:
+    """Bytes from a size as text, such as ``8GiB``, ``8 GB``, ``512MiB`` or ``3.9 GiB`` (how
+    DuckDB shows its memory_limit). Raises ValueError with what is accepted."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", text)
+    unit = match.group(2).lower() if match else None
+    if match is None or unit not in _UNITS:
+        raise ValueError(
+            f"{text!r} is not a memory size: give a number with a unit, e.g. 8GiB, 8GB, 512MiB"
+        )
+    return int(float(match.group(1)) * _UNITS[unit])
 
 
 def format_size(size: int) -> str:

@@ -13,6 +13,7 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import duckdb
 import pyarrow as pa
@@ -296,8 +297,10 @@ def test_duckdb_gets_most_of_the_budget_for_a_sql_model_and_half_for_a_python_on
 ) -> None:
     """Every SQL model's pre-hook (dbt_project.yml) sets DuckDB's memory_limit with the recsql
     dbt plugin's SQL function: a SQL model leaves Python little to hold (here, a small process
-    in a budget of 8 GiB: the most a SQL model gets). A Python model's hook is empty (dbt would
-    open its transaction for it); one that holds much in Python sets half the budget itself."""
+    in a budget of 8 GiB: the most a SQL model gets) - and sets nothing when the limit is
+    already that (a set has DuckDB hand back its cached memory). A Python model's hook is
+    empty (dbt would open its transaction for it); one that holds much in Python sets half the
+    budget itself, and the next SQL model raises it again."""
     import jinja2
 
     from recsql.build.dbt_plugin import Plugin
@@ -305,9 +308,16 @@ def test_duckdb_gets_most_of_the_budget_for_a_sql_model_and_half_for_a_python_on
     plugin = Plugin("recsql", {"data_dir": str(tmp_path), "memory_limit": str(8 * GiB)})
     macro = (Path(__file__).parents[1] / "macros" / "duckdb_memory_limit.sql").read_text()
 
+    def found(rows: list[tuple[object, ...]]) -> SimpleNamespace:
+        """What dbt's run_query gives: a table, by columns."""
+        columns = [[row[i] for row in rows] for i in range(len(rows[0]))]
+        return SimpleNamespace(columns=[SimpleNamespace(values=lambda c=c: c) for c in columns])
+
     def hook(language: str) -> str:
         return jinja2.Template(macro + "{{ duckdb_memory_limit() }}").render(
-            model={"language": language}
+            model={"language": language},
+            execute=True,
+            run_query=lambda query: found(cursor.execute(query).fetchall()),
         )
 
     def limit() -> int:
@@ -318,14 +328,35 @@ def test_duckdb_gets_most_of_the_budget_for_a_sql_model_and_half_for_a_python_on
         connection = duckdb.connect()
         plugin.define_memory_limit(connection)
         cursor = connection.cursor()  # dbt runs each model on a cursor
-        cursor.execute(hook("sql"))
+        cursor.execute("set memory_limit = '20GiB'")
+        sql = hook("sql").strip()
+        assert sql.startswith("set memory_limit")
+        cursor.execute(sql)
         # DuckDB shows the limit rounded to a tenth of a GiB
         assert limit() == pytest.approx(0.7 * 8 * GiB, rel=0.02)
+        assert hook("sql").strip() == ""  # the next SQL model: the limit is what it would set
         assert hook("python").strip() == ""
         shards.python_memory_limit(cursor)
         assert limit() == pytest.approx(0.5 * 8 * GiB, rel=0.02)
+        cursor.execute(hook("sql"))
+        assert limit() == pytest.approx(0.7 * 8 * GiB, rel=0.02)
     finally:
         shards.configure(None)
+
+
+def test_a_sql_model_s_limit_is_set_only_where_it_must_change() -> None:
+    """Lowered whenever the budget needs it (by more than DuckDB's rounding), raised only by
+    more than a fifth, left alone otherwise: setting DuckDB's limit, even to the same value,
+    has it hand back its cached memory, to fault it in again in the next query."""
+    held = memory.tree_rss()
+    budget = shards.Budget(limit=held + 8 * GiB, duckdb=GiB, duckdb_sql=4 * GiB)
+    assert shards.sql_memory_limit(budget, duckdb_held=0) == 4 * GiB
+    assert shards.sql_memory_limit_change(budget, 0, current=4 * GiB) is None
+    assert shards.sql_memory_limit_change(budget, 0, current=int(4.05 * GiB)) is None
+    assert shards.sql_memory_limit_change(budget, 0, current=5 * GiB) == 4 * GiB
+    assert shards.sql_memory_limit_change(budget, 0, current=int(3.5 * GiB)) is None
+    assert shards.sql_memory_limit_change(budget, 0, current=3 * GiB) == 4 * GiB
+    assert shards.sql_memory_limit_change(budget, 0, current=20 * GiB) == 4 * GiB
 
 
 def test_a_sql_model_gets_what_the_rest_of_the_process_tree_leaves() -> None:

@@ -163,20 +163,34 @@ class Plugin(BasePlugin):
         self._conn = conn
 
     def define_memory_limit(self, conn: Any) -> None:
-        """``recsql_memory_limit(duckdb_held)``: DuckDB's memory_limit for a SQL model about to
-        run, which every SQL model's pre-hook sets (macros/duckdb_memory_limit.sql): what the
-        process tree leaves of the budget (:func:`shards.sql_memory_limit`, at most 70 %). A
-        Python model's is half the budget, set by the engine's shards."""
+        """``recsql_memory_limit(duckdb_held, current)``: DuckDB's memory_limit for a SQL model
+        about to run, which every SQL model's pre-hook sets (macros/duckdb_memory_limit.sql):
+        what the process tree leaves of the budget (:func:`shards.sql_memory_limit`, at most
+        70 %) - or NULL where the ``current`` limit (as ``current_setting('memory_limit')``
+        shows it) may stay (:func:`shards.sql_memory_limit_change`). A Python model's is half
+        the budget, set by the engine's shards."""
         if conn.execute(
             "select 1 from duckdb_functions() where function_name = ?", [MEMORY_LIMIT_FUNCTION]
         ).fetchall():
             return
         budget = self.budget
 
-        def limit(duckdb_held: int) -> str:
-            return f"{shards.sql_memory_limit(budget, int(duckdb_held or 0)) // 2**20}MiB"
+        def limit(duckdb_held: int, current: str) -> str | None:
+            held = int(duckdb_held or 0)
+            try:
+                change = shards.sql_memory_limit_change(budget, held, memory.size_in_bytes(current))
+            except ValueError:  # not a size as DuckDB shows it: set it
+                change = shards.sql_memory_limit(budget, held)
+            return None if change is None else f"{change // 2**20}MiB"
 
-        conn.create_function(MEMORY_LIMIT_FUNCTION, limit, [BIGINT], VARCHAR, side_effects=True)
+        conn.create_function(
+            MEMORY_LIMIT_FUNCTION,
+            limit,
+            [BIGINT, VARCHAR],
+            VARCHAR,
+            null_handling="special",  # it returns NULL: keep the limit
+            side_effects=True,
+        )
 
     def _define_native_inputs(self, conn: Any) -> None:
         """The input tables whose files are all Parquet as views over them, in the build's

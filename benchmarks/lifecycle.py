@@ -188,12 +188,11 @@ def run(args: argparse.Namespace, work: Path) -> str:
         cold = build(db, cold_interactions, COLD)
         print(f"  {cold.seconds:.1f} s; the next night ...", flush=True)
         night = build(db, night_interactions, NIGHT)
-        print(f"  {night.seconds:.1f} s (share {night.seconds / cold.seconds:.3f})", flush=True)
+        print(f"  {night.seconds:.1f} s (share {_share((cold, night)):.3f})", flush=True)
         pairs.append((cold, night))
-    shares = [night.seconds / cold.seconds for cold, night in pairs]
-    share = statistics.median(shares)
+    share = statistics.median(map(_share, pairs))
     # the pair whose share is the median (of an even number, the lower one) is the one shown
-    cold, night = pairs[sorted(range(len(shares)), key=shares.__getitem__)[(len(shares) - 1) // 2]]
+    cold, night = sorted(pairs, key=_share)[(len(pairs) - 1) // 2]
     db = night.db_path
 
     outcomes = published(
@@ -259,7 +258,7 @@ def run(args: argparse.Namespace, work: Path) -> str:
     add("")
     add(table(
         ["pair", "cold build", "next night", "share"],
-        [[str(i), f"{c.seconds:.1f} s", f"{n.seconds:.1f} s", f"{n.seconds / c.seconds:.3f}"]
+        [[str(i), f"{c.seconds:.1f} s", f"{n.seconds:.1f} s", f"{_share((c, n)):.3f}"]
          for i, (c, n) in enumerate(pairs, 1)],
         "rrrr",
     ))  # fmt: skip
@@ -281,6 +280,12 @@ def run(args: argparse.Namespace, work: Path) -> str:
     ))  # fmt: skip
     add("")
     return "\n".join(out)
+
+
+def _share(pair: tuple[TimedBuild, TimedBuild]) -> float:
+    """The night's wall time over the cold build's, of a pair (cold, night)."""
+    cold, night = pair
+    return night.seconds / cold.seconds
 
 
 if __name__ == "__main__":

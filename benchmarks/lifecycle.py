@@ -221,8 +221,10 @@ def run(args: argparse.Namespace, work: Path) -> str:
     add(f"Machine: {machine()}\n")
     add("## Result\n")
     add(
-        f"{len(pairs)} pairs of a cold build and its night, back to back; below, the pair whose "
-        "share is the median.\n"
+        "One pair of a cold build and its night, back to back.\n"
+        if len(pairs) == 1
+        else f"{len(pairs)} pairs of a cold build and its night, back to back; below, the pair "
+        "whose share is the median.\n"
     )
     add(table(
         ["measure", "cold build", "next night"],

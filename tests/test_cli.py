@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -94,6 +95,21 @@ def test_build_prints_the_accounting_and_an_example_query(
     assert "item not in items" in out
     assert "-readonly out/recsql.duckdb" in out and "recommend('default', 'c1', 10)" in out
     assert query(db, "select count(*) from quarantined_rows") == [(1,)]
+
+
+@pytest.mark.slow
+def test_a_build_leaves_its_run_results_and_report_but_not_its_scratch_database(
+    built_small: tuple[Path, Path, str],
+) -> None:
+    _, db, _ = built_small
+    work = db.with_name("recsql.duckdb.build")
+    results = json.loads((work / "target" / "run_results.json").read_text())["results"]
+    statuses = {r["unique_id"].split(".")[-1]: r["status"] for r in results}
+    assert statuses["publication"] == "success" and len(statuses) > 100
+    assert json.loads((work / "report.json").read_text())["tenants"]
+    # the scratch database, and dbt's manifest, only with --keep-build-db
+    assert not (work / "build.duckdb").exists()
+    assert not (work / "target" / "manifest.json").exists()
 
 
 @pytest.mark.slow

@@ -658,7 +658,7 @@ def _write_artifacts(result: Any, manifest: Any, target: Path, with_manifest: bo
     closer (``--keep-build-db``): dbt writes both after every build, and the manifest (with
     its graph) cost the demo build 0.3 s (the median of seven alternating pairs of builds,
     about 21 s each). Neither is left from an earlier build. Artifacts that cannot be written
-    are a warning, not the build's failure: the lists are published by then."""
+    are a warning, not a failure: a build that succeeded has published its lists by then."""
     from dbt.parser.manifest import MANIFEST_FILE_NAME, write_manifest
 
     try:

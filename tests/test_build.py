@@ -14,7 +14,7 @@ import duckdb
 import pytest
 import yaml
 
-from recsql.build import BuildResult, runner
+from recsql.build import BuildResult, runner, scheduling
 from recsql.datasets.generator import GenerationReport, generate
 from tests.conftest import REPO, copy_project, query, write_inputs
 
@@ -36,8 +36,12 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> GenerationReport:
 
 @pytest.fixture(scope="module")
 def built(generated: GenerationReport, tmp_path_factory, build_inputs) -> BuildResult:
+    """The generated world, built as a build too large for its memory budget is (a small one
+    runs its Python models beside its SQL models: recsql/build/scheduling.py)."""
     db = tmp_path_factory.mktemp("db") / "recsql.duckdb"
-    return build_inputs(generated.out_dir, db, code_tests=True)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(scheduling, "SMALL_BUILD_SHARE", 0.0)
+        return build_inputs(generated.out_dir, db, code_tests=True)
 
 
 def test_the_dbt_unit_tests_and_code_data_tests_pass(built: BuildResult) -> None:
@@ -94,10 +98,11 @@ def _beside(spans: dict[str, tuple[str, str]], nodes: list[str]) -> list[tuple[s
 
 
 def test_nodes_run_on_two_threads_but_a_python_model_alone(built: BuildResult) -> None:
-    """dbt runs the build's nodes on two threads (recsql/build/scheduling.py), but no Python
-    model - the engine's, sized to the memory left of the budget, and the publication - runs
-    beside another node, and the nodes that read a source the plugin loads take turns until
-    it is loaded. From each node's timings in dbt's run results."""
+    """dbt runs the build's nodes on two threads (recsql/build/scheduling.py), but, in a build
+    that is not small, no Python model - the engine's, sized to the memory left of the budget,
+    and the publication - runs beside another node, and the nodes that read a source the
+    plugin loads take turns until it is loaded. From each node's timings in dbt's run
+    results."""
     manifest, spans, threads = _node_spans(built)
     assert len(threads) == 2
     assert _beside(spans, list(spans)), "no two nodes ran at the same time"
@@ -131,6 +136,8 @@ def test_a_model_that_reads_a_csv_input_runs_alone(
     assert len(threads) == 2
     streamed = ["model.recsql.stg_interactions_validated", "model.recsql.stg_items_validated"]
     assert _beside(spans, streamed) == []
+    # a small build: its engine's Python models may run beside other nodes, the publication not
+    assert _beside(spans, ["model.recsql.publication"]) == []
 
 
 def test_every_planted_bad_row_is_quarantined_with_its_reason(

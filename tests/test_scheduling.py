@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from recsql.build import scheduling
 from recsql.build.scheduling import NodeGate
 
 #: How long a thread that should be held is watched before it counts as held.
@@ -172,3 +173,38 @@ def test_a_node_that_reads_a_streamed_source_runs_alone(gate: NodeGate) -> None:
     sql.finish()
     assert not streamed.held()
     assert _Node(gate, "model.stg_b").held()
+
+
+def _manifest(*nodes: tuple[str, str]) -> SimpleNamespace:
+    """A parsed project as the gate reads it: (unique id, language) per node."""
+    return SimpleNamespace(
+        nodes={
+            unique_id: SimpleNamespace(language=language, depends_on=SimpleNamespace(nodes=[]))
+            for unique_id, language in nodes
+        }
+    )
+
+
+def test_a_small_build_runs_its_python_models_beside_the_sql_ones_but_the_publication() -> None:
+    """A build whose interactions would take at most a quarter of its budget (at the 2,000
+    bytes a row the engine's shards first take) is small: only the publication runs alone."""
+    gib = 2**30
+    # the demo's half million interactions in 8 GiB; 1,000 generated tenants' 5 million
+    assert not scheduling.python_runs_alone(541_909, 8 * gib)
+    assert scheduling.python_runs_alone(5_000_000, 8 * gib)
+    assert scheduling.python_runs_alone(541_909, 4 * gib - 1)  # the line: a quarter
+    manifest = _manifest(
+        ("model.recsql.holdout_candidates", "python"),
+        ("model.recsql.publication", "python"),
+        ("model.recsql.list_candidates", "sql"),
+    )
+    alone = NodeGate.for_manifest(manifest, streamed=lambda s: False, loaded=lambda s: True)
+    small = NodeGate.for_manifest(
+        manifest, streamed=lambda s: False, loaded=lambda s: True, python_alone=False
+    )
+    assert alone.python == {"model.recsql.holdout_candidates", "model.recsql.publication"}
+    assert small.python == {"model.recsql.publication"}
+    sql = _Node(small, "model.recsql.list_candidates")
+    assert not sql.held()
+    assert not _Node(small, "model.recsql.holdout_candidates").held()
+    assert _Node(small, "model.recsql.publication").held()

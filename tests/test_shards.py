@@ -250,7 +250,7 @@ def test_a_model_out_of_memory_is_reported_by_duckdb_s_error_not_its_advice() ->
 def test_a_shard_gets_back_the_memory_duckdb_kept_and_duckdb_its_limit(tmp_path: Path) -> None:
     """DuckDB keeps the blocks of the tables it read: once a shard's inputs are in Python it
     hands them back (the shard's numpy work needs the memory), and its memory_limit is the
-    build's again afterwards. Outside a shard, nothing changes."""
+    build's again afterwards. Outside a shard, or beside SQL models, nothing changes."""
     session = duckdb.connect(str(tmp_path / "build.duckdb"))
     session.execute(journal.RUNS_DDL)
     session.execute(
@@ -287,6 +287,17 @@ def test_a_shard_gets_back_the_memory_duckdb_kept_and_duckdb_its_limit(tmp_path:
         cached = held()
         shards.release_duckdb_memory()  # not in a shard: DuckDB keeps what it has
         assert cached > 32 * 2**20 and held() == cached
+        # a small build's Python models run beside SQL models (recsql/build/scheduling.py):
+        # a query beside them may need DuckDB's memory, so neither it nor the limit is lowered
+        seen.clear()
+        session.execute("set memory_limit = '2GiB'")
+        with shards.beside_sql_models(True):
+            built = _built(shards.build(session, "model", _sizes(session), work))
+            shards.python_memory_limit(session)
+        assert built == [("t00", 4_000_000)]
+        [(before, after, limit_after)] = seen
+        assert before > 32 * 2**20 and after == before
+        assert limit_after == limit() == "2.0 GiB"
     finally:
         shards.configure(None)
         session.close()

@@ -496,6 +496,11 @@ def build(
     with contextlib.suppress(OSError, ValueError):  # a guess: what it cannot read, dbt will
         if inputs.estimated_rows(located["tenants"]) >= workers.PROCESS_POOL_MIN_TASKS:
             workers.start()
+    # A small build's Python models run beside its SQL models (recsql/build/scheduling.py).
+    python_alone = True
+    with contextlib.suppress(OSError, ValueError):  # what it cannot read, dbt will: alone
+        interactions = inputs.rows_at_most(located["interactions"])
+        python_alone = scheduling.python_runs_alone(interactions, budget)
     extra_vars = {
         **({"encodings": dict(encodings)} if encodings else {}),
         "retrain": retrain,
@@ -511,7 +516,14 @@ def build(
         fault_point("running")
         try:
             result, unstaged = _run_dbt(
-                data_dir, db_path, registered, progress, extra_vars, code_tests, keep_build_db
+                data_dir,
+                db_path,
+                registered,
+                progress,
+                extra_vars,
+                code_tests,
+                keep_build_db,
+                python_alone,
             )
         except BaseException as error:
             writer.fail(registered, _failure_summary(error))
@@ -710,9 +722,11 @@ def _run_dbt(
     extra_vars: dict[str, Any],
     code_tests: bool,
     keep_build_db: bool = False,
+    python_alone: bool = True,
 ) -> tuple[Path, int]:
     """``dbt build`` of the project for ``registered``; the build database it wrote, and how
-    many tenants it carried before staging."""
+    many tenants it carried before staging. ``python_alone``: each Python model runs alone
+    (else only the publication: a small build, recsql/build/scheduling.py)."""
     # dbt is slow to import; only builds need it
     from dbt.cli.main import dbtRunner
     from dbt.node_types import NodeType
@@ -754,9 +768,12 @@ def _run_dbt(
             built = (NodeType.Model, NodeType.Seed)
             total = sum(1 for node in manifest.nodes.values() if node.resource_type in built)
             printer = _ProgressPrinter(progress, total)
-        # two threads, but a Python model runs alone (scheduling.py)
+        # two threads, but a Python model runs alone unless the build is small (scheduling.py)
         gate = scheduling.NodeGate.for_manifest(
-            manifest, streamed=dbt_plugin.streams, loaded=dbt_plugin.loads
+            manifest,
+            streamed=dbt_plugin.streams,
+            loaded=dbt_plugin.loads,
+            python_alone=python_alone,
         )
         runner = dbtRunner(manifest=manifest, callbacks=[gate, *([printer] if printer else [])])
         skipped = (
@@ -769,7 +786,7 @@ def _run_dbt(
                 *(f"test_name:{name}" for name in CODE_TEST_NAMES),
             ]
         )
-        with shards.reporting(progress):
+        with shards.reporting(progress), shards.beside_sql_models(not python_alone):
             result = runner.invoke(
                 [
                     "build",

@@ -7,12 +7,18 @@ of them under 0.15 s each). Some nodes must still run alone, and :class:`NodeGat
 callback on dbt's events that holds a node's thread at its start until it may run - sees to
 it:
 
-- **a Python model runs alone.** The engine's models build tenants in shards sized to the
-  memory the build's process tree leaves of its budget, and between shards hand DuckDB's
+- **a Python model runs alone** - in a build whose input is not small against its memory
+  budget (:func:`python_runs_alone`). The engine's models build tenants in shards sized to
+  the memory the build's process tree leaves of its budget, and between shards hand DuckDB's
   cached memory back by lowering its limit for a moment (:mod:`recsql.engine.shards`): a
-  query running beside them would take that memory, or fail for the lack of it. The
-  publication writes the served file. A Python model waiting keeps the next nodes from
-  starting, so it never waits behind a stream of small ones.
+  query running beside them would take that memory, or fail for the lack of it. A Python
+  model waiting keeps the next nodes from starting, so it never waits behind a stream of
+  small ones. In a small build (the demo's half million interactions in a budget of 4.1 GiB
+  or more) the engine's models build their tenants with memory to spare and hand nothing
+  back (:func:`recsql.engine.shards.beside_sql_models`): they run beside the
+  SQL models, on the core a Python model's own work leaves idle (the demo build 20.7 ->
+  19.4 s, the medians of four alternating pairs). The publication, which writes the served
+  file, runs alone in every build.
 - **a node that reads a streamed input runs alone.** An input table of CSV files reaches
   DuckDB as a stream (the recsql plugin's :meth:`~recsql.build.dbt_plugin.Plugin.load`),
   which dbt-duckdb registers on every cursor it opens after, from a dict it reads without a
@@ -43,10 +49,25 @@ import threading
 from collections.abc import Callable, Mapping, Set
 from typing import Any
 
+from recsql.engine import shards
+
 #: dbt's threads in ``recsql build`` (``--threads``): a second one hides dbt's overhead
 #: between small nodes; DuckDB already runs each query on every core. (1,000 tenants' night:
 #: 25.5 -> 23.2 s.)
 THREADS = 2
+
+#: A build is small when its interactions, at what the engine's shards first take each row to
+#: need (:data:`recsql.engine.shards.BYTES_PER_ROW`), would take at most this share of its
+#: memory budget: its Python models then run beside the SQL models.
+SMALL_BUILD_SHARE = 0.25
+#: The Python model that runs alone in every build: it writes the served file.
+PUBLICATION = "model.recsql.publication"
+
+
+def python_runs_alone(interactions: int, budget: int) -> bool:
+    """Whether a build of at most ``interactions`` interaction rows, within ``budget`` bytes,
+    runs each Python model alone (it is not small: :data:`SMALL_BUILD_SHARE`)."""
+    return interactions * shards.BYTES_PER_ROW > budget * SMALL_BUILD_SHARE
 
 
 class NodeGate:
@@ -76,13 +97,19 @@ class NodeGate:
 
     @classmethod
     def for_manifest(
-        cls, manifest: Any, streamed: Callable[[str], bool], loaded: Callable[[str], bool]
+        cls,
+        manifest: Any,
+        streamed: Callable[[str], bool],
+        loaded: Callable[[str], bool],
+        python_alone: bool = True,
     ) -> NodeGate:
-        """The gate of a parsed project: its Python models, and its nodes by the sources they
-        read."""
+        """The gate of a parsed project: its Python models (with ``python_alone``, else the
+        publication only), and its nodes by the sources they read."""
         python, sources = set(), {}
         for unique_id, node in manifest.nodes.items():
-            if getattr(node, "language", None) == "python":
+            if getattr(node, "language", None) == "python" and (
+                python_alone or unique_id == PUBLICATION
+            ):
                 python.add(unique_id)
             depends_on = getattr(getattr(node, "depends_on", None), "nodes", None) or []
             sources[unique_id] = {parent for parent in depends_on if parent.startswith("source.")}

@@ -62,6 +62,8 @@ class Budget:
 
 _budget: Budget | None = None
 _progress: Callable[[str], None] | None = None
+#: The Python models run beside SQL models (a small build: :func:`beside_sql_models`).
+_beside = False
 #: The DuckDB connection of a Python model while it builds a shard it may release memory of
 #: (:func:`release_duckdb_memory`); None while DuckDB runs a query that reads the shards.
 _session: contextvars.ContextVar[Any] = contextvars.ContextVar("recsql_shard", default=None)
@@ -84,6 +86,20 @@ def reporting(progress: Callable[[str], None] | None) -> Iterator[None]:
         yield
     finally:
         _progress = previous
+
+
+@contextlib.contextmanager
+def beside_sql_models(beside: bool) -> Iterator[None]:
+    """Inside the block, with ``beside``, the Python models may run beside SQL models (a small
+    build: recsql/build/scheduling.py): they never lower DuckDB's memory limit, which a query
+    running beside them may need (:func:`release_duckdb_memory`, :func:`python_memory_limit`
+    do nothing)."""
+    global _beside
+    previous, _beside = _beside, beside
+    try:
+        yield
+    finally:
+        _beside = previous
 
 
 Only = Callable[[Any], Any]
@@ -272,9 +288,10 @@ def release_duckdb_memory() -> None:
     rows into Arrow leaves about 1.5 GiB resident besides the Arrow table). Called when a
     shard's inputs are in Python and before it starts: its numpy work needs the memory, and
     DuckDB reads again from its file what it needs later. Only inside :func:`build` of a build
-    with a budget, while no query is running (a no-op elsewhere)."""
+    with a budget whose Python models run alone, while no query is running (a no-op
+    elsewhere)."""
     session = _session.get()
-    if session is None or _budget is None:
+    if session is None or _budget is None or _beside:
         return
     try:
         session.execute(f"set memory_limit = '{_RELEASED_LIMIT}'")
@@ -288,8 +305,8 @@ def python_memory_limit(session: Any) -> None:
     """DuckDB's memory_limit of a Python model (half the budget: the model's Python side holds
     the rest), for a model that holds much in Python outside :func:`build` - a SQL model before
     it may have left DuckDB more (every model's pre-hook, macros/duckdb_memory_limit.sql). A
-    no-op without a budget."""
-    if _budget is None:
+    no-op without a budget, or beside SQL models."""
+    if _budget is None or _beside:
         return
     try:
         session.execute(f"set memory_limit = '{_budget.duckdb_setting}'")

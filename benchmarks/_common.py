@@ -286,13 +286,25 @@ def node_count(run_results: Path) -> dict[str, int]:
 
 
 def node_paths(target: Path) -> dict[str, str]:
-    """The file each node of a dbt run was defined in (``manifest.json`` in ``target``), by
-    unique id: ``models/engine/als_factors.py``, ``tests/dbt/compliance/....sql``."""
-    manifest = json.loads((target / "manifest.json").read_text())
+    """The file each node of a dbt run was defined in, by unique id:
+    ``models/engine/als_factors.py``, ``tests/dbt/compliance/....sql``. From ``manifest.json``
+    in ``target`` where the build wrote it (``--keep-build-db``), else from dbt's parse of the
+    project that ``recsql build`` leaves there (``partial_parse.msgpack``)."""
+    written = target / "manifest.json"
+    if written.exists():
+        manifest = json.loads(written.read_text())
+        return {
+            unique_id: node["original_file_path"]
+            for kind in ("nodes", "unit_tests")
+            for unique_id, node in manifest[kind].items()
+        }
+    from dbt.contracts.graph.manifest import Manifest
+
+    parsed = Manifest.from_msgpack((target / "partial_parse.msgpack").read_bytes())
     return {
-        unique_id: node["original_file_path"]
-        for kind in ("nodes", "unit_tests")
-        for unique_id, node in manifest[kind].items()
+        unique_id: node.original_file_path
+        for nodes in (parsed.nodes, parsed.unit_tests)
+        for unique_id, node in nodes.items()
     }
 
 

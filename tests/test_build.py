@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import ClassVar
 
 import duckdb
 import pytest
@@ -34,6 +35,16 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> GenerationReport:
     )
 
 
+class _NotedSmallness(scheduling.Smallness):
+    """A build's :class:`~recsql.build.scheduling.Smallness`, kept where a test can see it."""
+
+    made: ClassVar[list[scheduling.Smallness]] = []
+
+    def __init__(self, interactions: int | None, budget: int):
+        super().__init__(interactions, budget)
+        self.made.append(self)
+
+
 @pytest.fixture(scope="module")
 def built(generated: GenerationReport, tmp_path_factory, build_inputs) -> BuildResult:
     """The generated world, built as a build too large for its memory budget is (a small one
@@ -41,7 +52,21 @@ def built(generated: GenerationReport, tmp_path_factory, build_inputs) -> BuildR
     db = tmp_path_factory.mktemp("db") / "recsql.duckdb"
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(scheduling, "SMALL_BUILD_SHARE", 0.0)
+        patch.setattr(scheduling, "Smallness", _NotedSmallness)
         return build_inputs(generated.out_dir, db, code_tests=True)
+
+
+def test_the_engine_s_input_tells_whether_the_build_is_small(built: BuildResult) -> None:
+    """The build learns how many rows its engine's input has as soon as it is made (its
+    post-hook calls the recsql dbt plugin's recsql_engine_rows): what decides, on a night that
+    trains a few of a large fleet's tenants, that the engine's Python models may run beside the
+    SQL models. The input's own rows, at most, before that (the generator's, bad rows too)."""
+    [smallness] = _NotedSmallness.made
+    [(rows,)] = query(built.build_db, "select count(*) from engine.int_interactions_weighted")
+    assert smallness.engine_rows == rows > 0
+    assert smallness.interactions == sum(
+        c.rows_read for c in built.counts if c.source_table == "interactions"
+    )
 
 
 def test_the_dbt_unit_tests_and_code_data_tests_pass(built: BuildResult) -> None:

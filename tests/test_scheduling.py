@@ -186,25 +186,43 @@ def _manifest(*nodes: tuple[str, str]) -> SimpleNamespace:
 
 
 def test_a_small_build_runs_its_python_models_beside_the_sql_ones_but_the_publication() -> None:
-    """A build whose interactions would take at most a quarter of its budget (at the 2,000
-    bytes a row the engine's shards first take) is small: only the publication runs alone."""
+    """A build whose engine's input would take at most a quarter of its budget (at the 2,000
+    bytes a row the engine's shards first take) is small: only the publication runs alone.
+    Known first from the input's rows at most, then from the engine's input once it is made
+    (a night that trains a few of a large fleet's tenants)."""
     gib = 2**30
     # the demo's half million interactions in 8 GiB; 1,000 generated tenants' 5 million
-    assert not scheduling.python_runs_alone(541_909, 8 * gib)
+    assert not scheduling.python_runs_alone(536_395, 8 * gib)
     assert scheduling.python_runs_alone(5_000_000, 8 * gib)
-    assert scheduling.python_runs_alone(541_909, 4 * gib - 1)  # the line: a quarter
+    assert not scheduling.python_runs_alone(536_395, 4 * gib)  # the line: a quarter
+    assert scheduling.python_runs_alone(536_395, 4 * gib - 4 * 2**20)
+    fleet = scheduling.Smallness(5_000_000, 8 * gib)
+    assert not fleet() and not scheduling.Smallness(None, 8 * gib)()
+    scheduling.note_engine_rows(550_000)  # noted to no build: nothing changes
+    assert not fleet()
+    with scheduling.deciding(fleet):
+        assert scheduling.note_engine_rows(550_000) == 550_000
+    assert fleet.engine_rows == 550_000 and fleet()
+    # small from the start, small to the end (its Python models may be running beside others)
+    demo = scheduling.Smallness(536_395, 8 * gib)
+    with scheduling.deciding(demo):
+        scheduling.note_engine_rows(5_000_000)
+    assert demo()
     manifest = _manifest(
         ("model.recsql.holdout_candidates", "python"),
         ("model.recsql.publication", "python"),
         ("model.recsql.list_candidates", "sql"),
     )
-    alone = NodeGate.for_manifest(manifest, streamed=lambda s: False, loaded=lambda s: True)
-    small = NodeGate.for_manifest(
-        manifest, streamed=lambda s: False, loaded=lambda s: True, python_alone=False
+    small = False
+    gate = NodeGate.for_manifest(
+        manifest, streamed=lambda s: False, loaded=lambda s: True, small=lambda: small
     )
-    assert alone.python == {"model.recsql.holdout_candidates", "model.recsql.publication"}
-    assert small.python == {"model.recsql.publication"}
-    sql = _Node(small, "model.recsql.list_candidates")
+    assert gate.runs_alone("model.recsql.holdout_candidates")
+    assert gate.runs_alone("model.recsql.publication")
+    small = True
+    assert not gate.runs_alone("model.recsql.holdout_candidates")
+    assert gate.runs_alone("model.recsql.publication")
+    sql = _Node(gate, "model.recsql.list_candidates")
     assert not sql.held()
-    assert not _Node(small, "model.recsql.holdout_candidates").held()
-    assert _Node(small, "model.recsql.publication").held()
+    assert not _Node(gate, "model.recsql.holdout_candidates").held()
+    assert _Node(gate, "model.recsql.publication").held()

@@ -291,7 +291,7 @@ def test_a_shard_gets_back_the_memory_duckdb_kept_and_duckdb_its_limit(tmp_path:
         # a query beside them may need DuckDB's memory, so neither it nor the limit is lowered
         seen.clear()
         session.execute("set memory_limit = '2GiB'")
-        with shards.beside_sql_models(True):
+        with shards.beside_sql_models(lambda: True):
             built = _built(shards.build(session, "model", _sizes(session), work))
             shards.python_memory_limit(session)
         assert built == [("t00", 4_000_000)]

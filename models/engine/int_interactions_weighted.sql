@@ -6,7 +6,12 @@
     affinity = sum over events of
         weight(event_type) x log2(1 + quantity) x 0.5 ^ (age in days / half_life_days)
     with the weights of seeds/event_types.csv (a return's weight is negative), the age taken
-    from the fold's reference time. It can be zero or negative (everything returned). -#}
+    from the fold's reference time. It can be zero or negative (everything returned).
+
+    Its rows are the engine's input: how many there are decides whether the build is small
+    enough for the engine's Python models to run beside its SQL models (recsql_engine_rows,
+    recsql/build/scheduling.py). -#}
+{{ config(post_hook="select recsql_engine_rows(count(*)) from {{ this }}") }}
 with
 
 interactions as (

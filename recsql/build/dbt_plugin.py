@@ -26,7 +26,7 @@ from dbt.adapters.duckdb.utils import SourceConfig
 from duckdb.sqltypes import BIGINT, BOOLEAN, VARCHAR
 
 from recsql import contract, memory
-from recsql.build import inputs
+from recsql.build import inputs, scheduling
 from recsql.engine import journal, shards
 from recsql.lifecycle import erasures, state
 from recsql.rules import macros_sql
@@ -155,6 +155,7 @@ class Plugin(BasePlugin):
         # recsql_erasure_key(tenant_id, customer_id): models/base/erasure_removals
         erasures.define_function(conn, self._erasure_key)
         self._define_rows_read(conn)
+        self._define_engine_rows(conn)
         self._define_native_inputs(conn)
         global _native_inputs
         _native_inputs = frozenset(self.native_tables)
@@ -228,6 +229,22 @@ class Plugin(BasePlugin):
             [VARCHAR],
             BIGINT,
             null_handling="special",
+        )
+
+    def _define_engine_rows(self, conn: Any) -> None:
+        """``recsql_engine_rows(rows)``: the engine's input has ``rows`` rows (returned as
+        they are): whether the build is small (:class:`recsql.build.scheduling.Smallness`).
+        int_interactions_weighted's post-hook calls it."""
+        if conn.execute(
+            "select 1 from duckdb_functions() where function_name = 'recsql_engine_rows'"
+        ).fetchall():
+            return
+        conn.create_function(
+            "recsql_engine_rows",
+            scheduling.note_engine_rows,
+            [BIGINT],
+            BIGINT,
+            side_effects=True,
         )
 
     def _define_is_native(self, conn: Any) -> None:

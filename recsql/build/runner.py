@@ -497,10 +497,9 @@ def build(
         if inputs.estimated_rows(located["tenants"]) >= workers.PROCESS_POOL_MIN_TASKS:
             workers.start()
     # A small build's Python models run beside its SQL models (recsql/build/scheduling.py).
-    python_alone = True
+    smallness = scheduling.Smallness(None, budget)
     with contextlib.suppress(OSError, ValueError):  # what it cannot read, dbt will: alone
-        interactions = inputs.rows_at_most(located["interactions"])
-        python_alone = scheduling.python_runs_alone(interactions, budget)
+        smallness.interactions = inputs.rows_at_most(located["interactions"])
     extra_vars = {
         **({"encodings": dict(encodings)} if encodings else {}),
         "retrain": retrain,
@@ -523,7 +522,7 @@ def build(
                 extra_vars,
                 code_tests,
                 keep_build_db,
-                python_alone,
+                smallness,
             )
         except BaseException as error:
             writer.fail(registered, _failure_summary(error))
@@ -722,11 +721,11 @@ def _run_dbt(
     extra_vars: dict[str, Any],
     code_tests: bool,
     keep_build_db: bool = False,
-    python_alone: bool = True,
+    smallness: scheduling.Smallness | None = None,
 ) -> tuple[Path, int]:
     """``dbt build`` of the project for ``registered``; the build database it wrote, and how
-    many tenants it carried before staging. ``python_alone``: each Python model runs alone
-    (else only the publication: a small build, recsql/build/scheduling.py)."""
+    many tenants it carried before staging. ``smallness``: whether the build is small, so that
+    its Python models run beside its SQL models (recsql/build/scheduling.py; None: never)."""
     # dbt is slow to import; only builds need it
     from dbt.cli.main import dbtRunner
     from dbt.node_types import NodeType
@@ -769,11 +768,9 @@ def _run_dbt(
             total = sum(1 for node in manifest.nodes.values() if node.resource_type in built)
             printer = _ProgressPrinter(progress, total)
         # two threads, but a Python model runs alone unless the build is small (scheduling.py)
+        small = smallness or scheduling.Smallness(None, 0)
         gate = scheduling.NodeGate.for_manifest(
-            manifest,
-            streamed=dbt_plugin.streams,
-            loaded=dbt_plugin.loads,
-            python_alone=python_alone,
+            manifest, streamed=dbt_plugin.streams, loaded=dbt_plugin.loads, small=small
         )
         runner = dbtRunner(manifest=manifest, callbacks=[gate, *([printer] if printer else [])])
         skipped = (
@@ -786,7 +783,11 @@ def _run_dbt(
                 *(f"test_name:{name}" for name in CODE_TEST_NAMES),
             ]
         )
-        with shards.reporting(progress), shards.beside_sql_models(not python_alone):
+        with (
+            shards.reporting(progress),
+            shards.beside_sql_models(small),
+            scheduling.deciding(small),
+        ):
             result = runner.invoke(
                 [
                     "build",

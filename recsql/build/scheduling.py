@@ -7,18 +7,20 @@ of them under 0.15 s each). Some nodes must still run alone, and :class:`NodeGat
 callback on dbt's events that holds a node's thread at its start until it may run - sees to
 it:
 
-- **a Python model runs alone** - in a build whose input is not small against its memory
-  budget (:func:`python_runs_alone`). The engine's models build tenants in shards sized to
+- **a Python model runs alone** - in a build that is not small against its memory budget
+  (:class:`Smallness`). The engine's models build tenants in shards sized to
   the memory the build's process tree leaves of its budget, and between shards hand DuckDB's
   cached memory back by lowering its limit for a moment (:mod:`recsql.engine.shards`): a
   query running beside them would take that memory, or fail for the lack of it. A Python
   model waiting keeps the next nodes from starting, so it never waits behind a stream of
-  small ones. In a small build (the demo's half million interactions in a budget of 4.1 GiB
-  or more) the engine's models build their tenants with memory to spare and hand nothing
-  back (:func:`recsql.engine.shards.beside_sql_models`): they run beside the
-  SQL models, on the core a Python model's own work leaves idle (the demo build 20.7 ->
-  19.4 s, the medians of four alternating pairs). The publication, which writes the served
-  file, runs alone in every build.
+  small ones. In a small build - the demo's half million interactions in a budget of
+  4 GiB or more, or a night that trains and scores a few of a fleet's tenants, once the
+  engine's input is made - the engine's models build their tenants with memory to spare
+  and hand nothing back (:func:`recsql.engine.shards.beside_sql_models`): they run beside
+  the SQL models, on the core a Python model's own work leaves idle (the demo build 20.7 ->
+  19.4 s, the medians of four alternating pairs; the 1,000-tenant night 20.5 -> 19.3 s, of
+  three).
+  The publication, which writes the served file, runs alone in every build.
 - **a node that reads a streamed input runs alone.** An input table of CSV files reaches
   DuckDB as a stream (the recsql plugin's :meth:`~recsql.build.dbt_plugin.Plugin.load`),
   which dbt-duckdb registers on every cursor it opens after, from a dict it reads without a
@@ -45,8 +47,9 @@ has no gate and runs on the one thread of ``profiles.yml``.
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable, Mapping, Set
+from collections.abc import Callable, Iterator, Mapping, Set
 from typing import Any
 
 from recsql.engine import shards
@@ -56,24 +59,68 @@ from recsql.engine import shards
 #: 25.5 -> 23.2 s.)
 THREADS = 2
 
-#: A build is small when its interactions, at what the engine's shards first take each row to
-#: need (:data:`recsql.engine.shards.BYTES_PER_ROW`), would take at most this share of its
-#: memory budget: its Python models then run beside the SQL models.
+#: A build is small when the rows of its engine's input, at what the engine's shards first
+#: take each to need (:data:`recsql.engine.shards.BYTES_PER_ROW`), would take at most this
+#: share of its memory budget: its Python models then run beside the SQL models.
 SMALL_BUILD_SHARE = 0.25
 #: The Python model that runs alone in every build: it writes the served file.
 PUBLICATION = "model.recsql.publication"
 
 
-def python_runs_alone(interactions: int, budget: int) -> bool:
-    """Whether a build of at most ``interactions`` interaction rows, within ``budget`` bytes,
+def python_runs_alone(rows: int, budget: int) -> bool:
+    """Whether a build whose engine reads ``rows`` interaction rows, within ``budget`` bytes,
     runs each Python model alone (it is not small: :data:`SMALL_BUILD_SHARE`)."""
-    return interactions * shards.BYTES_PER_ROW > budget * SMALL_BUILD_SHARE
+    return rows * shards.BYTES_PER_ROW > budget * SMALL_BUILD_SHARE
+
+
+class Smallness:
+    """Whether a build is small (:func:`python_runs_alone`), as far as it is known: from at
+    most how many ``interactions`` its input holds (None: not known), or, once the engine's
+    input is made, from its rows - the interactions of the tenants the build trains or
+    scores, which a night with few of them due has far fewer of
+    (models/engine/int_interactions_weighted notes their number: :func:`note_engine_rows`).
+    A build small from the start stays small: a Python model running beside SQL models must
+    not start handing DuckDB's memory back under them."""
+
+    def __init__(self, interactions: int | None, budget: int):
+        self.interactions = interactions
+        self.budget = budget
+        self.engine_rows: int | None = None
+
+    def __call__(self) -> bool:
+        return any(
+            rows is not None and not python_runs_alone(rows, self.budget)
+            for rows in (self.interactions, self.engine_rows)
+        )
+
+
+_deciding: Smallness | None = None
+
+
+@contextlib.contextmanager
+def deciding(smallness: Smallness) -> Iterator[None]:
+    """Inside the block, :func:`note_engine_rows` notes to ``smallness``."""
+    global _deciding
+    previous, _deciding = _deciding, smallness
+    try:
+        yield
+    finally:
+        _deciding = previous
+
+
+def note_engine_rows(rows: int) -> int:
+    """The engine's input has ``rows`` rows (the recsql dbt plugin's SQL function
+    ``recsql_engine_rows``, int_interactions_weighted's post-hook); returns ``rows``."""
+    if _deciding is not None:
+        _deciding.engine_rows = int(rows)
+    return rows
 
 
 class NodeGate:
     """A dbt callback that starts a node only when it may run beside the nodes running: a
-    node that runs alone (in ``python``, or reading a source ``streamed`` says is streamed)
-    only when no other node runs; any other node only when no node runs alone or waits to,
+    node that runs alone (in ``python`` - in ``always_alone`` or while the build is not
+    ``small`` - or reading a source ``streamed`` says is streamed) only when no other node
+    runs; any other node only when no node runs alone or waits to,
     and, if it reads one of its ``sources`` that ``loaded`` says the plugin loads and that no
     node has read yet, no running node reads one too."""
 
@@ -83,8 +130,12 @@ class NodeGate:
         sources: Mapping[str, Set[str]],
         streamed: Callable[[str], bool] = lambda source: False,
         loaded: Callable[[str], bool] = lambda source: True,
+        small: Callable[[], bool] = lambda: False,
+        always_alone: Set[str] = frozenset(),
     ):
         self.python = frozenset(python)
+        self.small = small
+        self.always_alone = frozenset(always_alone)
         self.sources = {node: frozenset(read) for node, read in sources.items() if read}
         self.streamed = streamed
         self.loaded = loaded
@@ -101,19 +152,17 @@ class NodeGate:
         manifest: Any,
         streamed: Callable[[str], bool],
         loaded: Callable[[str], bool],
-        python_alone: bool = True,
+        small: Callable[[], bool] = lambda: False,
     ) -> NodeGate:
-        """The gate of a parsed project: its Python models (with ``python_alone``, else the
-        publication only), and its nodes by the sources they read."""
+        """The gate of a parsed project: its Python models (alone unless the build is
+        ``small``, the publication always), and its nodes by the sources they read."""
         python, sources = set(), {}
         for unique_id, node in manifest.nodes.items():
-            if getattr(node, "language", None) == "python" and (
-                python_alone or unique_id == PUBLICATION
-            ):
+            if getattr(node, "language", None) == "python":
                 python.add(unique_id)
             depends_on = getattr(getattr(node, "depends_on", None), "nodes", None) or []
             sources[unique_id] = {parent for parent in depends_on if parent.startswith("source.")}
-        return cls(python, sources, streamed, loaded)
+        return cls(python, sources, streamed, loaded, small, python & {PUBLICATION})
 
     def __call__(self, event: Any) -> None:
         name = event.info.name
@@ -128,9 +177,10 @@ class NodeGate:
             self.finish(event.data.unique_id, read=False)
 
     def runs_alone(self, node: str) -> bool:
-        """Whether ``node`` runs alone: a Python model, or a node that reads a streamed
-        source."""
-        return node in self.python or any(map(self.streamed, self.sources.get(node, ())))
+        """Whether ``node`` runs alone: a Python model (unless the build is small, and it
+        need not always run alone), or a node that reads a streamed source."""
+        python = node in self.python and (node in self.always_alone or not self.small())
+        return python or any(map(self.streamed, self.sources.get(node, ())))
 
     def start(self, node: str) -> None:
         """Wait until ``node`` may run, and count it as running."""

@@ -62,8 +62,8 @@ class Budget:
 
 _budget: Budget | None = None
 _progress: Callable[[str], None] | None = None
-#: The Python models run beside SQL models (a small build: :func:`beside_sql_models`).
-_beside = False
+#: Whether the Python models run beside SQL models (a small build: :func:`beside_sql_models`).
+_beside: Callable[[], bool] = bool  # bool() is False: alone
 #: The DuckDB connection of a Python model while it builds a shard it may release memory of
 #: (:func:`release_duckdb_memory`); None while DuckDB runs a query that reads the shards.
 _session: contextvars.ContextVar[Any] = contextvars.ContextVar("recsql_shard", default=None)
@@ -89,11 +89,12 @@ def reporting(progress: Callable[[str], None] | None) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def beside_sql_models(beside: bool) -> Iterator[None]:
-    """Inside the block, with ``beside``, the Python models may run beside SQL models (a small
-    build: recsql/build/scheduling.py): they never lower DuckDB's memory limit, which a query
-    running beside them may need (:func:`release_duckdb_memory`, :func:`python_memory_limit`
-    do nothing)."""
+def beside_sql_models(beside: Callable[[], bool]) -> Iterator[None]:
+    """Inside the block, while ``beside()``, the Python models may run beside SQL models (a
+    small build: recsql/build/scheduling.py): they never lower DuckDB's memory limit, which a
+    query running beside them may need (:func:`release_duckdb_memory`,
+    :func:`python_memory_limit` do nothing). A model that started alone may see ``beside()``
+    turn true as it runs: nothing runs beside it, so keeping its memory is only a waste."""
     global _beside
     previous, _beside = _beside, beside
     try:
@@ -291,7 +292,7 @@ def release_duckdb_memory() -> None:
     with a budget whose Python models run alone, while no query is running (a no-op
     elsewhere)."""
     session = _session.get()
-    if session is None or _budget is None or _beside:
+    if session is None or _budget is None or _beside():
         return
     try:
         session.execute(f"set memory_limit = '{_RELEASED_LIMIT}'")
@@ -306,7 +307,7 @@ def python_memory_limit(session: Any) -> None:
     the rest), for a model that holds much in Python outside :func:`build` - a SQL model before
     it may have left DuckDB more (every model's pre-hook, macros/duckdb_memory_limit.sql). A
     no-op without a budget, or beside SQL models."""
-    if _budget is None or _beside:
+    if _budget is None or _beside():
         return
     try:
         session.execute(f"set memory_limit = '{_budget.duckdb_setting}'")

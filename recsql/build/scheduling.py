@@ -19,8 +19,7 @@ it:
   and hand nothing back (:func:`recsql.engine.shards.beside_sql_models`): they run beside
   the SQL models, on the core a Python model's own work leaves idle (the demo build 20.7 ->
   19.4 s, the medians of four alternating pairs; the 1,000-tenant night 20.5 -> 19.3 s, of
-  three).
-  The publication, which writes the served file, runs alone in every build.
+  three). The publication, which writes the served file, runs alone in every build.
 - **a node that reads a streamed input runs alone.** An input table of CSV files reaches
   DuckDB as a stream (the recsql plugin's :meth:`~recsql.build.dbt_plugin.Plugin.load`),
   which dbt-duckdb registers on every cursor it opens after, from a dict it reads without a

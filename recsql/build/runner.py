@@ -720,12 +720,12 @@ def _run_dbt(
     progress: Progress | None,
     extra_vars: dict[str, Any],
     code_tests: bool,
-    keep_build_db: bool = False,
-    smallness: scheduling.Smallness | None = None,
+    keep_build_db: bool,
+    smallness: scheduling.Smallness,
 ) -> tuple[Path, int]:
     """``dbt build`` of the project for ``registered``; the build database it wrote, and how
     many tenants it carried before staging. ``smallness``: whether the build is small, so that
-    its Python models run beside its SQL models (recsql/build/scheduling.py; None: never)."""
+    its Python models run beside its SQL models (recsql/build/scheduling.py)."""
     # dbt is slow to import; only builds need it
     from dbt.cli.main import dbtRunner
     from dbt.node_types import NodeType
@@ -768,9 +768,8 @@ def _run_dbt(
             total = sum(1 for node in manifest.nodes.values() if node.resource_type in built)
             printer = _ProgressPrinter(progress, total)
         # two threads, but a Python model runs alone unless the build is small (scheduling.py)
-        small = smallness or scheduling.Smallness(None, 0)
         gate = scheduling.NodeGate.for_manifest(
-            manifest, streamed=dbt_plugin.streams, loaded=dbt_plugin.loads, small=small
+            manifest, streamed=dbt_plugin.streams, loaded=dbt_plugin.loads, small=smallness
         )
         runner = dbtRunner(manifest=manifest, callbacks=[gate, *([printer] if printer else [])])
         skipped = (
@@ -783,11 +782,7 @@ def _run_dbt(
                 *(f"test_name:{name}" for name in CODE_TEST_NAMES),
             ]
         )
-        with (
-            shards.reporting(progress),
-            shards.beside_sql_models(small),
-            scheduling.deciding(small),
-        ):
+        with shards.reporting(progress), scheduling.deciding(smallness):
             result = runner.invoke(
                 [
                     "build",

@@ -98,11 +98,14 @@ _deciding: Smallness | None = None
 
 @contextlib.contextmanager
 def deciding(smallness: Smallness) -> Iterator[None]:
-    """Inside the block, :func:`note_engine_rows` notes to ``smallness``."""
+    """Inside the block, the build is as small as ``smallness`` says: :func:`note_engine_rows`
+    notes to it, and the engine's shards hand DuckDB's memory back only while it is not
+    (:func:`recsql.engine.shards.beside_sql_models`)."""
     global _deciding
     previous, _deciding = _deciding, smallness
     try:
-        yield
+        with shards.beside_sql_models(smallness):
+            yield
     finally:
         _deciding = previous
 

@@ -1,0 +1,385 @@
+"""Would a learned blend of the candidate generators beat the champion's ranked list (issue 16)?
+
+Usage: ``.venv/bin/python benchmarks/discover_blend.py [--work-dir DIR] [--out FILE]``
+(needs scikit-learn: ``.venv/bin/pip install -e '.[bench]'``)
+
+At each of the accuracy benchmark's cutoffs (2011-09-09, 2011-10-09, 2011-11-09) the demo
+truncated at the cutoff is built (as ``accuracy.py`` does, its build database kept), and the
+offline evaluation's own question is asked again on its holdout fold: which candidates of the
+evaluated customers did they buy (new to them) in the holdout window? Each ranking below is
+cross-fitted as the build's ranker is (each half of the customers, by the build's
+``cross_fit_group``, ranked by a model fitted on the other half) and scored as
+``model_evaluations`` scores a list (discover NDCG@k over the evaluated customers):
+
+1. the best list of the build's evaluation (``model_evaluations``);
+2. EASE's ``sqrt`` candidates re-ranked as the build does (``recsql.engine.ranker``: its
+   features, its ridge-regularised logistic regression) - the script checks that this
+   reproduces the build's ``sqrt ranked`` figure;
+3. the same with four more features: the item's age (days since its first purchase), the
+   customer's share of purchases in the item's category, the item's price over the customer's
+   median price, and the days since the customer's last purchase (log-scaled; all from the
+   holdout fold, before its cutoff);
+4. a blend: the union of the two EASE variants' candidates, each row with each variant's
+   standardised score, log rank and presence (a variant that did not offer it: its lowest);
+5. the blend of every matrix model's candidates (EASE ``sqrt`` and ``binary``, ALS), with
+   co-occurrence's log rank where it offered the item;
+6. row 5 with the four features of row 3;
+7. row 6 learned by gradient-boosted trees (scikit-learn's ``HistGradientBoostingClassifier``).
+
+A blend would serve only if every customer were scored by every generator it blends: the
+champion's candidates are all a build makes for the served lists now (docs/engine.md).
+Writes ``docs/benchmarks/discover_blend.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow.compute as pc
+from _common import (
+    DOCS,
+    command_line,
+    cutoff_timestamp,
+    machine,
+    now,
+    table,
+    work_directory,
+    write_inputs,
+    write_report,
+)
+
+from recsql.build import build
+from recsql.engine import ranker
+from recsql.engine.repurchase import RepurchaseModel
+
+CUTOFFS = ("2011-09-09", "2011-10-09", "2011-11-09")
+#: The blended list-makers: (algorithm, variant) of the holdout candidates.
+GENERATORS = (("ease", "sqrt"), ("ease", "binary"), ("als", None))
+TREES = {"random_state": 0, "min_samples_leaf": 50, "max_leaf_nodes": 15, "learning_rate": 0.05}
+
+#: Per evaluated customer and candidate: the four features of row 3, as of the holdout fold's
+#: reference time (its interactions are all before it).
+EXTRA_FEATURES_SQL = """
+with
+bought as (
+    select tenant_id, customer_id, item_id, first_purchased_at, last_purchased_at
+    from engine.int_interactions_weighted
+    where fold = 'holdout' and purchase_occasions > 0
+),
+reference as (select reference_at from base.int_folds_defined where fold = 'holdout'),
+items as (select tenant_id, item_id, category, price from staging.stg_items),
+first_bought as (
+    select tenant_id, item_id, min(first_purchased_at) as first_at from bought group by all
+),
+categories as (
+    select bought.tenant_id, bought.customer_id, items.category, count(*) as items
+    from bought inner join items using (tenant_id, item_id)
+    group by bought.tenant_id, bought.customer_id, items.category
+),
+customers as (
+    select
+        bought.tenant_id, bought.customer_id, count(*) as items,
+        median(items.price) as median_price, max(bought.last_purchased_at) as last_at
+    from bought inner join items using (tenant_id, item_id)
+    group by bought.tenant_id, bought.customer_id
+)
+select
+    candidates.customer_id,
+    candidates.item_id,
+    ln(1 + greatest(date_diff('day', first_bought.first_at, reference.reference_at), 0))
+        as log_item_age,
+    coalesce(categories.items / customers.items, 0) as category_share,
+    coalesce(ln(greatest(items.price, 0.01) / greatest(customers.median_price, 0.01)), 0)
+        as log_price_ratio,
+    ln(1 + greatest(date_diff('day', customers.last_at, reference.reference_at), 0))
+        as log_days_since_last
+from (select distinct tenant_id, customer_id, item_id from engine.int_ranking_examples)
+    as candidates
+cross join reference
+left join items using (tenant_id, item_id)
+left join first_bought using (tenant_id, item_id)
+left join customers using (tenant_id, customer_id)
+left join categories
+    on categories.tenant_id = candidates.tenant_id
+        and categories.customer_id = candidates.customer_id
+        and categories.category is not distinct from items.category
+"""
+
+
+class Holdout:
+    """A build's holdout fold: its candidates, labels, truth and evaluated customers."""
+
+    def __init__(self, build_db: Path):
+        con = duckdb.connect(str(build_db), read_only=True)
+        try:
+            [(self.k,)] = con.execute("select k from base.tenant_settings").fetchall()
+            self.examples = con.sql(
+                "select * from engine.int_ranking_examples "
+                "order by algorithm, variant, customer_id, rank"
+            ).to_arrow_table()
+            self.cooccurrence = dict(
+                ((customer, item), rank)
+                for customer, item, rank in con.execute(
+                    "select customer_id, item_id, rank "
+                    "from engine.int_holdout_cooccurrence_candidates"
+                ).fetchall()
+            )
+            self.truth: dict[str, set[str]] = {}
+            for customer, item in con.execute(
+                "select customer_id, item_id from engine.int_holdout_purchases_collected "
+                "where is_evaluated and not was_bought_before"
+            ).fetchall():
+                self.truth.setdefault(customer, set()).add(item)
+            self.evaluated = [
+                customer
+                for (customer,) in con.execute(
+                    "select distinct customer_id from engine.int_holdout_purchases_collected "
+                    "where is_evaluated order by customer_id"
+                ).fetchall()
+            ]
+            self.evaluations = dict(
+                ((algorithm, variant), value)
+                for algorithm, variant, value in con.execute(
+                    "select algorithm, variant, value from engine.model_evaluations "
+                    "where shelf = 'discover' and metric = 'ndcg'"
+                ).fetchall()
+            )
+            extra = con.sql(EXTRA_FEATURES_SQL).fetchall()
+            self.extra = {(row[0], row[1]): row[2:] for row in extra}
+        finally:
+            con.close()
+
+    def generator(self, algorithm: str, variant: str | None) -> dict[str, np.ndarray]:
+        """The candidate rows of one list-maker, sorted by customer and rank, as numpy arrays
+        (as the build's ranker reads them: a missing item feature is NaN)."""
+        variants = self.examples["variant"]
+        rows = self.examples.filter(
+            pc.and_(
+                pc.equal(self.examples["algorithm"], algorithm),
+                pc.is_null(variants) if variant is None else pc.equal(variants, variant),
+            )
+        )
+        return {name: rows[name].to_numpy(zero_copy_only=False) for name in rows.column_names}
+
+    def ndcg(self, lists: dict[str, list[str]]) -> float:
+        """Discover NDCG@k as model_evaluations has it: binary gains, the ideal DCG over
+        min(relevant, k) positions, over the evaluated customers with something to find."""
+        discounts = 1 / np.log2(np.arange(2, self.k + 2))
+        values = []
+        for customer in self.evaluated:
+            relevant = self.truth.get(customer)
+            if not relevant:
+                continue
+            ranked = lists.get(customer, [])[: self.k]
+            gain = sum(discounts[i] for i, item in enumerate(ranked) if item in relevant)
+            values.append(gain / discounts[: min(len(relevant), self.k)].sum())
+        return float(np.mean(values))
+
+
+class Rows:
+    """Candidate rows (customer, item) with their features, labels and cross-fit halves."""
+
+    def __init__(self, customers, items, features, labels, halves):
+        self.customers = np.asarray(customers, dtype=object)
+        self.items = np.asarray(items, dtype=object)
+        self.features = np.asarray(features, dtype=float)
+        self.labels = np.asarray(labels, dtype=bool)
+        self.halves = np.asarray(halves)
+
+    def with_extra(self, holdout: Holdout) -> Rows:
+        extra = np.array(
+            [holdout.extra[(c, i)] for c, i in zip(self.customers, self.items, strict=True)],
+            dtype=float,
+        )
+        return Rows(
+            self.customers,
+            self.items,
+            np.column_stack([self.features, np.nan_to_num(extra)]),
+            self.labels,
+            self.halves,
+        )
+
+    def lists(self, scores: np.ndarray, k: int) -> dict[str, list[str]]:
+        """Each customer's k rows with the highest scores (ties: the rows' own order)."""
+        order = np.lexsort((np.arange(len(scores)), -scores, self.customers))
+        lists: dict[str, list[str]] = {}
+        for i in order:
+            ranked = lists.setdefault(self.customers[i], [])
+            if len(ranked) < k:
+                ranked.append(self.items[i])
+        return lists
+
+
+def single(holdout: Holdout, algorithm: str, variant: str | None) -> Rows:
+    """One list-maker's candidates with the build's ranker features."""
+    rows = holdout.generator(algorithm, variant)
+    return Rows(
+        rows["customer_id"],
+        rows["item_id"],
+        ranker.design_matrix(rows),
+        rows["is_bought"],
+        rows["cross_fit_group"],
+    )
+
+
+def blend(holdout: Holdout, generators: tuple[tuple[str, str | None], ...], co: bool) -> Rows:
+    """The union of the generators' candidates: per generator its standardised score, log rank
+    and presence (absent: its lowest score of the customer's list, less one, and rank depth
+    + 1), the item features of the ranker, and with ``co`` co-occurrence's log rank and
+    presence."""
+    per_generator = {g: single(holdout, *g) for g in generators}
+    keys: dict[tuple[str, str], int] = {}
+    labels, halves, item_features = [], [], []
+    for rows in per_generator.values():
+        for n, key in enumerate(zip(rows.customers, rows.items, strict=True)):
+            if key not in keys:
+                keys[key] = len(keys)
+                labels.append(rows.labels[n])
+                halves.append(rows.halves[n])
+                item_features.append(rows.features[n, 2:])
+    columns = [np.array(item_features)]
+    for rows in per_generator.values():
+        depth = np.exp(rows.features[:, 1]).max()
+        lowest: dict[str, float] = {}
+        for customer, z in zip(rows.customers, rows.features[:, 0], strict=True):
+            lowest[customer] = min(lowest.get(customer, z), z)
+        block = np.empty((len(keys), 3))
+        for (customer, _), index in keys.items():
+            block[index] = (lowest.get(customer, 0.0) - 1, np.log(depth + 1), 0.0)
+        for n, key in enumerate(zip(rows.customers, rows.items, strict=True)):
+            block[keys[key]] = (rows.features[n, 0], rows.features[n, 1], 1.0)
+        columns.append(block)
+    if co:
+        k = max(holdout.cooccurrence.values(), default=0)
+        co_block = np.array(
+            [
+                (np.log(holdout.cooccurrence[key]), 1.0)
+                if key in holdout.cooccurrence
+                else (np.log(k + 1), 0.0)
+                for key in keys
+            ]
+        )
+        columns.append(co_block)
+    customers, items = zip(*keys, strict=True)
+    return Rows(customers, items, np.column_stack(columns), labels, halves)
+
+
+def logistic(x: np.ndarray, y: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """The build's ranker's learner (the buy-again model's ridge-regularised IRLS), scoring as
+    the ranker does: its weights on the raw features, no intercept (the same order, to the
+    last tie, as the build's lists)."""
+    weights = ranker._raw_weights(RepurchaseModel().fit(x, y))
+    return lambda features: features @ weights
+
+
+def trees(x: np.ndarray, y: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    return HistGradientBoostingClassifier(**TREES).fit(x, y).decision_function
+
+
+def cross_fitted(rows: Rows, learner: Callable) -> np.ndarray:
+    """Each half of the customers scored by a model fitted on the other half."""
+    scores = np.zeros(len(rows.labels))
+    for half in np.unique(rows.halves):
+        scored = rows.halves == half
+        scores[scored] = learner(rows.features[~scored], rows.labels[~scored])(
+            rows.features[scored]
+        )
+    return scores
+
+
+#: The first row of the report: the best list of the build's own evaluation.
+BEST = "the build's best list (`model_evaluations`)"
+
+
+def best_list(holdout: Holdout) -> tuple[str, float]:
+    """The build's best discover list: its name and holdout NDCG@k."""
+    (algorithm, variant), value = max(holdout.evaluations.items(), key=lambda item: item[1])
+    return f"{algorithm} ({variant})" if variant else algorithm, value
+
+
+def rankings(holdout: Holdout) -> dict[str, float]:
+    """Each row of the report's table: its holdout NDCG@k."""
+    _, value = best_list(holdout)
+    ease = single(holdout, "ease", "sqrt")
+    everything = blend(holdout, GENERATORS, co=True)
+    everything_extra = everything.with_extra(holdout)
+
+    def ranked(rows: Rows, learner: Callable = logistic) -> float:
+        return holdout.ndcg(rows.lists(cross_fitted(rows, learner), holdout.k))
+
+    return {
+        BEST: value,
+        "EASE (sqrt) re-ranked as the build does": ranked(ease),
+        "EASE (sqrt) re-ranked, four more features": ranked(ease.with_extra(holdout)),
+        "blend of the two EASE variants' candidates": ranked(
+            blend(holdout, GENERATORS[:2], co=False)
+        ),
+        "blend of EASE, ALS and co-occurrence": ranked(everything),
+        "the same, four more features": ranked(everything_extra),
+        "the same, gradient-boosted trees": ranked(everything_extra, trees),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--work-dir", type=Path, help="keep the builds here (must not exist)")
+    parser.add_argument("--out", type=Path, default=DOCS / "discover_blend.md")
+    args = parser.parse_args()
+    results: dict[str, dict[str, float]] = {}
+    champions: dict[str, str] = {}
+    with work_directory(args.work_dir, "recsql-blend-") as work:
+        for cutoff in CUTOFFS:
+            print(f"building the demo truncated at {cutoff} ...", flush=True)
+            timestamp = cutoff_timestamp(cutoff)
+            inputs = write_inputs(work / f"inputs-{cutoff}", "auto", timestamp)
+            db_path = work / f"auto-{cutoff}.duckdb"
+            build(inputs, db_path, as_of=timestamp, keep_build_db=True)
+            holdout = Holdout(Path(f"{db_path}.build") / "build.duckdb")
+            reproduced = holdout.evaluations[("ease", "sqrt ranked")]
+            champions[cutoff], _ = best_list(holdout)
+            for name, value in rankings(holdout).items():
+                results.setdefault(name, {})[cutoff] = value
+            if abs(results["EASE (sqrt) re-ranked as the build does"][cutoff] - reproduced) > 1e-9:
+                raise SystemExit(
+                    f"EASE (sqrt) re-ranked gives {results} at {cutoff}, the build {reproduced}: "
+                    "the script no longer ranks as the build does"
+                )
+    best = next(iter(results.values()))
+    rows = [
+        [name, *(f"{values[c]:.4f} ({values[c] / best[c] - 1:+.1%})" for c in CUTOFFS)]
+        for name, values in results.items()
+    ]
+    header = "\n".join(
+        [
+            "# Benchmark: a learned blend of the candidate generators (discover)\n",
+            f"Command: `{command_line()}`  ",
+            f"Date: {now()}  ",
+            f"Machine: {machine()}",
+        ]
+    )
+    report = f"""{header}
+
+Issue 16 asks for a learned blend of the candidate generators. Before building one into the
+engine, this asks what it would gain where the build decides its champion: on the holdout fold
+of the accuracy benchmark's three builds, discover NDCG@10 over the evaluated customers, each
+ranking cross-fitted by the build's customer halves (the method: the script's docstring). The
+second row reproduces the build's own `sqrt ranked` figure (checked). In brackets: against the
+first row, the build's best list.
+
+{table(["ranking of the evaluated customers' holdout candidates", *CUTOFFS], rows, "lrrr")}
+
+The build's best list: {"; ".join(f"{c}: {champions[c]}" for c in CUTOFFS)}.
+
+What it means: docs/engine.md (The learned ranker).
+"""
+    write_report(args.out, report)
+
+
+if __name__ == "__main__":
+    main()

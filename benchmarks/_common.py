@@ -699,6 +699,36 @@ def write_inputs(directory: Path, algorithm: str, cutoff: str = CUTOFF) -> Path:
     return directory
 
 
+@dataclass(frozen=True)
+class TruncatedBuild:
+    """The auto build of the demo truncated at a cutoff (:func:`truncated_builds`)."""
+
+    #: The cutoff as given, and as the build's clock (``cutoff_timestamp``).
+    cutoff: str
+    timestamp: str
+    inputs: Path
+    db_path: Path
+
+    @property
+    def build_db(self) -> Path:
+        """The build's own database, kept."""
+        return Path(f"{self.db_path}.build") / "build.duckdb"
+
+
+def truncated_builds(work: Path, cutoffs: Iterable[str]) -> Iterator[TruncatedBuild]:
+    """The demo truncated at each cutoff (:func:`write_inputs`, the champion chosen as usual)
+    built into ``work`` in this process, its build database kept, as each is needed."""
+    from recsql.build import build
+
+    for cutoff in cutoffs:
+        print(f"building the demo truncated at {cutoff} ...", flush=True)
+        timestamp = cutoff_timestamp(cutoff)
+        inputs = write_inputs(work / f"inputs-{cutoff}", "auto", timestamp)
+        db_path = work / f"auto-{cutoff}.duckdb"
+        build(inputs, db_path, as_of=timestamp, keep_build_db=True)
+        yield TruncatedBuild(cutoff, timestamp, inputs, db_path)
+
+
 def published(db_path: Path, sql: str) -> list[tuple]:
     con = duckdb.connect(str(db_path), read_only=True)
     try:

@@ -38,7 +38,6 @@ import numpy as np
 from _common import (
     DOCS,
     command_line,
-    cutoff_timestamp,
     lists_by_customer,
     machine,
     now,
@@ -46,12 +45,11 @@ from _common import (
     score,
     served_lists,
     table,
+    truncated_builds,
     work_directory,
-    write_inputs,
     write_report,
 )
 
-from recsql.build import build
 from recsql.engine.repurchase import RepurchaseModel, design_matrix
 
 CUTOFFS = ("2011-09-09", "2011-10-09", "2011-11-09")
@@ -209,18 +207,13 @@ def main() -> None:
     results: dict[str, dict[str, float]] = {}
     served: dict[str, float] = {}
     with work_directory(args.work_dir, "recsql-buy-again-") as work:
-        for cutoff in CUTOFFS:
-            print(f"building the demo truncated at {cutoff} ...", flush=True)
-            timestamp = cutoff_timestamp(cutoff)
-            inputs = write_inputs(work / f"inputs-{cutoff}", "auto", timestamp)
-            db_path = work / f"auto-{cutoff}.duckdb"
-            build(inputs, db_path, as_of=timestamp, keep_build_db=True)
-            truth = read_truth(timestamp)
+        for built in truncated_builds(work, CUTOFFS):
+            cutoff = built.cutoff
+            truth = read_truth(built.timestamp)
             served[cutoff] = score(
-                served_lists(db_path, "buy_again"), truth, discover=False
+                served_lists(built.db_path, "buy_again"), truth, discover=False
             ).values["ndcg"]
-            build_db = Path(f"{db_path}.build") / "build.duckdb"
-            holdout, full = read_folds(build_db, inputs, dict(truth.after))
+            holdout, full = read_folds(built.build_db, built.inputs, dict(truth.after))
             for name, scores in rankings(holdout, full).items():
                 lists = ranked_lists(full, scores)
                 results.setdefault(name, {})[cutoff] = score(lists, truth, discover=False).values[

@@ -43,16 +43,14 @@ import pyarrow.compute as pc
 from _common import (
     DOCS,
     command_line,
-    cutoff_timestamp,
     machine,
     now,
     table,
+    truncated_builds,
     work_directory,
-    write_inputs,
     write_report,
 )
 
-from recsql.build import build
 from recsql.engine import ranker
 from recsql.engine.repurchase import RepurchaseModel
 
@@ -334,13 +332,9 @@ def main() -> None:
     results: dict[str, dict[str, float]] = {}
     champions: dict[str, str] = {}
     with work_directory(args.work_dir, "recsql-blend-") as work:
-        for cutoff in CUTOFFS:
-            print(f"building the demo truncated at {cutoff} ...", flush=True)
-            timestamp = cutoff_timestamp(cutoff)
-            inputs = write_inputs(work / f"inputs-{cutoff}", "auto", timestamp)
-            db_path = work / f"auto-{cutoff}.duckdb"
-            build(inputs, db_path, as_of=timestamp, keep_build_db=True)
-            holdout = Holdout(Path(f"{db_path}.build") / "build.duckdb")
+        for built in truncated_builds(work, CUTOFFS):
+            cutoff = built.cutoff
+            holdout = Holdout(built.build_db)
             reproduced = holdout.evaluations[("ease", "sqrt ranked")]
             champions[cutoff], _ = best_list(holdout)
             for name, value in rankings(holdout).items():

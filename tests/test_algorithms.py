@@ -405,6 +405,38 @@ class TestKnownAnswers:
         expected = model.user_factors_ @ model.item_factors_.T
         np.testing.assert_allclose(scores, np.take_along_axis(expected, items, axis=1), rtol=1e-5)
 
+    def test_als_explanations_are_the_largest_cosine_however_they_are_computed(
+        self, monkeypatch: pytest.MonkeyPatch
+    ):
+        """A small catalogue's explanations are looked up in the items' cosine matrix, a large
+        one's computed entry by entry: the same items either way, and each the history item
+        whose factors have the largest cosine with the recommended item's."""
+        from recsql.engine.algorithms import als
+
+        user_items = random_user_items(items=40, density=0.3)
+        users = np.arange(user_items.shape[0])
+        model = ALS(factors=6, iterations=5).fit(user_items)
+        items, _, looked_up = model.recommend(user_items, users, 8, exclude=user_items)
+        monkeypatch.setattr(als, "_COSINE_MATRIX_ITEMS", 0)
+        _, _, computed = (
+            ALS(factors=6, iterations=5)
+            .fit(user_items)
+            .recommend(user_items, users, 8, exclude=user_items)
+        )
+        np.testing.assert_array_equal(looked_up, computed)
+        factors = model.item_factors_.astype(np.float64)
+        directions = factors / np.linalg.norm(factors, axis=1, keepdims=True)
+        explained = 0
+        for user, bought in enumerate(rows_of(user_items)):
+            for item, explanation in zip(items[user], looked_up[user], strict=True):
+                cosines = {h: directions[h] @ directions[item] for h in bought if h != item}
+                if explanation < 0:  # nothing in the history speaks for the item
+                    assert item < 0 or max(cosines.values(), default=0.0) <= 0
+                    continue
+                explained += 1
+                assert cosines[explanation] >= max(cosines.values()) - 1e-12
+        assert explained > 0.9 * items.size
+
     def test_als_fold_in_reproduces_fitted_users(self):
         user_items, _ = blocks()
         user_items = user_items + random_user_items(48, 24, density=0.1, seed=3)

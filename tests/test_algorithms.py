@@ -3,8 +3,10 @@ properties."""
 
 from __future__ import annotations
 
+import importlib
 import warnings
 from collections.abc import Callable
+from unittest import mock
 
 import implicit.cpu.als
 import implicit.utils
@@ -19,6 +21,9 @@ from hypothesis.extra.numpy import arrays
 from recsql.engine.algorithms import ALGORITHMS, ALS, EASE, Algorithm, segment_argmax, topn
 from recsql.engine.algorithms.als import fold_in
 from recsql.engine.algorithms.ease import largest_weights
+
+# the module (the package's `topn` is its function)
+topn_module = importlib.import_module("recsql.engine.algorithms.topn")
 
 # Small, fast settings; the contract must hold for any settings.
 FACTORIES: dict[str, Callable[[], Algorithm]] = {
@@ -547,16 +552,19 @@ class TestTopN:
         n=st.integers(0, 15),
     )
     def test_equals_a_full_stable_sort(self, scores: np.ndarray, n: int):
-        items, top = topn(scores, n)
-        rows, n_items = scores.shape
-        for row in range(rows):
-            order = np.lexsort((np.arange(n_items), -scores[row]))[:n]
-            order = order[scores[row, order] > -np.inf]
-            expected = np.full(n, -1)
-            expected[: order.size] = order
-            np.testing.assert_array_equal(items[row], expected)
-            np.testing.assert_array_equal(top[row][: order.size], scores[row, order])
-            assert np.all(top[row][order.size :] == -np.inf)
+        # narrow rows are sorted whole (topn.SORT_BELOW); with it 0, selected by blocks
+        for sort_below in (topn_module.SORT_BELOW, 0):
+            with mock.patch.object(topn_module, "SORT_BELOW", sort_below):
+                items, top = topn(scores, n)
+            rows, n_items = scores.shape
+            for row in range(rows):
+                order = np.lexsort((np.arange(n_items), -scores[row]))[:n]
+                order = order[scores[row, order] > -np.inf]
+                expected = np.full(n, -1)
+                expected[: order.size] = order
+                np.testing.assert_array_equal(items[row], expected)
+                np.testing.assert_array_equal(top[row][: order.size], scores[row, order])
+                assert np.all(top[row][order.size :] == -np.inf)
 
     @settings(max_examples=100, deadline=None)
     @given(

@@ -94,6 +94,15 @@ def loads(source: str) -> bool:
     return not source.startswith(_INPUT_SOURCE_IDS) or streams(source)
 
 
+def _create_function(conn: Any, name: str, function: Any, *signature: Any, **options: Any) -> None:
+    """``conn.create_function(name, function, *signature, **options)`` unless ``conn`` sees
+    a function of that name already (dbt-duckdb has the plugin configure the connections it
+    opens, more than once in a build)."""
+    if conn.execute("select 1 from duckdb_functions() where function_name = ?", [name]).fetchall():
+        return
+    conn.create_function(name, function, *signature, **options)
+
+
 class Plugin(BasePlugin):
     def initialize(self, plugin_config: dict[str, Any]) -> None:
         global _native_inputs
@@ -170,10 +179,6 @@ class Plugin(BasePlugin):
         70 %) - or NULL where the ``current`` limit (as ``current_setting('memory_limit')``
         shows it) may stay (:func:`shards.sql_memory_limit_change`). A Python model's is half
         the budget, set by the engine's shards."""
-        if conn.execute(
-            "select 1 from duckdb_functions() where function_name = ?", [MEMORY_LIMIT_FUNCTION]
-        ).fetchall():
-            return
         budget = self.budget
 
         def limit(duckdb_held: int, current: str) -> str | None:
@@ -184,7 +189,8 @@ class Plugin(BasePlugin):
                 change = shards.sql_memory_limit(budget, held)
             return None if change is None else f"{change // 2**20}MiB"
 
-        conn.create_function(
+        _create_function(
+            conn,
             MEMORY_LIMIT_FUNCTION,
             limit,
             [BIGINT, VARCHAR],
@@ -219,11 +225,8 @@ class Plugin(BasePlugin):
     def _define_rows_read(self, conn: Any) -> None:
         """``recsql_rows_read(table)``: the rows the input table's stream has handed over in
         this build (NULL if it was not read)."""
-        if conn.execute(
-            "select 1 from duckdb_functions() where function_name = 'recsql_rows_read'"
-        ).fetchall():
-            return
-        conn.create_function(
+        _create_function(
+            conn,
             "recsql_rows_read",
             lambda table: self.rows_read.get(table),
             [VARCHAR],
@@ -235,11 +238,8 @@ class Plugin(BasePlugin):
         """``recsql_engine_rows(rows)``: the engine's input has ``rows`` rows (returned as
         they are): whether the build is small (:class:`recsql.build.scheduling.Smallness`).
         int_interactions_weighted's post-hook calls it."""
-        if conn.execute(
-            "select 1 from duckdb_functions() where function_name = 'recsql_engine_rows'"
-        ).fetchall():
-            return
-        conn.create_function(
+        _create_function(
+            conn,
             "recsql_engine_rows",
             scheduling.note_engine_rows,
             [BIGINT],
@@ -251,11 +251,8 @@ class Plugin(BasePlugin):
         """``recsql_input_is_native(table)``: whether the input table is a view over its Parquet
         files, or an empty one (:meth:`_define_native_inputs`), which more than one model may
         read, rather than a stream, which only its staging model reads, once."""
-        if conn.execute(
-            "select 1 from duckdb_functions() where function_name = 'recsql_input_is_native'"
-        ).fetchall():
-            return
-        conn.create_function(
+        _create_function(
+            conn,
             "recsql_input_is_native",
             lambda table: table in self.native_tables,
             [VARCHAR],

@@ -13,18 +13,18 @@ cross-fitted as the build's ranker is (each half of the customers, by the build'
 
 1. the best list of the build's evaluation (``model_evaluations``);
 2. EASE's ``sqrt`` candidates re-ranked as the build does (``recsql.engine.ranker``: its
-   features, its ridge-regularised logistic regression) - the script checks that this
-   reproduces the build's ``sqrt ranked`` figure;
-3. the same with four more features: the item's age (days since its first purchase), the
-   customer's share of purchases in the item's category, the item's price over the customer's
-   median price, and the days since the customer's last purchase (log-scaled; all from the
-   holdout fold, before its cutoff);
+   features, the context ones made from the holdout fold as the build makes them, its
+   ridge-regularised logistic regression) - the script checks that this reproduces the
+   build's ``sqrt ranked`` figure;
+3. the same without the context features (the item's age, the customer's share of purchases
+   in its category, its price against the customer's usual): the ranker before they were
+   added;
 4. a blend: the union of the two EASE variants' candidates, each row with each variant's
-   standardised score, log rank and presence (a variant that did not offer it: its lowest);
+   standardised score, log rank and presence (a variant that did not offer it: its lowest),
+   and the ranker's item and context features;
 5. the blend of every matrix model's candidates (EASE ``sqrt`` and ``binary``, ALS), with
    co-occurrence's log rank where it offered the item;
-6. row 5 with the four features of row 3;
-7. row 6 learned by gradient-boosted trees (scikit-learn's ``HistGradientBoostingClassifier``).
+6. row 5 learned by gradient-boosted trees (scikit-learn's ``HistGradientBoostingClassifier``).
 
 A blend would serve only if every customer were scored by every generator it blends: the
 champion's candidates are all a build makes for the served lists now (docs/engine.md).
@@ -58,54 +58,6 @@ CUTOFFS = ("2011-09-09", "2011-10-09", "2011-11-09")
 #: The blended list-makers: (algorithm, variant) of the holdout candidates.
 GENERATORS = (("ease", "sqrt"), ("ease", "binary"), ("als", None))
 TREES = {"random_state": 0, "min_samples_leaf": 50, "max_leaf_nodes": 15, "learning_rate": 0.05}
-
-#: Per evaluated customer and candidate: the four features of row 3, as of the holdout fold's
-#: reference time (its interactions are all before it).
-EXTRA_FEATURES_SQL = """
-with
-bought as (
-    select tenant_id, customer_id, item_id, first_purchased_at, last_purchased_at
-    from engine.int_interactions_weighted
-    where fold = 'holdout' and purchase_occasions > 0
-),
-reference as (select reference_at from base.int_folds_defined where fold = 'holdout'),
-items as (select tenant_id, item_id, category, price from staging.stg_items),
-first_bought as (
-    select tenant_id, item_id, min(first_purchased_at) as first_at from bought group by all
-),
-categories as (
-    select bought.tenant_id, bought.customer_id, items.category, count(*) as items
-    from bought inner join items using (tenant_id, item_id)
-    group by bought.tenant_id, bought.customer_id, items.category
-),
-customers as (
-    select
-        bought.tenant_id, bought.customer_id, count(*) as items,
-        median(items.price) as median_price, max(bought.last_purchased_at) as last_at
-    from bought inner join items using (tenant_id, item_id)
-    group by bought.tenant_id, bought.customer_id
-)
-select
-    candidates.customer_id,
-    candidates.item_id,
-    ln(1 + greatest(date_diff('day', first_bought.first_at, reference.reference_at), 0))
-        as log_item_age,
-    coalesce(categories.items / customers.items, 0) as category_share,
-    coalesce(ln(greatest(items.price, 0.01) / greatest(customers.median_price, 0.01)), 0)
-        as log_price_ratio,
-    ln(1 + greatest(date_diff('day', customers.last_at, reference.reference_at), 0))
-        as log_days_since_last
-from (select distinct tenant_id, customer_id, item_id from engine.int_ranking_examples)
-    as candidates
-cross join reference
-left join items using (tenant_id, item_id)
-left join first_bought using (tenant_id, item_id)
-left join customers using (tenant_id, customer_id)
-left join categories
-    on categories.tenant_id = candidates.tenant_id
-        and categories.customer_id = candidates.customer_id
-        and categories.category is not distinct from items.category
-"""
 
 
 class Holdout:
@@ -146,14 +98,22 @@ class Holdout:
                     "where shelf = 'discover' and metric = 'ndcg'"
                 ).fetchall()
             )
-            extra = con.sql(EXTRA_FEATURES_SQL).fetchall()
-            self.extra = {(row[0], row[1]): row[2:] for row in extra}
+            # the context of the holdout fold, as models/engine/rankers.py makes it
+            self.contexts = ranker.fold_contexts(
+                con.sql("from engine.int_interactions_weighted"),
+                con.sql("from staging.stg_items"),
+                "holdout",
+                ranker.holdout_references(
+                    con.sql("from base.int_folds_defined"),
+                    con.sql("from engine.int_ranking_examples"),
+                ),
+            )
         finally:
             con.close()
 
     def generator(self, algorithm: str, variant: str | None) -> dict[str, np.ndarray]:
         """The candidate rows of one list-maker, sorted by customer and rank, as numpy arrays
-        (as the build's ranker reads them: a missing item feature is NaN)."""
+        with their context (as the build's ranker reads them: a missing item feature is NaN)."""
         variants = self.examples["variant"]
         rows = self.examples.filter(
             pc.and_(
@@ -161,7 +121,12 @@ class Holdout:
                 pc.is_null(variants) if variant is None else pc.equal(variants, variant),
             )
         )
-        return {name: rows[name].to_numpy(zero_copy_only=False) for name in rows.column_names}
+        columns = {name: rows[name].to_numpy(zero_copy_only=False) for name in rows.column_names}
+        [tenant_id] = set(columns["tenant_id"])
+        context = self.contexts[tenant_id]
+        return columns | context.columns(
+            context.customers(rows["customer_id"]), context.items(rows["item_id"])
+        )
 
     def ndcg(self, lists: dict[str, list[str]]) -> float:
         """Discover NDCG@k as model_evaluations has it: binary gains, the ideal DCG over
@@ -188,18 +153,10 @@ class Rows:
         self.labels = np.asarray(labels, dtype=bool)
         self.halves = np.asarray(halves)
 
-    def with_extra(self, holdout: Holdout) -> Rows:
-        extra = np.array(
-            [holdout.extra[(c, i)] for c, i in zip(self.customers, self.items, strict=True)],
-            dtype=float,
-        )
-        return Rows(
-            self.customers,
-            self.items,
-            np.column_stack([self.features, np.nan_to_num(extra)]),
-            self.labels,
-            self.halves,
-        )
+    def without_context(self) -> Rows:
+        """The rows with the ranker's features before its context ones."""
+        kept = len(ranker.FEATURES) - len(ranker.CONTEXT_COLUMNS)
+        return Rows(self.customers, self.items, self.features[:, :kept], self.labels, self.halves)
 
     def lists(self, scores: np.ndarray, k: int) -> dict[str, list[str]]:
         """Each customer's k rows with the highest scores (ties: the rows' own order)."""
@@ -271,7 +228,7 @@ def logistic(x: np.ndarray, y: np.ndarray) -> Callable[[np.ndarray], np.ndarray]
     the ranker does: its weights on the raw features, no intercept (the same order, to the
     last tie, as the build's lists)."""
     weights = ranker._raw_weights(RepurchaseModel().fit(x, y))
-    return lambda features: features @ weights
+    return lambda features: ranker._scores(features, weights)
 
 
 def trees(x: np.ndarray, y: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
@@ -306,7 +263,6 @@ def rankings(holdout: Holdout) -> dict[str, float]:
     _, value = best_list(holdout)
     ease = single(holdout, "ease", "sqrt")
     everything = blend(holdout, GENERATORS, co=True)
-    everything_extra = everything.with_extra(holdout)
 
     def ranked(rows: Rows, learner: Callable = logistic) -> float:
         return holdout.ndcg(rows.lists(cross_fitted(rows, learner), holdout.k))
@@ -314,13 +270,12 @@ def rankings(holdout: Holdout) -> dict[str, float]:
     return {
         BEST: value,
         "EASE (sqrt) re-ranked as the build does": ranked(ease),
-        "EASE (sqrt) re-ranked, four more features": ranked(ease.with_extra(holdout)),
+        "EASE (sqrt) re-ranked without the context features": ranked(ease.without_context()),
         "blend of the two EASE variants' candidates": ranked(
             blend(holdout, GENERATORS[:2], co=False)
         ),
         "blend of EASE, ALS and co-occurrence": ranked(everything),
-        "the same, four more features": ranked(everything_extra),
-        "the same, gradient-boosted trees": ranked(everything_extra, trees),
+        "the same, gradient-boosted trees": ranked(everything, trees),
     }
 
 

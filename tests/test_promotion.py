@@ -23,23 +23,35 @@ def _interactions() -> pa.Table:
     know them)."""
     day = timedelta(days=1)
     rows = [
-        ("c1", "a", 1.0, 1, CUTOFF - day, False),
-        ("c1", "c", 0.0, 0, None, True),
-        ("c2", "b", 1.0, 1, CUTOFF - day, False),
-        ("c2", "d", 0.0, 0, None, True),
-        ("c3", "a", 1.0, 1, CUTOFF - day, True),
-        ("c4", "c", 0.0, 0, None, True),
+        ("c1", "a", 1.0, 1, CUTOFF - 2 * day, CUTOFF - day, False),
+        ("c1", "c", 0.0, 0, None, None, True),
+        ("c2", "b", 1.0, 1, CUTOFF - day, CUTOFF - day, False),
+        ("c2", "d", 0.0, 0, None, None, True),
+        ("c3", "a", 1.0, 1, CUTOFF - day, CUTOFF - day, True),
+        ("c4", "c", 0.0, 0, None, None, True),
     ]
     names = (
         "customer_id",
         "item_id",
         "affinity",
         "purchase_occasions",
+        "first_purchased_at",
         "last_purchased_at",
         "is_bought_after",
     )
     table = pa.Table.from_pylist([dict(zip(names, row, strict=True)) for row in rows])
     return table.add_column(0, "tenant_id", pa.array(["t"] * len(rows)))
+
+
+#: The items' metadata: a and c of one category, b and d of another.
+ITEMS = pa.table(
+    {
+        "tenant_id": ["t"] * 4,
+        "item_id": ["a", "b", "c", "d"],
+        "category": ["x", "y", "x", "y"],
+        "price": [1.0, 1.0, 1.0, 1.0],
+    }
+)
 
 
 def _forms(popularity: dict[str, list[str]], neighbours: list[tuple]) -> dict[str, pa.Table]:
@@ -146,7 +158,7 @@ def test_a_candidate_is_promoted_only_when_it_beats_the_active_version(
     candidate: str, algorithm: str, margin: float, expected: tuple[str, float]
 ) -> None:
     [row] = promotion.judge(
-        [_judged(candidate, algorithm, margin)], _interactions(), FORMS
+        [_judged(candidate, algorithm, margin)], _interactions(), ITEMS, FORMS
     ).to_pylist()
     verdict, candidate_ndcg = expected
     assert row["verdict"] == verdict
@@ -158,15 +170,16 @@ def test_a_candidate_is_promoted_only_when_it_beats_the_active_version(
 
 def test_no_customer_to_judge_on_rejects_the_candidate() -> None:
     quiet = _interactions().filter(pa.compute.invert(pa.compute.field("is_bought_after")))
-    [row] = promotion.judge([_judged("v2", "popularity")], quiet, FORMS).to_pylist()
+    [row] = promotion.judge([_judged("v2", "popularity")], quiet, ITEMS, FORMS).to_pylist()
     assert (row["verdict"], row["judged_customers"]) == ("rejected", 0)
     assert "no customer with a history" in row["reason"]
 
 
-def _ranked_forms() -> dict[str, pa.Table]:
+def _ranked_forms(weights: tuple[float, ...] = (0, 0, 0, 0, 0, 1)) -> dict[str, pa.Table]:
     """FORMS, plus v6's EASE weights (a -> d 1.0, c 0.9; b -> c 1.0, d 0.9: c1 [d, c], c2
     [c, d]), its stored popularity and trends (c bought by 10 customers lately, d by none),
-    and the ranker of v6 stored as a ranked version's: it ranks by recent buyers alone."""
+    and the ranker of v6 stored as a ranked version's: ``weights`` (by default, as an older
+    recsql stored them, six: it ranks by recent buyers alone)."""
     neighbours = pa.Table.from_pylist(
         [
             {"tenant_id": "t", "version": "v6", "algorithm": "ease", "item_id": item,
@@ -200,22 +213,30 @@ def _ranked_forms() -> dict[str, pa.Table]:
             ]
         ),
         "rankers": pa.Table.from_pylist(
-            [{"tenant_id": "t", "version": "v6", "weights": [0.0, 0.0, 0.0, 0.0, 0.0, 1.0]}]
+            [{"tenant_id": "t", "version": "v6", "weights": [float(w) for w in weights]}]
         ),
     }
 
 
+#: A ranker of the category share alone (ranker.FEATURES).
+BY_CATEGORY = (0, 0, 0, 0, 0, 0, 0, 1, 0)
+
+
 @pytest.mark.parametrize(
-    ("variant", "candidate_ndcg"),
+    ("variant", "weights", "candidate_ndcg"),
     [
         # ranked by its stored ranker: c (bought lately) first for both: c1 hit at 1, c2 at 2
-        ("sqrt ranked", (1 + AT_2) / 2),
+        ("sqrt ranked", (0, 0, 0, 0, 0, 1), (1 + AT_2) / 2),
+        # by the category of what each bought before the cutoff (the judged histories): c1
+        # bought a, so c (a's category) first; c2 bought b, so d first: both hit at 1
+        ("sqrt ranked", BY_CATEGORY, 1.0),
         # the same weights served in the model's own order: c1 [d, c], c2 [c, d]
-        ("sqrt", AT_2),
+        ("sqrt", (0, 0, 0, 0, 0, 1), AT_2),
+        ("sqrt", BY_CATEGORY, AT_2),
     ],
 )
 def test_a_ranked_version_is_judged_by_the_lists_its_ranker_makes(
-    variant: str, candidate_ndcg: float
+    variant: str, weights: tuple[float, ...], candidate_ndcg: float
 ) -> None:
     judged = _judged("v6", "ease")
     judged = promotion.Judged(
@@ -226,6 +247,6 @@ def test_a_ranked_version_is_judged_by_the_lists_its_ranker_makes(
             ),
         }
     )
-    [row] = promotion.judge([judged], _interactions(), _ranked_forms()).to_pylist()
+    [row] = promotion.judge([judged], _interactions(), ITEMS, _ranked_forms(weights)).to_pylist()
     assert row["candidate_ndcg"] == pytest.approx(candidate_ndcg)
     assert row["active_ndcg"] == pytest.approx(AT_2 / 2)

@@ -4,6 +4,7 @@ their fold (a build whose holdout window is rewritten trains on the same feature
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -68,9 +69,14 @@ def _items(examples: pa.Table) -> pa.Table:
     return examples.select(columns).group_by(columns, use_threads=False).aggregate([])
 
 
+def _only(feature: str) -> list[float]:
+    """Weights of one of the ranker's features alone."""
+    return [float(name == feature) for name in ranker.FEATURES]
+
+
 def test_the_ranker_learns_the_planted_signal_and_ranks_by_it() -> None:
     examples = _examples()
-    [row] = ranker.fit(examples).to_pylist()
+    [row] = ranker.fit(examples, {}).to_pylist()
     assert row["variant"] == "sqrt ranked"
     assert row["features"] == list(ranker.FEATURES)
     weights = dict(zip(row["features"], row["weights"], strict=True))
@@ -79,7 +85,7 @@ def test_the_ranker_learns_the_planted_signal_and_ranks_by_it() -> None:
 
     # served candidates of that tenant: the ranker puts the items many bought lately first
     one = examples.filter(pa.compute.equal(examples["customer_id"], "c0000"))
-    reranked = ranker.rerank(_candidates(one), {"t1": row["weights"]}, _items(examples))
+    reranked = ranker.rerank(_candidates(one), {"t1": row["weights"]}, _items(examples), {})
     assert reranked.column_names == CANDIDATE_COLUMNS
     reranked = reranked.sort_by("rank")
     assert reranked["rank"].to_pylist() == list(range(1, one.num_rows + 1))
@@ -90,7 +96,7 @@ def test_the_ranker_learns_the_planted_signal_and_ranks_by_it() -> None:
 
 
 def test_cross_fitted_lists_hold_k_ranked_items_per_customer() -> None:
-    lists = ranker.cross_fitted_lists(_examples(), {"t1": 10})
+    lists = ranker.cross_fitted_lists(_examples(), {}, {"t1": 10})
     assert set(lists["variant"].to_pylist()) == {"sqrt ranked"}
     per_customer = lists.group_by("customer_id").aggregate([("rank", "count"), ("rank", "max")])
     assert per_customer.num_rows == 200
@@ -101,9 +107,9 @@ def test_cross_fitted_lists_hold_k_ranked_items_per_customer() -> None:
 def test_the_cross_fitted_order_beats_the_models_own_on_fresh_customers() -> None:
     """Fitted on one world, scored on another drawn the same way: the ranked top 5 holds more
     bought items than the model's top 5 (the model's score is noise there)."""
-    [row] = ranker.fit(_examples(seed=1)).to_pylist()
+    [row] = ranker.fit(_examples(seed=1), {}).to_pylist()
     fresh = _examples(seed=2)
-    ranked = ranker.rerank(_candidates(fresh), {"t1": row["weights"]}, _items(fresh))
+    ranked = ranker.rerank(_candidates(fresh), {"t1": row["weights"]}, _items(fresh), {})
     bought = {
         (c, r): b
         for c, r, b in zip(
@@ -124,16 +130,16 @@ def test_the_cross_fitted_order_beats_the_models_own_on_fresh_customers() -> Non
 
 def test_a_holdout_with_too_few_purchases_learns_no_ranker() -> None:
     examples = _examples(customers=10, signal=0.0)
-    assert ranker.fit(examples).num_rows == 0
-    assert ranker.cross_fitted_lists(examples, {"t1": 10}).num_rows == 0
+    assert ranker.fit(examples, {}).num_rows == 0
+    assert ranker.cross_fitted_lists(examples, {}, {"t1": 10}).num_rows == 0
 
 
 def test_rerank_leaves_tenants_without_a_ranker_as_they_are() -> None:
     examples = _examples(customers=3, depth=4)
     other = examples.set_column(0, "tenant_id", pa.array(["t2"] * examples.num_rows))
     both = pa.concat_tables([examples, other])
-    weights = [0.0] * (len(ranker.FEATURES) - 1) + [1.0]
-    out = ranker.rerank(_candidates(both), {"t1": weights}, _items(both))
+    weights = _only("log_recent_buyers")
+    out = ranker.rerank(_candidates(both), {"t1": weights}, _items(both), {})
     kept = out.filter(pa.compute.equal(out["tenant_id"], "t2"))
     assert kept.to_pylist() == _candidates(other).to_pylist()
     assert out.num_rows == both.num_rows
@@ -146,14 +152,14 @@ def test_rerank_in_chunks_ranks_as_in_one_go() -> None:
     grouped = _candidates(examples)  # each customer's rows together, best first: as served
     candidates = grouped.take(pa.array(np.random.default_rng(1).permutation(len(grouped))))
     weights = [0.5, -0.2, 0.1, -0.3, 0.0, 1.0]
-    whole = ranker.rerank(candidates, {"t1": weights}, _items(examples))
+    whole = ranker.rerank(candidates, {"t1": weights}, _items(examples), {})
     for chunk_rows in (1, 5, 7, 50):
-        chunked = ranker.rerank(candidates, {"t1": weights}, _items(examples), chunk_rows)
+        chunked = ranker.rerank(candidates, {"t1": weights}, _items(examples), {}, chunk_rows)
         assert chunked.to_pylist() == whole.to_pylist()
     assert whole["rank"].to_pylist() != candidates["rank"].to_pylist()
     # rows as the engine gives them (no sort needed) are ranked the same
     key = ["customer_id", "item_id", "rank"]
-    assert sorted(ranker.rerank(grouped, {"t1": weights}, _items(examples), 5)
+    assert sorted(ranker.rerank(grouped, {"t1": weights}, _items(examples), {}, 5)
                   .select(key).to_pylist(), key=str) == sorted(
         whole.select(key).to_pylist(), key=str
     )  # fmt: skip
@@ -185,13 +191,21 @@ def test_score_z_is_standardised_within_each_customer() -> None:
         "popularity": np.array([0.5, 1.0, 1.5, 2.0]),
         "trend_score": np.array([None, 2.0, None, None], dtype=object),
         "recent_buyers": np.array([None, 3, None, None], dtype=object),
+        "item_age_days": np.array([0.0, np.e - 1, np.nan, -2.0]),
+        "category_share": np.array([0.5, 0.0, np.nan, 1.0]),
+        "log_price_ratio": np.array([0.3, -0.7, np.nan, 0.0]),
     }
     x = ranker.design_matrix(columns)
+    assert x.shape == (4, len(ranker.FEATURES))
     assert x[:3, 0] == pytest.approx([np.sqrt(1.5), 0.0, -np.sqrt(1.5)])
     assert x[3, 0] == 0.0  # one candidate: no spread
     assert x[:, 1] == pytest.approx(np.log([1, 2, 3, 1]))
     assert x[:, 4] == pytest.approx([0.0, np.log(2.0), 0.0, 0.0])
     assert x[:, 5] == pytest.approx([0.0, np.log(4.0), 0.0, 0.0])
+    # the context: unknown (NaN) is 0, a negative age (bought after the reference) is new
+    assert x[:, 6] == pytest.approx([0.0, 1.0, 0.0, 0.0])
+    assert x[:, 7] == pytest.approx([0.5, 0.0, 0.0, 1.0])
+    assert x[:, 8] == pytest.approx([0.3, -0.7, 0.0, 0.0])
 
 
 # --------------------------------------------------------------------------------------------
@@ -240,6 +254,30 @@ def _rewritten_window(source: Path, target: Path) -> Path:
     return target
 
 
+def _holdout_context(build_db: Path) -> dict[str, np.ndarray]:
+    """The context columns of every (customer, item) of the ranker's examples, from the
+    holdout fold of the build (ranker.fold_contexts, as models/engine/rankers.py calls it)."""
+    con = duckdb.connect(str(build_db), read_only=True)
+    try:
+        contexts = ranker.fold_contexts(
+            con.sql("from engine.int_interactions_weighted"),
+            con.sql("from staging.stg_items"),
+            "holdout",
+            ranker.holdout_references(
+                con.sql("from base.int_folds_defined"), con.sql("from engine.int_ranking_examples")
+            ),
+        )
+        pairs = con.sql(
+            "select distinct tenant_id, customer_id, item_id from engine.int_ranking_examples "
+            "order by all"
+        ).to_arrow_table()
+    finally:
+        con.close()
+    [(tenant_id, context)] = contexts.items()
+    assert set(pairs["tenant_id"].to_pylist()) == {tenant_id}
+    return context.columns(context.customers(pairs["customer_id"]), context.items(pairs["item_id"]))
+
+
 @pytest.mark.slow
 def test_no_feature_of_the_ranker_reads_past_its_fold(tmp_path: Path, build_inputs) -> None:
     generated = tmp_path / "generated"
@@ -259,6 +297,12 @@ def test_no_feature_of_the_ranker_reads_past_its_fold(tmp_path: Path, build_inpu
     as_is, other = (query(b.build_db, features) for b in builds)
     assert as_is, "the ranker had no examples"
     assert as_is == other
+    # the context, made as the ranker's models make it: from the holdout fold
+    as_is, other = (_holdout_context(b.build_db) for b in builds)
+    assert np.count_nonzero(as_is["category_share"]) > 0
+    assert np.isfinite(as_is["log_price_ratio"]).any() and np.isfinite(as_is["item_age_days"]).any()
+    for name in ranker.CONTEXT_COLUMNS:
+        np.testing.assert_array_equal(as_is[name], other[name])
     # the window did change: what the customers bought in it, hence the labels
     assert query(builds[0].build_db, labels) != query(builds[1].build_db, labels)
 
@@ -351,9 +395,9 @@ def test_rerank_orders_each_tenants_customers_by_their_own_ranker() -> None:
     two = two.set_column(0, "tenant_id", pa.array(["t2"] * two.num_rows))
     both = pa.concat_tables([one, two])
     shuffled = _candidates(both).take(pa.array(np.random.default_rng(0).permutation(len(both))))
-    only_recent = [0.0] * (len(ranker.FEATURES) - 1)
+    by_recent = _only("log_recent_buyers")
     out = ranker.rerank(
-        shuffled, {"t1": [*only_recent, 1.0], "t2": [*only_recent, -1.0]}, _items(both)
+        shuffled, {"t1": by_recent, "t2": [-w for w in by_recent]}, _items(both), {}
     )
     assert out.num_rows == both.num_rows
     recent = {
@@ -378,3 +422,112 @@ def test_rerank_orders_each_tenants_customers_by_their_own_ranker() -> None:
             assert [r for r, _ in rows] == list(range(1, len(rows) + 1))
             by_rank = [recent[tenant, customer, i] for _, i in rows]
             assert by_rank == sorted(by_rank, key=lambda v: sign * v)
+
+
+# --------------------------------------------------------------------------------------------
+# The context: what the customer bought before the reference time, and what the item is
+
+REFERENCE = datetime(2026, 1, 31)
+
+
+def _purchases(tenant_id: str, rows: list[tuple[str, str, str]]) -> pa.Table:
+    return pa.table(
+        {
+            "tenant_id": [tenant_id] * len(rows),
+            "customer_id": [customer for customer, _, _ in rows],
+            "item_id": [item for _, item, _ in rows],
+            "first_purchased_at": pa.array(
+                [datetime.fromisoformat(day) for _, _, day in rows], pa.timestamp("us")
+            ),
+        }
+    )
+
+
+#: t1's items: a and c toys, b and e food, d without category or price; e free.
+CATALOGUE = pa.table(
+    {
+        "tenant_id": ["t1"] * 5,
+        "item_id": ["a", "b", "c", "d", "e"],
+        "category": ["toys", "food", "toys", None, "food"],
+        "price": [10.0, 2.5, 20.0, None, 0.0],
+    }
+)
+
+#: c1 bought a toy and food, c2 a toy later, c3 only an item the catalogue does not list.
+PURCHASES = _purchases(
+    "t1",
+    [
+        ("c1", "a", "2026-01-01"),
+        ("c1", "b", "2026-01-21"),
+        ("c2", "a", "2026-01-11"),
+        ("c3", "x", "2026-01-30"),
+    ],
+)
+
+
+def test_the_context_of_a_customer_and_an_item_has_known_values() -> None:
+    [context] = ranker.contexts(PURCHASES, CATALOGUE, {"t1": REFERENCE}).values()
+    pairs = [
+        ("c1", "c"), ("c1", "b"), ("c2", "c"), ("c2", "e"), ("c3", "a"), ("c9", "a"),
+        ("c1", "d"), ("c1", "zz"), ("c3", "x"),
+    ]  # fmt: skip
+    columns = context.columns(
+        context.customers(pa.array([c for c, _ in pairs])),
+        context.items(pa.array([i for _, i in pairs])),
+    )
+    # days since the item was first bought by anyone: a on 01-01, b on 01-21, x on 01-30;
+    # c, d, e never bought (NaN), zz unknown
+    nan = np.nan
+    assert columns["item_age_days"] == pytest.approx(
+        [nan, 10, nan, nan, 30, 30, nan, nan, 1], nan_ok=True
+    )
+    # as of another time (a version's data_until): the same items, aged to it
+    later = context.as_of(REFERENCE + timedelta(days=5)).columns(
+        context.customers(pa.array(["c1"])), context.items(pa.array(["b"]))
+    )
+    assert later["item_age_days"] == pytest.approx([15])
+    # the share of the customer's bought items in the item's category: c1 half toys, half
+    # food; c2 all toys; c3's item has no category; c9 bought nothing; d has no category
+    assert columns["category_share"] == pytest.approx([0.5, 0.5, 1.0, 0.0, 0.0, 0, 0, 0, 0])
+    # ln(price) less the mean ln(price) of what the customer bought: c1's mean is ln 5, c2's
+    # ln 10; a free item counts as MIN_PRICE; c3 bought nothing priced, c9 nothing, d no price
+    assert columns["log_price_ratio"] == pytest.approx(
+        [np.log(4), np.log(0.5), np.log(2), np.log(ranker.MIN_PRICE / 10), nan, nan, nan,
+         nan, nan],
+        nan_ok=True,
+    )  # fmt: skip
+
+
+def test_rerank_orders_by_the_context_of_each_tenant() -> None:
+    """Two tenants with the same customer and item ids: each customer's candidates ranked by
+    the category share of their own tenant's purchases, against the model's order."""
+    other_catalogue = CATALOGUE.set_column(0, "tenant_id", pa.array(["t2"] * 5))
+    contexts = ranker.contexts(
+        # in t2, c2 bought food, not a toy
+        pa.concat_tables([PURCHASES, _purchases("t2", [("c2", "b", "2026-01-11")])]),
+        pa.concat_tables([CATALOGUE, other_catalogue]),
+        {"t1": REFERENCE, "t2": REFERENCE},
+    )
+    candidates = pa.table(
+        {
+            "tenant_id": ["t1", "t1", "t2", "t2"],
+            "algorithm": ["ease"] * 4,
+            "variant": ["sqrt"] * 4,
+            "customer_id": ["c2"] * 4,
+            "rank": [1, 2, 1, 2],
+            "item_id": ["b", "c", "c", "e"],
+            "score": [2.0, 1.0, 2.0, 1.0],
+        }
+    )
+    weights = _only("category_share")
+    no_items = pa.schema(
+        [("tenant_id", pa.string()), ("item_id", pa.string())]
+        + [(name, pa.float64()) for name in ranker.ITEM_COLUMNS]
+    ).empty_table()
+    out = ranker.rerank(candidates, {"t1": weights, "t2": weights}, no_items, contexts)
+    columns = (out[name].to_pylist() for name in ("tenant_id", "item_id", "rank"))
+    ranked = {(tenant, item): rank for tenant, item, rank in zip(*columns, strict=True)}
+    assert ranked == {("t1", "c"): 1, ("t1", "b"): 2, ("t2", "e"): 1, ("t2", "c"): 2}
+    # without a context the features are unknown: every score ties, the model's order stays
+    kept = ranker.rerank(candidates, {"t1": weights, "t2": weights}, no_items, {})
+    assert kept["rank"].to_pylist() == [1, 2, 1, 2]

@@ -1,5 +1,6 @@
 {#- One row per tenant served fresh lists in this build (not off, not held) that has a
-    version: the version that serves it and where its model comes from — `trained` by this build (trained_versions; a
+    version: the version that serves it, the newest interaction it was trained on (data_until),
+    and where its model comes from — `trained` by this build (trained_versions; a
     first version, or one trained for an erasure: tenant_plans' new_version_status 'active')
     or `stored` in the state database: the candidate the promotion gate promotes this build
     (promotion_judgements), else the tenant's active version (tenant_plans' action score, a
@@ -19,7 +20,8 @@ trained as (
         versions.version,
         versions.algorithm,
         versions.variant,
-        versions.parameters
+        versions.parameters,
+        versions.data_until
     from {{ ref('trained_versions') }} as versions
     semi join plans
         on versions.tenant_id = plans.tenant_id and plans.new_version_status = 'active'
@@ -31,7 +33,8 @@ promoted as (
         candidates.version,
         candidates.algorithm,
         candidates.variant,
-        candidates.parameters
+        candidates.parameters,
+        candidates.data_until
     from {{ ref('promotion_judgements') }} as judgements
     inner join {{ source('lifecycle_state', 'candidate_versions') }} as candidates
         on judgements.tenant_id = candidates.tenant_id
@@ -40,7 +43,7 @@ promoted as (
 ),
 
 stored as (
-    select tenant_id, version, algorithm, variant, parameters
+    select tenant_id, version, algorithm, variant, parameters, data_until
     from {{ source('lifecycle_state', 'active_versions') }}
     where is_stored
 ),

@@ -5,7 +5,8 @@ version trained tonight and one kept for months): EASE from its largest weights 
 (active_item_neighbours), ALS from its item factors with each customer folded in
 (active_item_factors). Where the version's champion is ranked, its learned ranker re-orders
 each customer's candidates (active_rankers, with the item features of the version:
-active_ranking_item_features). Co-occurrence candidates are SQL (cooccurrence_candidates).
+active_ranking_item_features, and the context of today's purchases and items, the items aged
+as of the version's data). Co-occurrence candidates are SQL (cooccurrence_candidates).
 All the logic is in recsql/engine/candidates.py and recsql/engine/ranker.py."""
 
 import json
@@ -39,6 +40,13 @@ def model(dbt, session):
     factors = dbt.ref("active_item_factors").project("tenant_id, item_id, factors")
     rankers = dict(dbt.ref("active_rankers").project("tenant_id, weights").fetchall())
     item_features = dbt.ref("active_ranking_item_features")
+    # the ranker's context: today's purchases and the items, items aged as of the version's data
+    items = dbt.ref("stg_items")
+    references = (
+        dbt.ref("active_models")
+        .join(dbt.ref("active_rankers").project("tenant_id"), "tenant_id", how="semi")
+        .project("tenant_id, data_until as reference_at")
+    )
 
     def shard(only):
         # the stored models in any order (recommend_stored groups them by tenant): sorted by
@@ -52,7 +60,8 @@ def model(dbt, session):
         )
         if not rankers:
             return found
-        return ranker.rerank(found, rankers, only(item_features).to_arrow_table())
+        contexts = ranker.fold_contexts(only(weighted), only(items), "full", only(references))
+        return ranker.rerank(found, rankers, only(item_features).to_arrow_table(), contexts)
 
     matrix_tenants = dbt.ref("active_models").filter(
         "algorithm in (" + ", ".join(f"'{name}'" for name in MATRIX_ALGORITHMS) + ")"

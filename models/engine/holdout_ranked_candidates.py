@@ -1,8 +1,8 @@
 """One row per tenant, matrix algorithm, ranked variant, evaluated customer and rank (<= k):
 each model's holdout candidates re-ordered by a learned ranker, cross-fitted (each half of the
 customers by a ranker fitted on the other half), for the offline evaluation. A model whose
-halves cannot each learn one has no ranked lists. All the logic is in
-recsql/engine/ranker.py."""
+halves cannot each learn one has no ranked lists. The context features are the holdout fold's
+(its purchases and items). All the logic is in recsql/engine/ranker.py."""
 
 from recsql.engine import ranker, shards
 
@@ -11,9 +11,13 @@ def model(dbt, session):
     dbt.config(materialized="table")
     k = dict(dbt.ref("tenant_settings").project("tenant_id, k").fetchall())
     examples = ranker.learnable(dbt.ref("int_ranking_examples"))
+    # the ranker's context: the holdout fold's purchases and the items, as of its cutoff
+    weighted, items = dbt.ref("int_interactions_weighted"), dbt.ref("stg_items")
+    references = ranker.holdout_references(dbt.ref("int_folds_defined"), examples)
 
     def shard(only):
-        return ranker.cross_fitted_lists(only(examples).to_arrow_table(), k)
+        contexts = ranker.fold_contexts(only(weighted), only(items), "holdout", only(references))
+        return ranker.cross_fitted_lists(only(examples).to_arrow_table(), contexts, k)
 
     return shards.build(
         session, "holdout_ranked_candidates", shards.rows_per_tenant(examples), shard

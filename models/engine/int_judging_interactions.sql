@@ -1,8 +1,9 @@
 {#- One row per tenant whose candidate the promotion gate judges this build (tenant_plans
     trigger 'promotion'), customer and item: the customer's history up to the candidate's
     data_until — affinity weighted as in training (int_interactions_weighted), decayed to that
-    time; purchase occasions; the last purchase — and whether they bought the item after it:
-    the window neither version has seen, on which both are judged (promotion_judgements). -#}
+    time; purchase occasions; the first and last purchase — and whether they bought the item
+    after it: the window neither version has seen, on which both are judged
+    (promotion_judgements). -#}
 with
 
 judged as (
@@ -50,6 +51,8 @@ final as (
         coalesce(sum(contribution) filter (where is_history), 0) as affinity,
         count(distinct occasion) filter (where is_history and event_type = 'purchase')
             as purchase_occasions,
+        min(occurred_at) filter (where is_history and event_type = 'purchase')
+            as first_purchased_at,
         max(occurred_at) filter (where is_history and event_type = 'purchase')
             as last_purchased_at,
         count(*) filter (where not is_history and event_type = 'purchase') > 0

@@ -27,7 +27,7 @@ def model(dbt, session):
         (row["tenant_id"], row["version"]): row
         for relation in (active, candidates)
         for row in of_judged(relation)
-        .project("tenant_id, version, algorithm, variant, parameters")
+        .project("tenant_id, version, algorithm, variant, parameters, data_until")
         .to_arrow_table()
         .to_pylist()
     }
@@ -48,5 +48,8 @@ def model(dbt, session):
     return promotion.judge(
         promotion.judged_tenants(plans, versions, settings),
         dbt.ref("int_judging_interactions").to_arrow_table(),
+        of_judged(dbt.ref("stg_items"))
+        .project("tenant_id, item_id, category, price")
+        .to_arrow_table(),
         {form: of_judged(relation).to_arrow_table() for form, relation in forms.items()},
     )

@@ -1,7 +1,8 @@
 """One row per tenant, matrix algorithm and ranked variant whose holdout can teach a learned
 ranker: its weights on the ranker's features, fitted on all its evaluated customers
-(int_ranking_examples). The version of a tenant whose champion is ranked stores its row
-(trained_rankers). All the logic is in recsql/engine/ranker.py."""
+(int_ranking_examples), with the context of the holdout fold's purchases and items. The version
+of a tenant whose champion is ranked stores its row (trained_rankers). All the logic is in
+recsql/engine/ranker.py."""
 
 from recsql.engine import ranker, shards
 
@@ -9,8 +10,12 @@ from recsql.engine import ranker, shards
 def model(dbt, session):
     dbt.config(materialized="table")
     examples = ranker.learnable(dbt.ref("int_ranking_examples"))
+    # the ranker's context: the holdout fold's purchases and the items, as of its cutoff
+    weighted, items = dbt.ref("int_interactions_weighted"), dbt.ref("stg_items")
+    references = ranker.holdout_references(dbt.ref("int_folds_defined"), examples)
 
     def shard(only):
-        return ranker.fit(only(examples).to_arrow_table())
+        contexts = ranker.fold_contexts(only(weighted), only(items), "holdout", only(references))
+        return ranker.fit(only(examples).to_arrow_table(), contexts)
 
     return shards.build(session, "rankers", shards.rows_per_tenant(examples), shard)

@@ -12,23 +12,35 @@ learned per tenant on its holdout fold (docs/engine.md#the-learned-ranker), from
 - ``log_buyers``: ``ln(1 + distinct buyers)`` of the item (``item_popularity``, the tenant);
 - ``log_popularity``: ``ln(1 + time-decayed buyers)``, the item's popularity score;
 - ``log_trend``: ``ln`` of its trending score (``item_trends``; 0 when it is not trending);
-- ``log_recent_buyers``: ``ln(1 + buyers in the last trending_days)`` (0 when not trending).
+- ``log_recent_buyers``: ``ln(1 + buyers in the last trending_days)`` (0 when not trending);
+
+and from the customers' purchases up to the fold's reference time and the items' metadata
+(:class:`Context`, :data:`CONTEXT_COLUMNS`):
+
+- ``log_item_age``: ``ln(1 + days)`` since the item was first bought (0: never bought);
+- ``category_share``: the share of the customer's bought items in the item's category;
+- ``log_price_ratio``: ``ln`` of the item's price over the geometric mean of the prices of
+  the items the customer bought (0 when either is unknown).
 
 Every feature is as of the fold's reference time: the candidates come from a model fitted
-before it, the item features from that fold's popularity and trends. The label is whether
-the customer bought the item (never bought before) in the holdout window. The same weights
-then rank the full fold's candidates with the full fold's (or a kept version's) features.
+before it, the item features from that fold's popularity and trends, the context from the
+fold's purchases. The label is whether the customer bought the item (never bought before) in
+the holdout window. The same weights then rank the full fold's candidates with the full fold's
+(or a kept version's) item features and today's context. A ranker stored by an older recsql
+has fewer weights: the features it lacks weigh nothing (:func:`rerank`).
 
 Only a tenant whose holdout has enough examples on both sides learns a ranker; its ranked
 lists are evaluated cross-fitted (each half of the customers ranked by a model fitted on the
 other half) and compete for the champion like any other variant (``<variant> ranked``).
 No dbt here: the dbt models hand over the holdout examples (with their item features joined
-in SQL; :func:`learnable` narrows their relation in DuckDB) and the served candidates with the
-version's item features, which :func:`rerank` looks up itself.
+in SQL; :func:`learnable` narrows their relation in DuckDB), the served candidates with the
+version's item features, which :func:`rerank` looks up itself, and the fold's purchases and
+items, from which :func:`contexts` makes each tenant's :class:`Context`.
 """
 
 from __future__ import annotations
 
+import copy
 import itertools
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -41,12 +53,17 @@ from recsql.engine.repurchase import RepurchaseModel, can_learn
 from recsql.engine.tenancy import grouped_by_tenant
 
 __all__ = [
+    "CONTEXT_COLUMNS",
     "FEATURES",
     "RANKERS_SCHEMA",
+    "Context",
     "base_variant",
+    "contexts",
     "cross_fitted_lists",
     "design_matrix",
     "fit",
+    "fold_contexts",
+    "holdout_references",
     "is_ranked",
     "learnable",
     "ranked_variant",
@@ -61,6 +78,9 @@ FEATURES = (
     "log_popularity",
     "log_trend",
     "log_recent_buyers",
+    "log_item_age",
+    "category_share",
+    "log_price_ratio",
 )
 
 #: What the ranker knows of an item, as the holdout examples and the items table of
@@ -68,6 +88,14 @@ FEATURES = (
 #: popularity from item_popularity (the tenant, not a country), trend_score and recent_buyers
 #: from item_trends.
 ITEM_COLUMNS = ("buyers", "popularity", "trend_score", "recent_buyers")
+
+#: What :meth:`Context.columns` gives per candidate (NaN: unknown, the feature's 0): the days
+#: since the item was first bought, the share of the customer's bought items in its category,
+#: and ln(its price) less the mean ln(price) of the customer's bought items.
+CONTEXT_COLUMNS = ("item_age_days", "category_share", "log_price_ratio")
+
+#: The lowest price whose logarithm is taken (a free item is as cheap as this).
+MIN_PRICE = 0.01
 
 #: One row per tenant, algorithm and ranked variant (:func:`ranked_variant`) that learned a
 #: ranker: its weights on the raw :data:`FEATURES` (standardisation folded in; no intercept:
@@ -114,7 +142,8 @@ def _run_starts(customers: np.ndarray) -> np.ndarray:
 
 def design_matrix(columns: Mapping[str, np.ndarray]) -> np.ndarray:
     """:data:`FEATURES` of candidate rows of one list-maker (one tenant, algorithm and variant),
-    sorted by customer: customer_id, rank, score and :data:`ITEM_COLUMNS`."""
+    sorted by customer: customer_id, rank, score, :data:`ITEM_COLUMNS` and
+    :data:`CONTEXT_COLUMNS`."""
     customers = columns["customer_id"]
     starts = _run_starts(customers)
     group = np.repeat(np.arange(starts.size), np.diff(np.r_[starts, customers.size]))
@@ -141,12 +170,189 @@ def design_matrix(columns: Mapping[str, np.ndarray]) -> np.ndarray:
             np.log1p(np.maximum(item("popularity"), 0)),
             np.log(np.where(trend > 0, trend, 1.0)),
             np.log1p(np.maximum(item("recent_buyers"), 0)),
+            np.log1p(np.maximum(item("item_age_days"), 0)),
+            item("category_share"),
+            item("log_price_ratio"),
         ]
     )
 
 
 def _floats(values: np.ndarray) -> np.ndarray:
     return np.array([np.nan if v is None else float(v) for v in values], dtype=float)
+
+
+class Context:
+    """One tenant's purchases up to a reference time and its items' metadata: what the ranker's
+    context features (:data:`CONTEXT_COLUMNS`) of any (customer, item) are made from.
+
+    ``purchases``: one row per customer and item bought (customer_id, item_id,
+    first_purchased_at), e.g. a fold of ``int_interactions_weighted`` with purchase occasions,
+    in an order that is the same from one build to the next (a mean's last digit depends on it);
+    ``catalogue``: item_id, category, price (``stg_items``); ``reference``: the fold's "now",
+    from which items are aged (:meth:`as_of` another: an item first bought after it is new).
+    Customers and items are numbered once (:meth:`customers`, :meth:`items`), so that a large
+    tenant's millions of candidates are looked up as integers, a chunk at a time
+    (:meth:`columns`)."""
+
+    def __init__(self, purchases: pa.Table, catalogue: pa.Table, reference: Any):
+        self._item_ids = pa.concat_arrays(
+            [
+                catalogue["item_id"].combine_chunks().cast(pa.string()),
+                purchases["item_id"].combine_chunks().cast(pa.string()),
+            ]
+        ).unique()
+        n_items = len(self._item_ids)
+        listed = pc.index_in(catalogue["item_id"], value_set=self._item_ids).to_numpy()
+        categories = pc.dictionary_encode(catalogue["category"]).combine_chunks()
+        self._category = np.full(n_items, -1, np.int64)
+        self._category[listed] = pc.fill_null(categories.indices, -1).to_numpy()
+        price = _floats_of(catalogue["price"])
+        self._log_price = np.full(n_items, np.nan)
+        self._log_price[listed] = np.log(np.maximum(price, MIN_PRICE))  # NaN stays NaN
+
+        customers = pc.dictionary_encode(purchases["customer_id"]).combine_chunks()
+        self._customer_ids = customers.dictionary
+        customer = customers.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        item = pc.index_in(purchases["item_id"], value_set=self._item_ids).to_numpy()
+        # the item's first purchase, in days since the epoch (NaN: never bought)
+        first = purchases["first_purchased_at"].to_numpy(zero_copy_only=False)
+        days = first.astype("datetime64[us]").astype(np.int64) / _MICROSECONDS_A_DAY
+        self._first_bought = np.full(n_items, np.inf)
+        np.minimum.at(self._first_bought, item, days)
+        self._first_bought[np.isposinf(self._first_bought)] = np.nan
+        self._reference = _days(reference)
+        # the customer's mean log price (NaN: bought nothing priced) and bought items per category
+        n_customers = len(self._customer_ids)
+        priced = ~np.isnan(self._log_price[item])
+        n_priced = np.bincount(customer[priced], minlength=n_customers)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            self._mean_log_price = (
+                np.bincount(customer[priced], self._log_price[item[priced]], minlength=n_customers)
+                / n_priced
+            )
+        self._bought = np.bincount(customer, minlength=n_customers)
+        self._n_categories = max(len(categories.dictionary), 1)
+        category = self._category[item]
+        self._keys, self._counts = np.unique(
+            customer[category >= 0] * self._n_categories + category[category >= 0],
+            return_counts=True,
+        )
+
+    def as_of(self, reference: Any) -> Context:
+        """The same context with items aged to ``reference`` (e.g. a version's data_until)."""
+        other = copy.copy(self)
+        other._reference = _days(reference)
+        return other
+
+    def customers(self, customer_ids: pa.Array) -> np.ndarray:
+        """The number of each customer (-1: bought nothing before the reference time)."""
+        found = pc.index_in(customer_ids, value_set=self._customer_ids)
+        return pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+    def items(self, item_ids: pa.Array) -> np.ndarray:
+        """The number of each item (-1: neither listed nor bought)."""
+        found = pc.index_in(item_ids, value_set=self._item_ids)
+        return pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+    def columns(self, customers: np.ndarray, items: np.ndarray) -> dict[str, np.ndarray]:
+        """:data:`CONTEXT_COLUMNS` of each (customer, item) pair, by their numbers."""
+        n = len(items)
+        age, share, ratio = np.full(n, np.nan), np.zeros(n), np.full(n, np.nan)
+        category, log_price = np.full(n, -1), np.full(n, np.nan)
+        listed = items >= 0
+        age[listed] = self._reference - self._first_bought[items[listed]]
+        category[listed] = self._category[items[listed]]
+        log_price[listed] = self._log_price[items[listed]]
+        known = customers >= 0
+        ratio[known] = log_price[known] - self._mean_log_price[customers[known]]
+        both = np.flatnonzero(known & (category >= 0))
+        if self._keys.size and both.size:
+            keys = customers[both] * self._n_categories + category[both]
+            at = np.minimum(np.searchsorted(self._keys, keys), self._keys.size - 1)
+            hit = self._keys[at] == keys
+            share[both[hit]] = self._counts[at[hit]] / self._bought[customers[both[hit]]]
+        return {"item_age_days": age, "category_share": share, "log_price_ratio": ratio}
+
+
+_MICROSECONDS_A_DAY = 86_400_000_000
+
+
+def _days(moment: Any) -> float:
+    """A timestamp in days since the epoch."""
+    return float(np.datetime64(moment, "us").astype(np.int64)) / _MICROSECONDS_A_DAY
+
+
+def _floats_of(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """A numeric column as floats, NULL as NaN."""
+    return pc.fill_null(values.cast(pa.float64()), np.nan).to_numpy(zero_copy_only=False)
+
+
+def contexts(
+    purchases: pa.Table, catalogue: pa.Table, references: Mapping[str, Any]
+) -> dict[str, Context]:
+    """The :class:`Context` of each tenant of ``references`` (tenant -> reference time), from
+    ``purchases`` and ``catalogue`` as :class:`Context` reads them, with their tenant_id."""
+    purchases, purchase_slices = grouped_by_tenant(purchases)
+    catalogue, catalogue_slices = grouped_by_tenant(catalogue)
+    bought, listed = dict(purchase_slices), dict(catalogue_slices)
+
+    def rows(table: pa.Table, found: slice | None) -> pa.Table:
+        return table.slice(found.start, found.stop - found.start) if found else table.slice(0, 0)
+
+    return {
+        tenant_id: Context(
+            rows(purchases, bought.get(tenant_id)), rows(catalogue, listed.get(tenant_id)), at
+        )
+        for tenant_id, at in references.items()
+    }
+
+
+def fold_contexts(weighted: Any, items: Any, fold: str, references: Any) -> dict[str, Context]:
+    """The :class:`Context` of each tenant of ``references`` (a DuckDB relation: tenant_id,
+    reference_at, one row per tenant) from one fold (``fold``) of ``int_interactions_weighted``
+    (its bought rows) and ``stg_items`` (DuckDB relations, narrowed to the shard's tenants)."""
+    times = dict(references.project("tenant_id, reference_at").fetchall())
+    if not times:  # most builds of small tenants: none learns or serves a ranker
+        return {}
+    wanted = references.project("tenant_id")
+    purchases = (
+        weighted.filter(f"fold = '{fold}' and purchase_occasions > 0")
+        .join(wanted, "tenant_id", how="semi")
+        .project("tenant_id, customer_id, item_id, first_purchased_at")
+        .order("tenant_id, customer_id, item_id")  # the same sums, to the last digit
+    )
+    return contexts(
+        purchases.to_arrow_table(),
+        items.join(wanted, "tenant_id", how="semi")
+        .project("tenant_id, item_id, category, price")
+        .to_arrow_table(),
+        times,
+    )
+
+
+def holdout_references(folds: Any, examples: Any) -> Any:
+    """The holdout fold's reference time (``int_folds_defined``) of each tenant of
+    ``examples`` (relations): what its ranker's context is as of."""
+    return (
+        folds.filter("fold = 'holdout'")
+        .join(examples.project("tenant_id").distinct(), "tenant_id", how="semi")
+        .project("tenant_id, reference_at")
+    )
+
+
+def _context_columns(
+    context: Context | None, customer_ids: pa.Array, item_ids: pa.Array
+) -> dict[str, np.ndarray]:
+    """:data:`CONTEXT_COLUMNS` of candidate rows by their ids (all unknown without a context)."""
+    if context is None:
+        return {name: np.full(len(item_ids), np.nan) for name in CONTEXT_COLUMNS}
+    return context.columns(context.customers(customer_ids), context.items(item_ids))
+
+
+def _scores(features: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Each row's weighted sum, summed row by row: a row's score does not depend on how many
+    rows are scored with it (a matrix product's can, in its last digit)."""
+    return (features * weights).sum(axis=1)
 
 
 def _raw_weights(model: RepurchaseModel) -> np.ndarray:
@@ -225,15 +431,28 @@ def _sorted(table: pa.Table) -> pa.Table:
     )
 
 
-def fit(examples: pa.Table, min_examples: int = MIN_EXAMPLES) -> pa.Table:
+def _group(
+    table: pa.Table, columns: Mapping[str, np.ndarray], selected: slice, context: Context | None
+) -> dict[str, np.ndarray]:
+    """The columns of one list-maker's rows of ``table`` (:func:`_coded`), with their context."""
+    group = {name: values[selected] for name, values in columns.items()}
+    length = selected.stop - selected.start
+    ids = (table[name].slice(selected.start, length) for name in ("customer_id", "item_id"))
+    return group | _context_columns(context, *ids)
+
+
+def fit(
+    examples: pa.Table, contexts: Mapping[str, Context], min_examples: int = MIN_EXAMPLES
+) -> pa.Table:
     """The ranker of each list-maker that can learn one (``RANKERS_SCHEMA``), from its holdout
     ``examples``: candidate rows (tenant_id, algorithm, variant, customer_id, rank, item_id,
-    score, :data:`ITEM_COLUMNS`) labelled ``is_bought`` (bought in the holdout window).
+    score, :data:`ITEM_COLUMNS`) labelled ``is_bought`` (bought in the holdout window), with
+    the context of the holdout fold (``contexts``: tenant -> :class:`Context`).
     A list-maker with fewer than ``min_examples`` positive or negative rows learns none."""
     table, columns = _coded(examples)
     rows = []
     for (tenant_id, algorithm, variant), selected in _groups(table, columns):
-        group = {name: values[selected] for name, values in columns.items()}
+        group = _group(table, columns, selected, contexts.get(tenant_id))
         labels = group["is_bought"].astype(bool)
         if not can_learn(labels, min_examples):
             continue
@@ -264,16 +483,20 @@ LISTS_SCHEMA = pa.schema(
 
 
 def cross_fitted_lists(
-    examples: pa.Table, k: Mapping[str, int], min_examples: int = MIN_EXAMPLES
+    examples: pa.Table,
+    contexts: Mapping[str, Context],
+    k: Mapping[str, int],
+    min_examples: int = MIN_EXAMPLES,
 ) -> pa.Table:
     """The ranked holdout lists of each list-maker whose two halves of customers
     (``cross_fit_group`` 0 and 1) can each learn: every customer's top ``k[tenant]`` candidates
     by the model fitted on the other half, out of sample (``LISTS_SCHEMA``; variant
-    :func:`ranked_variant`). The others get none: they keep their model's order."""
+    :func:`ranked_variant`). The others get none: they keep their model's order. ``examples``
+    and ``contexts`` as :func:`fit` reads them."""
     table, columns = _coded(examples)
     parts = []
     for (tenant_id, algorithm, variant), selected in _groups(table, columns):
-        group = {name: values[selected] for name, values in columns.items()}
+        group = _group(table, columns, selected, contexts.get(tenant_id))
         labels = group["is_bought"].astype(bool)
         halves = group["cross_fit_group"]
         if not all(can_learn(labels[halves != h], min_examples) for h in (0, 1)):
@@ -283,7 +506,7 @@ def cross_fitted_lists(
         for half in (0, 1):
             scored = halves == half
             model = RepurchaseModel().fit(x[~scored], labels[~scored])
-            scores[scored] = x[scored] @ _raw_weights(model)
+            scores[scored] = _scores(x[scored], _raw_weights(model))
         order, ranks = _ranked(group["customer_id"], scores)
         keep = ranks <= k[tenant_id]
         picked = pa.array(order[keep] + selected.start)
@@ -349,20 +572,24 @@ def rerank(
     candidates: pa.Table,
     rankers: Mapping[str, list[float]],
     items: pa.Table,
+    contexts: Mapping[str, Context],
     chunk_rows: int = RERANK_ROWS,
 ) -> pa.Table:
     """``candidates`` (``recsql.engine.candidates.OUTPUT_SCHEMA``) with the rows of each tenant
-    in ``rankers`` (tenant -> weights on :data:`FEATURES`) re-ranked by its ranker within each
-    customer — ``rank`` and ``score`` (the ranker's) replaced, rows where they are; the other
-    tenants' rows as they are. ``items``: tenant_id, item_id and :data:`ITEM_COLUMNS` (an item
-    not there has none). Ids stay in Arrow (dictionary indices) and the features are made
-    ``chunk_rows`` candidates at a time: a large tenant's millions of candidates never become
-    Python strings or one feature matrix."""
+    in ``rankers`` (tenant -> weights on :data:`FEATURES`; a shorter list, stored by an older
+    recsql, weighs the features it lacks 0) re-ranked by its ranker within each customer —
+    ``rank`` and ``score`` (the ranker's) replaced, rows where they are; the other tenants' rows
+    as they are. ``items``: tenant_id, item_id and :data:`ITEM_COLUMNS` (an item not there has
+    none); ``contexts``: tenant -> :class:`Context` of the histories the candidates were made
+    from (a tenant without one: its context features unknown). Ids stay in Arrow (dictionary
+    indices) and the features are made ``chunk_rows`` candidates at a time: a large tenant's
+    millions of candidates never become Python strings or one feature matrix."""
     if not rankers or candidates.num_rows == 0:
         return candidates
     tenant_codes = pc.dictionary_encode(candidates["tenant_id"]).combine_chunks()
     tenant_of = tenant_codes.indices.to_numpy()
-    customers = pc.dictionary_encode(candidates["customer_id"]).combine_chunks().indices.to_numpy()
+    customer_codes = pc.dictionary_encode(candidates["customer_id"]).combine_chunks()
+    customers = customer_codes.indices.to_numpy()
     item_codes = pc.dictionary_encode(candidates["item_id"]).combine_chunks()
     item_of = item_codes.indices.to_numpy()
     rank = candidates["rank"].to_numpy(zero_copy_only=False)
@@ -382,7 +609,8 @@ def rerank(
     items_of = dict(item_slices)
     for code, first, stop in zip(ranked_codes, tenant_bounds[:-1], tenant_bounds[1:], strict=True):
         tenant_id = names[int(code)]
-        weights = np.asarray(rankers[tenant_id], float)
+        weights = np.zeros(len(FEATURES))
+        weights[: len(rankers[tenant_id])] = rankers[tenant_id]
         rows = ranked_rows[first:stop]
         # the features of the tenant's own items, looked up by their position among them
         tenant_items = np.unique(item_of[rows])
@@ -391,6 +619,14 @@ def rerank(
             items.slice(found.start, found.stop - found.start),
             item_codes.dictionary.take(pa.array(tenant_items)),
         )
+        # the context's numbers of the tenant's customers and items
+        context = contexts.get(tenant_id)
+        tenant_customers = np.unique(customers[rows])
+        if context is not None:
+            customer_numbers = context.customers(
+                customer_codes.dictionary.take(pa.array(tenant_customers))
+            )
+            item_numbers = context.items(item_codes.dictionary.take(pa.array(tenant_items)))
         if not _grouped_by_customer(customers[rows], rank[rows]):
             rows = rows[np.lexsort((rank[rows], customers[rows]))]  # by customer, then rank
         # where each customer's rows start (and the end): chunks end on these boundaries
@@ -399,16 +635,21 @@ def rerank(
         while begin < len(rows):
             end = int(bounds[np.searchsorted(bounds, min(begin + chunk_rows, len(rows)))])
             chunk = rows[begin:end]
+            item_at = np.searchsorted(tenant_items, item_of[chunk])
             group = {
                 "customer_id": customers[chunk],
                 "rank": rank[chunk],
                 "score": score[chunk],
-                **{
-                    name: values[np.searchsorted(tenant_items, item_of[chunk])]
-                    for name, values in features.items()
-                },
+                **{name: values[item_at] for name, values in features.items()},
             }
-            scores = design_matrix(group) @ weights
+            if context is None:
+                group |= {name: np.full(len(chunk), np.nan) for name in CONTEXT_COLUMNS}
+            else:
+                group |= context.columns(
+                    customer_numbers[np.searchsorted(tenant_customers, customers[chunk])],
+                    item_numbers[item_at],
+                )
+            scores = _scores(design_matrix(group), weights)
             order, ranks = _ranked(group["customer_id"], scores)
             new_rank[chunk[order]] = ranks
             new_score[chunk[order]] = scores[order]

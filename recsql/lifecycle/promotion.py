@@ -14,7 +14,8 @@ Lists per algorithm, as the offline evaluation makes them (no popularity fill):
 has not bought; ``cooccurrence`` the sum over the customer's ``history_cap`` latest purchases
 of similarity x 0.5 ^ (days since bought / half_life_days); ``ease`` and ``als`` as
 :func:`recsql.engine.candidates.stored_candidates` scores them (a ranked variant's
-``candidates_n`` best re-ordered by its stored ranker, :func:`recsql.engine.ranker.rerank`).
+``candidates_n`` best re-ordered by its stored ranker, :func:`recsql.engine.ranker.rerank`,
+with the context of the judged histories: the purchases up to the cutoff and the items).
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ class Version:
     algorithm: str
     variant: str | None
     parameters: Mapping[str, Any]
+    #: The newest interaction it was trained on: its ranker's items are aged as of it.
+    data_until: Any = None
 
 
 @dataclass(frozen=True)
@@ -87,18 +90,22 @@ class _Histories:
     age_days: np.ndarray
     #: Per target customer (row index), the items (column indices) they bought new after.
     relevant: dict[int, set[int]]
+    #: What a ranker knows of the customers and items from the purchases up to the cutoff.
+    context: ranker.Context
 
 
 def judge(
     judged: list[Judged],
     interactions: pa.Table,
+    items: pa.Table,
     forms: Mapping[str, pa.Table],
 ) -> pa.Table:
     """The verdict of each judged tenant (``JUDGEMENTS_SCHEMA``).
 
     ``interactions``: ``int_judging_interactions`` (tenant_id, customer_id, item_id, affinity,
-    purchase_occasions, last_purchased_at, is_bought_after). ``forms``: the stored models of
-    both versions — ``neighbours`` (tenant_id, version, algorithm, item_id,
+    purchase_occasions, first_purchased_at, last_purchased_at, is_bought_after). ``items``:
+    the judged tenants' tenant_id, item_id, category and price (``stg_items``). ``forms``: the
+    stored models of both versions — ``neighbours`` (tenant_id, version, algorithm, item_id,
     neighbour_item_id, weight), ``factors`` (tenant_id, version, item_id, factors),
     ``popularity`` (tenant_id, version, country, item_id, score, buyers, popularity_rank),
     ``trends`` (tenant_id, version, item_id, score, recent_buyers) and ``rankers``
@@ -108,7 +115,7 @@ def judge(
         [("tenant_id", "ascending"), ("customer_id", "ascending"), ("item_id", "ascending")]
     )
     cutoffs = {tenant.tenant_id: tenant.cutoff for tenant in judged}
-    histories = dict(_histories(interactions, cutoffs))
+    histories = dict(_histories(interactions, cutoffs, items))
     rows = []
     for tenant in judged:
         found = histories.get(tenant.tenant_id)
@@ -152,9 +159,15 @@ def _reason(tenant: Judged, scores: Mapping[str, float], customers: int, promote
 
 
 def _histories(
-    interactions: pa.Table, cutoffs: Mapping[str, Any]
+    interactions: pa.Table, cutoffs: Mapping[str, Any], items: pa.Table
 ) -> Iterator[tuple[str, _Histories]]:
     matrices = candidates.tenant_matrices(interactions)
+    purchases = interactions.filter(pc.greater(interactions["purchase_occasions"], 0))
+    contexts = ranker.contexts(
+        purchases.select(["tenant_id", "customer_id", "item_id", "first_purchased_at"]),
+        items.select(["tenant_id", "item_id", "category", "price"]),
+        cutoffs,
+    )
     tenants = interactions.column("tenant_id").to_numpy(zero_copy_only=False)
     for tenant_id, rows in tenant_slices(tenants):
         matrix = matrices[tenant_id]
@@ -181,6 +194,7 @@ def _histories(
                 column[bought],
                 seconds[bought].astype(float) / 86400.0,
                 relevant,
+                contexts[tenant_id],
             ),
         )
 
@@ -233,7 +247,10 @@ def _lists(
             return {}
         if weights is not None:
             found = ranker.rerank(
-                found, {tenant.tenant_id: weights}, _item_features(tenant, version, forms)
+                found,
+                {tenant.tenant_id: weights},
+                _item_features(tenant, version, forms),
+                {tenant.tenant_id: histories.context.as_of(version.data_until or tenant.cutoff)},
             )
         return _grouped(found.filter(pc.less_equal(found["rank"], tenant.k)), matrix)
     if version.algorithm == "cooccurrence":
@@ -364,12 +381,18 @@ def judged_tenants(
 ) -> list[Judged]:
     """The tenants whose candidate is judged (``plans``: tenant_plans rows of trigger
     'promotion'), with both versions (``versions`` by tenant and version: algorithm,
-    variant, parameters as JSON) and their settings (k, history_cap, half_life_days,
+    variant, parameters as JSON, data_until) and their settings (k, history_cap, half_life_days,
     promotion_margin)."""
 
     def version(tenant_id: str, name: str) -> Version:
         row = versions[tenant_id, name]
-        return Version(name, row["algorithm"], row["variant"], json.loads(row["parameters"]))
+        return Version(
+            name,
+            row["algorithm"],
+            row["variant"],
+            json.loads(row["parameters"]),
+            row.get("data_until"),
+        )
 
     return [
         Judged(

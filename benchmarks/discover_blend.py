@@ -99,14 +99,11 @@ class Holdout:
                 ).fetchall()
             )
             # the context of the holdout fold, as models/engine/rankers.py makes it
-            self.contexts = ranker.fold_contexts(
+            self.contexts = ranker.holdout_contexts(
+                self.examples,
                 con.sql("from engine.int_interactions_weighted"),
                 con.sql("from staging.stg_items"),
-                "holdout",
-                ranker.holdout_references(
-                    con.sql("from base.int_folds_defined"),
-                    con.sql("from engine.int_ranking_examples"),
-                ),
+                con.sql("from base.int_folds_defined"),
             )
         finally:
             con.close()

@@ -256,21 +256,19 @@ def _rewritten_window(source: Path, target: Path) -> Path:
 
 def _holdout_context(build_db: Path) -> dict[str, np.ndarray]:
     """The context columns of every (customer, item) of the ranker's examples, from the
-    holdout fold of the build (ranker.fold_contexts, as models/engine/rankers.py calls it)."""
+    holdout fold of the build (ranker.holdout_contexts, as models/engine/rankers.py calls it)."""
     con = duckdb.connect(str(build_db), read_only=True)
     try:
-        contexts = ranker.fold_contexts(
-            con.sql("from engine.int_interactions_weighted"),
-            con.sql("from staging.stg_items"),
-            "holdout",
-            ranker.holdout_references(
-                con.sql("from base.int_folds_defined"), con.sql("from engine.int_ranking_examples")
-            ),
-        )
         pairs = con.sql(
             "select distinct tenant_id, customer_id, item_id from engine.int_ranking_examples "
             "order by all"
         ).to_arrow_table()
+        contexts = ranker.holdout_contexts(
+            pairs,
+            con.sql("from engine.int_interactions_weighted"),
+            con.sql("from staging.stg_items"),
+            con.sql("from base.int_folds_defined"),
+        )
     finally:
         con.close()
     [(tenant_id, context)] = contexts.items()

@@ -11,6 +11,8 @@ All the logic is in recsql/engine/candidates.py and recsql/engine/ranker.py."""
 
 import json
 
+import pyarrow.compute as pc
+
 from recsql.engine import candidates, ranker, shards
 
 MATRIX_ALGORITHMS = ("als", "ease")
@@ -42,10 +44,11 @@ def model(dbt, session):
     item_features = dbt.ref("active_ranking_item_features")
     # the ranker's context: today's purchases and the items, items aged as of the version's data
     items = dbt.ref("stg_items")
-    references = (
+    data_until = dict(
         dbt.ref("active_models")
         .join(dbt.ref("active_rankers").project("tenant_id"), "tenant_id", how="semi")
-        .project("tenant_id, data_until as reference_at")
+        .project("tenant_id, data_until")
+        .fetchall()
     )
 
     def shard(only):
@@ -60,7 +63,9 @@ def model(dbt, session):
         )
         if not rankers:
             return found
-        contexts = ranker.fold_contexts(only(weighted), only(items), "full", only(references))
+        served = set(pc.unique(found["tenant_id"]).to_pylist())
+        ranked = {tenant: at for tenant, at in data_until.items() if tenant in served}
+        contexts = ranker.fold_contexts(weighted, items, "full", ranked)
         return ranker.rerank(found, rankers, only(item_features).to_arrow_table(), contexts)
 
     matrix_tenants = dbt.ref("active_models").filter(

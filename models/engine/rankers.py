@@ -12,10 +12,11 @@ def model(dbt, session):
     examples = ranker.learnable(dbt.ref("int_ranking_examples"))
     # the ranker's context: the holdout fold's purchases and the items, as of its cutoff
     weighted, items = dbt.ref("int_interactions_weighted"), dbt.ref("stg_items")
-    references = ranker.holdout_references(dbt.ref("int_folds_defined"), examples)
+    folds = dbt.ref("int_folds_defined")
 
     def shard(only):
-        contexts = ranker.fold_contexts(only(weighted), only(items), "holdout", only(references))
-        return ranker.fit(only(examples).to_arrow_table(), contexts)
+        rows = only(examples).to_arrow_table()
+        contexts = ranker.holdout_contexts(rows, only(weighted), only(items), only(folds))
+        return ranker.fit(rows, contexts)
 
     return shards.build(session, "rankers", shards.rows_per_tenant(examples), shard)

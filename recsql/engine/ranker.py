@@ -49,6 +49,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from recsql import sql
 from recsql.engine.repurchase import RepurchaseModel, can_learn
 from recsql.engine.tenancy import grouped_by_tenant
 
@@ -63,7 +64,7 @@ __all__ = [
     "design_matrix",
     "fit",
     "fold_contexts",
-    "holdout_references",
+    "holdout_contexts",
     "is_ranked",
     "learnable",
     "ranked_variant",
@@ -307,36 +308,41 @@ def contexts(
     }
 
 
-def fold_contexts(weighted: Any, items: Any, fold: str, references: Any) -> dict[str, Context]:
-    """The :class:`Context` of each tenant of ``references`` (a DuckDB relation: tenant_id,
-    reference_at, one row per tenant) from one fold (``fold``) of ``int_interactions_weighted``
-    (its bought rows) and ``stg_items`` (DuckDB relations, narrowed to the shard's tenants)."""
-    times = dict(references.project("tenant_id, reference_at").fetchall())
-    if not times:  # most builds of small tenants: none learns or serves a ranker
+def fold_contexts(
+    weighted: Any, items: Any, fold: str, references: Mapping[str, Any]
+) -> dict[str, Context]:
+    """The :class:`Context` of each tenant of ``references`` (tenant -> reference time) from
+    one fold (``fold``) of ``int_interactions_weighted`` (its bought rows) and ``stg_items``
+    (DuckDB relations). The tenants are a list in the filter, which DuckDB applies as it scans
+    (a join with a relation of them read the whole fold: 0.2 s a model for 9 tenants of 1,000)."""
+    if not references:  # most builds of small tenants: none learns or serves a ranker
         return {}
-    wanted = references.project("tenant_id")
+    wanted = f"tenant_id in ({', '.join(sql.literal(tenant) for tenant in references)})"
     purchases = (
-        weighted.filter(f"fold = '{fold}' and purchase_occasions > 0")
-        .join(wanted, "tenant_id", how="semi")
+        weighted.filter(f"fold = '{fold}' and purchase_occasions > 0 and {wanted}")
         .project("tenant_id, customer_id, item_id, first_purchased_at")
         .order("tenant_id, customer_id, item_id")  # the same sums, to the last digit
     )
     return contexts(
         purchases.to_arrow_table(),
-        items.join(wanted, "tenant_id", how="semi")
-        .project("tenant_id, item_id, category, price")
-        .to_arrow_table(),
-        times,
+        items.filter(wanted).project("tenant_id, item_id, category, price").to_arrow_table(),
+        references,
     )
 
 
-def holdout_references(folds: Any, examples: Any) -> Any:
-    """The holdout fold's reference time (``int_folds_defined``) of each tenant of
-    ``examples`` (relations): what its ranker's context is as of."""
-    return (
-        folds.filter("fold = 'holdout'")
-        .join(examples.project("tenant_id").distinct(), "tenant_id", how="semi")
-        .project("tenant_id, reference_at")
+def holdout_contexts(
+    examples: pa.Table, weighted: Any, items: Any, folds: Any
+) -> dict[str, Context]:
+    """The :class:`Context` of the holdout fold of each tenant of ``examples`` (rows of
+    ``int_ranking_examples``), as of the fold's reference time (``int_folds_defined``):
+    what its ranker learns and is judged with."""
+    tenants = pc.unique(examples["tenant_id"]).to_pylist()
+    if not tenants:
+        return {}
+    wanted = ", ".join(sql.literal(tenant) for tenant in tenants)
+    references = folds.filter(f"fold = 'holdout' and tenant_id in ({wanted})")
+    return fold_contexts(
+        weighted, items, "holdout", dict(references.project("tenant_id, reference_at").fetchall())
     )
 
 

@@ -279,7 +279,9 @@ _MICROSECONDS_A_DAY = 86_400_000_000
 
 
 def _days(moment: Any) -> float:
-    """A timestamp in days since the epoch."""
+    """A timestamp in days since the epoch (NaN for none: every item's age unknown)."""
+    if moment is None:
+        return np.nan
     return float(np.datetime64(moment, "us").astype(np.int64)) / _MICROSECONDS_A_DAY
 
 

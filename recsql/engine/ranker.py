@@ -353,8 +353,13 @@ def _context_columns(
 ) -> dict[str, np.ndarray]:
     """:data:`CONTEXT_COLUMNS` of candidate rows by their ids (all unknown without a context)."""
     if context is None:
-        return {name: np.full(len(item_ids), np.nan) for name in CONTEXT_COLUMNS}
+        return _unknown_context(len(item_ids))
     return context.columns(context.customers(customer_ids), context.items(item_ids))
+
+
+def _unknown_context(rows: int) -> dict[str, np.ndarray]:
+    """:data:`CONTEXT_COLUMNS` of rows of a tenant without a context: all unknown (NaN)."""
+    return {name: np.full(rows, np.nan) for name in CONTEXT_COLUMNS}
 
 
 def _scores(features: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -651,7 +656,7 @@ def rerank(
                 **{name: values[item_at] for name, values in features.items()},
             }
             if context is None:
-                group |= {name: np.full(len(chunk), np.nan) for name in CONTEXT_COLUMNS}
+                group |= _unknown_context(len(chunk))
             else:
                 group |= context.columns(
                     customer_numbers[np.searchsorted(tenant_customers, customers[chunk])],

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 import pyarrow as pa
 import pytest
 
+from recsql.engine import blend
 from recsql.lifecycle import promotion
 
 CUTOFF = datetime(2026, 1, 10)
@@ -250,3 +251,48 @@ def test_a_ranked_version_is_judged_by_the_lists_its_ranker_makes(
     [row] = promotion.judge([judged], _interactions(), ITEMS, _ranked_forms(weights)).to_pylist()
     assert row["candidate_ndcg"] == pytest.approx(candidate_ndcg)
     assert row["active_ndcg"] == pytest.approx(AT_2 / 2)
+
+
+def _blend_weights(**named: float) -> list[float]:
+    """A blend's weights (blend.features of its makers) with the named ones set."""
+    names = blend.features(blend.MAKERS)
+    return [float(named.get(name.replace(":", "_"), 0.0)) for name in names]
+
+
+@pytest.mark.parametrize(
+    ("weights", "candidate_ndcg"),
+    [
+        # by the binary variant's ranks: c1 [c, d], c2 [d, c] - what only it offers first
+        (_blend_weights(binary_log_rank=-1.0), 1.0),
+        (_blend_weights(binary_offered=1.0), 1.0),
+        # by the sqrt variant's: c1 [d, c], c2 [c, d]
+        (_blend_weights(sqrt_log_rank=-1.0), AT_2),
+    ],
+)
+def test_a_blend_version_is_judged_by_the_union_its_blend_ranks(
+    weights: list[float], candidate_ndcg: float
+) -> None:
+    """A blend version's stored weights of both EASE variants (the sqrt variant's as 'ease': c1
+    is offered d then c, c2 c then d; the binary variant's as 'ease binary': c1 only c, c2
+    only d), their candidates' union ranked by its stored blend."""
+    judged = _judged("v6", "ease")
+    judged = promotion.Judged(
+        **{
+            **judged.__dict__,
+            "candidate": promotion.Version(
+                "v6", "ease", blend.VARIANT, {"ease_lambda": 0.001, "candidates_n": 10}
+            ),
+        }
+    )
+    forms = _ranked_forms(weights)
+    binary = pa.Table.from_pylist(
+        [
+            {"tenant_id": "t", "version": "v6", "algorithm": "ease binary", "item_id": item,
+             "neighbour_item_id": neighbour, "weight": 1.0}
+            for item, neighbour in (("a", "c"), ("b", "d"))
+        ],
+        schema=FORMS["neighbours"].schema,
+    )  # fmt: skip
+    forms["neighbours"] = pa.concat_tables([forms["neighbours"], binary])
+    [row] = promotion.judge([judged], _interactions(), ITEMS, forms).to_pylist()
+    assert row["candidate_ndcg"] == pytest.approx(candidate_ndcg)

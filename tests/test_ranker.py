@@ -14,7 +14,7 @@ import pytest
 
 from recsql.build import BuildResult
 from recsql.datasets.generator import generate
-from recsql.engine import ranker
+from recsql.engine import blend, ranker
 from tests.conftest import query
 
 
@@ -295,6 +295,8 @@ def test_no_feature_of_the_ranker_reads_past_its_fold(tmp_path: Path, build_inpu
     as_is, other = (query(b.build_db, features) for b in builds)
     assert as_is, "the ranker had no examples"
     assert as_is == other
+    # (the blend of EASE's two variants, recsql/engine/blend.py, is made of these rows - both
+    # variants' - and the context below, nothing else)
     # the context, made as the ranker's models make it: from the holdout fold
     as_is, other = (_holdout_context(b.build_db) for b in builds)
     assert np.count_nonzero(as_is["category_share"]) > 0
@@ -335,9 +337,10 @@ CUTOFF = "2011-11-09 00:00:00"
 def test_a_kept_ranked_version_serves_the_lists_its_ranker_made(
     tmp_path: Path, build_inputs
 ) -> None:
-    """The demo before 2011-11-09 (its champion: EASE, ranked). The next night one customer
-    buys something and nothing is retrained: the version is kept, scored from the state, and
-    every other customer's list is the one its ranker made the night it was trained."""
+    """The demo before 2011-11-09 (its champion: EASE's blend of its two variants, ranked). The
+    next night one customer buys something and nothing is retrained: the version is kept,
+    scored from the state (both variants' stored weights and its blend), and every other
+    customer's list is the one its blend made the night it was trained."""
     data = tmp_path / "data"
     data.mkdir()
     con = duckdb.connect()
@@ -357,11 +360,13 @@ def test_a_kept_ranked_version_serves_the_lists_its_ranker_made(
 
     build_inputs(data, db, as_of=CUTOFF)
     [(trained, variant)] = query(db, version)
-    assert variant == "sqrt ranked", "the demo's champion is no longer ranked: pick a world"
+    assert variant == blend.VARIANT, "the demo's champion is no longer the blend: pick a world"
     state = db.with_name("recsql.state.duckdb")
     assert query(state, "select count(*) from stored_rankers where version = ?", [trained]) == [
         (1,)
     ]
+    stored = "select distinct algorithm from stored_neighbours where version = ? order by 1"
+    assert query(state, stored, [trained]) == [("cooccurrence",), ("ease",), ("ease binary",)]
     first = query(db, lists)
 
     # one customer's purchase the next morning: the tenant is scored again, not carried

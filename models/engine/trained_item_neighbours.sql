@@ -1,6 +1,7 @@
 {#- One row per tenant this build trained a version for, item and neighbour: what the version
     stores of its neighbours (stored_neighbours) — co-occurrence similarities (item_similarities'
-    full fold) and, where its champion is EASE, its largest weights (ease_weights). -#}
+    full fold) and, where its champion is EASE, its largest weights (ease_weights; a blend's
+    second variant as 'ease binary'). -#}
 {{ config(materialized='view') }}
 with
 
@@ -25,7 +26,7 @@ final as (
     select
         weights.tenant_id,
         models.version,
-        'ease' as algorithm,
+        weights.algorithm,
         weights.item_id,
         weights.rank,
         weights.neighbour_item_id,

@@ -10,10 +10,11 @@ the worker processes of :mod:`recsql.engine.workers`.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,6 +96,16 @@ def fold_interactions(weighted: Any, fold: str) -> pa.Table:
         .order("tenant_id, customer_id, item_id")
         .to_arrow_table()
     )
+
+
+def of_tenants(interactions: pa.Table, tenants: Iterable[str]) -> pa.Table:
+    """The rows of ``interactions`` (e.g. :func:`fold_interactions`) of ``tenants``: the table
+    itself when it holds no other tenant (a large tenant's rows are not copied)."""
+    wanted = pa.array(sorted(set(tenants)), pa.string())
+    held = pc.unique(interactions["tenant_id"])
+    if pc.all(pc.is_in(held, value_set=wanted)).as_py() in (True, None):
+        return interactions
+    return interactions.filter(pc.is_in(interactions["tenant_id"], value_set=wanted))
 
 
 def training(relation: Any, plans: Any) -> Any:
@@ -587,8 +598,27 @@ def stored_candidates(
 ) -> pa.Table | None:
     """The candidates (``OUTPUT_SCHEMA``) of the ``targets`` customers of one tenant's matrix
     from a version's stored model (see :func:`recommend_stored`), in this process."""
-    plan = _stored_plan(job, matrix, weights, factors, targets)
-    return None if plan is None else _candidates(job, matrix, plan, num_threads=1)
+    scorer = stored_scorer(job, matrix, weights, factors)
+    return None if scorer is None else scorer(targets)
+
+
+def stored_scorer(
+    job: Job,
+    matrix: TenantMatrix,
+    weights: pa.Table | None,
+    factors: pa.Table | None,
+    num_threads: int = 1,
+) -> Callable[[np.ndarray], pa.Table | None] | None:
+    """What scores any of one tenant's customers (their ids: the ``targets``) from a version's
+    stored model, as :func:`stored_candidates` does, the model aligned to the matrix once: a
+    large tenant's customers can be scored a batch at a time. None (logged) when the model is
+    not there."""
+    plan = _stored_plan(job, matrix, weights, factors)
+    if plan is None:
+        return None
+    return lambda targets: _candidates(
+        job, matrix, dataclasses.replace(plan, targets=targets), num_threads
+    )
 
 
 def _by_tenant(table: pa.Table) -> dict[str, pa.Table]:

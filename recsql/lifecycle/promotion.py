@@ -15,7 +15,9 @@ has not bought; ``cooccurrence`` the sum over the customer's ``history_cap`` lat
 of similarity x 0.5 ^ (days since bought / half_life_days); ``ease`` and ``als`` as
 :func:`recsql.engine.candidates.stored_candidates` scores them (a ranked variant's
 ``candidates_n`` best re-ordered by its stored ranker, :func:`recsql.engine.ranker.rerank`,
-with the context of the judged histories: the purchases up to the cutoff and the items).
+with the context of the judged histories: the purchases up to the cutoff and the items; a
+blend's union of its EASE variants' candidates ranked by its stored blend,
+:func:`recsql.engine.blend.rerank`).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import scipy.sparse as sp
 
-from recsql.engine import candidates, ranker
+from recsql.engine import blend, candidates, ranker
 from recsql.engine.algorithms import topn
 from recsql.engine.tenancy import tenant_slices
 
@@ -232,26 +234,41 @@ def _lists(
         weights = _ranker_weights(tenant, version, forms)
         # a ranked version re-orders its model's candidates_n best, as it serves them
         depth = tenant.k if weights is None else int(version.parameters["candidates_n"])
-        job = candidates.Job(
-            tenant.tenant_id, version.algorithm, depth, version.parameters, version.variant
-        )
-        ease = neighbours.filter(pc.equal(neighbours["algorithm"], "ease"))
-        found = candidates.stored_candidates(
-            job,
-            matrix,
-            ease if ease.num_rows else None,
-            _rows_of(forms["factors"], tenant.tenant_id, version.version),
-            matrix.customer_ids.take(targets).to_numpy(zero_copy_only=False),
-        )
-        if found is None:
-            return {}
-        if weights is not None:
-            found = ranker.rerank(
-                found,
+        factors = _rows_of(forms["factors"], tenant.tenant_id, version.version)
+        customers = matrix.customer_ids.take(targets).to_numpy(zero_copy_only=False)
+
+        def scored(variant: str | None, stored_as: str) -> pa.Table | None:
+            job = candidates.Job(
+                tenant.tenant_id, version.algorithm, depth, version.parameters, variant
+            )
+            ease = neighbours.filter(pc.equal(neighbours["algorithm"], stored_as))
+            return candidates.stored_candidates(
+                job, matrix, ease if ease.num_rows else None, factors, customers
+            )
+
+        context = {tenant.tenant_id: histories.context.as_of(version.data_until or tenant.cutoff)}
+        if blend.is_blend(version.variant):  # the union of its variants' candidates, blended
+            made = [scored(maker, blend.stored_algorithm(maker)) for maker in blend.MAKERS]
+            if weights is None or any(table is None for table in made):
+                return {}
+            found = blend.rerank(
+                [table for table in made if table is not None],
                 {tenant.tenant_id: weights},
                 _item_features(tenant, version, forms),
-                {tenant.tenant_id: histories.context.as_of(version.data_until or tenant.cutoff)},
+                context,
+                {tenant.tenant_id: depth},
             )
+        else:
+            found = scored(version.variant, "ease")
+            if found is None:
+                return {}
+            if weights is not None:
+                found = ranker.rerank(
+                    found,
+                    {tenant.tenant_id: weights},
+                    _item_features(tenant, version, forms),
+                    context,
+                )
         return _grouped(found.filter(pc.less_equal(found["rank"], tenant.k)), matrix)
     if version.algorithm == "cooccurrence":
         return _cooccurrence_lists(tenant, neighbours, histories, targets)

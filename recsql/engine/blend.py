@@ -15,8 +15,9 @@ logistic regression, from :func:`features`:
   two list features), which do not depend on who offered the item.
 
 A blend sees more candidates than any one list-maker (about 73 a customer for two lists of 50
-on the demo) and what each of them thinks of each: on the demo's served lists it beat the
-ranked ``sqrt`` champion at three cutoffs (docs/benchmarks/discover_blend.md).
+on the demo) and what each of them thinks of each: the demo's served discover lists are better
+with it at two of the accuracy benchmark's three cutoffs and level at the third
+(docs/engine.md, the blend of EASE's two variants).
 
 The blend is a variant of EASE, ``blend ranked`` (:data:`VARIANT`), of its two variants
 (:data:`MAKERS`): learned on the holdout fold from the two variants' candidates
@@ -24,7 +25,8 @@ The blend is a variant of EASE, ``blend ranked`` (:data:`VARIANT`), of its two v
 like the ranked variants (:func:`cross_fitted_lists`), and champion where it wins. A version
 of it stores both variants' weights (the first as EASE's, ``ease``; the second as
 ``ease binary``, :func:`stored_algorithm`) and its ranker, and serves the union of their
-candidates ranked by it, ``candidates_n`` deep (:func:`rerank`).
+candidates ranked by it, ``candidates_n`` deep (:func:`serve`, a batch of customers at a time;
+:func:`rerank` ranks candidates already made, as the promotion gate's).
 
 The features are joined as integer codes that the list-makers share (one numbering of a
 tenant's customers and items, :func:`union`), a chunk of customers at a time: a large tenant's

@@ -256,11 +256,7 @@ def cross_fitted_lists(
         )
         if not all(can_learn(labels[halves != h], min_examples) for h in (0, 1)):
             continue
-        scores = np.empty(len(labels))
-        for half in (0, 1):
-            scored = halves == half
-            model = RepurchaseModel().fit(found.x[~scored], labels[~scored])
-            scores[scored] = ranker._scores(found.x[scored], ranker._raw_weights(model))
+        scores = ranker.cross_fitted_scores(found.x, labels, halves)
         order, ranks = ranker._ranked(found.customers, scores)
         keep = ranks <= k[tenant_id]
         n = int(keep.sum())

@@ -61,6 +61,7 @@ __all__ = [
     "base_variant",
     "contexts",
     "cross_fitted_lists",
+    "cross_fitted_scores",
     "design_matrix",
     "fit",
     "fold_contexts",
@@ -514,12 +515,7 @@ def cross_fitted_lists(
         halves = group["cross_fit_group"]
         if not all(can_learn(labels[halves != h], min_examples) for h in (0, 1)):
             continue
-        x = design_matrix(group)
-        scores = np.empty(len(labels))
-        for half in (0, 1):
-            scored = halves == half
-            model = RepurchaseModel().fit(x[~scored], labels[~scored])
-            scores[scored] = _scores(x[scored], _raw_weights(model))
+        scores = cross_fitted_scores(design_matrix(group), labels, halves)
         order, ranks = _ranked(group["customer_id"], scores)
         keep = ranks <= k[tenant_id]
         picked = pa.array(order[keep] + selected.start)
@@ -538,6 +534,17 @@ def cross_fitted_lists(
             )
         )
     return pa.concat_tables(parts) if parts else LISTS_SCHEMA.empty_table()
+
+
+def cross_fitted_scores(x: np.ndarray, labels: np.ndarray, halves: np.ndarray) -> np.ndarray:
+    """Each row's score by the model fitted on the other half of the customers (``halves``: 0
+    or 1 per row, each half able to learn): out of sample, for the holdout evaluation."""
+    scores = np.empty(len(labels))
+    for half in (0, 1):
+        scored = halves == half
+        model = RepurchaseModel().fit(x[~scored], labels[~scored])
+        scores[scored] = _scores(x[scored], _raw_weights(model))
+    return scores
 
 
 def _ranked(customers: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
